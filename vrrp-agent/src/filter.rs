@@ -1,0 +1,173 @@
+//! What the receive filter is told (policy) and what it reports (counters), independent
+//! of whether the checks run in XDP or on a raw socket.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+
+use serde_json::{json, Map, Value};
+use vrrp_ebpf::abi::*;
+use vrrp_ebpf::classify::Policy;
+
+/// The whole filter policy. The XDP path copies it into kernel maps; the raw-socket path
+/// consults it directly through [`PolicyView`].
+#[derive(Clone, Debug, Default)]
+pub struct PolicyTable {
+    pub ifaces: HashMap<u32, IfacePolicy>,
+    pub vrids: HashMap<VridKey, VridPolicy>,
+    pub vips: HashSet<VipKey>,
+}
+
+impl PolicyTable {
+    /// The passive monitor's policy for one interface: every VRID (any version, either
+    /// checksum form) when `vrids` is empty, otherwise only those.
+    pub fn monitor(ifindex: u32, vrids: &[u8]) -> PolicyTable {
+        let mut t = PolicyTable::default();
+        let flags = if vrids.is_empty() { IFACE_ANY_VRID } else { 0 };
+        t.ifaces.insert(ifindex, IfacePolicy { flags });
+        for &vrid in vrids {
+            for family in [FAMILY_V4, FAMILY_V6] {
+                t.vrids.insert(
+                    VridKey {
+                        ifindex,
+                        vrid,
+                        family,
+                        _pad: [0; 2],
+                    },
+                    VridPolicy {
+                        version: VERSION_ANY,
+                        csum_form: CSUM_EITHER,
+                        ..VridPolicy::default()
+                    },
+                );
+            }
+        }
+        t
+    }
+
+    /// The policy as seen from one interface.
+    pub fn view(&self, ifindex: u32) -> PolicyView<'_> {
+        PolicyView {
+            table: self,
+            ifindex,
+        }
+    }
+}
+
+pub fn vip_key(ifindex: u32, addr: IpAddr) -> VipKey {
+    let mut key = VipKey {
+        ifindex,
+        ..VipKey::default()
+    };
+    match addr {
+        IpAddr::V4(a) => {
+            key.family = FAMILY_V4;
+            key.addr[..4].copy_from_slice(&a.octets());
+        }
+        IpAddr::V6(a) => {
+            key.family = FAMILY_V6;
+            key.addr = a.octets();
+        }
+    }
+    key
+}
+
+/// [`PolicyTable`] restricted to one interface, in the shape the shared classifier wants.
+pub struct PolicyView<'a> {
+    table: &'a PolicyTable,
+    ifindex: u32,
+}
+
+impl Policy for PolicyView<'_> {
+    fn iface(&self) -> Option<IfacePolicy> {
+        self.table.ifaces.get(&self.ifindex).copied()
+    }
+
+    fn vrid(&self, vrid: u8, family: u8) -> Option<VridPolicy> {
+        let key = VridKey {
+            ifindex: self.ifindex,
+            vrid,
+            family,
+            _pad: [0; 2],
+        };
+        self.table.vrids.get(&key).copied()
+    }
+
+    fn is_vip(&self, family: u8, addr: &[u8; 16]) -> bool {
+        self.table.vips.contains(&VipKey {
+            ifindex: self.ifindex,
+            family,
+            _pad: [0; 3],
+            addr: *addr,
+        })
+    }
+}
+
+/// Verdict counters, laid out exactly like the kernel's `COUNTERS` and `STATS` maps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counters {
+    /// `SLOTS_PER_VRID` counters for each of the 256 VRIDs.
+    pub slots: Vec<u64>,
+    pub stats: [u64; STAT_ENTRIES as usize],
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            slots: vec![0; COUNTER_ENTRIES as usize],
+            stats: [0; STAT_ENTRIES as usize],
+        }
+    }
+}
+
+impl Counters {
+    pub fn bump(&mut self, vrid: u8, slot: u32) {
+        self.slots[counter_index(vrid, slot) as usize] += 1;
+    }
+
+    pub fn get(&self, vrid: u8, reason: Reason) -> u64 {
+        self.slots[counter_index(vrid, reason as u32) as usize]
+    }
+
+    pub fn slot(&self, vrid: u8, slot: u32) -> u64 {
+        self.slots[counter_index(vrid, slot) as usize]
+    }
+
+    /// Sum of one reason over every VRID.
+    pub fn total(&self, reason: Reason) -> u64 {
+        (0..=255u8).map(|v| self.get(v, reason)).sum()
+    }
+
+    /// Total VRRP packets seen (every reason) for one VRID.
+    fn vrid_seen(&self, vrid: u8) -> u64 {
+        Reason::ALL.iter().map(|&r| self.get(vrid, r)).sum()
+    }
+
+    fn reasons_json(&self, f: impl Fn(Reason) -> u64) -> Map<String, Value> {
+        Reason::ALL
+            .iter()
+            .map(|&r| (r.name().to_string(), json!(f(r))))
+            .collect()
+    }
+
+    /// `{"counters": {reason: n, ...}, "by_vrid": {"51": {...}}, ...}`.
+    pub fn to_json(&self) -> Value {
+        let by_vrid: BTreeMap<String, Value> = (0..=255u8)
+            .filter(|&v| self.vrid_seen(v) > 0)
+            .map(|v| {
+                let mut m = self.reasons_json(|r| self.get(v, r));
+                m.insert(
+                    "checksum_pseudo".into(),
+                    json!(self.slot(v, SLOT_CSUM_PSEUDO)),
+                );
+                m.insert("checksum_plain".into(), json!(self.slot(v, SLOT_CSUM_PLAIN)));
+                (v.to_string(), Value::Object(m))
+            })
+            .collect();
+        json!({
+            "counters": self.reasons_json(|r| self.total(r)),
+            "by_vrid": by_vrid,
+            "ringbuf_full": self.stats[STAT_RINGBUF_FULL as usize],
+            "arp_reported": self.stats[STAT_ARP_REPORTED as usize],
+        })
+    }
+}

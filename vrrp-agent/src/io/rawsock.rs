@@ -1,0 +1,243 @@
+//! The raw-socket receive path, for when XDP cannot be used: an AF_PACKET socket bound to
+//! the interface reads every frame, and the very same classifier the XDP program runs
+//! decides on it in userspace. Rejected frames cannot be dropped here (the stack has its
+//! own copy); they are counted and ignored.
+
+use std::mem::{size_of, zeroed};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use anyhow::{Context, Result};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use vrrp_ebpf::abi::*;
+use vrrp_ebpf::classify::{classify, Frame, Verdict};
+
+use crate::filter::{Counters, PolicyTable};
+
+/// A frame held in a byte slice.
+pub struct SliceFrame<'a>(pub &'a [u8]);
+
+impl Frame for SliceFrame<'_> {
+    fn load<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
+        let end = off.checked_add(N)?;
+        self.0.get(off..end)?.try_into().ok()
+    }
+}
+
+/// Run the shared checks on one frame and count the verdict the way the XDP program does.
+/// Returns the event for an accepted advert or a reported ARP.
+pub fn process_frame(
+    frame: &[u8],
+    ifindex: u32,
+    ts_ns: u64,
+    policy: &PolicyTable,
+    counters: &mut Counters,
+) -> (Verdict, Option<Event>) {
+    let mut ev = Event::zeroed();
+    let verdict = classify(&SliceFrame(frame), &policy.view(ifindex), &mut ev);
+    ev.ts_ns = ts_ns;
+    ev.ifindex = ifindex;
+    match verdict {
+        Verdict::Pass => {
+            counters.stats[STAT_NON_VRRP as usize] += 1;
+            (verdict, None)
+        }
+        Verdict::Arp => {
+            counters.stats[STAT_ARP_REPORTED as usize] += 1;
+            (verdict, Some(ev))
+        }
+        Verdict::Vrrp { vrid, reason } => {
+            counters.bump(vrid, reason as u32);
+            if reason != Reason::Accepted {
+                return (verdict, None);
+            }
+            if ev.family == FAMILY_V4 && ev.version == 3 {
+                let slot = if ev.csum_form == CSUM_PSEUDO {
+                    SLOT_CSUM_PSEUDO
+                } else {
+                    SLOT_CSUM_PLAIN
+                };
+                counters.bump(vrid, slot);
+            }
+            (verdict, Some(ev))
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds: the clock XDP's `bpf_ktime_get_ns` reads.
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    // SAFETY: zeroed timespec is valid; clock_gettime only writes into it.
+    let mut ts: libc::timespec = unsafe { zeroed() };
+    // SAFETY: valid pointer to a timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+const ETH_P_ALL: u16 = 0x0003;
+
+/// An AF_PACKET socket on one interface running the shared checks.
+pub struct RawFilter {
+    fd: AsyncFd<OwnedFd>,
+    ifindex: u32,
+    policy: PolicyTable,
+    counters: Counters,
+    buf: Vec<u8>,
+}
+
+fn setsockopt_int(fd: i32, level: i32, name: i32, value: i32) -> std::io::Result<()> {
+    // SAFETY: value is a live i32 and the length passed matches it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            &value as *const i32 as *const libc::c_void,
+            size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+impl RawFilter {
+    pub fn open(ifindex: u32, policy: &PolicyTable) -> Result<RawFilter> {
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                ETH_P_ALL.to_be() as i32,
+            )
+        };
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error()).context("AF_PACKET socket (needs CAP_NET_RAW)");
+        }
+        // SAFETY: raw is a freshly created, owned descriptor.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: sockaddr_ll is plain data; zero is a valid initial value.
+        let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = ETH_P_ALL.to_be();
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: sll is a valid sockaddr_ll and its size is passed.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error()).context("binding the AF_PACKET socket");
+        }
+        // Our own transmissions are not adverts we received.
+        setsockopt_int(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)
+            .context("PACKET_IGNORE_OUTGOING")?;
+        // The kernel stamps each frame on arrival; we convert that to CLOCK_MONOTONIC.
+        setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+            .context("SO_TIMESTAMPNS")?;
+        // Room for a burst; best effort.
+        let _ = setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 4 << 20);
+        // SAFETY: the OwnedFd stays open and unchanged for as long as the AsyncFd owns it.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        Ok(RawFilter {
+            fd,
+            ifindex,
+            policy: policy.clone(),
+            counters: Counters::default(),
+            buf: vec![0; 65536],
+        })
+    }
+
+    pub fn set_policy(&mut self, policy: &PolicyTable) {
+        self.policy = policy.clone();
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters.clone()
+    }
+
+    /// Read one frame without blocking; `None` when the socket is drained.
+    fn read_one(&mut self) -> std::io::Result<Option<(usize, u64)>> {
+        let mut iov = libc::iovec {
+            iov_base: self.buf.as_mut_ptr() as *mut libc::c_void,
+            iov_len: self.buf.len(),
+        };
+        let mut control = [0u64; 16];
+        // SAFETY: msghdr is plain data; zero is a valid initial value.
+        let mut msg: libc::msghdr = unsafe { zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = size_of::<[u64; 16]>();
+        // SAFETY: msg points at live buffers sized as declared.
+        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            return if e.kind() == std::io::ErrorKind::WouldBlock {
+                Ok(None)
+            } else {
+                Err(e)
+            };
+        }
+        let mono_now = monotonic_ns();
+        let real_now = clock_ns(libc::CLOCK_REALTIME);
+        let mut ts = mono_now;
+        // SAFETY: the CMSG_* macros walk the control buffer the kernel filled, bounded by
+        // msg_controllen.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let t = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::timespec);
+                    let real = t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
+                    // Arrival in CLOCK_MONOTONIC: now minus how long ago it arrived.
+                    ts = mono_now.saturating_sub(real_now.saturating_sub(real));
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        Ok(Some((n as usize, ts)))
+    }
+
+    fn drain(&mut self, out: &mut Vec<Event>) -> std::io::Result<()> {
+        while let Some((n, ts)) = self.read_one()? {
+            let (_, ev) = process_frame(
+                &self.buf[..n],
+                self.ifindex,
+                ts,
+                &self.policy,
+                &mut self.counters,
+            );
+            if let Some(ev) = ev {
+                out.push(ev);
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait for frames and return the events among them.
+    pub async fn recv(&mut self, out: &mut Vec<Event>) -> Result<()> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            guard.clear_ready();
+            drop(guard);
+            self.drain(out)?;
+            if !out.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    pub fn try_recv(&mut self, out: &mut Vec<Event>) -> Result<()> {
+        Ok(self.drain(out)?)
+    }
+}

@@ -1,0 +1,210 @@
+//! The XDP receive path: load the embedded object, attach it, mirror the policy into its
+//! maps, and read accepted adverts from its ring buffer under tokio.
+
+use anyhow::{anyhow, bail, Context, Result};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::programs::{Xdp, XdpMode};
+use aya::Ebpf;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use vrrp_ebpf::abi::*;
+
+use crate::filter::{Counters, PolicyTable};
+
+/// The XDP object compiled by `cargo xtask build-ebpf`, embedded at build time (empty when
+/// the agent was built without it).
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp-ebpf.o"));
+
+/// Which attach mode to ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeChoice {
+    /// Driver (native) mode, falling back to generic (skb) mode.
+    Auto,
+    /// Driver mode only.
+    Driver,
+    /// Generic mode only.
+    Skb,
+}
+
+/// Whether this binary carries an XDP object at all.
+pub fn object_embedded() -> bool {
+    !OBJECT.is_empty()
+}
+
+/// Load the object without attaching it (for `BPF_PROG_TEST_RUN` and tests).
+pub fn load_object() -> Result<Ebpf> {
+    if !object_embedded() {
+        bail!("this vrrp-agent was built without the eBPF object (run `cargo xtask build-ebpf`)");
+    }
+    let mut ebpf = Ebpf::load(OBJECT).context("loading the eBPF object")?;
+    let prog: &mut Xdp = ebpf
+        .program_mut(PROGRAM_NAME)
+        .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing from the object"))?
+        .try_into()?;
+    prog.load().map_err(|e| match e {
+        // The full verifier log runs to megabytes; its tail says what failed.
+        aya::programs::ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            let log = verifier_log.to_string();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(12)..].join("\n");
+            anyhow!("the kernel refused the XDP program: {io_error}; verifier said:\n{tail}")
+        }
+        other => anyhow!(other).context("loading the XDP program"),
+    })?;
+    Ok(ebpf)
+}
+
+/// Replace the contents of the policy maps with `policy`.
+pub fn write_policy(ebpf: &mut Ebpf, policy: &PolicyTable) -> Result<()> {
+    {
+        let mut m: BpfHashMap<_, u32, IfacePolicy> =
+            BpfHashMap::try_from(ebpf.map_mut(MAP_IFACES).context(MAP_IFACES)?)?;
+        let stale: Vec<u32> = m.keys().filter_map(|k| k.ok()).collect();
+        for k in stale.iter().filter(|k| !policy.ifaces.contains_key(k)) {
+            m.remove(k)?;
+        }
+        for (k, v) in &policy.ifaces {
+            m.insert(k, v, 0)?;
+        }
+    }
+    {
+        let mut m: BpfHashMap<_, VridKey, VridPolicy> =
+            BpfHashMap::try_from(ebpf.map_mut(MAP_VRIDS).context(MAP_VRIDS)?)?;
+        let stale: Vec<VridKey> = m.keys().filter_map(|k| k.ok()).collect();
+        for k in stale.iter().filter(|k| !policy.vrids.contains_key(k)) {
+            m.remove(k)?;
+        }
+        for (k, v) in &policy.vrids {
+            m.insert(k, v, 0)?;
+        }
+    }
+    {
+        let mut m: BpfHashMap<_, VipKey, u8> =
+            BpfHashMap::try_from(ebpf.map_mut(MAP_VIPS).context(MAP_VIPS)?)?;
+        let stale: Vec<VipKey> = m.keys().filter_map(|k| k.ok()).collect();
+        for k in stale.iter().filter(|k| !policy.vips.contains(k)) {
+            m.remove(k)?;
+        }
+        for k in &policy.vips {
+            m.insert(k, 1, 0)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sum the per-CPU counters.
+pub fn read_counters(ebpf: &Ebpf) -> Result<Counters> {
+    let mut c = Counters::default();
+    let counters: PerCpuArray<_, u64> =
+        PerCpuArray::try_from(ebpf.map(MAP_COUNTERS).context(MAP_COUNTERS)?)?;
+    for (i, slot) in c.slots.iter_mut().enumerate() {
+        *slot = counters.get(&(i as u32), 0)?.iter().sum();
+    }
+    let stats: PerCpuArray<_, u64> =
+        PerCpuArray::try_from(ebpf.map(MAP_STATS).context(MAP_STATS)?)?;
+    for (i, slot) in c.stats.iter_mut().enumerate() {
+        *slot = stats.get(&(i as u32), 0)?.iter().sum();
+    }
+    Ok(c)
+}
+
+/// Decode one ring-buffer record.
+pub fn decode_event(bytes: &[u8]) -> Option<Event> {
+    if bytes.len() < std::mem::size_of::<Event>() {
+        return None;
+    }
+    // SAFETY: the length was checked, Event is plain old data (every bit pattern valid),
+    // and read_unaligned makes no alignment assumption.
+    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr() as *const Event) })
+}
+
+/// An attached XDP filter on one interface.
+pub struct XdpFilter {
+    ebpf: Ebpf,
+    events: AsyncFd<RingBuf<MapData>>,
+    mode: &'static str,
+}
+
+impl XdpFilter {
+    /// Load, fill the maps, then attach: the program never sees a frame before its policy
+    /// is in place.
+    pub fn attach(ifindex: u32, policy: &PolicyTable, choice: ModeChoice) -> Result<XdpFilter> {
+        let mut ebpf = load_object()?;
+        write_policy(&mut ebpf, policy)?;
+        let prog: &mut Xdp = ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing"))?
+            .try_into()?;
+        let mode = match choice {
+            ModeChoice::Driver => {
+                prog.attach_to_if_index(ifindex, XdpMode::Driver)
+                    .context("attaching in driver mode")?;
+                "driver"
+            }
+            ModeChoice::Skb => {
+                prog.attach_to_if_index(ifindex, XdpMode::Skb)
+                    .context("attaching in generic mode")?;
+                "generic"
+            }
+            ModeChoice::Auto => match prog.attach_to_if_index(ifindex, XdpMode::Driver) {
+                Ok(_) => "driver",
+                Err(e) => {
+                    tracing::info!(error = %e, "driver-mode XDP refused; trying generic mode");
+                    prog.attach_to_if_index(ifindex, XdpMode::Skb)
+                        .context("attaching in generic mode")?;
+                    "generic"
+                }
+            },
+        };
+        let ring = RingBuf::try_from(ebpf.take_map(MAP_EVENTS).context(MAP_EVENTS)?)?;
+        // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
+        // AsyncFd (and with it the RingBuf) is dropped.
+        let events = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)
+            .context("registering the ring buffer with tokio")?;
+        Ok(XdpFilter { ebpf, events, mode })
+    }
+
+    /// "driver" or "generic".
+    pub fn mode(&self) -> &'static str {
+        self.mode
+    }
+
+    pub fn set_policy(&mut self, policy: &PolicyTable) -> Result<()> {
+        write_policy(&mut self.ebpf, policy)
+    }
+
+    pub fn counters(&self) -> Result<Counters> {
+        read_counters(&self.ebpf)
+    }
+
+    /// Wait until the ring buffer holds something, then drain it into `out`.
+    pub async fn recv(&mut self, out: &mut Vec<Event>) -> Result<()> {
+        loop {
+            let mut guard = self.events.readable_mut().await?;
+            let ring = guard.get_inner_mut();
+            while let Some(item) = ring.next() {
+                if let Some(ev) = decode_event(&item) {
+                    out.push(ev);
+                }
+            }
+            guard.clear_ready();
+            if !out.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Drain without waiting (used before acting on a timer).
+    pub fn try_recv(&mut self, out: &mut Vec<Event>) {
+        let ring = self.events.get_mut();
+        while let Some(item) = ring.next() {
+            if let Some(ev) = decode_event(&item) {
+                out.push(ev);
+            }
+        }
+    }
+}

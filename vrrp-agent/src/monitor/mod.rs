@@ -1,0 +1,133 @@
+//! `vrrp-agent monitor`: passive, kernel-level VRRP telemetry for one interface.
+
+pub mod render;
+pub mod table;
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::signal::unix::{signal, SignalKind};
+use vrrp_ebpf::abi::{Event, EVENT_ADVERT, EVENT_ARP};
+
+use crate::filter::{vip_key, PolicyTable};
+use crate::io::iface;
+use crate::io::rawsock::monotonic_ns;
+use crate::receive::{PathOptions, ReceivePath};
+use table::{event_addrs, RouterTable};
+
+pub struct MonitorOptions {
+    pub iface: String,
+    /// Empty: every VRID.
+    pub vrids: Vec<u8>,
+    pub json: bool,
+    pub path: PathOptions,
+    /// Stop by itself after this long (scripts and tests).
+    pub duration: Option<Duration>,
+    /// Redraw period of the table.
+    pub refresh: Duration,
+}
+
+pub async fn run(opts: MonitorOptions) -> Result<()> {
+    let ifindex = iface::index_of(&opts.iface)?;
+    let mut policy = PolicyTable::monitor(ifindex, &opts.vrids);
+    let mut path = ReceivePath::open(&opts.iface, ifindex, &policy, &opts.path)?;
+    let path_desc = path.describe();
+    let mut table = RouterTable::default();
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigusr1 = signal(SignalKind::user_defined1())?;
+    let mut redraw = tokio::time::interval(opts.refresh);
+    let stop_at = opts.duration.map(|d| tokio::time::Instant::now() + d);
+    let tty = !opts.json && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut buf: Vec<Event> = Vec::with_capacity(256);
+    let mut out = std::io::stdout().lock();
+
+    loop {
+        tokio::select! {
+            r = path.recv(&mut buf) => {
+                r?;
+                let rx_ns = monotonic_ns();
+                for ev in buf.drain(..) {
+                    handle_event(&ev, rx_ns, &opts, &mut table, &mut policy, &mut path, &mut out)?;
+                }
+            }
+            _ = sigusr1.recv() => {
+                if opts.json {
+                    writeln!(out, "{}", path.counters()?.to_json())?;
+                } else {
+                    write!(out, "{}", render::table(&table, &path.counters()?, &path_desc, monotonic_ns()))?;
+                }
+            }
+            _ = redraw.tick(), if !opts.json => {
+                if tty {
+                    // Clear the screen and home the cursor for a live view.
+                    write!(out, "\x1b[2J\x1b[H")?;
+                }
+                write!(out, "{}", render::table(&table, &path.counters()?, &path_desc, monotonic_ns()))?;
+                out.flush()?;
+            }
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            _ = async { tokio::time::sleep_until(stop_at.unwrap()).await }, if stop_at.is_some() => break,
+        }
+    }
+    let counters = path.counters()?;
+    if opts.json {
+        writeln!(out, "{}", counters.to_json())?;
+    } else {
+        write!(
+            out,
+            "{}",
+            render::table(&table, &counters, &path_desc, monotonic_ns())
+        )?;
+    }
+    out.flush()?;
+    tracing::info!(iface = opts.iface, "monitor stopped; filter detached");
+    Ok(())
+}
+
+fn handle_event(
+    ev: &Event,
+    rx_ns: u64,
+    opts: &MonitorOptions,
+    table: &mut RouterTable,
+    policy: &mut PolicyTable,
+    path: &mut ReceivePath,
+    out: &mut impl Write,
+) -> Result<()> {
+    match ev.kind {
+        EVENT_ADVERT => {
+            if table.record(ev) {
+                tracing::info!(
+                    iface = opts.iface,
+                    vrid = ev.vrid,
+                    src = %table::event_src(ev),
+                    priority = ev.priority,
+                    version = ev.version,
+                    "new router heard"
+                );
+            }
+            // Learn the virtual addresses so ARP naming them is reported too.
+            let mut learned = false;
+            for a in event_addrs(ev) {
+                learned |= policy.vips.insert(vip_key(ev.ifindex, a));
+            }
+            if learned {
+                path.set_policy(policy)?;
+            }
+            if opts.json {
+                writeln!(out, "{}", render::advert_json(ev, &opts.iface, rx_ns))?;
+            }
+        }
+        EVENT_ARP => {
+            if opts.json {
+                writeln!(out, "{}", render::arp_json(ev, &opts.iface, rx_ns))?;
+            } else {
+                tracing::info!(iface = opts.iface, "{}", render::arp_line(ev));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! Types shared between the XDP program and the agent: map keys and values, counter
+//! layout and the ring-buffer event. Everything is `#[repr(C)]`, plain old data, with its
+//! size pinned by a compile-time assertion so the two sides can never disagree silently.
+
+/// Map names, as the agent looks them up in the loaded object.
+pub const MAP_IFACES: &str = "IFACES";
+pub const MAP_VRIDS: &str = "VRIDS";
+pub const MAP_VIPS: &str = "VIPS";
+pub const MAP_COUNTERS: &str = "COUNTERS";
+pub const MAP_STATS: &str = "STATS";
+pub const MAP_EVENTS: &str = "EVENTS";
+/// Name of the XDP program function in the object.
+pub const PROGRAM_NAME: &str = "vrrp_xdp";
+
+/// Capacity of the hash maps the agent fills.
+pub const MAX_IFACES: u32 = 64;
+pub const MAX_VRIDS: u32 = 1024;
+pub const MAX_VIPS: u32 = 4096;
+/// Ring buffer size in bytes (a power of two and a multiple of the page size).
+pub const EVENTS_BYTES: u32 = 256 * 1024;
+
+/// Why a VRRP packet was accepted or rejected. The numeric value is the counter slot.
+/// The order is the order of the receive checks (RFC 5798 §7.1, RFC 3768 §7.1).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    Accepted = 0,
+    /// IP TTL / hop limit is not 255 (RFC 5798 §7.1 first check).
+    Ttl = 1,
+    /// Version field not 3 (or not 2 for a v2 instance), or v2 over IPv6.
+    Version = 2,
+    /// Type is not 1 (advertisement).
+    Type = 3,
+    /// Truncated: IP or VRRP length does not cover the header and the addresses, or count 0.
+    Length = 4,
+    /// Checksum does not verify in the form the instance expects.
+    Checksum = 5,
+    /// VRID not configured on the receiving interface.
+    Vrid = 6,
+    /// v2 authentication type or password mismatch (RFC 3768 §7.1).
+    Auth = 7,
+    /// v2 advertisement interval differs from ours (RFC 3768 §7.1).
+    Interval = 8,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 9] = [
+        Reason::Accepted,
+        Reason::Ttl,
+        Reason::Version,
+        Reason::Type,
+        Reason::Length,
+        Reason::Checksum,
+        Reason::Vrid,
+        Reason::Auth,
+        Reason::Interval,
+    ];
+
+    /// The counter name used in logs, JSON and metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Reason::Accepted => "accepted",
+            Reason::Ttl => "ttl",
+            Reason::Version => "version",
+            Reason::Type => "type",
+            Reason::Length => "length",
+            Reason::Checksum => "checksum",
+            Reason::Vrid => "vrid",
+            Reason::Auth => "auth",
+            Reason::Interval => "interval",
+        }
+    }
+}
+
+/// Counter slots per VRID in the `COUNTERS` per-CPU array: one per [`Reason`], then the
+/// checksum forms seen on accepted v3-over-IPv4 adverts.
+pub const SLOT_CSUM_PSEUDO: u32 = 9;
+pub const SLOT_CSUM_PLAIN: u32 = 10;
+pub const SLOTS_PER_VRID: u32 = 16;
+/// Adverts too short to carry a VRID are counted under VRID 0, which is never valid.
+pub const COUNTER_ENTRIES: u32 = 256 * SLOTS_PER_VRID;
+
+/// Index of a counter in `COUNTERS`.
+#[inline(always)]
+pub const fn counter_index(vrid: u8, slot: u32) -> u32 {
+    (vrid as u32) * SLOTS_PER_VRID + slot
+}
+
+/// Global statistics in the `STATS` per-CPU array.
+pub const STAT_RINGBUF_FULL: u32 = 0;
+pub const STAT_ARP_REPORTED: u32 = 1;
+pub const STAT_NON_VRRP: u32 = 2;
+pub const STAT_ENTRIES: u32 = 4;
+
+/// `IfacePolicy::flags`: accept every VRID (any version) without a `VRIDS` entry — the
+/// passive monitor's mode.
+pub const IFACE_ANY_VRID: u32 = 1;
+
+/// Per-interface policy, keyed by ifindex. An interface without an entry is not filtered.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfacePolicy {
+    pub flags: u32,
+}
+
+/// Key of the `VRIDS` map: one virtual router on one interface and address family.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VridKey {
+    pub ifindex: u32,
+    pub vrid: u8,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`].
+    pub family: u8,
+    pub _pad: [u8; 2],
+}
+
+pub const FAMILY_V4: u8 = 4;
+pub const FAMILY_V6: u8 = 6;
+
+/// How a v3-over-IPv4 checksum is expected to be computed (VRRP.md: the RFCs disagree).
+pub const CSUM_PSEUDO: u8 = 0;
+/// RFC 9568: no IPv4 pseudo-header.
+pub const CSUM_PLAIN: u8 = 1;
+/// Either form verifies (passive monitoring).
+pub const CSUM_EITHER: u8 = 2;
+
+/// v2 authentication types (RFC 3768 §5.3.6). Only "none" and simple text are carried over
+/// IP protocol 112; IP AH is a different protocol.
+pub const AUTH_NONE: u8 = 0;
+pub const AUTH_PASS: u8 = 1;
+
+/// `VridPolicy::flags`: the instance talks to unicast peers; a unicast advert is exempt
+/// from the TTL check (VRRP.md check 1).
+pub const VRID_UNICAST: u8 = 1;
+
+pub const VERSION_ANY: u8 = 0;
+
+/// What one configured virtual router accepts.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VridPolicy {
+    /// 2 or 3, or [`VERSION_ANY`] for a passive entry that accepts either and checks
+    /// neither v2 authentication nor interval.
+    pub version: u8,
+    /// One of `CSUM_*` (v3 over IPv4 only; IPv6 always uses the pseudo-header, v2 never).
+    pub csum_form: u8,
+    /// v2 only: `AUTH_NONE` or `AUTH_PASS`.
+    pub auth_type: u8,
+    pub flags: u8,
+    /// v2 only: the advertisement interval in seconds that must match.
+    pub adver_int_s: u8,
+    pub _pad: [u8; 3],
+    /// v2 `PASS` password, zero padded to 8 bytes.
+    pub auth_pass: [u8; 8],
+}
+
+/// Key of the `VIPS` map: a virtual address whose ARP traffic is reported.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VipKey {
+    pub ifindex: u32,
+    pub family: u8,
+    pub _pad: [u8; 3],
+    /// IPv4 addresses use the first four bytes; the rest is zero.
+    pub addr: [u8; 16],
+}
+
+pub const EVENT_ADVERT: u8 = 1;
+pub const EVENT_ARP: u8 = 2;
+
+/// Bytes of the advertised address list carried in an event: 16 IPv4 or 4 IPv6 addresses.
+pub const EVENT_ADDR_BYTES: usize = 64;
+
+/// One ring-buffer record: an accepted advert, or an ARP packet that names a virtual
+/// address. Fields are in host byte order except addresses, which stay in network order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Kernel arrival time, CLOCK_MONOTONIC nanoseconds (`bpf_ktime_get_ns`).
+    pub ts_ns: u64,
+    pub ifindex: u32,
+    /// `EVENT_ADVERT` or `EVENT_ARP`.
+    pub kind: u8,
+    /// `FAMILY_V4` or `FAMILY_V6`.
+    pub family: u8,
+    pub version: u8,
+    pub vrid: u8,
+    pub priority: u8,
+    /// The advert's `count` field (may exceed what fits in `addrs`).
+    pub addr_count: u8,
+    /// Advertisement interval in centiseconds (v2 seconds are scaled by 100).
+    pub interval_cs: u16,
+    pub ttl: u8,
+    /// For v3 over IPv4: `CSUM_PSEUDO` or `CSUM_PLAIN`, whichever verified.
+    pub csum_form: u8,
+    /// ARP operation (1 request, 2 reply).
+    pub arp_op: u16,
+    /// Ethernet source MAC, or the ARP sender hardware address.
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+    /// IP source address, or the ARP sender protocol address.
+    pub src: [u8; 16],
+    /// IP destination address, or the ARP target protocol address.
+    pub dst: [u8; 16],
+    /// The first [`EVENT_ADDR_BYTES`] of the advertised address list.
+    pub addrs: [u8; EVENT_ADDR_BYTES],
+}
+
+impl Event {
+    pub const fn zeroed() -> Event {
+        Event {
+            ts_ns: 0,
+            ifindex: 0,
+            kind: 0,
+            family: 0,
+            version: 0,
+            vrid: 0,
+            priority: 0,
+            addr_count: 0,
+            interval_cs: 0,
+            ttl: 0,
+            csum_form: 0,
+            arp_op: 0,
+            mac: [0; 6],
+            _pad: [0; 2],
+            src: [0; 16],
+            dst: [0; 16],
+            addrs: [0; EVENT_ADDR_BYTES],
+        }
+    }
+}
+
+impl Event {
+    /// Zero an event in place with sixteen 8-byte stores. The eBPF target has no memset, and
+    /// the compiler's fallback is a byte loop of 128 iterations on every packet.
+    #[inline(always)]
+    pub fn clear(this: &mut core::mem::MaybeUninit<Event>) -> &mut Event {
+        let p = this.as_mut_ptr() as *mut u64;
+        let mut i = 0;
+        while i < core::mem::size_of::<Event>() / 8 {
+            // SAFETY: Event is 128 bytes with 8-byte alignment, so p.add(i) for i < 16 is in
+            // bounds and aligned; volatile keeps the stores from being merged into memset.
+            unsafe { p.add(i).write_volatile(0) };
+            i += 1;
+        }
+        // SAFETY: every byte was just written, and all-zero is a valid Event.
+        unsafe { this.assume_init_mut() }
+    }
+}
+
+const _: () = assert!(core::mem::align_of::<Event>() == 8);
+const _: () = assert!(core::mem::size_of::<IfacePolicy>() == 4);
+const _: () = assert!(core::mem::size_of::<VridKey>() == 8);
+const _: () = assert!(core::mem::size_of::<VridPolicy>() == 16);
+const _: () = assert!(core::mem::size_of::<VipKey>() == 24);
+const _: () = assert!(core::mem::size_of::<Event>() == 128);
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all of these are #[repr(C)] structs of integers and byte arrays with explicit
+    // padding fields, so every bit pattern is valid and there are no hidden padding bytes.
+    unsafe impl aya::Pod for super::IfacePolicy {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::VridKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::VridPolicy {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::VipKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Event {}
+}

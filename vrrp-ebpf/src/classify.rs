@@ -1,0 +1,407 @@
+//! The one definition of the VRRP receive checks. The XDP program runs it on the frame in
+//! the driver's buffer; the agent's raw-socket path runs the very same code on a frame read
+//! from an AF_PACKET socket. Both sides only supply how to read bytes ([`Frame`]) and how
+//! to look policy up ([`Policy`]).
+//!
+//! Everything here is written for the eBPF verifier as much as for people: every read is
+//! bounds-checked through [`Frame::load`], every loop has a constant bound, and nothing
+//! allocates or panics.
+
+use crate::abi::*;
+use crate::wire::*;
+
+/// Read access to the bytes of one Ethernet frame.
+pub trait Frame {
+    /// `N` bytes at `off`, or `None` when the frame is shorter than `off + N`.
+    fn load<const N: usize>(&self, off: usize) -> Option<[u8; N]>;
+
+    #[inline(always)]
+    fn u8_at(&self, off: usize) -> Option<u8> {
+        match self.load::<1>(off) {
+            Some(b) => Some(b[0]),
+            None => None,
+        }
+    }
+
+    #[inline(always)]
+    fn u16_at(&self, off: usize) -> Option<u16> {
+        match self.load::<2>(off) {
+            Some(b) => Some(u16::from_be_bytes(b)),
+            None => None,
+        }
+    }
+}
+
+/// Policy look-ups for the interface the frame arrived on.
+pub trait Policy {
+    fn iface(&self) -> Option<IfacePolicy>;
+    fn vrid(&self, vrid: u8, family: u8) -> Option<VridPolicy>;
+    fn is_vip(&self, family: u8, addr: &[u8; 16]) -> bool;
+}
+
+/// What the classifier decided about one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not VRRP, not an interesting ARP, or an interface we do not filter: let it through.
+    Pass,
+    /// A VRRP packet with the VRID it is counted under and the reason. Only
+    /// `Reason::Accepted` fills the event; everything else is dropped.
+    Vrrp { vrid: u8, reason: Reason },
+    /// An ARP packet naming a virtual address: the event is filled; the frame passes.
+    Arp,
+}
+
+/// Classify one frame. `event` is filled for accepted adverts and reported ARP; its
+/// `ts_ns` and `ifindex` are the caller's to set.
+#[inline(always)]
+pub fn classify<F: Frame, P: Policy>(frame: &F, policy: &P, event: &mut Event) -> Verdict {
+    let iface = match policy.iface() {
+        Some(p) => p,
+        None => return Verdict::Pass,
+    };
+
+    // Ethernet, then up to two VLAN tags (802.1Q / 802.1ad).
+    let mut off = ETH_HLEN;
+    let mut ethertype = match frame.u16_at(12) {
+        Some(t) => t,
+        None => return Verdict::Pass,
+    };
+    let mut tags = 0;
+    while tags < 2 && (ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD) {
+        ethertype = match frame.u16_at(off + 2) {
+            Some(t) => t,
+            None => return Verdict::Pass,
+        };
+        off += VLAN_HLEN;
+        tags += 1;
+    }
+    if let Some(mac) = frame.load::<6>(6) {
+        event.mac = mac;
+    }
+
+    match ethertype {
+        ETH_P_IP => classify_v4(frame, policy, &iface, off, event),
+        ETH_P_IPV6 => classify_v6(frame, policy, &iface, off, event),
+        ETH_P_ARP => classify_arp(frame, policy, off, event),
+        _ => Verdict::Pass,
+    }
+}
+
+#[inline(always)]
+fn classify_v4<F: Frame, P: Policy>(
+    frame: &F,
+    policy: &P,
+    iface: &IfacePolicy,
+    ip: usize,
+    event: &mut Event,
+) -> Verdict {
+    let hdr = match frame.load::<20>(ip) {
+        Some(h) => h,
+        None => return Verdict::Pass,
+    };
+    if hdr[9] != IPPROTO_VRRP {
+        return Verdict::Pass;
+    }
+    // From here on it is VRRP and every outcome is counted. Read the VRID early so even a
+    // malformed advert is counted under the router it claims to be.
+    let ihl = ((hdr[0] & 0x0f) as usize) * 4;
+    let vrid = frame.u8_at(ip + ihl.max(20) + 1).unwrap_or(0);
+    let reject = |reason| Verdict::Vrrp { vrid, reason };
+
+    if hdr[0] >> 4 != 4 || ihl < 20 {
+        return reject(Reason::Length);
+    }
+    let total = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
+    // A fragment cannot be checked on its own (RFC 5798 adverts are never fragmented).
+    let frag = u16::from_be_bytes([hdr[6], hdr[7]]);
+    if frag & 0x3fff != 0 || total < ihl + VRRP_HLEN || total - ihl > MAX_VRRP_LEN {
+        return reject(Reason::Length);
+    }
+    let vrrp = ip + ihl;
+    let len = total - ihl;
+    let src = [hdr[12], hdr[13], hdr[14], hdr[15]];
+    let dst = [hdr[16], hdr[17], hdr[18], hdr[19]];
+    let ttl = hdr[8];
+    let multicast = dst[0] & 0xf0 == 0xe0;
+    event.src[..4].copy_from_slice(&src);
+    event.dst[..4].copy_from_slice(&dst);
+    event.ttl = ttl;
+
+    // Pseudo-header sum for v3 over IPv4 (RFC 5798 §5.2.8): source, destination, zero,
+    // protocol and VRRP length.
+    let pseudo = sum_bytes4(&src) + sum_bytes4(&dst) + IPPROTO_VRRP as u32 + len as u32;
+    check_vrrp(
+        frame, policy, iface, vrrp, len, FAMILY_V4, ttl, multicast, pseudo, vrid, event,
+    )
+}
+
+#[inline(always)]
+fn classify_v6<F: Frame, P: Policy>(
+    frame: &F,
+    policy: &P,
+    iface: &IfacePolicy,
+    ip: usize,
+    event: &mut Event,
+) -> Verdict {
+    let hdr = match frame.load::<8>(ip) {
+        Some(h) => h,
+        None => return Verdict::Pass,
+    };
+    // VRRP is carried directly after the fixed header; extension headers are not used by
+    // any implementation we interoperate with.
+    if hdr[6] != IPPROTO_VRRP {
+        return Verdict::Pass;
+    }
+    let vrrp = ip + IPV6_HLEN;
+    let vrid = frame.u8_at(vrrp + 1).unwrap_or(0);
+    let reject = |reason| Verdict::Vrrp { vrid, reason };
+    let (src, dst) = match (frame.load::<16>(ip + 8), frame.load::<16>(ip + 24)) {
+        (Some(s), Some(d)) => (s, d),
+        _ => return reject(Reason::Length),
+    };
+    if hdr[0] >> 4 != 6 {
+        return reject(Reason::Length);
+    }
+    let len = u16::from_be_bytes([hdr[4], hdr[5]]) as usize;
+    if !(VRRP_HLEN..=MAX_VRRP_LEN).contains(&len) {
+        return reject(Reason::Length);
+    }
+    let hop_limit = hdr[7];
+    event.src = src;
+    event.dst = dst;
+    event.ttl = hop_limit;
+    let multicast = dst[0] == 0xff;
+    // IPv6 upper-layer checksum always covers the pseudo-header (RFC 8200 §8.1).
+    let pseudo = sum_bytes16(&src) + sum_bytes16(&dst) + len as u32 + IPPROTO_VRRP as u32;
+    check_vrrp(
+        frame, policy, iface, vrrp, len, FAMILY_V6, hop_limit, multicast, pseudo, vrid, event,
+    )
+}
+
+/// The VRRP checks proper, in the order of RFC 5798 §7.1 (RFC 3768 §7.1 for v2).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn check_vrrp<F: Frame, P: Policy>(
+    frame: &F,
+    policy: &P,
+    iface: &IfacePolicy,
+    vrrp: usize,
+    len: usize,
+    family: u8,
+    ttl: u8,
+    multicast: bool,
+    pseudo: u32,
+    vrid: u8,
+    event: &mut Event,
+) -> Verdict {
+    let reject = |reason| Verdict::Vrrp { vrid, reason };
+    let any_vrid = iface.flags & IFACE_ANY_VRID != 0;
+    let configured = policy.vrid(vrid, family);
+
+    // 1. TTL / hop limit 255; adverts unicast to a unicast-peer instance are exempt.
+    let unicast_ok = match configured {
+        Some(p) => p.flags & VRID_UNICAST != 0 && !multicast,
+        None => false,
+    };
+    if ttl != 255 && !unicast_ok {
+        return reject(Reason::Ttl);
+    }
+
+    let hdr = match frame.load::<VRRP_HLEN>(vrrp) {
+        Some(h) => h,
+        None => return reject(Reason::Length),
+    };
+    // 2. Version and type.
+    let version = hdr[0] >> 4;
+    let vtype = hdr[0] & 0x0f;
+    let version_ok = match configured {
+        Some(p) if p.version != VERSION_ANY => version == p.version,
+        _ => version == 3 || version == 2,
+    };
+    if !version_ok || (version == 2 && family != FAMILY_V4) {
+        return reject(Reason::Version);
+    }
+    if vtype != VRRP_TYPE_ADVERT {
+        return reject(Reason::Type);
+    }
+
+    // 3. Length covers the header, `count` addresses and (v2) the authentication data.
+    let count = hdr[3] as usize;
+    let addr_len = if family == FAMILY_V4 { 4 } else { 16 };
+    let auth_len = if version == 2 { V2_AUTH_LEN } else { 0 };
+    let need = VRRP_HLEN + count * addr_len + auth_len;
+    // Every VRRP field is a whole number of 32-bit words (RFC 5798 §5.1), so an odd length
+    // is never a well-formed advert; refusing it also keeps the checksum loop word-only.
+    if count == 0 || len < need || len % 2 == 1 {
+        return reject(Reason::Length);
+    }
+
+    // 4. Checksum over the whole VRRP message.
+    let body = match sum_range(frame, vrrp, len) {
+        Some(s) => s,
+        None => return reject(Reason::Length),
+    };
+    let plain_ok = fold(body) == 0xffff;
+    let pseudo_ok = fold(body + pseudo) == 0xffff;
+    let form = if version == 2 {
+        // RFC 3768 §5.3.8: the v2 checksum never includes a pseudo-header.
+        if plain_ok { CSUM_PLAIN } else { CSUM_NONE }
+    } else if family == FAMILY_V6 {
+        if pseudo_ok { CSUM_PSEUDO } else { CSUM_NONE }
+    } else {
+        let wanted = match configured {
+            Some(p) => p.csum_form,
+            None => CSUM_EITHER,
+        };
+        if pseudo_ok && wanted != CSUM_PLAIN {
+            CSUM_PSEUDO
+        } else if plain_ok && wanted != CSUM_PSEUDO {
+            CSUM_PLAIN
+        } else {
+            CSUM_NONE
+        }
+    };
+    if form == CSUM_NONE {
+        return reject(Reason::Checksum);
+    }
+
+    // 5. The VRID is configured on this interface.
+    let cfg = match configured {
+        Some(p) => Some(p),
+        None if any_vrid => None,
+        None => return reject(Reason::Vrid),
+    };
+
+    // 6. v2 only: authentication and interval must match ours.
+    let interval_cs = if version == 2 {
+        // A passive entry (version "any") does not know the password or interval.
+        if let Some(p) = cfg.filter(|p| p.version == 2) {
+            let auth_type = hdr[4];
+            if auth_type != p.auth_type {
+                return reject(Reason::Auth);
+            }
+            if p.auth_type == AUTH_PASS {
+                let pass = match frame.load::<8>(vrrp + VRRP_HLEN + count * 4) {
+                    Some(b) => b,
+                    None => return reject(Reason::Length),
+                };
+                if pass != p.auth_pass {
+                    return reject(Reason::Auth);
+                }
+            }
+            if hdr[5] != p.adver_int_s {
+                return reject(Reason::Interval);
+            }
+        }
+        hdr[5] as u16 * 100
+    } else {
+        u16::from_be_bytes([hdr[4], hdr[5]]) & 0x0fff
+    };
+
+    event.kind = EVENT_ADVERT;
+    event.family = family;
+    event.version = version;
+    event.vrid = vrid;
+    event.priority = hdr[2];
+    event.addr_count = hdr[3];
+    event.interval_cs = interval_cs;
+    event.csum_form = form;
+    copy_addrs(frame, vrrp + VRRP_HLEN, count * addr_len, &mut event.addrs);
+    Verdict::Vrrp {
+        vrid,
+        reason: Reason::Accepted,
+    }
+}
+
+/// ARP naming one of our virtual addresses as sender or target (RFC 826 layout).
+#[inline(always)]
+fn classify_arp<F: Frame, P: Policy>(
+    frame: &F,
+    policy: &P,
+    off: usize,
+    event: &mut Event,
+) -> Verdict {
+    let arp = match frame.load::<ARP_LEN>(off) {
+        Some(a) => a,
+        None => return Verdict::Pass,
+    };
+    // Ethernet hardware (1), IPv4 protocol, 6- and 4-byte addresses.
+    if arp[0..2] != [0, 1] || arp[2..4] != [0x08, 0x00] || arp[4] != 6 || arp[5] != 4 {
+        return Verdict::Pass;
+    }
+    let mut sender = [0u8; 16];
+    let mut target = [0u8; 16];
+    sender[..4].copy_from_slice(&arp[14..18]);
+    target[..4].copy_from_slice(&arp[24..28]);
+    if !policy.is_vip(FAMILY_V4, &sender) && !policy.is_vip(FAMILY_V4, &target) {
+        return Verdict::Pass;
+    }
+    event.kind = EVENT_ARP;
+    event.family = FAMILY_V4;
+    event.arp_op = u16::from_be_bytes([arp[6], arp[7]]);
+    event.mac.copy_from_slice(&arp[8..14]);
+    event.src = sender;
+    event.dst = target;
+    Verdict::Arp
+}
+
+/// Not a valid checksum in any accepted form (internal marker, never stored).
+const CSUM_NONE: u8 = 0xff;
+
+#[inline(always)]
+fn sum_bytes4(b: &[u8; 4]) -> u32 {
+    u16::from_be_bytes([b[0], b[1]]) as u32 + u16::from_be_bytes([b[2], b[3]]) as u32
+}
+
+#[inline(always)]
+fn sum_bytes16(b: &[u8; 16]) -> u32 {
+    let mut s = 0u32;
+    let mut i = 0;
+    while i < 16 {
+        s += u16::from_be_bytes([b[i], b[i + 1]]) as u32;
+        i += 2;
+    }
+    s
+}
+
+/// Fold a 32-bit one's-complement accumulator to 16 bits (RFC 1071).
+#[inline(always)]
+pub fn fold(mut s: u32) -> u16 {
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
+/// One's-complement sum of the `len / 2` 16-bit words at `off` (callers pass even
+/// lengths). `len` is at most [`MAX_VRRP_LEN`], so the loop bound is a constant the
+/// verifier accepts and the 32-bit accumulator cannot overflow.
+#[inline(always)]
+fn sum_range<F: Frame>(frame: &F, off: usize, len: usize) -> Option<u32> {
+    let mut sum = 0u32;
+    let words = len / 2;
+    let mut i = 0;
+    while i < MAX_VRRP_LEN / 2 {
+        if i >= words {
+            break;
+        }
+        sum += frame.u16_at(off + i * 2)? as u32;
+        i += 1;
+    }
+    Some(sum)
+}
+
+/// Copy up to `EVENT_ADDR_BYTES` of the address list, four bytes at a time.
+#[inline(always)]
+fn copy_addrs<F: Frame>(frame: &F, off: usize, len: usize, out: &mut [u8; EVENT_ADDR_BYTES]) {
+    let mut i = 0;
+    while i < EVENT_ADDR_BYTES / 4 {
+        if i * 4 >= len {
+            break;
+        }
+        match frame.load::<4>(off + i * 4) {
+            Some(b) => out[i * 4..i * 4 + 4].copy_from_slice(&b),
+            None => break,
+        }
+        i += 1;
+    }
+}

@@ -1,0 +1,171 @@
+//! The XDP program: runs the shared VRRP receive checks on every frame, drops what can
+//! never be valid before the stack sees it, counts every verdict per VRID, and hands each
+//! accepted advert (and each ARP naming a virtual address) to the agent with its kernel
+//! arrival time.
+//!
+//! Built only for `bpfel-unknown-none` (`cargo xtask build-ebpf`); on the host this file
+//! compiles to an empty program so `cargo clippy --workspace` and `cargo test` work.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+
+#[cfg(target_arch = "bpf")]
+mod program {
+    use aya_ebpf::{
+        bindings::xdp_action,
+        helpers::bpf_ktime_get_ns,
+        macros::{map, xdp},
+        maps::{HashMap, PerCpuArray, RingBuf},
+        programs::XdpContext,
+    };
+    use vrrp_ebpf::abi::*;
+    use vrrp_ebpf::classify::{classify, Frame, Policy, Verdict};
+
+    #[map(name = "IFACES")]
+    static IFACES: HashMap<u32, IfacePolicy> = HashMap::with_max_entries(MAX_IFACES, 0);
+    #[map(name = "VRIDS")]
+    static VRIDS: HashMap<VridKey, VridPolicy> = HashMap::with_max_entries(MAX_VRIDS, 0);
+    #[map(name = "VIPS")]
+    static VIPS: HashMap<VipKey, u8> = HashMap::with_max_entries(MAX_VIPS, 0);
+    #[map(name = "COUNTERS")]
+    static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_ENTRIES, 0);
+    #[map(name = "STATS")]
+    static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_ENTRIES, 0);
+    #[map(name = "EVENTS")]
+    static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+
+    /// Offsets beyond this are never read; the bound lets the verifier prove every
+    /// variable-offset packet access safe.
+    const MAX_OFFSET: usize = 4096;
+
+    struct XdpFrame {
+        start: usize,
+        end: usize,
+    }
+
+    impl Frame for XdpFrame {
+        #[inline(always)]
+        fn load<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
+            if off > MAX_OFFSET {
+                return None;
+            }
+            let p = self.start + off;
+            if p + N > self.end {
+                return None;
+            }
+            // SAFETY: [p, p + N) lies inside the packet (checked against data_end just
+            // above), and [u8; N] has alignment 1.
+            Some(unsafe { core::ptr::read_unaligned(p as *const [u8; N]) })
+        }
+    }
+
+    struct XdpPolicy {
+        ifindex: u32,
+    }
+
+    impl Policy for XdpPolicy {
+        #[inline(always)]
+        fn iface(&self) -> Option<IfacePolicy> {
+            // SAFETY: the value is copied out at once; the agent only ever replaces whole
+            // entries, so a torn read cannot produce an invalid IfacePolicy.
+            unsafe { IFACES.get(&self.ifindex).copied() }
+        }
+
+        #[inline(always)]
+        fn vrid(&self, vrid: u8, family: u8) -> Option<VridPolicy> {
+            let key = VridKey {
+                ifindex: self.ifindex,
+                vrid,
+                family,
+                _pad: [0; 2],
+            };
+            // SAFETY: as for `iface`: a plain-old-data copy.
+            unsafe { VRIDS.get(&key).copied() }
+        }
+
+        #[inline(always)]
+        fn is_vip(&self, family: u8, addr: &[u8; 16]) -> bool {
+            let key = VipKey {
+                ifindex: self.ifindex,
+                family,
+                _pad: [0; 3],
+                addr: *addr,
+            };
+            // SAFETY: only presence is tested.
+            unsafe { VIPS.get(&key).is_some() }
+        }
+    }
+
+    #[inline(always)]
+    fn bump(map: &PerCpuArray<u64>, index: u32) {
+        if let Some(p) = map.get_ptr_mut(index) {
+            // SAFETY: per-CPU slot, so no other program instance writes it concurrently.
+            unsafe { *p += 1 };
+        }
+    }
+
+    #[xdp]
+    pub fn vrrp_xdp(ctx: XdpContext) -> u32 {
+        let frame = XdpFrame {
+            start: ctx.data(),
+            end: ctx.data_end(),
+        };
+        // SAFETY: ctx.ctx points at the kernel's xdp_md for this invocation.
+        let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+        let policy = XdpPolicy { ifindex };
+        let mut slot = core::mem::MaybeUninit::<Event>::uninit();
+        let event = Event::clear(&mut slot);
+        match classify(&frame, &policy, event) {
+            Verdict::Pass => {
+                bump(&STATS, STAT_NON_VRRP);
+                xdp_action::XDP_PASS
+            }
+            Verdict::Arp => {
+                event.ifindex = ifindex;
+                // SAFETY: helper without preconditions.
+                event.ts_ns = unsafe { bpf_ktime_get_ns() };
+                bump(&STATS, STAT_ARP_REPORTED);
+                if EVENTS.output::<Event>(&*event, 0).is_err() {
+                    bump(&STATS, STAT_RINGBUF_FULL);
+                }
+                xdp_action::XDP_PASS
+            }
+            Verdict::Vrrp { vrid, reason } => {
+                bump(&COUNTERS, counter_index(vrid, reason as u32));
+                if reason != Reason::Accepted {
+                    return xdp_action::XDP_DROP;
+                }
+                if event.family == FAMILY_V4 && event.version == 3 {
+                    let slot = if event.csum_form == CSUM_PSEUDO {
+                        SLOT_CSUM_PSEUDO
+                    } else {
+                        SLOT_CSUM_PLAIN
+                    };
+                    bump(&COUNTERS, counter_index(vrid, slot));
+                }
+                event.ifindex = ifindex;
+                // SAFETY: helper without preconditions.
+                event.ts_ns = unsafe { bpf_ktime_get_ns() };
+                if EVENTS.output::<Event>(&*event, 0).is_err() {
+                    bump(&STATS, STAT_RINGBUF_FULL);
+                }
+                xdp_action::XDP_PASS
+            }
+        }
+    }
+
+    #[unsafe(link_section = "license")]
+    #[unsafe(no_mangle)]
+    static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+
+    #[panic_handler]
+    fn panic(_info: &core::panic::PanicInfo) -> ! {
+        // SAFETY: the verifier rejects any program with a reachable panic path (it would
+        // be an unbounded loop), so this is never executed in a loaded program.
+        unsafe { core::hint::unreachable_unchecked() }
+    }
+}
+
+#[cfg(not(target_arch = "bpf"))]
+fn main() {
+    eprintln!("vrrp-ebpf is an XDP program: build it with `cargo xtask build-ebpf`.");
+}
