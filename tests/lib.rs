@@ -1,1 +1,34 @@
+//! Shared test support for vrrpx: frames built byte by byte, network-namespace labs and
+//! real peers. Used by the integration tests in this folder, the demo and the benchmarks.
 
+pub mod frames;
+pub mod netns;
+pub mod peers;
+
+use std::path::PathBuf;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The release agent binary (`cargo xtask build` makes it).
+pub fn agent_bin() -> PathBuf {
+    workspace().join("target/release/vrrp-agent")
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A fresh scratch directory under target/ for one test's files.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = workspace().join("target/test-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

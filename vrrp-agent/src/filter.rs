@@ -159,7 +159,10 @@ impl Counters {
                     "checksum_pseudo".into(),
                     json!(self.slot(v, SLOT_CSUM_PSEUDO)),
                 );
-                m.insert("checksum_plain".into(), json!(self.slot(v, SLOT_CSUM_PLAIN)));
+                m.insert(
+                    "checksum_plain".into(),
+                    json!(self.slot(v, SLOT_CSUM_PLAIN)),
+                );
                 (v.to_string(), Value::Object(m))
             })
             .collect();

@@ -21,20 +21,38 @@ pub enum ReceivePath {
 
 impl ReceivePath {
     /// Open the best path available on `ifindex`, logging which one is live and why.
-    pub fn open(iface: &str, ifindex: u32, policy: &PolicyTable, opts: &PathOptions) -> Result<ReceivePath> {
+    pub fn open(
+        iface: &str,
+        ifindex: u32,
+        policy: &PolicyTable,
+        opts: &PathOptions,
+    ) -> Result<ReceivePath> {
         if !opts.no_xdp {
             match XdpFilter::attach(ifindex, policy, opts.xdp_mode) {
                 Ok(f) => {
-                    tracing::info!(iface, path = "xdp", mode = f.mode(), "receive path: XDP filter attached");
+                    tracing::info!(
+                        iface,
+                        path = "xdp",
+                        mode = f.mode(),
+                        "receive path: XDP filter attached"
+                    );
                     return Ok(ReceivePath::Xdp(f));
                 }
                 Err(e) => {
-                    tracing::warn!(iface, error = format!("{e:#}"), "XDP unavailable; falling back to the raw-socket path");
+                    tracing::warn!(
+                        iface,
+                        error = format!("{e:#}"),
+                        "XDP unavailable; falling back to the raw-socket path"
+                    );
                 }
             }
         }
         let raw = RawFilter::open(ifindex, policy)?;
-        tracing::info!(iface, path = "raw-socket", "receive path: raw socket with userspace checks");
+        tracing::info!(
+            iface,
+            path = "raw-socket",
+            "receive path: raw socket with userspace checks"
+        );
         Ok(ReceivePath::Raw(raw))
     }
 

@@ -245,9 +245,17 @@ fn check_vrrp<F: Frame, P: Policy>(
     let pseudo_ok = fold(body + pseudo) == 0xffff;
     let form = if version == 2 {
         // RFC 3768 §5.3.8: the v2 checksum never includes a pseudo-header.
-        if plain_ok { CSUM_PLAIN } else { CSUM_NONE }
+        if plain_ok {
+            CSUM_PLAIN
+        } else {
+            CSUM_NONE
+        }
     } else if family == FAMILY_V6 {
-        if pseudo_ok { CSUM_PSEUDO } else { CSUM_NONE }
+        if pseudo_ok {
+            CSUM_PSEUDO
+        } else {
+            CSUM_NONE
+        }
     } else {
         let wanted = match configured {
             Some(p) => p.csum_form,

@@ -117,7 +117,8 @@ impl RawFilter {
             )
         };
         if raw < 0 {
-            return Err(std::io::Error::last_os_error()).context("AF_PACKET socket (needs CAP_NET_RAW)");
+            return Err(std::io::Error::last_os_error())
+                .context("AF_PACKET socket (needs CAP_NET_RAW)");
         }
         // SAFETY: raw is a freshly created, owned descriptor.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
@@ -138,13 +139,23 @@ impl RawFilter {
             return Err(std::io::Error::last_os_error()).context("binding the AF_PACKET socket");
         }
         // Our own transmissions are not adverts we received.
-        setsockopt_int(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)
-            .context("PACKET_IGNORE_OUTGOING")?;
+        setsockopt_int(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            1,
+        )
+        .context("PACKET_IGNORE_OUTGOING")?;
         // The kernel stamps each frame on arrival; we convert that to CLOCK_MONOTONIC.
         setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
             .context("SO_TIMESTAMPNS")?;
         // Room for a burst; best effort.
-        let _ = setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 4 << 20);
+        let _ = setsockopt_int(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            4 << 20,
+        );
         // SAFETY: the OwnedFd stays open and unchanged for as long as the AsyncFd owns it.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
             .map_err(|e| e.into_parts().1)?;

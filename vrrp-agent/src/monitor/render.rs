@@ -83,7 +83,16 @@ pub fn table(t: &RouterTable, c: &Counters, path: &str, now_ns: u64) -> String {
     let _ = writeln!(
         s,
         "{:<10} {:>4} {:>3} {:<26} {:>4} {:>8} {:>12} {:>10} {:>8} {:>9}  ADDRESSES",
-        "IFACE", "VRID", "VER", "SOURCE", "PRIO", "ADV(ms)", "MEASURED(ms)", "JITTER(ms)", "ADVERTS", "AGO(ms)"
+        "IFACE",
+        "VRID",
+        "VER",
+        "SOURCE",
+        "PRIO",
+        "ADV(ms)",
+        "MEASURED(ms)",
+        "JITTER(ms)",
+        "ADVERTS",
+        "AGO(ms)"
     );
     for (k, r) in &t.routers {
         let addrs: Vec<String> = r.addrs.iter().map(|a| a.to_string()).collect();

@@ -1,0 +1,217 @@
+//! A lab of network namespaces on one bridge, for tests, the demo and benchmarks.
+//! Every name carries the lab's prefix; everything the lab made (namespaces, the veths in
+//! them, processes it started) is removed when it is dropped, also after a failed assert,
+//! and leftovers from a crashed run with the same prefix are removed before starting.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+pub struct Lab {
+    prefix: String,
+    namespaces: Vec<String>,
+    children: Vec<(String, Child)>,
+}
+
+/// Run a command, failing with its stderr when it exits non-zero.
+pub fn run(cmd: &mut Command) -> Result<Output> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out)
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    run(Command::new("ip").args(args)).map(|_| ())
+}
+
+/// Remove every namespace whose name starts with `prefix`.
+pub fn remove_namespaces(prefix: &str) {
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(prefix) {
+            // Kill whatever still runs inside first, or the namespace lingers.
+            let _ = Command::new("ip")
+                .args(["netns", "pids", &name])
+                .output()
+                .map(|o| {
+                    for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                        let _ = Command::new("kill").args(["-9", pid]).status();
+                    }
+                });
+            let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        }
+    }
+}
+
+impl Lab {
+    /// A new lab; `prefix` should be unique per test (e.g. "vxt-mon-").
+    pub fn new(prefix: &str) -> Result<Lab> {
+        remove_namespaces(prefix);
+        let mut lab = Lab {
+            prefix: prefix.to_string(),
+            namespaces: Vec::new(),
+            children: Vec::new(),
+        };
+        lab.add_ns("sw")?;
+        lab.exec("sw", &["ip", "link", "add", "br0", "type", "bridge"])?;
+        // Flood multicast to every port: there is no IGMP querier in a lab.
+        lab.exec(
+            "sw",
+            &[
+                "ip",
+                "link",
+                "set",
+                "br0",
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ],
+        )?;
+        lab.exec("sw", &["ip", "link", "set", "br0", "up"])?;
+        Ok(lab)
+    }
+
+    /// The full namespace name of host `h`.
+    pub fn ns(&self, h: &str) -> String {
+        format!("{}{}", self.prefix, h)
+    }
+
+    fn add_ns(&mut self, h: &str) -> Result<()> {
+        let ns = self.ns(h);
+        ip(&["netns", "add", &ns])?;
+        self.namespaces.push(ns.clone());
+        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        // Addresses usable at once: no duplicate address detection delay in a lab.
+        for key in [
+            "net.ipv6.conf.all.accept_dad",
+            "net.ipv6.conf.default.accept_dad",
+        ] {
+            let _ = self.exec(h, &["sysctl", "-qw", &format!("{key}=0")]);
+        }
+        Ok(())
+    }
+
+    /// Add host `h` with interface `ifname` on the bridge, holding `addrs` (CIDR).
+    pub fn host(&mut self, h: &str, ifname: &str, addrs: &[&str]) -> Result<()> {
+        self.add_ns(h)?;
+        let ns = self.ns(h);
+        let sw = self.ns("sw");
+        let port = format!("p-{h}");
+        ip(&[
+            "link", "add", ifname, "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
+            &sw,
+        ])?;
+        ip(&["-n", &sw, "link", "set", &port, "master", "br0"])?;
+        ip(&["-n", &sw, "link", "set", &port, "up"])?;
+        for a in addrs {
+            ip(&["-n", &ns, "addr", "add", a, "dev", ifname])?;
+        }
+        ip(&["-n", &ns, "link", "set", ifname, "up"])?;
+        Ok(())
+    }
+
+    /// Cut host `h`'s link to the bridge (the switch side goes down).
+    pub fn cut(&self, h: &str) -> Result<()> {
+        ip(&[
+            "-n",
+            &self.ns("sw"),
+            "link",
+            "set",
+            &format!("p-{h}"),
+            "down",
+        ])
+    }
+
+    pub fn command(&self, h: &str, argv: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns(h)]).args(argv);
+        c
+    }
+
+    /// Run `argv` in host `h` and wait for it.
+    pub fn exec(&self, h: &str, argv: &[&str]) -> Result<Output> {
+        run(&mut self.command(h, argv))
+    }
+
+    /// Start `argv` in host `h` with stdout and stderr going to files; it is killed when
+    /// the lab is dropped. Returns the index to use with [`Lab::stop`].
+    pub fn spawn(&mut self, h: &str, argv: &[&str], stdout: &Path, stderr: &Path) -> Result<usize> {
+        let child = self
+            .command(h, argv)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(stdout)?)
+            .stderr(std::fs::File::create(stderr)?)
+            .spawn()
+            .with_context(|| format!("starting {argv:?} in {h}"))?;
+        self.children.push((argv.join(" "), child));
+        Ok(self.children.len() - 1)
+    }
+
+    pub fn pid(&self, idx: usize) -> u32 {
+        self.children[idx].1.id()
+    }
+
+    /// Send `signal` to a spawned process and wait up to `timeout` for it to exit.
+    pub fn stop(&mut self, idx: usize, signal: i32, timeout: Duration) -> Result<bool> {
+        let (_, child) = &mut self.children[idx];
+        // SAFETY: kill(2) on a pid we spawned and have not yet reaped.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if child.try_wait()?.is_some() {
+                return Ok(true);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(false)
+    }
+
+    /// The IPv4 addresses on `ifname` in host `h`.
+    pub fn addrs(&self, h: &str, ifname: &str) -> Result<Vec<String>> {
+        let out = self.exec(h, &["ip", "-o", "-4", "addr", "show", "dev", ifname])?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                it.position(|w| w == "inet")?;
+                it.next().map(|s| s.to_string())
+            })
+            .collect())
+    }
+}
+
+/// Poll `f` every 20 ms until it returns true or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        remove_namespaces(&self.prefix);
+    }
+}

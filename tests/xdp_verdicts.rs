@@ -1,0 +1,746 @@
+//! The XDP program run on crafted frames without a NIC (BPF_PROG_TEST_RUN), side by side
+//! with the raw-socket path's userspace checks on the same bytes: same verdict, same
+//! counter, same event. Needs root (CAP_BPF) and the agent built with the eBPF object
+//! (`cargo xtask test` does both).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::{TestRun, TestRunOptions, Xdp};
+use aya::Ebpf;
+use vrrp_agent::filter::{vip_key, Counters, PolicyTable};
+use vrrp_agent::io::rawsock::process_frame;
+use vrrp_agent::io::xdp::{decode_event, load_object, write_policy};
+use vrrp_ebpf::abi::*;
+use vrrp_ebpf::classify::Verdict;
+use vrrpx_tests::frames::{arp_frame, udp_frame, Advert, Csum};
+
+/// BPF_PROG_TEST_RUN without a context runs the program as if the frame arrived on the
+/// loopback device of the caller's namespace.
+const IFINDEX: u32 = 1;
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+
+struct Harness {
+    ebpf: Ebpf,
+    ring: RingBuf<MapData>,
+    policy: PolicyTable,
+}
+
+impl Harness {
+    fn new(policy: PolicyTable) -> Harness {
+        assert!(
+            vrrpx_tests::is_root(),
+            "XDP tests need root (CAP_BPF); run them through `cargo xtask test` as root"
+        );
+        let mut ebpf = load_object().expect("XDP object loads and passes the verifier");
+        write_policy(&mut ebpf, &policy).unwrap();
+        let ring = RingBuf::try_from(ebpf.take_map(MAP_EVENTS).unwrap()).unwrap();
+        Harness { ebpf, ring, policy }
+    }
+
+    fn counter(&self, index: u32) -> u64 {
+        let m: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(self.ebpf.map(MAP_COUNTERS).unwrap()).unwrap();
+        m.get(&index, 0).unwrap().iter().sum()
+    }
+
+    /// Run one frame through the kernel: (action, event pushed to the ring, if any).
+    fn xdp(&mut self, frame: &[u8]) -> (u32, Option<Event>) {
+        let prog: &Xdp = self.ebpf.program(PROGRAM_NAME).unwrap().try_into().unwrap();
+        let mut out = vec![0u8; frame.len().max(64) + 256];
+        let res = prog
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ..TestRunOptions::default()
+            })
+            .expect("BPF_PROG_TEST_RUN");
+        let ev = self.ring.next().and_then(|item| decode_event(&item));
+        assert!(self.ring.next().is_none(), "at most one event per frame");
+        (res.return_value, ev)
+    }
+
+    /// Run `frame` through both paths, assert they agree on everything, return the verdict.
+    fn check(&mut self, frame: &[u8]) -> Verdict {
+        let mut counters = Counters::default();
+        let (verdict, user_ev) = process_frame(frame, IFINDEX, 0, &self.policy, &mut counters);
+        let slot = match verdict {
+            Verdict::Vrrp { vrid, reason } => Some(counter_index(vrid, reason as u32)),
+            _ => None,
+        };
+        if frame.len() < 14 {
+            // BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header; such a frame
+            // never reaches XDP from a real NIC either.
+            assert_eq!(verdict, Verdict::Pass);
+            return verdict;
+        }
+        let before = slot.map(|s| self.counter(s));
+        let (action, xdp_ev) = self.xdp(frame);
+        let want_action = match verdict {
+            Verdict::Vrrp { reason, .. } if reason != Reason::Accepted => XDP_DROP,
+            _ => XDP_PASS,
+        };
+        assert_eq!(
+            action, want_action,
+            "XDP action for {verdict:?} on {frame:02x?}"
+        );
+        if let (Some(s), Some(b)) = (slot, before) {
+            assert_eq!(self.counter(s), b + 1, "kernel counter for {verdict:?}");
+            assert_eq!(
+                counters.slots[s as usize], 1,
+                "userspace counter for {verdict:?}"
+            );
+        }
+        match (user_ev, xdp_ev) {
+            (None, None) => {}
+            (Some(u), Some(mut k)) => {
+                assert!(k.ts_ns > 0, "kernel timestamp present");
+                assert_eq!(k.ifindex, IFINDEX);
+                k.ts_ns = 0;
+                assert_eq!(u, k, "events differ between paths for {frame:02x?}");
+            }
+            (u, k) => panic!("event mismatch: userspace {u:?}, kernel {k:?}"),
+        }
+        verdict
+    }
+}
+
+fn vrid_key(vrid: u8, family: u8) -> VridKey {
+    VridKey {
+        ifindex: IFINDEX,
+        vrid,
+        family,
+        _pad: [0; 2],
+    }
+}
+
+/// A strict policy as an engine would install it: VRID 51 v3 (both families, pseudo-header
+/// checksums), VRID 52 v2 with PASS "secret!!" at 1 s, VRID 53 v3 with RFC 9568 plain
+/// checksums, VRID 54 v3 unicast; 10.9.0.100 is a virtual address.
+fn strict_policy() -> PolicyTable {
+    let mut p = PolicyTable::default();
+    p.ifaces.insert(IFINDEX, IfacePolicy { flags: 0 });
+    let v3 = VridPolicy {
+        version: 3,
+        csum_form: CSUM_PSEUDO,
+        ..VridPolicy::default()
+    };
+    p.vrids.insert(vrid_key(51, FAMILY_V4), v3);
+    p.vrids.insert(vrid_key(51, FAMILY_V6), v3);
+    p.vrids.insert(
+        vrid_key(52, FAMILY_V4),
+        VridPolicy {
+            version: 2,
+            auth_type: AUTH_PASS,
+            auth_pass: *b"secret!!",
+            adver_int_s: 1,
+            ..VridPolicy::default()
+        },
+    );
+    p.vrids.insert(
+        vrid_key(53, FAMILY_V4),
+        VridPolicy {
+            csum_form: CSUM_PLAIN,
+            ..v3
+        },
+    );
+    p.vrids.insert(
+        vrid_key(54, FAMILY_V4),
+        VridPolicy {
+            flags: VRID_UNICAST,
+            ..v3
+        },
+    );
+    p.vips
+        .insert(vip_key(IFINDEX, IpAddr::V4(Ipv4Addr::new(10, 9, 0, 100))));
+    p
+}
+
+fn vrrp(vrid: u8, reason: Reason) -> Verdict {
+    Verdict::Vrrp { vrid, reason }
+}
+
+fn v2() -> Advert {
+    Advert {
+        vrid: 52,
+        ..Advert::v2_pass()
+    }
+}
+
+/// Every case: a name, the frame, and the verdict the RFC checks demand.
+fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
+    use Reason::*;
+    let v4 = Advert::v3_ipv4();
+    let v6 = Advert::v3_ipv6();
+    let mut c: Vec<(&'static str, Vec<u8>, Verdict)> = vec![
+        ("v3 ipv4 valid", v4.build(), vrrp(51, Accepted)),
+        ("v3 ipv6 valid", v6.build(), vrrp(51, Accepted)),
+        ("v2 PASS valid", v2().build(), vrrp(52, Accepted)),
+        (
+            "v3 ipv4 under one 802.1Q tag",
+            Advert {
+                vlans: vec![(0x8100, 10)],
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Accepted),
+        ),
+        (
+            "v3 ipv6 under QinQ",
+            Advert {
+                vlans: vec![(0x88a8, 100), (0x8100, 10)],
+                ..v6.clone()
+            }
+            .build(),
+            vrrp(51, Accepted),
+        ),
+        (
+            "v2 under QinQ",
+            Advert {
+                vlans: vec![(0x88a8, 100), (0x8100, 10)],
+                ..v2()
+            }
+            .build(),
+            vrrp(52, Accepted),
+        ),
+        (
+            "v3 ipv4 with IP options (router alert)",
+            Advert {
+                ip_options: vec![0x94, 0x04, 0, 0],
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Accepted),
+        ),
+        (
+            "v3 ipv4 with Ethernet padding",
+            Advert {
+                eth_padding: 18,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Accepted),
+        ),
+        (
+            "v3 ipv4 with several addresses",
+            Advert {
+                addrs: (1..=20)
+                    .map(|i| IpAddr::V4(Ipv4Addr::new(10, 9, 1, i)))
+                    .collect(),
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Accepted),
+        ),
+        (
+            "v3 plain checksum on a plain-checksum instance",
+            Advert {
+                vrid: 53,
+                csum: Csum::Plain,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(53, Accepted),
+        ),
+        (
+            "v3 unicast advert with TTL 64 on a unicast instance",
+            Advert {
+                vrid: 54,
+                ttl: 64,
+                dst: IpAddr::V4(Ipv4Addr::new(10, 9, 0, 2)),
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(54, Accepted),
+        ),
+        (
+            "ipv4 TTL 254",
+            Advert {
+                ttl: 254,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Ttl),
+        ),
+        (
+            "ipv6 hop limit 1",
+            Advert {
+                ttl: 1,
+                ..v6.clone()
+            }
+            .build(),
+            vrrp(51, Ttl),
+        ),
+        ("v2 TTL 0", Advert { ttl: 0, ..v2() }.build(), vrrp(52, Ttl)),
+        (
+            "multicast advert with TTL 64 on a unicast instance",
+            Advert {
+                vrid: 54,
+                ttl: 64,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(54, Ttl),
+        ),
+        (
+            "version 4",
+            Advert {
+                version: 4,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Version),
+        ),
+        (
+            "version 1 over ipv6",
+            Advert {
+                version: 1,
+                ..v6.clone()
+            }
+            .build(),
+            vrrp(51, Version),
+        ),
+        (
+            "v2 advert for a v3 instance",
+            Advert {
+                version: 2,
+                csum: Csum::Plain,
+                auth_data: [0; 8],
+                auth_type: 0,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Version),
+        ),
+        (
+            "v3 advert for a v2 instance",
+            Advert {
+                vrid: 52,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(52, Version),
+        ),
+        (
+            "type 2",
+            Advert {
+                vtype: 2,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Type),
+        ),
+        (
+            "ipv6 type 0",
+            Advert {
+                vtype: 0,
+                ..v6.clone()
+            }
+            .build(),
+            vrrp(51, Type),
+        ),
+        (
+            "count 0",
+            Advert {
+                count: Some(0),
+                addrs: vec![],
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Length),
+        ),
+        (
+            "count beyond the message",
+            Advert {
+                count: Some(3),
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Length),
+        ),
+        (
+            "ipv6 count beyond the message",
+            Advert {
+                count: Some(2),
+                ..v6.clone()
+            }
+            .build(),
+            vrrp(51, Length),
+        ),
+        (
+            "v2 without room for auth data",
+            Advert {
+                count: Some(3),
+                ..v2()
+            }
+            .build(),
+            vrrp(52, Length),
+        ),
+        (
+            "odd VRRP length",
+            Advert {
+                trailer: vec![0],
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Length),
+        ),
+        (
+            "bad checksum ipv4",
+            Advert {
+                csum: Csum::Bad,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Checksum),
+        ),
+        (
+            "bad checksum ipv6",
+            Advert {
+                csum: Csum::Bad,
+                ..v6.clone()
+            }
+            .build(),
+            vrrp(51, Checksum),
+        ),
+        (
+            "ipv6 checksum without the pseudo-header",
+            Advert {
+                csum: Csum::Plain,
+                ..v6.clone()
+            }
+            .build(),
+            vrrp(51, Checksum),
+        ),
+        (
+            "bad checksum v2",
+            Advert {
+                csum: Csum::Bad,
+                ..v2()
+            }
+            .build(),
+            vrrp(52, Checksum),
+        ),
+        (
+            "plain checksum on a pseudo-header instance",
+            Advert {
+                csum: Csum::Plain,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Checksum),
+        ),
+        (
+            "pseudo-header checksum on a plain-checksum instance",
+            Advert {
+                vrid: 53,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(53, Checksum),
+        ),
+        (
+            "unknown VRID",
+            Advert {
+                vrid: 99,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(99, Vrid),
+        ),
+        (
+            "unknown VRID over ipv6",
+            Advert {
+                vrid: 52,
+                ..v6.clone()
+            }
+            .build(),
+            vrrp(52, Vrid),
+        ),
+        (
+            "v2 wrong password",
+            Advert {
+                auth_data: *b"secret!?",
+                ..v2()
+            }
+            .build(),
+            vrrp(52, Auth),
+        ),
+        (
+            "v2 no authentication",
+            Advert {
+                auth_type: 0,
+                auth_data: [0; 8],
+                ..v2()
+            }
+            .build(),
+            vrrp(52, Auth),
+        ),
+        (
+            "v2 interval 2 s against 1 s",
+            Advert {
+                interval: 2,
+                ..v2()
+            }
+            .build(),
+            vrrp(52, Interval),
+        ),
+        ("UDP is not VRRP", udp_frame(), Verdict::Pass),
+        (
+            "ARP announcing the virtual address",
+            arp_frame(
+                1,
+                [2, 0, 0, 0, 0, 9],
+                Ipv4Addr::new(10, 9, 0, 100),
+                Ipv4Addr::new(10, 9, 0, 100),
+            ),
+            Verdict::Arp,
+        ),
+        (
+            "ARP asking for the virtual address",
+            arp_frame(
+                1,
+                [2, 0, 0, 0, 0, 9],
+                Ipv4Addr::new(10, 9, 0, 7),
+                Ipv4Addr::new(10, 9, 0, 100),
+            ),
+            Verdict::Arp,
+        ),
+        (
+            "ARP unrelated to virtual addresses",
+            arp_frame(
+                2,
+                [2, 0, 0, 0, 0, 9],
+                Ipv4Addr::new(10, 9, 0, 7),
+                Ipv4Addr::new(10, 9, 0, 8),
+            ),
+            Verdict::Pass,
+        ),
+        ("empty frame", vec![], Verdict::Pass),
+    ];
+    // A frame that is VRRP on a VLAN not stacked like any of ours: three tags deep is more
+    // than the parser walks, so it is not treated as VRRP.
+    c.push((
+        "three VLAN tags are not parsed",
+        Advert {
+            vlans: vec![(0x88a8, 1), (0x8100, 2), (0x8100, 3)],
+            ..v4
+        }
+        .build(),
+        Verdict::Pass,
+    ));
+    c
+}
+
+#[test]
+fn every_receive_check_gives_the_same_verdict_counter_and_event_in_xdp_and_userspace() {
+    let mut h = Harness::new(strict_policy());
+    let mut reasons_seen = std::collections::BTreeSet::new();
+    for (name, frame, want) in cases() {
+        let got = h.check(&frame);
+        assert_eq!(got, want, "case {name:?}");
+        if let Verdict::Vrrp { reason, .. } = got {
+            reasons_seen.insert(reason);
+        }
+    }
+    assert_eq!(
+        reasons_seen.len(),
+        Reason::ALL.len(),
+        "every reason exercised"
+    );
+}
+
+#[test]
+fn accepted_advert_event_carries_kernel_time_source_priority_interval_and_addresses() {
+    let mut h = Harness::new(strict_policy());
+    let a = Advert {
+        priority: 200,
+        interval: 10,
+        addrs: vec![
+            IpAddr::V4(Ipv4Addr::new(10, 9, 0, 100)),
+            IpAddr::V4(Ipv4Addr::new(10, 9, 0, 101)),
+        ],
+        ..Advert::v3_ipv4()
+    };
+    let before = vrrp_agent::io::rawsock::monotonic_ns();
+    let (action, ev) = h.xdp(&a.build());
+    let after = vrrp_agent::io::rawsock::monotonic_ns();
+    assert_eq!(action, XDP_PASS);
+    let ev = ev.expect("event pushed");
+    assert!(
+        before <= ev.ts_ns && ev.ts_ns <= after,
+        "CLOCK_MONOTONIC stamp"
+    );
+    assert_eq!(ev.kind, EVENT_ADVERT);
+    assert_eq!(
+        (ev.vrid, ev.priority, ev.interval_cs, ev.version),
+        (51, 200, 10, 3)
+    );
+    assert_eq!(ev.addr_count, 2);
+    assert_eq!(&ev.src[..4], &[10, 9, 0, 1]);
+    assert_eq!(&ev.dst[..4], &[224, 0, 0, 18]);
+    assert_eq!(&ev.addrs[..8], &[10, 9, 0, 100, 10, 9, 0, 101]);
+    assert_eq!(ev.csum_form, CSUM_PSEUDO);
+    assert_eq!(ev.mac, [0x02, 0, 0, 0, 0, 0x01]);
+    assert_eq!(h.counter(counter_index(51, SLOT_CSUM_PSEUDO)), 1);
+}
+
+#[test]
+fn monitor_policy_accepts_any_vrid_either_checksum_form_and_both_versions() {
+    let mut h = Harness::new(PolicyTable::monitor(IFINDEX, &[]));
+    let v4 = Advert::v3_ipv4();
+    for (frame, vrid) in [
+        (
+            Advert {
+                vrid: 7,
+                ..v4.clone()
+            }
+            .build(),
+            7,
+        ),
+        (
+            Advert {
+                vrid: 200,
+                csum: Csum::Plain,
+                ..v4.clone()
+            }
+            .build(),
+            200,
+        ),
+        (
+            Advert {
+                vrid: 9,
+                ..Advert::v2_pass()
+            }
+            .build(),
+            9,
+        ),
+        (
+            Advert {
+                vrid: 255,
+                ..Advert::v3_ipv6()
+            }
+            .build(),
+            255,
+        ),
+    ] {
+        assert_eq!(h.check(&frame), vrrp(vrid, Reason::Accepted));
+    }
+    assert_eq!(h.counter(counter_index(200, SLOT_CSUM_PLAIN)), 1);
+    // Still not everything: the TTL and checksum checks hold in monitor mode too.
+    assert_eq!(
+        h.check(
+            &Advert {
+                ttl: 9,
+                ..v4.clone()
+            }
+            .build()
+        ),
+        vrrp(51, Reason::Ttl)
+    );
+    assert_eq!(
+        h.check(
+            &Advert {
+                csum: Csum::Bad,
+                ..v4
+            }
+            .build()
+        ),
+        vrrp(51, Reason::Checksum)
+    );
+}
+
+#[test]
+fn truncated_frames_at_every_length_are_never_accepted_and_both_paths_agree() {
+    let mut h = Harness::new(strict_policy());
+    let frames = [
+        Advert::v3_ipv4().build(),
+        Advert::v3_ipv6().build(),
+        v2().build(),
+        Advert {
+            vlans: vec![(0x88a8, 100), (0x8100, 10)],
+            ..Advert::v3_ipv6()
+        }
+        .build(),
+        Advert {
+            ip_options: vec![1, 1, 1, 1, 1, 1, 1, 0],
+            ..Advert::v3_ipv4()
+        }
+        .build(),
+    ];
+    let mut checked = 0;
+    for f in &frames {
+        for len in 0..f.len() {
+            let v = h.check(&f[..len]);
+            assert!(
+                !matches!(
+                    v,
+                    Verdict::Vrrp {
+                        reason: Reason::Accepted,
+                        ..
+                    }
+                ),
+                "truncated to {len} of {} bytes yet accepted",
+                f.len()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 300);
+}
+
+/// xorshift64*: deterministic pseudo-random bytes, so a failure replays.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[test]
+fn mutated_and_random_frames_never_panic_and_both_paths_agree() {
+    let mut h = Harness::new(strict_policy());
+    let seeds = [
+        Advert::v3_ipv4().build(),
+        Advert::v3_ipv6().build(),
+        v2().build(),
+        Advert {
+            vlans: vec![(0x8100, 5)],
+            ..Advert::v3_ipv4()
+        }
+        .build(),
+        arp_frame(
+            1,
+            [2, 0, 0, 0, 0, 9],
+            Ipv4Addr::new(10, 9, 0, 100),
+            Ipv4Addr::new(10, 9, 0, 1),
+        ),
+    ];
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    for i in 0..3000 {
+        let mut f = if i % 10 == 9 {
+            // Pure noise of random length.
+            let n = (rng.next() % 200) as usize;
+            (0..n).map(|_| rng.next() as u8).collect()
+        } else {
+            seeds[i % seeds.len()].clone()
+        };
+        // Flip a few bytes, and sometimes cut or extend the frame.
+        for _ in 0..(1 + rng.next() % 4) {
+            if !f.is_empty() {
+                let at = (rng.next() as usize) % f.len();
+                f[at] = rng.next() as u8;
+            }
+        }
+        match rng.next() % 8 {
+            0 => f.truncate((rng.next() as usize) % (f.len() + 1)),
+            1 => f.extend((0..rng.next() % 40).map(|_| rng.next() as u8)),
+            _ => {}
+        }
+        h.check(&f);
+    }
+}
