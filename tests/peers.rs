@@ -21,12 +21,11 @@ pub struct KeepalivedInstance<'a> {
 }
 
 impl KeepalivedInstance<'_> {
-    pub fn config(&self, router_id: &str) -> String {
+    fn block(&self) -> String {
         let mut s = format!(
-            "global_defs {{\n  router_id {router_id}\n  vrrp_version {}\n}}\n\
-             vrrp_instance {} {{\n  state BACKUP\n  interface {}\n  virtual_router_id {}\n  \
-             priority {}\n  advert_int {}\n",
-            self.version, self.name, self.interface, self.vrid, self.priority, self.advert_int
+            "vrrp_instance {} {{\n  state BACKUP\n  interface {}\n  virtual_router_id {}\n  \
+             priority {}\n  advert_int {}\n  version {}\n",
+            self.name, self.interface, self.vrid, self.priority, self.advert_int, self.version
         );
         if let Some(p) = self.auth_pass {
             s += &format!("  authentication {{\n    auth_type PASS\n    auth_pass {p}\n  }}\n");
@@ -38,6 +37,15 @@ impl KeepalivedInstance<'_> {
         s += "  }\n}\n";
         s
     }
+}
+
+/// A keepalived.conf with these instances.
+pub fn keepalived_config(router_id: &str, instances: &[KeepalivedInstance]) -> String {
+    let mut s = format!("global_defs {{\n  router_id {router_id}\n}}\n");
+    for i in instances {
+        s += &i.block();
+    }
+    s
 }
 
 /// Start keepalived (VRRP only, foreground, console log) in host `h` with `conf`.

@@ -17,18 +17,12 @@ pub trait Frame {
 
     #[inline(always)]
     fn u8_at(&self, off: usize) -> Option<u8> {
-        match self.load::<1>(off) {
-            Some(b) => Some(b[0]),
-            None => None,
-        }
+        self.load::<1>(off).map(|b| b[0])
     }
 
     #[inline(always)]
     fn u16_at(&self, off: usize) -> Option<u16> {
-        match self.load::<2>(off) {
-            Some(b) => Some(u16::from_be_bytes(b)),
-            None => None,
-        }
+        self.load::<2>(off).map(u16::from_be_bytes)
     }
 }
 

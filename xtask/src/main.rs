@@ -1,1 +1,165 @@
-fn main() {}
+//! `cargo xtask`: everything around the code. Each command sets the machine up first when
+//! something is missing, so a fresh clone needs nothing else.
+
+mod bench;
+mod demo;
+mod setup;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "xtask",
+    about = "vrrpx developer tasks: set-up, build, demo, tests, benchmarks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what is missing: Debian packages, rust-src, bpf-linker (idempotent).
+    Setup,
+    /// Build the XDP object (target/bpfel-unknown-none/release/vrrp-ebpf).
+    BuildEbpf,
+    /// Build the XDP object and target/release/vrrp-agent.
+    Build,
+    /// The lab demo: keepalived routers, vrrp-agent monitor, a junk burst and its counters.
+    Demo,
+    /// Run every test: unit, XDP verdicts, wire vectors, network namespaces; fmt and clippy.
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Benchmarks that print figures.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Run a command, echoing it; fail if it fails.
+pub fn sh(cmd: &mut Command) -> Result<()> {
+    eprintln!("+ {}", format_cmd(cmd));
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {}", format_cmd(cmd)))?;
+    if !status.success() {
+        bail!("{} failed: {status}", format_cmd(cmd));
+    }
+    Ok(())
+}
+
+/// Run a command quietly; true if it succeeded.
+pub fn sh_ok(cmd: &mut Command) -> bool {
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn format_cmd(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn require_root() -> Result<()> {
+    if !vrrpx_tests::is_root() {
+        bail!("this needs root (network namespaces, XDP, apt): run it as root");
+    }
+    Ok(())
+}
+
+/// Set up what is missing and build the XDP object and the release agent.
+pub fn build_all() -> Result<PathBuf> {
+    let tc = setup::ebpf_toolchain()?;
+    setup::build_ebpf(&tc)?;
+    sh(Command::new("cargo").current_dir(workspace()).args([
+        "build",
+        "--release",
+        "-p",
+        "vrrp-agent",
+    ]))?;
+    Ok(workspace().join("target/release/vrrp-agent"))
+}
+
+fn test(args: &[String]) -> Result<()> {
+    require_root()?;
+    setup::apt(setup::APT_PACKAGES)?;
+    build_all()?;
+    let ws = workspace();
+    sh(Command::new("cargo")
+        .current_dir(&ws)
+        .args(["fmt", "--all", "--", "--check"]))?;
+    sh(Command::new("cargo").current_dir(&ws).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    sh(Command::new("cargo")
+        .current_dir(&ws)
+        .args(["test", "--workspace"])
+        .args(args))?;
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Setup => {
+            require_root()?;
+            setup::apt(setup::APT_PACKAGES)?;
+            let tc = setup::ebpf_toolchain()?;
+            eprintln!(
+                "setup: ready ({:?}, bpf-linker in {})",
+                tc.compiler,
+                tc.linker_bin.display()
+            );
+            Ok(())
+        }
+        Cmd::BuildEbpf => {
+            let tc = setup::ebpf_toolchain()?;
+            let obj = setup::build_ebpf(&tc)?;
+            eprintln!("built {}", obj.display());
+            Ok(())
+        }
+        Cmd::Build => {
+            let agent = build_all()?;
+            eprintln!("built {}", agent.display());
+            Ok(())
+        }
+        Cmd::Demo => {
+            require_root()?;
+            setup::apt(setup::APT_PACKAGES)?;
+            let agent = build_all()?;
+            demo::run(&agent)
+        }
+        Cmd::Test { args } => test(&args),
+        Cmd::Bench { which } => {
+            require_root()?;
+            setup::apt(setup::APT_PACKAGES)?;
+            let agent = build_all()?;
+            bench::run(which, &agent)
+        }
+    }
+}
