@@ -178,6 +178,11 @@ impl Lab {
         Ok(false)
     }
 
+    /// Whether a spawned process has exited.
+    pub fn exited(&mut self, idx: usize) -> bool {
+        matches!(self.children[idx].1.try_wait(), Ok(Some(_)))
+    }
+
     /// The IPv4 addresses on `ifname` in host `h`.
     pub fn addrs(&self, h: &str, ifname: &str) -> Result<Vec<String>> {
         let out = self.exec(h, &["ip", "-o", "-4", "addr", "show", "dev", ifname])?;

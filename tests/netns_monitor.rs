@@ -1,0 +1,278 @@
+//! `vrrp-agent monitor` on a lab segment with real keepalived routers: it hears both,
+//! stamps adverts with kernel arrival times close to when userspace read them, and counts
+//! junk per reason identically on the XDP and raw-socket paths. Needs root and the
+//! release agent (`cargo xtask test`).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use serde_json::Value;
+use vrrpx_tests::frames::{Advert, Csum};
+use vrrpx_tests::inject::burst_in;
+use vrrpx_tests::netns::{wait_for, Lab};
+use vrrpx_tests::peers::{keepalived_config, start_keepalived, KeepalivedInstance};
+use vrrpx_tests::{agent_bin, is_root, scratch};
+
+fn preconditions() {
+    assert!(
+        is_root(),
+        "netns tests need root; run `cargo xtask test` as root"
+    );
+    assert!(
+        agent_bin().exists(),
+        "{} missing: run `cargo xtask test`",
+        agent_bin().display()
+    );
+}
+
+/// Two keepalived routers, each master of one VRID (the dual-master layout), 100 ms v3.
+fn dual_master_lab(prefix: &str, dir: &std::path::Path) -> Lab {
+    let mut lab = Lab::new(prefix).unwrap();
+    lab.host("r1", "eth0", &["10.80.0.1/24"]).unwrap();
+    lab.host("r2", "eth0", &["10.80.0.2/24"]).unwrap();
+    lab.host("mon", "eth0", &["10.80.0.10/24"]).unwrap();
+    for (h, p61, p62) in [("r1", 150, 100), ("r2", 100, 150)] {
+        let inst = |name, vrid, priority, vip| KeepalivedInstance {
+            name,
+            interface: "eth0",
+            vrid,
+            priority,
+            advert_int: 0.1,
+            version: 3,
+            vips: vip,
+            auth_pass: None,
+        };
+        let conf = keepalived_config(
+            h,
+            &[
+                inst("VI_61", 61, p61, &["10.80.0.61/24"]),
+                inst("VI_62", 62, p62, &["10.80.0.62/24"]),
+            ],
+        );
+        start_keepalived(&mut lab, h, &conf, dir).unwrap();
+    }
+    let up = wait_for(Duration::from_secs(10), || {
+        lab.addrs("r1", "eth0")
+            .unwrap()
+            .iter()
+            .any(|a| a == "10.80.0.61/24")
+            && lab
+                .addrs("r2", "eth0")
+                .unwrap()
+                .iter()
+                .any(|a| a == "10.80.0.62/24")
+    });
+    assert!(up, "keepalived routers did not each take their VRID");
+    lab
+}
+
+/// Run the monitor for `secs` with `extra` arguments; returns (JSON lines, stderr).
+fn monitor(
+    lab: &mut Lab,
+    dir: &std::path::Path,
+    tag: &str,
+    secs: &str,
+    extra: &[&str],
+) -> (Vec<Value>, String) {
+    let bin = agent_bin();
+    let mut argv = vec![
+        bin.to_str().unwrap(),
+        "monitor",
+        "-i",
+        "eth0",
+        "--json",
+        "--duration",
+        secs,
+    ];
+    argv.extend_from_slice(extra);
+    let out = dir.join(format!("{tag}.json"));
+    let err = dir.join(format!("{tag}.log"));
+    let idx = lab.spawn("mon", &argv, &out, &err).unwrap();
+    let limit = Duration::from_secs_f64(secs.parse::<f64>().unwrap() + 10.0);
+    let exited = wait_for(limit, || lab.exited(idx));
+    assert!(exited, "monitor did not stop by itself");
+    let lines = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+        .collect();
+    (lines, std::fs::read_to_string(&err).unwrap())
+}
+
+fn check_hears_both_routers(adverts: &[&Value]) {
+    let mut by_src: BTreeMap<(String, u64), Vec<(u64, u64)>> = BTreeMap::new();
+    for a in adverts {
+        by_src
+            .entry((
+                a["src"].as_str().unwrap().to_string(),
+                a["vrid"].as_u64().unwrap(),
+            ))
+            .or_default()
+            .push((a["ts_ns"].as_u64().unwrap(), a["rx_ns"].as_u64().unwrap()));
+        assert_eq!(a["version"], 3);
+        assert_eq!(a["interval_cs"], 10);
+    }
+    let keys: Vec<_> = by_src.keys().cloned().collect();
+    assert_eq!(
+        keys,
+        vec![("10.80.0.1".to_string(), 61), ("10.80.0.2".to_string(), 62)],
+        "each master heard for its own VRID"
+    );
+    for (k, stamps) in &by_src {
+        assert!(
+            stamps.len() >= 15,
+            "{k:?}: only {} adverts in 2 s",
+            stamps.len()
+        );
+        let mut lags = Vec::new();
+        for w in stamps.windows(2) {
+            assert!(w[1].0 > w[0].0, "{k:?}: kernel timestamps increase");
+        }
+        for &(ts, rx) in stamps {
+            assert!(rx >= ts, "{k:?}: read before it arrived?");
+            lags.push(rx - ts);
+        }
+        lags.sort();
+        let median = lags[lags.len() / 2];
+        assert!(median < 3_000_000, "{k:?}: median receive lag {median} ns");
+        let span = (stamps.last().unwrap().0 - stamps[0].0) as f64 / (stamps.len() - 1) as f64;
+        assert!(
+            (80e6..120e6).contains(&span),
+            "{k:?}: measured interval {span} ns"
+        );
+    }
+}
+
+#[test]
+fn monitor_hears_both_keepalived_masters_with_kernel_timestamps_on_the_xdp_path() {
+    preconditions();
+    let dir = scratch("netns-monitor-xdp");
+    let mut lab = dual_master_lab("vxt-monx-", &dir);
+    let (lines, log) = monitor(&mut lab, &dir, "xdp", "2.5", &[]);
+    assert!(log.contains("path=\"xdp\""), "XDP path is live: {log}");
+    let adverts: Vec<&Value> = lines.iter().filter(|l| l.get("vrid").is_some()).collect();
+    check_hears_both_routers(&adverts);
+    let counters = lines.last().unwrap();
+    assert_eq!(
+        counters["counters"]["accepted"].as_u64().unwrap(),
+        adverts.len() as u64,
+        "one JSON line per accepted advert"
+    );
+}
+
+#[test]
+fn monitor_hears_both_keepalived_masters_with_kernel_timestamps_on_the_raw_socket_path() {
+    preconditions();
+    let dir = scratch("netns-monitor-raw");
+    let mut lab = dual_master_lab("vxt-monr-", &dir);
+    let (lines, log) = monitor(&mut lab, &dir, "raw", "2.5", &["--no-xdp"]);
+    assert!(
+        log.contains("path=\"raw-socket\""),
+        "raw path is live: {log}"
+    );
+    let adverts: Vec<&Value> = lines.iter().filter(|l| l.get("vrid").is_some()).collect();
+    check_hears_both_routers(&adverts);
+}
+
+/// Junk from a third host, counted per reason. Returns the final counters object.
+fn junk_counts(prefix: &str, extra: &[&str]) -> Value {
+    let dir = scratch(prefix);
+    let mut lab = Lab::new(prefix).unwrap();
+    lab.host("mon", "eth0", &["10.81.0.10/24"]).unwrap();
+    lab.host("junk", "eth0", &["10.81.0.66/24"]).unwrap();
+    let bin = agent_bin();
+    let mut argv = vec![
+        bin.to_str().unwrap(),
+        "monitor",
+        "-i",
+        "eth0",
+        "--json",
+        "--vrid",
+        "61,62",
+    ];
+    argv.extend_from_slice(extra);
+    let log = dir.join("mon.log");
+    let idx = lab
+        .spawn("mon", &argv, &dir.join("mon.json"), &log)
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("receive path"))
+    }));
+    let base = Advert {
+        vrid: 61,
+        src: IpAddr::V4(Ipv4Addr::new(10, 81, 0, 66)),
+        ..Advert::v3_ipv4()
+    };
+    let frames = vec![
+        Advert {
+            ttl: 64,
+            ..base.clone()
+        }
+        .build(),
+        Advert {
+            csum: Csum::Bad,
+            ..base.clone()
+        }
+        .build(),
+        Advert {
+            vrid: 9,
+            ..base.clone()
+        }
+        .build(),
+        Advert {
+            vtype: 3,
+            ..base.clone()
+        }
+        .build(),
+        Advert {
+            count: Some(4),
+            ..base.clone()
+        }
+        .build(),
+        base.build(),
+    ];
+    let sent = burst_in(
+        &lab.ns("junk"),
+        "eth0",
+        frames,
+        600,
+        10_000,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(sent, 600);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(lab
+        .stop(idx, libc::SIGTERM, Duration::from_secs(3))
+        .unwrap());
+    let text = std::fs::read_to_string(dir.join("mon.json")).unwrap();
+    let last = text.lines().last().expect("counters printed on SIGTERM");
+    let v: Value = serde_json::from_str(last).unwrap();
+    let accepted_lines = text.lines().filter(|l| l.contains("\"ts_ns\"")).count();
+    assert_eq!(accepted_lines, 100, "one JSON line per valid advert");
+    v
+}
+
+#[test]
+fn junk_is_counted_per_reason_and_identically_on_xdp_and_raw_socket_paths() {
+    preconditions();
+    let xdp = junk_counts("vxt-junkx-", &[]);
+    let raw = junk_counts("vxt-junkr-", &["--no-xdp"]);
+    for (reason, n) in [
+        ("accepted", 100),
+        ("ttl", 100),
+        ("checksum", 100),
+        ("vrid", 100),
+        ("type", 100),
+        ("length", 100),
+        ("version", 0),
+        ("auth", 0),
+        ("interval", 0),
+    ] {
+        assert_eq!(xdp["counters"][reason], n, "xdp {reason}: {xdp}");
+        assert_eq!(raw["counters"][reason], n, "raw {reason}: {raw}");
+    }
+    assert_eq!(xdp["by_vrid"]["9"]["vrid"], 100);
+    assert_eq!(xdp["by_vrid"]["61"], raw["by_vrid"]["61"]);
+}
