@@ -117,10 +117,41 @@ fn test(args: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    sh(Command::new("cargo")
-        .current_dir(&ws)
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(&ws)
         .args(["test", "--workspace"])
-        .args(args))?;
+        .args(args);
+    eprintln!("+ {}", format_cmd(&cmd));
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn()?;
+    // Echo cargo's output and add up its per-binary results into one closing line.
+    let (mut passed, mut failed) = (0u64, 0u64);
+    let stdout = child.stdout.take().unwrap();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split(';') {
+                let mut it = part.split_whitespace().rev();
+                let (Some(word), Some(n)) = (it.next(), it.next()) else {
+                    continue;
+                };
+                match (word, n.parse::<u64>()) {
+                    ("passed", Ok(n)) => passed += n,
+                    ("failed", Ok(n)) => failed += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let status = child.wait()?;
+    println!("\nall test binaries:");
+    println!("{passed} passed, {failed} failed");
+    if !status.success() {
+        bail!("cargo test failed: {status}");
+    }
+    if passed == 0 {
+        bail!("no test ran");
+    }
     Ok(())
 }
 
