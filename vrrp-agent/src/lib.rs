@@ -1,7 +1,9 @@
 //! vrrp-agent: the VRRP daemon and passive monitor. The binary is `src/main.rs`; this
 //! library exposes the pieces so the integration tests can drive them directly.
 
+pub mod config;
 pub mod filter;
 pub mod io;
 pub mod monitor;
+pub mod proto;
 pub mod receive;

@@ -1,0 +1,2 @@
+//! The sans-IO protocol core: wire formats and the RFC 5798 state machine. No tokio, no
+//! sockets, no clock reads: time comes in as an argument.
