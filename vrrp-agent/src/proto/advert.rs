@@ -1,0 +1,174 @@
+//! Building VRRP advertisements (RFC 5798 §5.1, RFC 3768 §5.3). Parsing lives in the shared
+//! classifier (`vrrp_ebpf::classify`), which both receive paths run.
+
+use std::net::IpAddr;
+
+use crate::config::model::{ChecksumForm, Version};
+
+/// One advertisement to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdvertOut {
+    pub version: Version,
+    pub vrid: u8,
+    pub priority: u8,
+    /// v3: Max Adver Int in centiseconds; v2: rounded up to whole seconds.
+    pub interval_cs: u16,
+    pub addrs: Vec<IpAddr>,
+    /// v2 PASS authentication data.
+    pub auth_pass: Option<[u8; 8]>,
+}
+
+fn sum16(b: &[u8]) -> u32 {
+    b.chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
+        .sum()
+}
+
+fn fold(mut s: u32) -> u16 {
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+fn addr_bytes(a: &IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+impl AdvertOut {
+    /// The VRRP message with its checksum, for a packet from `src` to `dst`.
+    pub fn emit(&self, src: IpAddr, dst: IpAddr, form: ChecksumForm) -> Vec<u8> {
+        let v = match self.version {
+            Version::V2 => 2u8,
+            Version::V3 => 3u8,
+        };
+        let mut m = Vec::with_capacity(8 + 16 * self.addrs.len() + 8);
+        m.push((v << 4) | 1);
+        m.push(self.vrid);
+        m.push(self.priority);
+        m.push(self.addrs.len().min(255) as u8);
+        match self.version {
+            Version::V2 => {
+                m.push(if self.auth_pass.is_some() { 1 } else { 0 });
+                // RFC 3768 §5.3.7: whole seconds.
+                m.push(self.interval_cs.div_ceil(100).clamp(1, 255) as u8);
+            }
+            Version::V3 => m.extend_from_slice(&(self.interval_cs & 0x0fff).to_be_bytes()),
+        }
+        m.extend_from_slice(&[0, 0]);
+        for a in self.addrs.iter().take(255) {
+            m.extend_from_slice(&addr_bytes(a));
+        }
+        if self.version == Version::V2 {
+            m.extend_from_slice(&self.auth_pass.unwrap_or([0; 8]));
+        }
+        let mut sum = sum16(&m);
+        // RFC 5798 §5.2.8: v3 includes the pseudo-header (always for IPv6; for IPv4 as
+        // configured, see VRRP.md); RFC 3768 v2 never does.
+        let pseudo = self.version == Version::V3 && (src.is_ipv6() || form == ChecksumForm::Pseudo);
+        if pseudo {
+            sum += sum16(&addr_bytes(&src)) + sum16(&addr_bytes(&dst)) + 112 + m.len() as u32;
+        }
+        let c = !fold(sum);
+        m[6..8].copy_from_slice(&c.to_be_bytes());
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::{Counters, PolicyTable};
+    use crate::io::rawsock::process_frame;
+    use vrrp_ebpf::abi::Reason;
+    use vrrp_ebpf::classify::Verdict;
+
+    /// Wrap a VRRP message in Ethernet + IPv4 so the shared classifier can judge it.
+    fn frame_v4(msg: &[u8], src: [u8; 4]) -> Vec<u8> {
+        let mut f = vec![1, 0, 0x5e, 0, 0, 0x12, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+        let total = (20 + msg.len()) as u16;
+        f.extend_from_slice(&[0x45, 0xc0]);
+        f.extend_from_slice(&total.to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 0, 255, 112, 0, 0]);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&[224, 0, 0, 18]);
+        f.extend_from_slice(msg);
+        f
+    }
+
+    #[test]
+    fn v3_advert_bytes_are_laid_out_as_rfc_5798_section_5_1_draws_them() {
+        let a = AdvertOut {
+            version: Version::V3,
+            vrid: 51,
+            priority: 150,
+            interval_cs: 10,
+            addrs: vec!["10.9.0.100".parse().unwrap()],
+            auth_pass: None,
+        };
+        let m = a.emit(
+            "10.9.0.1".parse().unwrap(),
+            "224.0.0.18".parse().unwrap(),
+            ChecksumForm::Pseudo,
+        );
+        assert_eq!(&m[..6], &[0x31, 51, 150, 1, 0x00, 0x0a]);
+        assert_eq!(&m[8..], &[10, 9, 0, 100]);
+        let mut counters = Counters::default();
+        let (v, ev) = process_frame(
+            &frame_v4(&m, [10, 9, 0, 1]),
+            1,
+            0,
+            &PolicyTable::monitor(1, &[]),
+            &mut counters,
+        );
+        assert_eq!(
+            v,
+            Verdict::Vrrp {
+                vrid: 51,
+                reason: Reason::Accepted
+            }
+        );
+        assert_eq!(ev.unwrap().csum_form, vrrp_ebpf::abi::CSUM_PSEUDO);
+    }
+
+    #[test]
+    fn v3_plain_checksum_form_verifies_without_the_pseudo_header() {
+        let a = AdvertOut {
+            version: Version::V3,
+            vrid: 9,
+            priority: 100,
+            interval_cs: 100,
+            addrs: vec!["10.9.0.100".parse().unwrap()],
+            auth_pass: None,
+        };
+        let m = a.emit(
+            "10.9.0.1".parse().unwrap(),
+            "224.0.0.18".parse().unwrap(),
+            ChecksumForm::Plain,
+        );
+        assert_eq!(fold(sum16(&m)), 0xffff);
+    }
+
+    #[test]
+    fn v2_advert_rounds_the_interval_up_to_seconds_and_appends_the_password() {
+        let a = AdvertOut {
+            version: Version::V2,
+            vrid: 52,
+            priority: 100,
+            interval_cs: 150,
+            addrs: vec!["10.9.0.100".parse().unwrap()],
+            auth_pass: Some(*b"secret!!"),
+        };
+        let m = a.emit(
+            "10.9.0.1".parse().unwrap(),
+            "224.0.0.18".parse().unwrap(),
+            ChecksumForm::Pseudo,
+        );
+        assert_eq!(&m[..6], &[0x21, 52, 100, 1, 1, 2]);
+        assert_eq!(&m[12..], b"secret!!");
+        assert_eq!(fold(sum16(&m)), 0xffff, "v2 never uses the pseudo-header");
+    }
+}

@@ -1,0 +1,464 @@
+//! One virtual router's state machine (RFC 5798 §6.4; RFC 3768 §6.4 for v2), as a pure
+//! function of (input, now) → actions. Every timer is a deadline stored in the state; the
+//! driver sleeps until [`Router::next_deadline`] and then feeds [`Input::Timer`]. Advert
+//! inputs carry the kernel's arrival time, and the Master_Down deadline is computed from
+//! it, so a late wake-up of the process cannot turn into a takeover.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::timers::{
+    master_down_interval_ns, master_down_interval_v2_ns, skew_time_ns, skew_time_v2_ns,
+};
+use crate::config::model::Version;
+
+/// What the state machine needs to know about its instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouterParams {
+    pub version: Version,
+    /// Configured priority, 1..=255 (255: address owner).
+    pub priority: u8,
+    /// Our Advertisement_Interval in centiseconds (v2: a multiple of 100).
+    pub advert_int_cs: u16,
+    /// Preempt_Mode.
+    pub preempt: bool,
+    /// keepalived's `preempt_delay`: no preemption until this long after start-up.
+    pub preempt_delay_ns: u64,
+    /// Our primary address on the interface (the tie-breaker of §6.4.3).
+    pub primary: IpAddr,
+    /// Gratuitous ARP / NA schedule on becoming Master.
+    pub garp_repeat: u32,
+    pub garp_master_delay_ns: u64,
+    pub garp_refresh_ns: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StateName {
+    Initialize,
+    Backup,
+    Master,
+    Fault,
+}
+
+impl std::fmt::Display for StateName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            StateName::Initialize => "INIT",
+            StateName::Backup => "BACKUP",
+            StateName::Master => "MASTER",
+            StateName::Fault => "FAULT",
+        };
+        f.write_str(s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    Initialize,
+    Backup {
+        /// Master_Down_Timer as a deadline.
+        master_down_at: u64,
+    },
+    Master {
+        /// Adver_Timer as a deadline.
+        next_advert_at: u64,
+        /// Next gratuitous ARP burst, if any is still scheduled.
+        next_garp_at: Option<u64>,
+    },
+    Fault,
+}
+
+/// Why a transition happened: logged, and given to notifications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cause {
+    Startup,
+    /// Priority 255: we own the addresses (§6.4.1).
+    AddressOwner,
+    /// Master_Down_Timer fired: no advert from a master in time (§6.4.2).
+    MasterDown,
+    /// The master left with a priority-0 advert and our skew passed (§6.4.2).
+    MasterResigned,
+    /// A higher priority (or equal priority, higher address) advert (§6.4.3).
+    Preempted,
+    Shutdown,
+    InterfaceDown,
+    InterfaceUp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    /// The instance starts (§6.4.1 Startup event).
+    Startup,
+    /// The instance stops (§6.4.2/§6.4.3 Shutdown event).
+    Shutdown,
+    /// An advert for our VRID that passed the receive checks.
+    Advert {
+        /// Kernel arrival time, CLOCK_MONOTONIC ns.
+        ts_ns: u64,
+        src: IpAddr,
+        priority: u8,
+        interval_cs: u16,
+    },
+    /// A deadline passed; `now` is the current time.
+    Timer,
+    /// The interface went down / came back.
+    InterfaceDown,
+    InterfaceUp,
+    /// Tracking changed our effective priority (1..=254; 255 is only ever configured).
+    SetPriority(u8),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Send an advert with this priority (0 when resigning).
+    SendAdvert { priority: u8 },
+    /// Add the virtual addresses.
+    AddAddresses,
+    /// Remove the virtual addresses.
+    RemoveAddresses,
+    /// Send this many gratuitous ARPs / unsolicited NAs for every virtual address.
+    Announce { count: u32 },
+    Transition {
+        from: StateName,
+        to: StateName,
+        cause: Cause,
+    },
+    /// An immediate advert that the rate limit suppressed (RFC 9568 reply to a lower
+    /// priority); counted so a flood is visible.
+    ReplySuppressed,
+}
+
+/// One virtual router.
+#[derive(Clone, Debug)]
+pub struct Router {
+    params: RouterParams,
+    state: State,
+    /// Effective priority (configured, adjusted by tracking).
+    priority: u8,
+    /// Master_Adver_Interval learned from the current master (v3, §6.4.2).
+    master_adver_int_cs: u16,
+    /// When this instance started, for `preempt_delay`.
+    started_at: u64,
+    /// Earliest time another immediate reply to a lower-priority advert may go out.
+    reply_allowed_at: u64,
+    /// Arrival time of the newest advert that reset the Master_Down timer.
+    last_advert_ts: u64,
+    /// The master we last accepted an advert from (Backup) — for status.
+    pub current_master: Option<(IpAddr, u8)>,
+}
+
+impl Router {
+    pub fn new(params: RouterParams) -> Router {
+        Router {
+            priority: params.priority,
+            master_adver_int_cs: params.advert_int_cs,
+            params,
+            state: State::Initialize,
+            started_at: 0,
+            reply_allowed_at: 0,
+            last_advert_ts: 0,
+            current_master: None,
+        }
+    }
+
+    pub fn state(&self) -> StateName {
+        match self.state {
+            State::Initialize => StateName::Initialize,
+            State::Backup { .. } => StateName::Backup,
+            State::Master { .. } => StateName::Master,
+            State::Fault => StateName::Fault,
+        }
+    }
+
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    pub fn master_adver_int_cs(&self) -> u16 {
+        self.master_adver_int_cs
+    }
+
+    /// The Master_Down deadline while Backup (for status: the timer margin).
+    pub fn master_down_at(&self) -> Option<u64> {
+        match self.state {
+            State::Backup { master_down_at } => Some(master_down_at),
+            _ => None,
+        }
+    }
+
+    /// The earliest deadline the driver must wake up for.
+    pub fn next_deadline(&self) -> Option<u64> {
+        match &self.state {
+            State::Backup { master_down_at } => Some(*master_down_at),
+            State::Master {
+                next_advert_at,
+                next_garp_at,
+                ..
+            } => Some(next_garp_at.map_or(*next_advert_at, |g| g.min(*next_advert_at))),
+            State::Initialize | State::Fault => None,
+        }
+    }
+
+    fn skew_ns(&self) -> u64 {
+        match self.params.version {
+            Version::V3 => skew_time_ns(self.priority, self.master_adver_int_cs),
+            Version::V2 => skew_time_v2_ns(self.priority),
+        }
+    }
+
+    fn master_down_ns(&self) -> u64 {
+        match self.params.version {
+            Version::V3 => master_down_interval_ns(self.priority, self.master_adver_int_cs),
+            Version::V2 => master_down_interval_v2_ns(
+                self.priority,
+                (self.params.advert_int_cs / 100).max(1) as u64,
+            ),
+        }
+    }
+
+    fn advert_interval_ns(&self) -> u64 {
+        self.params.advert_int_cs as u64 * super::timers::NS_PER_CS
+    }
+
+    fn transition(&mut self, to: State, cause: Cause, out: &mut Vec<Action>) {
+        let from = self.state();
+        self.state = to;
+        let to = self.state();
+        if from != to {
+            out.push(Action::Transition { from, to, cause });
+        }
+    }
+
+    /// Become Master: advert, addresses, announcements (§6.4.1 / §6.4.2).
+    fn become_master(&mut self, now: u64, cause: Cause, out: &mut Vec<Action>) {
+        out.push(Action::SendAdvert {
+            priority: self.priority,
+        });
+        out.push(Action::AddAddresses);
+        out.push(Action::Announce {
+            count: self.params.garp_repeat,
+        });
+        self.current_master = None;
+        let next_garp_at = (self.params.garp_master_delay_ns > 0)
+            .then_some(now + self.params.garp_master_delay_ns);
+        self.transition(
+            State::Master {
+                next_advert_at: now + self.advert_interval_ns(),
+                next_garp_at,
+            },
+            cause,
+            out,
+        );
+    }
+
+    /// Become Backup with the Master_Down timer running from `from_ts`.
+    fn become_backup(&mut self, from_ts: u64, cause: Cause, out: &mut Vec<Action>) {
+        let was_master = matches!(self.state, State::Master { .. });
+        if was_master {
+            out.push(Action::RemoveAddresses);
+        }
+        let master_down_at = from_ts + self.master_down_ns();
+        self.transition(State::Backup { master_down_at }, cause, out);
+    }
+
+    /// Feed one input at time `now` (CLOCK_MONOTONIC ns); returns the actions to carry out,
+    /// in order.
+    pub fn handle(&mut self, input: Input, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        match input {
+            Input::Startup => self.startup(now, &mut out),
+            Input::Shutdown => self.shutdown(&mut out),
+            Input::Advert {
+                ts_ns,
+                src,
+                priority,
+                interval_cs,
+            } => self.advert(now, ts_ns, src, priority, interval_cs, &mut out),
+            Input::Timer => self.timer(now, &mut out),
+            Input::InterfaceDown => {
+                if matches!(self.state, State::Master { .. }) {
+                    out.push(Action::RemoveAddresses);
+                }
+                if self.state != State::Initialize {
+                    self.transition(State::Fault, Cause::InterfaceDown, &mut out);
+                }
+            }
+            Input::InterfaceUp => {
+                if self.state == State::Fault {
+                    self.state = State::Initialize;
+                    let mut inner = Vec::new();
+                    self.startup(now, &mut inner);
+                    // Report one transition, Fault → wherever start-up led.
+                    for a in inner {
+                        match a {
+                            Action::Transition { to, .. } => out.push(Action::Transition {
+                                from: StateName::Fault,
+                                to,
+                                cause: Cause::InterfaceUp,
+                            }),
+                            other => out.push(other),
+                        }
+                    }
+                }
+            }
+            Input::SetPriority(p) => {
+                if self.params.priority != 255 {
+                    self.priority = p.clamp(1, 254);
+                }
+            }
+        }
+        out
+    }
+
+    /// §6.4.1: owner → Master at once; otherwise Backup with Master_Down running.
+    fn startup(&mut self, now: u64, out: &mut Vec<Action>) {
+        if self.state != State::Initialize {
+            return;
+        }
+        self.started_at = now;
+        self.master_adver_int_cs = self.params.advert_int_cs;
+        if self.priority == 255 {
+            self.become_master(now, Cause::AddressOwner, out);
+        } else {
+            self.become_backup(now, Cause::Startup, out);
+        }
+    }
+
+    /// §6.4.2 / §6.4.3 Shutdown: a Master resigns with priority 0.
+    fn shutdown(&mut self, out: &mut Vec<Action>) {
+        if matches!(self.state, State::Master { .. }) {
+            out.push(Action::SendAdvert { priority: 0 });
+            out.push(Action::RemoveAddresses);
+        }
+        self.transition(State::Initialize, Cause::Shutdown, out);
+    }
+
+    fn timer(&mut self, now: u64, out: &mut Vec<Action>) {
+        match self.state {
+            State::Backup { master_down_at } if now >= master_down_at => {
+                // §6.4.2: Master_Down_Timer fired.
+                let cause = if self.current_master.is_some_and(|(_, p)| p == 0) {
+                    Cause::MasterResigned
+                } else {
+                    Cause::MasterDown
+                };
+                self.become_master(now, cause, out);
+            }
+            State::Master { .. } => {
+                let interval = self.advert_interval_ns();
+                let priority = self.priority;
+                let repeat = self.params.garp_repeat;
+                let refresh = self.params.garp_refresh_ns;
+                if let State::Master {
+                    next_advert_at,
+                    next_garp_at,
+                } = &mut self.state
+                {
+                    if now >= *next_advert_at {
+                        // §6.4.3: Adver_Timer fired. If we woke late, the next one is one
+                        // interval from now: no catch-up burst.
+                        out.push(Action::SendAdvert { priority });
+                        *next_advert_at = now + interval;
+                    }
+                    if next_garp_at.is_some_and(|g| now >= g) {
+                        // keepalived's garp_master_delay second burst, then the refresh.
+                        out.push(Action::Announce { count: repeat });
+                        *next_garp_at = refresh.map(|r| now + r);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn advert(
+        &mut self,
+        now: u64,
+        ts: u64,
+        src: IpAddr,
+        priority: u8,
+        interval_cs: u16,
+        out: &mut Vec<Action>,
+    ) {
+        match self.state {
+            State::Backup { .. } => {
+                if priority == 0 {
+                    // §6.4.2: the master resigned; take over after Skew_Time.
+                    self.current_master = Some((src, 0));
+                    self.last_advert_ts = self.last_advert_ts.max(ts);
+                    self.state = State::Backup {
+                        master_down_at: ts + self.skew_ns(),
+                    };
+                    return;
+                }
+                let preempt_allowed =
+                    self.params.preempt && now >= self.started_at + self.params.preempt_delay_ns;
+                if !preempt_allowed || priority >= self.priority {
+                    // §6.4.2: learn the master's interval (v3) and restart the timer from
+                    // the advert's arrival time.
+                    if self.params.version == Version::V3 && interval_cs > 0 {
+                        self.master_adver_int_cs = interval_cs;
+                    }
+                    self.current_master = Some((src, priority));
+                    // Adverts may be read out of order across CPUs: an older one than the
+                    // newest seen says nothing new about when the master was last alive.
+                    if ts >= self.last_advert_ts {
+                        self.last_advert_ts = ts;
+                        self.state = State::Backup {
+                            master_down_at: ts + self.master_down_ns(),
+                        };
+                    }
+                }
+                // Otherwise: a lower priority master and we may preempt — ignore it and
+                // let Master_Down fire (§6.4.2 "Discard the ADVERTISEMENT").
+            }
+            State::Master { .. } => {
+                if priority == 0 {
+                    // §6.4.3: another router resigned; send an advert now so backups
+                    // hear a master without waiting.
+                    out.push(Action::SendAdvert {
+                        priority: self.priority,
+                    });
+                    let next = now + self.advert_interval_ns();
+                    if let State::Master { next_advert_at, .. } = &mut self.state {
+                        *next_advert_at = next;
+                    }
+                    return;
+                }
+                let theirs_wins = priority > self.priority
+                    || (priority == self.priority && addr_greater(src, self.params.primary));
+                if theirs_wins {
+                    // §6.4.3: yield to the higher priority (or higher address) master.
+                    if self.params.version == Version::V3 && interval_cs > 0 {
+                        self.master_adver_int_cs = interval_cs;
+                    }
+                    self.current_master = Some((src, priority));
+                    self.become_backup(ts, Cause::Preempted, out);
+                } else {
+                    // RFC 9568 §6.4.3: answer a lower priority master at once so a split
+                    // heals fast — at most once per advert interval, so forged adverts
+                    // cannot turn us into an amplifier (DESIGN.md bet 3).
+                    if now >= self.reply_allowed_at {
+                        self.reply_allowed_at = now + self.advert_interval_ns();
+                        out.push(Action::SendAdvert {
+                            priority: self.priority,
+                        });
+                    } else {
+                        out.push(Action::ReplySuppressed);
+                    }
+                }
+            }
+            State::Initialize | State::Fault => {}
+        }
+    }
+}
+
+/// Compare primary addresses as unsigned integers in network order (§6.4.3).
+fn addr_greater(a: IpAddr, b: IpAddr) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => u32::from(a) > u32::from(b),
+        (IpAddr::V6(a), IpAddr::V6(b)) => u128::from(a) > u128::from(b),
+        _ => false,
+    }
+}

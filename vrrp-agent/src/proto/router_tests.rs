@@ -1,0 +1,368 @@
+//! One test per rule of RFC 5798 §6.4 (and RFC 9568's change), named as the rule reads.
+
+use std::net::IpAddr;
+
+use super::router::*;
+use super::timers::*;
+use crate::config::model::Version;
+
+const MS: u64 = 1_000_000;
+const T0: u64 = 1_000 * MS;
+
+fn params(priority: u8, advert_int_cs: u16) -> RouterParams {
+    RouterParams {
+        version: Version::V3,
+        priority,
+        advert_int_cs,
+        preempt: true,
+        preempt_delay_ns: 0,
+        primary: "10.9.0.2".parse().unwrap(),
+        garp_repeat: 5,
+        garp_master_delay_ns: 5_000 * MS,
+        garp_refresh_ns: None,
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn advert(ts_ns: u64, src: &str, priority: u8, interval_cs: u16) -> Input {
+    Input::Advert {
+        ts_ns,
+        src: ip(src),
+        priority,
+        interval_cs,
+    }
+}
+
+fn started(p: RouterParams) -> Router {
+    let mut r = Router::new(p);
+    r.handle(Input::Startup, T0);
+    r
+}
+
+fn master(p: RouterParams) -> Router {
+    let mut r = started(p);
+    let at = r.next_deadline().unwrap();
+    r.handle(Input::Timer, at);
+    assert_eq!(r.state(), StateName::Master);
+    r
+}
+
+fn sends(actions: &[Action]) -> Vec<u8> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SendAdvert { priority } => Some(*priority),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn startup_with_priority_255_becomes_master_at_once_and_announces() {
+    let mut r = Router::new(params(255, 100));
+    let out = r.handle(Input::Startup, T0);
+    assert_eq!(r.state(), StateName::Master);
+    assert_eq!(
+        out,
+        vec![
+            Action::SendAdvert { priority: 255 },
+            Action::AddAddresses,
+            Action::Announce { count: 5 },
+            Action::Transition {
+                from: StateName::Initialize,
+                to: StateName::Master,
+                cause: Cause::AddressOwner
+            },
+        ]
+    );
+}
+
+#[test]
+fn startup_below_255_becomes_backup_with_master_down_interval_armed() {
+    let mut r = Router::new(params(100, 100));
+    let out = r.handle(Input::Startup, T0);
+    assert_eq!(r.state(), StateName::Backup);
+    assert_eq!(
+        r.next_deadline(),
+        Some(T0 + master_down_interval_ns(100, 100))
+    );
+    assert!(sends(&out).is_empty(), "a backup is silent");
+}
+
+#[test]
+fn backup_takes_over_when_master_down_timer_fires() {
+    let mut r = started(params(100, 1));
+    // 10 ms adverts, priority 100: Master_Down_Interval is 36.09375 ms.
+    assert_eq!(r.next_deadline(), Some(T0 + 36_093_750));
+    assert!(r.handle(Input::Timer, T0 + 36 * MS).is_empty(), "not yet");
+    let out = r.handle(Input::Timer, T0 + 36_093_750);
+    assert_eq!(r.state(), StateName::Master);
+    assert_eq!(sends(&out), vec![100]);
+    assert!(out.contains(&Action::AddAddresses));
+    assert!(out.contains(&Action::Announce { count: 5 }));
+    assert!(out.contains(&Action::Transition {
+        from: StateName::Backup,
+        to: StateName::Master,
+        cause: Cause::MasterDown
+    }));
+}
+
+#[test]
+fn backup_resets_master_down_from_the_kernel_arrival_time_of_an_equal_or_higher_priority_advert() {
+    let mut r = started(params(100, 100));
+    let ts = T0 + 500 * MS;
+    // Read by userspace much later than it arrived: the deadline still counts from `ts`.
+    r.handle(advert(ts, "10.9.0.1", 150, 100), T0 + 900 * MS);
+    assert_eq!(
+        r.next_deadline(),
+        Some(ts + master_down_interval_ns(100, 100))
+    );
+    assert_eq!(r.current_master, Some((ip("10.9.0.1"), 150)));
+}
+
+#[test]
+fn backup_learns_master_adver_interval_from_the_master_advert() {
+    let mut r = started(params(100, 100));
+    r.handle(advert(T0 + MS, "10.9.0.1", 150, 10), T0 + MS);
+    assert_eq!(r.master_adver_int_cs(), 10);
+    assert_eq!(
+        r.next_deadline(),
+        Some(T0 + MS + master_down_interval_ns(100, 10))
+    );
+}
+
+#[test]
+fn backup_that_slept_through_queued_adverts_does_not_take_over_on_waking() {
+    // The process was stopped for 2 x Master_Down; the master kept advertising and the
+    // kernel queued the adverts with their arrival times. On waking, the driver drains
+    // them before acting on the timer.
+    let mut r = started(params(100, 1));
+    let mdi = master_down_interval_ns(100, 1);
+    let wake = T0 + 2 * mdi;
+    for k in 1..=7u64 {
+        r.handle(advert(T0 + k * 10 * MS, "10.9.0.1", 150, 1), wake);
+    }
+    assert!(r.handle(Input::Timer, wake).is_empty());
+    assert_eq!(r.state(), StateName::Backup);
+    assert_eq!(r.next_deadline(), Some(T0 + 70 * MS + mdi));
+}
+
+#[test]
+fn backup_ignores_a_lower_priority_advert_when_preempting_and_lets_the_timer_run() {
+    let mut r = started(params(200, 100));
+    let before = r.next_deadline();
+    r.handle(advert(T0 + 10 * MS, "10.9.0.1", 100, 100), T0 + 10 * MS);
+    assert_eq!(r.next_deadline(), before, "timer not reset");
+    let out = r.handle(Input::Timer, before.unwrap());
+    assert_eq!(r.state(), StateName::Master);
+    assert_eq!(sends(&out), vec![200]);
+}
+
+#[test]
+fn backup_with_preemption_off_accepts_a_lower_priority_master() {
+    let mut p = params(200, 100);
+    p.preempt = false;
+    let mut r = started(p);
+    let ts = T0 + 10 * MS;
+    r.handle(advert(ts, "10.9.0.1", 100, 100), ts);
+    assert_eq!(
+        r.next_deadline(),
+        Some(ts + master_down_interval_ns(200, 100))
+    );
+}
+
+#[test]
+fn backup_within_preempt_delay_accepts_a_lower_priority_master_then_preempts_after_it() {
+    let mut p = params(200, 100);
+    p.preempt_delay_ns = 2_000 * MS;
+    let mut r = started(p);
+    let ts = T0 + 1_000 * MS;
+    r.handle(advert(ts, "10.9.0.1", 100, 100), ts);
+    assert_eq!(
+        r.next_deadline(),
+        Some(ts + master_down_interval_ns(200, 100))
+    );
+    let later = T0 + 2_500 * MS;
+    r.handle(advert(later, "10.9.0.1", 100, 100), later);
+    assert_eq!(
+        r.next_deadline(),
+        Some(ts + master_down_interval_ns(200, 100)),
+        "after the delay the lower priority advert is discarded"
+    );
+}
+
+#[test]
+fn backup_takes_over_after_skew_time_when_master_sends_priority_zero() {
+    let mut r = started(params(100, 100));
+    r.handle(advert(T0 + 10 * MS, "10.9.0.1", 150, 100), T0 + 10 * MS);
+    let ts = T0 + 20 * MS;
+    r.handle(advert(ts, "10.9.0.1", 0, 100), ts);
+    assert_eq!(r.next_deadline(), Some(ts + skew_time_ns(100, 100)));
+    let out = r.handle(Input::Timer, ts + skew_time_ns(100, 100));
+    assert!(out.contains(&Action::Transition {
+        from: StateName::Backup,
+        to: StateName::Master,
+        cause: Cause::MasterResigned
+    }));
+}
+
+#[test]
+fn master_sends_an_advert_every_advertisement_interval() {
+    let mut r = master(params(100, 10));
+    let first = r.next_deadline().unwrap();
+    assert_eq!(sends(&r.handle(Input::Timer, first)), vec![100]);
+    assert_eq!(r.next_deadline(), Some(first + 100 * MS));
+    assert!(sends(&r.handle(Input::Timer, first + 50 * MS)).is_empty());
+}
+
+#[test]
+fn master_that_wakes_late_sends_one_advert_not_a_burst() {
+    let mut r = master(params(100, 1));
+    let first = r.next_deadline().unwrap();
+    let late = first + 95 * MS;
+    assert_eq!(sends(&r.handle(Input::Timer, late)), vec![100]);
+    assert_eq!(r.next_deadline(), Some(late + 10 * MS));
+}
+
+#[test]
+fn master_answers_a_priority_zero_advert_with_an_immediate_advert() {
+    let mut r = master(params(100, 100));
+    let now = T0 + 5_000 * MS;
+    let out = r.handle(advert(now, "10.9.0.1", 0, 100), now);
+    assert_eq!(sends(&out), vec![100]);
+    assert_eq!(r.next_deadline(), Some(now + 1_000 * MS));
+    assert_eq!(r.state(), StateName::Master);
+}
+
+#[test]
+fn master_yields_to_a_higher_priority_advert_and_removes_its_addresses() {
+    let mut r = master(params(100, 100));
+    let ts = T0 + 5_000 * MS;
+    let out = r.handle(advert(ts, "10.9.0.1", 150, 50), ts);
+    assert_eq!(r.state(), StateName::Backup);
+    assert!(out.contains(&Action::RemoveAddresses));
+    assert!(sends(&out).is_empty());
+    assert_eq!(
+        r.master_adver_int_cs(),
+        50,
+        "learns the new master's interval"
+    );
+    assert_eq!(
+        r.next_deadline(),
+        Some(ts + master_down_interval_ns(100, 50))
+    );
+}
+
+#[test]
+fn master_yields_to_equal_priority_from_a_higher_primary_address() {
+    let mut r = master(params(100, 100));
+    let ts = T0 + 5_000 * MS;
+    r.handle(advert(ts, "10.9.0.3", 100, 100), ts);
+    assert_eq!(r.state(), StateName::Backup);
+}
+
+#[test]
+fn master_keeps_the_role_against_equal_priority_from_a_lower_primary_address() {
+    let mut r = master(params(100, 100));
+    let ts = T0 + 5_000 * MS;
+    let out = r.handle(advert(ts, "10.9.0.1", 100, 100), ts);
+    assert_eq!(r.state(), StateName::Master);
+    assert_eq!(sends(&out), vec![100], "RFC 9568: answer at once");
+}
+
+#[test]
+fn master_answers_lower_priority_at_once_but_at_most_once_per_interval() {
+    let mut r = master(params(200, 10));
+    let t = T0 + 5_000 * MS;
+    let mut answered = 0;
+    let mut suppressed = 0;
+    // A forged flood: 1000 lower priority adverts within 100 ms.
+    for k in 0..1000u64 {
+        let now = t + k * 100_000;
+        for a in r.handle(advert(now, "10.9.0.66", 100, 10), now) {
+            match a {
+                Action::SendAdvert { .. } => answered += 1,
+                Action::ReplySuppressed => suppressed += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(answered, 1, "one reply per 100 ms interval");
+    assert_eq!(suppressed, 999);
+    assert_eq!(r.state(), StateName::Master);
+}
+
+#[test]
+fn master_shutting_down_sends_priority_zero_and_removes_addresses() {
+    let mut r = master(params(100, 100));
+    let out = r.handle(Input::Shutdown, T0 + 9_000 * MS);
+    assert_eq!(sends(&out), vec![0]);
+    assert!(out.contains(&Action::RemoveAddresses));
+    assert_eq!(r.state(), StateName::Initialize);
+    assert_eq!(r.next_deadline(), None);
+}
+
+#[test]
+fn backup_shutting_down_sends_nothing() {
+    let mut r = started(params(100, 100));
+    let out = r.handle(Input::Shutdown, T0 + MS);
+    assert!(sends(&out).is_empty());
+    assert!(!out.contains(&Action::RemoveAddresses));
+    assert_eq!(r.state(), StateName::Initialize);
+}
+
+#[test]
+fn interface_down_puts_a_master_in_fault_and_releases_the_addresses() {
+    let mut r = master(params(100, 100));
+    let out = r.handle(Input::InterfaceDown, T0 + 9_000 * MS);
+    assert_eq!(r.state(), StateName::Fault);
+    assert!(out.contains(&Action::RemoveAddresses));
+    assert_eq!(r.next_deadline(), None);
+    let out = r.handle(Input::InterfaceUp, T0 + 10_000 * MS);
+    assert_eq!(r.state(), StateName::Backup);
+    assert!(out.contains(&Action::Transition {
+        from: StateName::Fault,
+        to: StateName::Backup,
+        cause: Cause::InterfaceUp
+    }));
+}
+
+#[test]
+fn master_repeats_gratuitous_arp_after_garp_master_delay_then_refreshes() {
+    let mut p = params(100, 100);
+    p.garp_refresh_ns = Some(60_000 * MS);
+    let mut r = master(p);
+    let became = T0 + master_down_interval_ns(100, 100);
+    let out = r.handle(Input::Timer, became + 5_000 * MS);
+    assert!(out.contains(&Action::Announce { count: 5 }));
+    assert_eq!(r.next_deadline(), Some(became + 6_000 * MS), "next advert");
+    let out = r.handle(Input::Timer, became + 65_000 * MS);
+    assert!(out.contains(&Action::Announce { count: 5 }));
+}
+
+#[test]
+fn tracking_lowers_priority_and_the_next_advert_carries_it() {
+    let mut r = master(params(150, 100));
+    r.handle(Input::SetPriority(90), T0);
+    let at = r.next_deadline().unwrap();
+    assert_eq!(sends(&r.handle(Input::Timer, at)), vec![90]);
+    // Priority is clamped to 1..=254 for a non-owner.
+    r.handle(Input::SetPriority(0), T0);
+    assert_eq!(r.priority(), 1);
+}
+
+#[test]
+fn v2_skew_uses_whole_seconds_and_does_not_learn_the_interval() {
+    let mut p = params(100, 200);
+    p.version = Version::V2;
+    let mut r = started(p);
+    assert_eq!(
+        r.next_deadline(),
+        Some(T0 + master_down_interval_v2_ns(100, 2))
+    );
+    r.handle(advert(T0 + MS, "10.9.0.1", 150, 200), T0 + MS);
+    assert_eq!(r.master_adver_int_cs(), 200);
+}
