@@ -2,6 +2,7 @@
 //! library exposes the pieces so the integration tests can drive them directly.
 
 pub mod config;
+pub mod engine;
 pub mod filter;
 pub mod io;
 pub mod monitor;

@@ -1,9 +1,11 @@
 //! vrrp-agent command line.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
+use vrrp_agent::engine::EngineOptions;
 use vrrp_agent::io::xdp::ModeChoice;
 use vrrp_agent::monitor::{self, MonitorOptions};
 use vrrp_agent::receive::PathOptions;
@@ -26,6 +28,38 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the VRRP instances of a configuration file (keepalived.conf syntax, or native
+    /// TOML when the name ends in .toml) until SIGINT/SIGTERM.
+    ///
+    /// On SIGTERM every master sends a priority-0 advert and removes its addresses; the XDP
+    /// filter goes with the process. Addresses a crashed earlier run left behind are
+    /// removed at start.
+    Run {
+        /// Configuration file.
+        #[arg(
+            short = 'f',
+            long = "config",
+            default_value = "/etc/keepalived/keepalived.conf"
+        )]
+        config: PathBuf,
+        /// Do not try XDP; receive on raw sockets.
+        #[arg(long)]
+        no_xdp: bool,
+        /// XDP attach mode.
+        #[arg(long, value_enum, default_value = "auto")]
+        xdp_mode: ModeChoice,
+    },
+    /// Check a configuration file without running it (like `keepalived -t`): prints every
+    /// error and warning with file:line; exit status 0 when it is valid.
+    Check {
+        /// Configuration file.
+        #[arg(
+            short = 'f',
+            long = "config",
+            default_value = "/etc/keepalived/keepalived.conf"
+        )]
+        config: PathBuf,
+    },
     /// Passively watch VRRP on an interface: routers heard, measured intervals and jitter
     /// from kernel timestamps, and rejection counters.
     ///
@@ -69,6 +103,57 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
+        Command::Check { config } => {
+            let checked = vrrp_agent::config::check(&config);
+            for w in &checked.warnings {
+                eprintln!("{w}");
+            }
+            for e in &checked.errors {
+                eprintln!("{e}");
+            }
+            match checked.config {
+                Some(c) if checked.errors.is_empty() => {
+                    println!(
+                        "{}: valid ({} instance(s), {} warning(s))",
+                        config.display(),
+                        c.instances.len(),
+                        checked.warnings.len()
+                    );
+                    Ok(())
+                }
+                _ => {
+                    eprintln!("{}: {} error(s)", config.display(), checked.errors.len());
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::Run {
+            config,
+            no_xdp,
+            xdp_mode,
+        } => {
+            let loaded = match vrrp_agent::config::load(&config) {
+                Ok(l) => l,
+                Err(errors) => {
+                    for e in &errors {
+                        eprintln!("{e}");
+                    }
+                    eprintln!(
+                        "{}: {} error(s); not starting",
+                        config.display(),
+                        errors.len()
+                    );
+                    std::process::exit(1);
+                }
+            };
+            for w in &loaded.warnings {
+                tracing::warn!("{w}");
+            }
+            let opts = EngineOptions {
+                path: PathOptions { no_xdp, xdp_mode },
+            };
+            rt.block_on(vrrp_agent::engine::run(loaded.config, opts))
+        }
         Command::Monitor {
             interface,
             vrid,

@@ -88,4 +88,22 @@ impl ReceivePath {
             ReceivePath::Raw(f) => f.recv(out).await,
         }
     }
+
+    /// Wait for events and return them as one batch (for callers that poll several paths).
+    pub async fn next_batch(&mut self) -> Result<Vec<Event>> {
+        let mut v = Vec::new();
+        self.recv(&mut v).await?;
+        Ok(v)
+    }
+
+    /// Append whatever is already queued, without waiting.
+    pub fn try_recv(&mut self, out: &mut Vec<Event>) -> Result<()> {
+        match self {
+            ReceivePath::Xdp(f) => {
+                f.try_recv(out);
+                Ok(())
+            }
+            ReceivePath::Raw(f) => f.try_recv(out),
+        }
+    }
 }

@@ -1,4 +1,9 @@
 //! The edges: kernel interfaces the agent talks to.
+pub mod advert_socket;
+pub mod arp;
 pub mod iface;
+pub mod netlink;
 pub mod rawsock;
+pub mod vip;
+pub mod vmac;
 pub mod xdp;

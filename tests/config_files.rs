@@ -1,0 +1,1289 @@
+//! The configuration readers: keepalived.conf and native TOML into one validated model.
+//!
+//! The example files in `configs/` are the ones the network tests run, so they are checked
+//! here first; then each default, each keyword, includes, comments, and the errors and
+//! warnings a user sees, with the file and line they point at. None of this needs
+//! keepalived installed (checking the `.conf` examples with `keepalived -t` is done by hand,
+//! see configs/README.md).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vrrp_agent::config::model::{
+    ChecksumForm, Config, ConfigError, Family, Garp, InitialState, Instance, Location, Version,
+    VirtualAddress, Warning,
+};
+use vrrp_agent::config::{check_str, load, load_str, Loaded};
+use vrrpx_tests::{scratch, workspace};
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn conf(text: &str) -> Result<Loaded, Vec<ConfigError>> {
+    load_str(text, Path::new("test.conf"))
+}
+
+fn native(text: &str) -> Result<Loaded, Vec<ConfigError>> {
+    load_str(text, Path::new("test.toml"))
+}
+
+fn show<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn ok(result: Result<Loaded, Vec<ConfigError>>) -> Loaded {
+    result.unwrap_or_else(|errors| panic!("unexpected errors:\n{}", show(&errors)))
+}
+
+fn errors(result: Result<Loaded, Vec<ConfigError>>) -> Vec<ConfigError> {
+    match result {
+        Ok(loaded) => panic!("expected errors, got {:#?}", loaded.config),
+        Err(errors) => errors,
+    }
+}
+
+/// A keepalived.conf holding one valid instance, with `extra` lines inside it.
+fn one_instance(extra: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n\
+         \x20   interface eth0\n\
+         \x20   virtual_router_id 51\n\
+         \x20   virtual_ipaddress {{\n\
+         \x20       10.0.0.100/24\n\
+         \x20   }}\n\
+         {extra}\n\
+         }}\n"
+    )
+}
+
+fn instance_of(text: &str) -> Instance {
+    ok(conf(text)).config.instances.remove(0)
+}
+
+/// The one error of a result, which must have exactly one.
+fn single_error(result: Result<Loaded, Vec<ConfigError>>) -> ConfigError {
+    let errors = errors(result);
+    assert_eq!(errors.len(), 1, "expected one error, got:\n{}", show(&errors));
+    errors.into_iter().next().unwrap()
+}
+
+fn warning_containing<'a>(warnings: &'a [Warning], needle: &str) -> &'a Warning {
+    warnings
+        .iter()
+        .find(|w| w.message.contains(needle))
+        .unwrap_or_else(|| panic!("no warning containing {needle:?} in:\n{}", show(warnings)))
+}
+
+fn at(file: impl Into<PathBuf>, line: usize) -> Location {
+    Location {
+        file: file.into(),
+        line,
+    }
+}
+
+fn configs() -> PathBuf {
+    workspace().join("configs")
+}
+
+/// The model with every location blanked, to compare what two files mean.
+fn without_locations(mut config: Config) -> Config {
+    for i in &mut config.instances {
+        i.location = Location::default();
+    }
+    for s in &mut config.scripts {
+        s.location = Location::default();
+    }
+    for g in &mut config.sync_groups {
+        g.location = Location::default();
+    }
+    config
+}
+
+// ---------------------------------------------------------------------------------------
+// The example files
+
+const SCENARIOS: &[&str] = &[
+    "pair-master",
+    "pair-backup",
+    "nopreempt-a",
+    "nopreempt-b",
+    "dual-master-a",
+    "dual-master-b",
+    "ipv6-a",
+    "ipv6-b",
+];
+
+fn example_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(configs())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "conf" || e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_seed_scenario_has_an_example_in_both_syntaxes() {
+    for scenario in SCENARIOS {
+        for ext in ["conf", "toml"] {
+            let path = configs().join(format!("{scenario}.{ext}"));
+            assert!(path.is_file(), "{} is missing", path.display());
+        }
+    }
+}
+
+#[test]
+fn every_example_file_loads_without_errors() {
+    let files = example_files();
+    assert!(files.len() >= 2 * SCENARIOS.len());
+    for path in files {
+        let loaded = load(&path).unwrap_or_else(|errors| {
+            panic!("{} does not load:\n{}", path.display(), show(&errors))
+        });
+        assert!(!loaded.config.instances.is_empty(), "{}", path.display());
+        // Only the reference carries keywords keepalived -t demands and vrrpx ignores.
+        let allowed = ["enable_script_security", "script_user"];
+        let unexpected: Vec<&Warning> = loaded
+            .warnings
+            .iter()
+            .filter(|w| !allowed.iter().any(|a| w.message.contains(a)))
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "{} warns:\n{}",
+            path.display(),
+            show(&unexpected)
+        );
+        for instance in &loaded.config.instances {
+            assert_eq!(instance.location.file, path, "locations name the real file");
+        }
+    }
+}
+
+#[test]
+fn each_conf_example_means_the_same_as_its_toml_twin() {
+    let mut pairs = 0;
+    for path in example_files() {
+        if path.extension().unwrap() != "conf" {
+            continue;
+        }
+        let twin = path.with_extension("toml");
+        let from_conf = load(&path).unwrap().config;
+        let from_toml = load(&twin)
+            .unwrap_or_else(|e| panic!("{}: {}", twin.display(), show(&e)))
+            .config;
+        assert_eq!(
+            without_locations(from_conf),
+            without_locations(from_toml),
+            "{} and {} differ",
+            path.display(),
+            twin.display()
+        );
+        pairs += 1;
+    }
+    assert!(pairs > SCENARIOS.len() / 2);
+}
+
+#[test]
+fn pair_examples_are_a_vrrpv3_master_and_backup_at_100_ms_on_10_9_0_100() {
+    let master = load(&configs().join("pair-master.conf")).unwrap().config;
+    let backup = load(&configs().join("pair-backup.conf")).unwrap().config;
+    let (m, b) = (&master.instances[0], &backup.instances[0]);
+    assert_eq!((m.version, m.advert_int_cs, m.vrid), (Version::V3, 10, 51));
+    assert_eq!((b.version, b.advert_int_cs, b.vrid), (Version::V3, 10, 51));
+    assert!(m.priority > b.priority);
+    assert_eq!(m.initial_state, InitialState::Master);
+    assert_eq!(b.initial_state, InitialState::Backup);
+    assert_eq!(m.interface, "eth0");
+    assert_eq!(m.virtual_addresses[0].addr, "10.9.0.100".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(master.router_id.as_deref(), Some("r1"));
+    assert_eq!(backup.router_id.as_deref(), Some("r2"));
+}
+
+#[test]
+fn nopreempt_examples_both_start_as_backup_without_preemption() {
+    for name in ["nopreempt-a.conf", "nopreempt-b.toml"] {
+        let i = &load(&configs().join(name)).unwrap().config.instances[0];
+        assert!(!i.preempt, "{name}");
+        assert_eq!(i.initial_state, InitialState::Backup, "{name}");
+    }
+}
+
+#[test]
+fn dual_master_examples_swap_priorities_of_two_vrids_on_one_interface() {
+    let a = load(&configs().join("dual-master-a.conf")).unwrap().config;
+    let b = load(&configs().join("dual-master-b.conf")).unwrap().config;
+    let prio = |c: &Config, vrid| c.instances.iter().find(|i| i.vrid == vrid).unwrap().priority;
+    assert!(prio(&a, 51) > prio(&b, 51));
+    assert!(prio(&b, 52) > prio(&a, 52));
+    assert!(a.instances.iter().all(|i| i.interface == "eth0"));
+}
+
+#[test]
+fn ipv6_examples_are_ipv6_vrrpv3_with_fd00_9__100() {
+    for name in ["ipv6-a.conf", "ipv6-b.toml"] {
+        let i = &load(&configs().join(name)).unwrap().config.instances[0];
+        assert_eq!((i.family, i.version), (Family::V6, Version::V3), "{name}");
+        assert_eq!(i.virtual_addresses[0].addr.to_string(), "fd00:9::100");
+        assert_eq!(i.virtual_addresses[0].prefix_len, 64);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Defaults
+
+#[test]
+fn keepalived_conf_defaults_match_keepalived() {
+    let loaded = ok(conf(&one_instance("")));
+    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+    let i = &loaded.config.instances[0];
+    assert_eq!(i.version, Version::V2);
+    assert_eq!(i.priority, 100);
+    assert_eq!(i.advert_int_cs, 100);
+    assert!(i.preempt);
+    assert_eq!(i.preempt_delay, Duration::ZERO);
+    assert_eq!(i.garp, Garp::default());
+    assert_eq!(i.garp.master_delay, Duration::from_secs(5));
+    assert_eq!(i.garp.master_repeat, 5);
+    assert_eq!(i.garp.master_refresh, None);
+    assert!(i.accept);
+    assert_eq!(i.checksum, ChecksumForm::Pseudo);
+    assert_eq!(i.initial_state, InitialState::Backup);
+    assert!(!i.use_vmac);
+    assert_eq!(i.auth_pass, None);
+    assert_eq!(i.family, Family::V4);
+    assert_eq!(loaded.config.router_id, None);
+}
+
+#[test]
+fn native_format_defaults_to_vrrpv3_and_one_second_adverts() {
+    let loaded = ok(native(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\n\
+         virtual_addresses = [\"10.0.0.100/24\"]\n",
+    ));
+    let i = &loaded.config.instances[0];
+    assert_eq!(i.version, Version::V3);
+    assert_eq!(i.advert_int_cs, 100);
+    assert_eq!(i.priority, 100);
+    assert!(i.preempt && i.accept);
+    assert_eq!(i.checksum, ChecksumForm::Pseudo);
+    assert_eq!(i.initial_state, InitialState::Backup);
+}
+
+#[test]
+fn global_vrrp_version_3_makes_instances_vrrpv3() {
+    let text = format!("global_defs {{\n vrrp_version 3\n}}\n{}", one_instance(""));
+    assert_eq!(instance_of(&text).version, Version::V3);
+}
+
+#[test]
+fn instance_version_overrides_the_global_default_either_way() {
+    assert_eq!(instance_of(&one_instance("version 3")).version, Version::V3);
+    let text = format!(
+        "global_defs {{\n vrrp_version 3\n}}\n{}",
+        one_instance("vrrp_version 2")
+    );
+    assert_eq!(instance_of(&text).version, Version::V2);
+}
+
+#[test]
+fn ipv6_instance_runs_vrrpv3_under_keepalived_default_version_2() {
+    let loaded = ok(conf(
+        "vrrp_instance V6 {\n interface eth0\n virtual_router_id 5\n \
+         virtual_ipaddress {\n fd00::1/64\n }\n}\n",
+    ));
+    let i = &loaded.config.instances[0];
+    assert_eq!((i.family, i.version), (Family::V6, Version::V3));
+    assert!(loaded.warnings.is_empty());
+}
+
+#[test]
+fn explicit_version_2_on_an_ipv6_instance_warns_and_runs_vrrpv3() {
+    let loaded = ok(conf(
+        "vrrp_instance V6 {\n interface eth0\n virtual_router_id 5\n version 2\n \
+         virtual_ipaddress {\n fd00::1\n }\n}\n",
+    ));
+    assert_eq!(loaded.config.instances[0].version, Version::V3);
+    assert_eq!(loaded.config.instances[0].virtual_addresses[0].prefix_len, 128);
+    assert_eq!(warning_containing(&loaded.warnings, "IPv4 only").location, at("test.conf", 4));
+}
+
+#[test]
+fn address_without_a_prefix_is_a_host_address() {
+    let i = instance_of(
+        "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n \
+         virtual_ipaddress {\n 10.0.0.1\n }\n}\n",
+    );
+    assert_eq!(i.virtual_addresses[0].prefix_len, 32);
+}
+
+#[test]
+fn vrrp_script_defaults_are_one_second_interval_weight_0_rise_and_fall_1() {
+    let loaded = ok(conf(&format!(
+        "vrrp_script chk {{\n script /bin/true\n}}\n{}",
+        one_instance("track_script {\n chk\n}")
+    )));
+    let s = &loaded.config.scripts[0];
+    assert_eq!(s.script, "/bin/true");
+    assert_eq!(s.interval, Duration::from_secs(1));
+    assert_eq!(s.timeout, s.interval, "no timeout means the interval, as in keepalived");
+    assert_eq!((s.weight, s.rise, s.fall), (0, 1, 1));
+}
+
+// ---------------------------------------------------------------------------------------
+// Keywords
+
+#[test]
+fn every_instance_keyword_reaches_the_model() {
+    let text = "\
+global_defs {
+    router_id lb1
+}
+vrrp_script chk_a {
+    script \"/usr/bin/pidof nginx\"
+    interval 2
+    timeout 3
+    weight -20
+    rise 2
+    fall 4
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 2
+    preempt_delay 0
+    authentication {
+        auth_type PASS
+        auth_pass pw
+    }
+    virtual_ipaddress {
+        10.0.0.100/24
+        10.0.0.101/24 dev eth1 label eth1:vip
+    }
+    unicast_src_ip 10.0.0.1
+    unicast_peer {
+        10.0.0.2
+        10.0.0.3
+    }
+    track_interface {
+        eth1
+        eth2 weight -10
+    }
+    track_script {
+        chk_a
+        chk_a weight 5
+    }
+    notify_master \"/etc/n.sh master now\"
+    notify_backup /etc/backup.sh
+    notify_fault /etc/fault.sh
+    notify_stop /etc/stop.sh
+    notify /etc/any.sh
+    garp_master_delay 2
+    garp_master_repeat 3
+    garp_master_refresh 60
+    use_vmac
+    no_accept
+    vrrpx_checksum plain
+}
+";
+    let loaded = ok(conf(text));
+    let c = &loaded.config;
+    assert_eq!(c.router_id.as_deref(), Some("lb1"));
+    let s = &c.scripts[0];
+    assert_eq!(s.script, "/usr/bin/pidof nginx");
+    assert_eq!((s.interval, s.timeout), (Duration::from_secs(2), Duration::from_secs(3)));
+    assert_eq!((s.weight, s.rise, s.fall), (-20, 2, 4));
+    let i = &c.instances[0];
+    assert_eq!(i.name, "VI_1");
+    assert_eq!(i.initial_state, InitialState::Master);
+    assert_eq!((i.interface.as_str(), i.vrid, i.priority), ("eth0", 51, 150));
+    assert_eq!(i.advert_int_cs, 200);
+    assert_eq!(i.auth_pass, Some(*b"pw\0\0\0\0\0\0"));
+    assert_eq!(
+        i.virtual_addresses,
+        vec![
+            VirtualAddress {
+                addr: "10.0.0.100".parse().unwrap(),
+                prefix_len: 24,
+                dev: None,
+                label: None
+            },
+            VirtualAddress {
+                addr: "10.0.0.101".parse().unwrap(),
+                prefix_len: 24,
+                dev: Some("eth1".into()),
+                label: Some("eth1:vip".into())
+            },
+        ]
+    );
+    assert_eq!(i.unicast_src, Some("10.0.0.1".parse().unwrap()));
+    assert_eq!(i.unicast_peers.len(), 2);
+    assert_eq!(i.track_interfaces[0].name, "eth1");
+    assert_eq!(i.track_interfaces[0].weight, 0);
+    assert_eq!(i.track_interfaces[1].weight, -10);
+    assert_eq!(i.track_scripts[0].weight, None);
+    assert_eq!(i.track_scripts[1].weight, Some(5));
+    assert_eq!(i.notify.master.as_deref(), Some("/etc/n.sh master now"));
+    assert_eq!(i.notify.backup.as_deref(), Some("/etc/backup.sh"));
+    assert_eq!(i.notify.fault.as_deref(), Some("/etc/fault.sh"));
+    assert_eq!(i.notify.stop.as_deref(), Some("/etc/stop.sh"));
+    assert_eq!(i.notify.any.as_deref(), Some("/etc/any.sh"));
+    assert_eq!(
+        i.garp,
+        Garp {
+            master_delay: Duration::from_secs(2),
+            master_repeat: 3,
+            master_refresh: Some(Duration::from_secs(60)),
+        }
+    );
+    assert!(i.use_vmac);
+    assert!(!i.accept);
+    assert_eq!(i.checksum, ChecksumForm::Plain);
+    assert_eq!(i.location, at("test.conf", 12));
+    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+}
+
+#[test]
+fn state_master_is_kept_as_the_initial_hint_only() {
+    let i = instance_of(&one_instance("state MASTER\npriority 100"));
+    assert_eq!((i.initial_state, i.priority), (InitialState::Master, 100));
+}
+
+#[test]
+fn state_master_without_priority_becomes_the_address_owner_as_in_keepalived() {
+    let loaded = ok(conf(&one_instance("state MASTER")));
+    assert_eq!(loaded.config.instances[0].priority, 255);
+    warning_containing(&loaded.warnings, "priority 255");
+}
+
+#[test]
+fn state_other_than_master_or_backup_is_an_error() {
+    let e = single_error(conf(&one_instance("state PRIMARY")));
+    assert!(e.message.contains("MASTER or BACKUP"), "{e}");
+    assert_eq!(e.location.line, 7);
+}
+
+#[test]
+fn nopreempt_turns_preemption_off_and_preempt_back_on() {
+    assert!(!instance_of(&one_instance("nopreempt")).preempt);
+    assert!(instance_of(&one_instance("preempt")).preempt);
+}
+
+#[test]
+fn nopreempt_with_state_master_is_dropped_with_a_warning_as_in_keepalived() {
+    let loaded = ok(conf(&one_instance("state MASTER\npriority 150\nnopreempt")));
+    assert!(loaded.config.instances[0].preempt);
+    warning_containing(&loaded.warnings, "nopreempt does not work");
+}
+
+#[test]
+fn address_owner_always_preempts() {
+    let loaded = ok(conf(&one_instance("priority 255\nnopreempt")));
+    assert!(loaded.config.instances[0].preempt);
+    warning_containing(&loaded.warnings, "always preempts");
+}
+
+#[test]
+fn preempt_delay_takes_fractional_seconds_up_to_1000() {
+    let i = instance_of(&one_instance("preempt_delay 2.5"));
+    assert_eq!(i.preempt_delay, Duration::from_millis(2500));
+    let e = single_error(conf(&one_instance("preempt_delay 1001")));
+    assert!(e.message.contains("0..1000"), "{e}");
+}
+
+#[test]
+fn accept_and_no_accept_set_accept_mode() {
+    assert!(!instance_of(&one_instance("no_accept")).accept);
+    assert!(instance_of(&one_instance("no_accept\naccept")).accept);
+}
+
+#[test]
+fn vrrpx_checksum_selects_the_v3_ipv4_checksum_form() {
+    assert_eq!(instance_of(&one_instance("vrrpx_checksum plain")).checksum, ChecksumForm::Plain);
+    assert_eq!(
+        instance_of(&one_instance("vrrpx_checksum pseudo")).checksum,
+        ChecksumForm::Pseudo
+    );
+    let e = single_error(conf(&one_instance("vrrpx_checksum rfc")));
+    assert!(e.message.contains("pseudo") && e.message.contains("plain"), "{e}");
+}
+
+#[test]
+fn auth_pass_is_zero_padded_to_eight_bytes() {
+    let i = instance_of(&one_instance(
+        "authentication {\n auth_type PASS\n auth_pass abc\n}",
+    ));
+    assert_eq!(i.auth_pass, Some(*b"abc\0\0\0\0\0"));
+}
+
+#[test]
+fn auth_pass_longer_than_eight_is_truncated_with_a_warning() {
+    let loaded = ok(conf(&one_instance(
+        "authentication {\n auth_type PASS\n auth_pass 123456789012\n}",
+    )));
+    assert_eq!(loaded.config.instances[0].auth_pass, Some(*b"12345678"));
+    let w = warning_containing(&loaded.warnings, "first 8");
+    assert_eq!(w.location, at("test.conf", 9));
+}
+
+#[test]
+fn auth_type_ah_is_an_error() {
+    let e = single_error(conf(&one_instance(
+        "authentication {\n auth_type AH\n auth_pass x\n}",
+    )));
+    assert!(e.message.contains("AH") && e.message.contains("not supported"), "{e}");
+    assert_eq!(e.location.line, 8);
+}
+
+#[test]
+fn authentication_in_vrrpv3_is_ignored_with_a_warning() {
+    let loaded = ok(conf(&one_instance(
+        "version 3\nauthentication {\n auth_type PASS\n auth_pass x\n}",
+    )));
+    assert_eq!(loaded.config.instances[0].auth_pass, None);
+    warning_containing(&loaded.warnings, "no authentication");
+}
+
+#[test]
+fn unsupported_virtual_ipaddress_options_warn_and_keep_the_address() {
+    let loaded = ok(conf(
+        "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n \
+         10.0.0.1/24 brd 10.0.0.255 dev eth0 scope global label eth0:1\n }\n}\n",
+    ));
+    let vip = &loaded.config.instances[0].virtual_addresses[0];
+    assert_eq!((vip.dev.as_deref(), vip.label.as_deref()), (Some("eth0"), Some("eth0:1")));
+    assert_eq!(warning_containing(&loaded.warnings, "brd").location.line, 5);
+    warning_containing(&loaded.warnings, "scope global");
+}
+
+#[test]
+fn mcast_src_ip_sets_the_advert_source_like_unicast_src_ip() {
+    let i = instance_of(&one_instance("mcast_src_ip 10.0.0.9"));
+    assert_eq!(i.unicast_src, Some("10.0.0.9".parse().unwrap()));
+}
+
+#[test]
+fn unicast_peer_of_the_other_family_is_an_error() {
+    let e = single_error(conf(&one_instance("unicast_peer {\n fd00::2\n}")));
+    assert!(e.message.contains("IPv6") && e.message.contains("IPv4"), "{e}");
+    assert_eq!(e.location.line, 8);
+}
+
+#[test]
+fn tracking_weights_outside_253_are_errors() {
+    let e = single_error(conf(&one_instance("track_interface {\n eth1 weight 254\n}")));
+    assert!(e.message.contains("-253..253"), "{e}");
+    assert_eq!(e.location.line, 8);
+}
+
+#[test]
+fn track_script_naming_an_undefined_vrrp_script_is_an_error() {
+    let text = format!(
+        "vrrp_script chk_a {{\n script /bin/true\n}}\n{}",
+        one_instance("track_script {\n chk_b\n}")
+    );
+    let e = single_error(conf(&text));
+    assert!(e.message.contains("chk_b") && e.message.contains("chk_a"), "{e}");
+    assert_eq!(e.location.line, 11);
+}
+
+#[test]
+fn notify_script_with_arguments_must_be_quoted_and_unquoted_words_after_it_warn() {
+    let loaded = ok(conf(&one_instance("notify_master /etc/master.sh arg1")));
+    assert_eq!(
+        loaded.config.instances[0].notify.master.as_deref(),
+        Some("/etc/master.sh")
+    );
+    let w = warning_containing(&loaded.warnings, "user");
+    assert!(w.message.contains("arg1"));
+    assert_eq!(w.location.line, 7);
+}
+
+#[test]
+fn garp_master_refresh_0_means_off() {
+    assert_eq!(instance_of(&one_instance("garp_master_refresh 0")).garp.master_refresh, None);
+}
+
+#[test]
+fn use_vmac_with_a_custom_name_warns_and_still_uses_a_vmac() {
+    let loaded = ok(conf(&one_instance("use_vmac vrrp.51")));
+    assert!(loaded.config.instances[0].use_vmac);
+    warning_containing(&loaded.warnings, "vrrp.51");
+}
+
+#[test]
+fn repeated_keyword_keeps_the_last_value_and_warns() {
+    let loaded = ok(conf(&one_instance("priority 110\npriority 120")));
+    assert_eq!(loaded.config.instances[0].priority, 120);
+    assert_eq!(warning_containing(&loaded.warnings, "set again").location.line, 8);
+}
+
+// ---------------------------------------------------------------------------------------
+// Sync groups
+
+fn two_instances_and(group: &str) -> String {
+    format!(
+        "vrrp_instance A {{\n interface eth0\n virtual_router_id 1\n \
+         virtual_ipaddress {{\n 10.0.0.1\n }}\n}}\n\
+         vrrp_instance B {{\n interface eth0\n virtual_router_id 2\n \
+         virtual_ipaddress {{\n 10.0.0.2\n }}\n}}\n{group}"
+    )
+}
+
+#[test]
+fn sync_group_lists_its_members_and_notify_scripts() {
+    let loaded = ok(conf(&two_instances_and(
+        "vrrp_sync_group G {\n group {\n A\n B\n }\n notify_master \"/g.sh up\"\n \
+         notify /any.sh\n}\n",
+    )));
+    let g = &loaded.config.sync_groups[0];
+    assert_eq!(g.name, "G");
+    assert_eq!(g.members, ["A", "B"]);
+    assert_eq!(g.notify.master.as_deref(), Some("/g.sh up"));
+    assert_eq!(g.notify.any.as_deref(), Some("/any.sh"));
+    assert_eq!(g.location, at("test.conf", 15));
+}
+
+#[test]
+fn sync_group_members_may_share_one_line() {
+    let loaded = ok(conf(&two_instances_and("vrrp_sync_group G {\n group { A B }\n}\n")));
+    assert_eq!(loaded.config.sync_groups[0].members, ["A", "B"]);
+}
+
+#[test]
+fn sync_group_member_that_does_not_exist_is_an_error() {
+    let e = single_error(conf(&two_instances_and(
+        "vrrp_sync_group G {\n group {\n A\n C\n }\n}\n",
+    )));
+    assert!(e.message.contains("no vrrp_instance named C"), "{e}");
+    assert_eq!(e.location.line, 18);
+}
+
+#[test]
+fn instance_in_two_sync_groups_is_an_error() {
+    let e = single_error(conf(&two_instances_and(
+        "vrrp_sync_group G {\n group { A B }\n}\nvrrp_sync_group H {\n group { A B }\n}\n",
+    )));
+    assert!(e.message.contains("at most one group"), "{e}");
+    // Both A and B are claimed twice; keep the test about A and the first report.
+    let errors = errors(conf(&two_instances_and(
+        "vrrp_sync_group G {\n group { A B }\n}\nvrrp_sync_group H {\n group { A }\n}\n",
+    )));
+    assert_eq!(errors.len(), 1);
+}
+
+#[test]
+fn weighted_tracking_in_a_sync_group_member_is_dropped_as_in_keepalived() {
+    let loaded = ok(conf(&format!(
+        "vrrp_script chk {{\n script /bin/true\n weight -20\n}}\n{}",
+        two_instances_and("vrrp_sync_group G {\n group { A B }\n}\n")
+            .replacen(" interface eth0\n", " interface eth0\n track_script {\n chk\n }\n track_interface {\n eth1\n eth2 weight 5\n }\n", 1)
+    )));
+    let a = &loaded.config.instances[0];
+    assert!(a.track_scripts.is_empty());
+    assert_eq!(a.track_interfaces.len(), 1, "the unweighted eth1 stays");
+    warning_containing(&loaded.warnings, "track_script chk (weight -20) is dropped");
+    warning_containing(&loaded.warnings, "track_interface eth2 (weight 5) is dropped");
+}
+
+#[test]
+fn sync_group_tracking_weight_keeps_weighted_tracking() {
+    let loaded = ok(conf(&two_instances_and(
+        "vrrp_sync_group G {\n group { A B }\n sync_group_tracking_weight\n}\n",
+    )
+    .replacen(" interface eth0\n", " interface eth0\n track_interface {\n eth2 weight 5\n }\n", 1)));
+    assert_eq!(loaded.config.instances[0].track_interfaces[0].weight, 5);
+}
+
+// ---------------------------------------------------------------------------------------
+// Advertisement intervals
+
+#[test]
+fn advert_int_0_01_is_one_centisecond_in_vrrpv3() {
+    assert_eq!(instance_of(&one_instance("version 3\nadvert_int 0.01")).advert_int_cs, 1);
+}
+
+#[test]
+fn advert_int_in_vrrpv3_rounds_to_centiseconds_with_a_warning() {
+    let loaded = ok(conf(&one_instance("version 3\nadvert_int 0.015")));
+    assert_eq!(loaded.config.instances[0].advert_int_cs, 2);
+    warning_containing(&loaded.warnings, "rounded to 0.02");
+}
+
+#[test]
+fn fractional_advert_int_in_vrrpv2_is_an_error_saying_whole_seconds() {
+    let e = single_error(conf(&one_instance("advert_int 0.5")));
+    assert!(e.message.contains("whole seconds"), "{e}");
+    assert!(e.message.contains("version 3"), "{e}");
+    assert_eq!(e.location, at("test.conf", 7));
+}
+
+#[test]
+fn whole_second_advert_int_in_vrrpv2_counts_in_centiseconds() {
+    assert_eq!(instance_of(&one_instance("advert_int 3")).advert_int_cs, 300);
+}
+
+#[test]
+fn vrrpv3_advert_int_outside_1_to_4095_centiseconds_is_an_error() {
+    for bad in ["0", "41", "0.001"] {
+        let e = single_error(conf(&one_instance(&format!("version 3\nadvert_int {bad}"))));
+        assert!(e.message.contains("0.01..40.95"), "{bad}: {e}");
+    }
+    assert_eq!(instance_of(&one_instance("version 3\nadvert_int 40.95")).advert_int_cs, 4095);
+}
+
+#[test]
+fn advert_int_that_is_not_a_number_is_an_error() {
+    let e = single_error(conf(&one_instance("advert_int fast")));
+    assert!(e.message.contains("fast"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Ranges, required keys and duplicates
+
+#[test]
+fn virtual_router_id_outside_1_to_255_is_an_error() {
+    for bad in ["0", "256"] {
+        let text = one_instance("").replace("virtual_router_id 51", &format!("virtual_router_id {bad}"));
+        let e = single_error(conf(&text));
+        assert!(e.message.contains("1..255"), "{e}");
+        assert_eq!(e.location.line, 3);
+    }
+}
+
+#[test]
+fn priority_outside_1_to_255_is_an_error() {
+    for bad in ["0", "256", "-5"] {
+        let e = single_error(conf(&one_instance(&format!("priority {bad}"))));
+        assert!(e.message.contains("priority") && e.message.contains("1..255"), "{e}");
+    }
+}
+
+#[test]
+fn missing_interface_and_vrid_are_errors_at_the_instance_line() {
+    let errors = errors(conf("\n\nvrrp_instance X {\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n"));
+    assert_eq!(errors.len(), 2, "{}", show(&errors));
+    assert!(errors.iter().all(|e| e.location == at("test.conf", 3)));
+    assert!(errors[0].message.contains("interface"));
+    assert!(errors[1].message.contains("virtual_router_id"));
+}
+
+#[test]
+fn two_instances_with_the_same_interface_vrid_and_family_are_an_error() {
+    let text = format!(
+        "{}{}",
+        one_instance(""),
+        one_instance("").replace("VI_1", "VI_2")
+    );
+    let e = single_error(conf(&text));
+    assert!(e.message.contains("VI_2") && e.message.contains("VI_1"), "{e}");
+    assert_eq!(e.location.line, 9);
+}
+
+#[test]
+fn same_vrid_on_another_family_or_interface_is_fine() {
+    let v6 = one_instance("")
+        .replace("VI_1", "VI_6")
+        .replace("10.0.0.100/24", "fd00::100/64");
+    let other_if = one_instance("")
+        .replace("VI_1", "VI_X")
+        .replace("interface eth0", "interface eth1");
+    let loaded = ok(conf(&format!("{}{v6}{other_if}", one_instance(""))));
+    assert_eq!(loaded.config.instances.len(), 3);
+}
+
+#[test]
+fn duplicate_instance_names_are_an_error() {
+    let text = format!(
+        "{}{}",
+        one_instance(""),
+        one_instance("").replace("virtual_router_id 51", "virtual_router_id 52")
+    );
+    let e = single_error(conf(&text));
+    assert!(e.message.contains("already defined at test.conf:1"), "{e}");
+}
+
+#[test]
+fn mixing_ipv4_and_ipv6_in_one_instance_is_an_error_naming_the_line() {
+    let e = single_error(conf(
+        "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n \
+         10.0.0.1/24\n fd00::1/64\n }\n}\n",
+    ));
+    assert_eq!(e.location.line, 6);
+    assert!(e.message.contains("fd00::1") && e.message.contains("second vrrp_instance"), "{e}");
+}
+
+#[test]
+fn virtual_ipaddress_excluded_is_warned_about_with_a_hint() {
+    let loaded = ok(conf(&one_instance(
+        "virtual_ipaddress_excluded {\n fd00::1/64\n}",
+    )));
+    let w = warning_containing(&loaded.warnings, "virtual_ipaddress_excluded");
+    assert!(w.message.contains("second vrrp_instance"), "{w}");
+    assert_eq!(w.location.line, 7);
+}
+
+#[test]
+fn bad_address_is_an_error_at_its_line() {
+    let e = single_error(conf(&one_instance("").replace("10.0.0.100/24", "10.0.0.300/24")));
+    assert!(e.message.contains("10.0.0.300"), "{e}");
+    assert_eq!(e.location.line, 5);
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors and warnings: where and how many
+
+#[test]
+fn several_errors_are_reported_at_once_each_with_its_line() {
+    let text = "\
+vrrp_instance A {
+    interface eth0
+    virtual_router_id 300
+    priority 0
+    virtual_ipaddress {
+        10.0.0.1
+    }
+    track_script {
+        missing
+    }
+}
+vrrp_instance B {
+    virtual_router_id 2
+}
+";
+    let errors = errors(conf(text));
+    let lines: Vec<usize> = errors.iter().map(|e| e.location.line).collect();
+    assert_eq!(lines, [3, 4, 9, 12], "{}", show(&errors));
+}
+
+#[test]
+fn unsupported_keyword_is_a_warning_with_its_line() {
+    let loaded = ok(conf(&one_instance("dont_track_primary\nlvs_sync_daemon eth0")));
+    let w = warning_containing(&loaded.warnings, "dont_track_primary");
+    assert_eq!(w.location, at("test.conf", 7));
+    assert_eq!(warning_containing(&loaded.warnings, "lvs_sync_daemon").location.line, 8);
+}
+
+#[test]
+fn unsupported_block_is_skipped_whole_with_one_warning() {
+    let text = format!(
+        "virtual_server 10.0.0.1 80 {{\n delay_loop 6\n real_server 10.0.0.2 80 {{\n \
+         TCP_CHECK {{\n connect_timeout 3\n }}\n }}\n priority 9999\n}}\n{}",
+        one_instance("")
+    );
+    let loaded = ok(conf(&text));
+    assert_eq!(loaded.warnings.len(), 1, "{}", show(&loaded.warnings));
+    assert!(loaded.warnings[0].message.contains("virtual_server"));
+    assert_eq!(loaded.warnings[0].location.line, 1);
+    assert_eq!(loaded.config.instances.len(), 1);
+}
+
+#[test]
+fn unknown_global_defs_keywords_warn() {
+    let loaded = ok(conf(&format!(
+        "global_defs {{\n router_id x\n vrrp_garp_master_delay 1\n smtp_server 127.0.0.1\n}}\n{}",
+        one_instance("")
+    )));
+    assert_eq!(warning_containing(&loaded.warnings, "vrrp_garp_master_delay").location.line, 3);
+    assert_eq!(warning_containing(&loaded.warnings, "smtp_server").location.line, 4);
+}
+
+#[test]
+fn warnings_and_errors_are_both_available_from_check() {
+    let checked = check_str(&one_instance("frobnicate\npriority 0"), Path::new("x.conf"));
+    assert!(checked.config.is_none());
+    assert_eq!(checked.errors.len(), 1);
+    assert_eq!(checked.warnings.len(), 1);
+    assert_eq!(checked.warnings[0].to_string(), "x.conf:7: warning: `frobnicate` is not supported by vrrpx and is ignored");
+    assert!(checked.errors[0].to_string().starts_with("x.conf:8: error: priority 0"));
+}
+
+#[test]
+fn unbalanced_braces_are_errors() {
+    let unclosed = errors(conf("vrrp_instance A {\n interface eth0\n"));
+    assert!(unclosed[0].message.contains("never closed"), "{}", unclosed[0]);
+    assert_eq!(unclosed[0].location.line, 1);
+    let e = single_error(conf(&format!("{}}}\n", one_instance(""))));
+    assert!(e.message.contains("without a matching"), "{e}");
+}
+
+#[test]
+fn block_keyword_without_its_block_is_an_error() {
+    let e = single_error(conf(&one_instance("track_script chk")));
+    assert!(e.message.contains("needs a block"), "{e}");
+}
+
+#[test]
+fn value_keyword_without_a_value_is_an_error() {
+    let e = single_error(conf(&one_instance("priority")));
+    assert!(e.message.contains("needs a value"), "{e}");
+    assert_eq!(e.location.line, 7);
+}
+
+#[test]
+fn missing_file_is_an_error_naming_it() {
+    let errors = load(Path::new("/nonexistent/keepalived.conf")).unwrap_err();
+    assert!(errors[0].to_string().contains("/nonexistent/keepalived.conf"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Comments
+
+#[test]
+fn bang_glued_to_an_unquoted_value_cuts_it_as_in_keepalived_and_warns() {
+    let loaded = ok(conf(&one_instance(
+        "authentication {\n auth_type PASS\n auth_pass s3cret!!\n}",
+    )));
+    assert_eq!(loaded.config.instances[0].auth_pass, Some(*b"s3cret\0\0"));
+    let w = warning_containing(&loaded.warnings, "starts a comment");
+    assert_eq!(w.location, at("test.conf", 9));
+}
+
+#[test]
+fn comment_characters_inside_double_quotes_are_kept() {
+    let loaded = ok(conf(&one_instance(
+        "authentication {\n auth_type PASS\n auth_pass \"s3cret!!\"\n}",
+    )));
+    assert_eq!(loaded.config.instances[0].auth_pass, Some(*b"s3cret!!"));
+    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+}
+
+#[test]
+fn hash_and_bang_comments_after_whitespace_are_silent() {
+    let loaded = ok(conf(&format!(
+        "# header\n! another\n{}",
+        one_instance("priority 120 # the primary\nadvert_int 1 ! one second")
+    )));
+    assert_eq!(loaded.config.instances[0].priority, 120);
+    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+}
+
+#[test]
+fn hash_glued_to_a_word_warns_too() {
+    let loaded = ok(conf(&one_instance("priority 120#primary")));
+    assert_eq!(loaded.config.instances[0].priority, 120);
+    warning_containing(&loaded.warnings, "`#` directly after `120`");
+}
+
+// ---------------------------------------------------------------------------------------
+// include
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn instance_text(name: &str, vrid: u8) -> String {
+    one_instance("")
+        .replace("VI_1", name)
+        .replace("virtual_router_id 51", &format!("virtual_router_id {vrid}"))
+}
+
+#[test]
+fn include_with_a_glob_reads_the_matching_files_in_name_order() {
+    let dir = scratch("config_include_glob");
+    write(&dir, "conf.d/20-b.conf", &instance_text("B", 2));
+    write(&dir, "conf.d/10-a.conf", &format!("\n{}", instance_text("A", 1)));
+    write(&dir, "conf.d/notes.txt", "not a config {");
+    let main = write(&dir, "keepalived.conf", "global_defs {\n router_id x\n}\ninclude conf.d/*.conf\n");
+    let loaded = ok(load(&main));
+    let names: Vec<&str> = loaded.config.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["A", "B"]);
+    assert_eq!(loaded.config.instances[0].location, at(dir.join("conf.d/10-a.conf"), 2));
+    assert_eq!(loaded.config.instances[1].location, at(dir.join("conf.d/20-b.conf"), 1));
+}
+
+#[test]
+fn include_paths_are_relative_to_the_including_file() {
+    let dir = scratch("config_include_relative");
+    write(&dir, "sub/inner.conf", "include vips/??.conf\n");
+    write(&dir, "sub/vips/v1.conf", &instance_text("V1", 1));
+    let main = write(&dir, "main.conf", "include sub/inner.conf\n");
+    let loaded = ok(load(&main));
+    assert_eq!(loaded.config.instances[0].name, "V1");
+}
+
+#[test]
+fn include_inside_a_block_splices_its_lines_there() {
+    let dir = scratch("config_include_in_block");
+    write(&dir, "vips.conf", "10.0.0.1/24\n10.0.0.2/24\n");
+    let main = write(
+        &dir,
+        "main.conf",
+        "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n \
+         include vips.conf\n }\n}\n",
+    );
+    assert_eq!(ok(load(&main)).config.instances[0].virtual_addresses.len(), 2);
+}
+
+#[test]
+fn include_cycle_is_an_error_at_the_include_line() {
+    let dir = scratch("config_include_cycle");
+    write(&dir, "a.conf", "\ninclude b.conf\n");
+    write(&dir, "b.conf", &format!("{}include a.conf\n", instance_text("B", 2)));
+    let errors = errors(load(&dir.join("a.conf")));
+    assert_eq!(errors.len(), 1, "{}", show(&errors));
+    assert_eq!(errors[0].location, at(dir.join("b.conf"), 9));
+    assert!(errors[0].message.contains("include cycle"), "{}", errors[0]);
+}
+
+#[test]
+fn file_including_itself_is_a_cycle() {
+    let dir = scratch("config_include_self");
+    let main = write(&dir, "main.conf", "include *.conf\n");
+    let e = single_error(load(&main));
+    assert!(e.message.contains("include cycle"), "{e}");
+}
+
+#[test]
+fn include_matching_nothing_warns_like_keepalived() {
+    let dir = scratch("config_include_nothing");
+    let main = write(&dir, "main.conf", &format!("include conf.d/*.conf\n{}", instance_text("A", 1)));
+    let loaded = ok(load(&main));
+    assert_eq!(warning_containing(&loaded.warnings, "conf.d/*.conf").location, at(&main, 1));
+}
+
+#[test]
+fn errors_inside_an_included_file_carry_that_file_and_line() {
+    let dir = scratch("config_include_error");
+    let inner = write(
+        &dir,
+        "inner.conf",
+        &instance_text("A", 1).replace("    interface eth0\n", "    interface eth0\n    priority 999\n"),
+    );
+    let main = write(&dir, "main.conf", "! main\ninclude inner.conf\n");
+    let e = single_error(load(&main));
+    assert_eq!(e.location, at(inner, 3));
+    assert!(e.message.contains("priority 999"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------
+// What real users write
+
+const NGINX_PAIR_MASTER: &str = r#"
+! Configuration File for keepalived
+vrrp_script chk_nginx {
+    script "/usr/bin/pidof nginx"
+    interval 2
+    weight -20
+}
+
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 101
+    advert_int 1
+    authentication {
+        auth_type PASS
+        auth_pass 1111
+    }
+    virtual_ipaddress {
+        192.168.1.100/24 dev eth0 label eth0:1
+    }
+    track_script {
+        chk_nginx
+    }
+}
+"#;
+
+#[test]
+fn classic_nginx_keepalived_pair_loads_as_written() {
+    let master = ok(conf(NGINX_PAIR_MASTER));
+    assert!(master.warnings.is_empty(), "{}", show(&master.warnings));
+    let backup = ok(conf(
+        &NGINX_PAIR_MASTER
+            .replace("state MASTER", "state BACKUP")
+            .replace("priority 101", "priority 100"),
+    ));
+    let (m, b) = (&master.config.instances[0], &backup.config.instances[0]);
+    assert_eq!((m.priority, b.priority), (101, 100));
+    assert_eq!((m.version, m.advert_int_cs), (Version::V2, 100));
+    assert_eq!(m.auth_pass, Some(*b"1111\0\0\0\0"));
+    assert_eq!(m.virtual_addresses[0].label.as_deref(), Some("eth0:1"));
+    assert_eq!(m.track_scripts[0].name, "chk_nginx");
+    let s = &master.config.scripts[0];
+    assert_eq!((s.script.as_str(), s.interval, s.weight), ("/usr/bin/pidof nginx", Duration::from_secs(2), -20));
+}
+
+#[test]
+fn one_line_vrrp_script_ignores_the_rest_of_the_line_as_keepalived_does_and_warns() {
+    let loaded = ok(conf(&format!(
+        "vrrp_script chk_nginx {{ script \"/usr/bin/pidof nginx\" interval 2 weight -20 }}\n{}",
+        one_instance("track_script { chk_nginx }")
+    )));
+    let s = &loaded.config.scripts[0];
+    assert_eq!(s.script, "/usr/bin/pidof nginx");
+    // keepalived 2.2.7 reads this line the same way: interval 1, weight 0.
+    assert_eq!((s.interval, s.weight), (Duration::from_secs(1), 0));
+    let w = warning_containing(&loaded.warnings, "interval 2 weight -20");
+    assert_eq!(w.location.line, 1);
+    assert_eq!(loaded.config.instances[0].track_scripts[0].name, "chk_nginx");
+}
+
+#[test]
+fn opening_brace_on_its_own_line_is_accepted() {
+    let i = instance_of("vrrp_instance A\n{\n interface eth0\n virtual_router_id 1\n virtual_ipaddress\n {\n 10.0.0.1\n }\n}\n");
+    assert_eq!(i.virtual_addresses.len(), 1);
+}
+
+#[test]
+fn conditional_configuration_lines_warn() {
+    let loaded = ok(conf(&one_instance("@r1 priority 150")));
+    assert_eq!(loaded.config.instances[0].priority, 100);
+    warning_containing(&loaded.warnings, "conditional configuration");
+}
+
+// ---------------------------------------------------------------------------------------
+// Native TOML
+
+const NATIVE_ONE: &str = "\
+router_id = \"lb1\"
+
+[[instance]]
+name = \"VI_1\"
+interface = \"eth0\"
+vrid = 51
+priority = 150
+advert_int = \"100ms\"
+virtual_addresses = [\"10.0.0.100/24\", { addr = \"10.0.0.101/24\", dev = \"eth1\", label = \"eth1:vip\" }]
+";
+
+#[test]
+fn native_instance_reads_into_the_model() {
+    let loaded = ok(native(NATIVE_ONE));
+    assert_eq!(loaded.config.router_id.as_deref(), Some("lb1"));
+    let i = &loaded.config.instances[0];
+    assert_eq!((i.vrid, i.priority, i.advert_int_cs), (51, 150, 10));
+    assert_eq!(i.virtual_addresses[1].dev.as_deref(), Some("eth1"));
+    assert_eq!(i.virtual_addresses[1].label.as_deref(), Some("eth1:vip"));
+    assert_eq!(i.location, at("test.toml", 3));
+}
+
+#[test]
+fn native_unknown_key_is_an_error_with_its_line() {
+    let e = single_error(native(&NATIVE_ONE.replace("priority = 150", "prio = 150")));
+    assert!(e.message.contains("prio"), "{e}");
+    assert_eq!(e.location.line, 7);
+}
+
+#[test]
+fn native_duration_without_a_unit_is_an_error_with_its_line() {
+    let e = single_error(native(&NATIVE_ONE.replace("\"100ms\"", "\"100\"")));
+    assert!(e.message.contains("100ms"), "{e}");
+    assert_eq!(e.location.line, 8);
+    let e = single_error(native(&NATIVE_ONE.replace("\"100ms\"", "1")));
+    assert_eq!(e.location.line, 8);
+}
+
+#[test]
+fn native_durations_take_seconds_or_milliseconds() {
+    let i = &ok(native(&NATIVE_ONE.replace("\"100ms\"", "\"1.5s\""))).config.instances[0];
+    assert_eq!(i.advert_int_cs, 150);
+}
+
+#[test]
+fn native_range_errors_point_at_the_value() {
+    let e = single_error(native(&NATIVE_ONE.replace("vrid = 51", "vrid = 256")));
+    assert!(e.message.contains("virtual_router_id 256"), "{e}");
+    assert_eq!(e.location, at("test.toml", 6));
+}
+
+#[test]
+fn native_missing_interface_is_an_error_at_the_instance_header() {
+    let e = single_error(native(&NATIVE_ONE.replace("interface = \"eth0\"\n", "")));
+    assert!(e.message.contains("interface"), "{e}");
+    assert_eq!(e.location.line, 3);
+}
+
+#[test]
+fn native_wrong_type_is_an_error_with_its_line() {
+    let e = single_error(native(&NATIVE_ONE.replace("vrid = 51", "vrid = \"51\"")));
+    assert_eq!(e.location.line, 6, "{e}");
+}
+
+#[test]
+fn native_syntax_error_has_a_line() {
+    let e = single_error(native("router_id = \"x\"\n[[instance]\n"));
+    assert_eq!(e.location.line, 2, "{e}");
+}
+
+#[test]
+fn native_state_and_checksum_and_tracking_read_into_the_model() {
+    let text = "\
+[[script]]
+name = \"chk\"
+command = \"/bin/true\"
+interval = \"2s\"
+weight = 5
+
+[[instance]]
+name = \"A\"
+state = \"master\"
+interface = \"eth0\"
+vrid = 1
+checksum = \"plain\"
+preempt = false
+track_scripts = [\"chk\", { name = \"chk\", weight = -3 }]
+track_interfaces = [\"eth1\", { name = \"eth2\", weight = 7 }]
+virtual_addresses = [\"10.0.0.1/24\"]
+garp = { master_refresh = \"30s\" }
+notify = { master = \"/m.sh x\", any = \"/any.sh\" }
+
+[[instance]]
+name = \"B\"
+interface = \"eth0\"
+vrid = 2
+virtual_addresses = [\"10.0.0.2/24\"]
+
+[[sync_group]]
+name = \"G\"
+members = [\"A\", \"B\"]
+";
+    let loaded = ok(native(text));
+    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+    let i = &loaded.config.instances[0];
+    assert_eq!(i.initial_state, InitialState::Master);
+    assert_eq!(i.checksum, ChecksumForm::Plain);
+    assert!(!i.preempt);
+    assert_eq!(i.track_scripts[1].weight, Some(-3));
+    assert_eq!(i.track_interfaces[1].weight, 7);
+    assert_eq!(i.garp.master_refresh, Some(Duration::from_secs(30)));
+    assert_eq!(i.notify.master.as_deref(), Some("/m.sh x"));
+    assert_eq!(loaded.config.scripts[0].interval, Duration::from_secs(2));
+    // The native format keeps weighted tracking in sync groups as written.
+    assert_eq!(loaded.config.sync_groups[0].members, ["A", "B"]);
+    assert_eq!(loaded.config.sync_groups[0].location.line, 26);
+}
+
+#[test]
+fn native_track_script_naming_an_undefined_script_is_an_error_at_its_line() {
+    let e = single_error(native(&format!("{NATIVE_ONE}track_scripts = [\"nope\"]\n")));
+    assert!(e.message.contains("nope"), "{e}");
+    assert_eq!(e.location.line, 10);
+}
+
+#[test]
+fn native_auth_pass_is_vrrpv2_pass_authentication() {
+    let text = NATIVE_ONE.replace("advert_int = \"100ms\"", "version = 2\nauth_pass = \"secret\"");
+    let i = &ok(native(&text)).config.instances[0];
+    assert_eq!(i.version, Version::V2);
+    assert_eq!(i.auth_pass, Some(*b"secret\0\0"));
+}
+
+#[test]
+fn native_fractional_interval_in_vrrpv2_is_an_error() {
+    let text = NATIVE_ONE.replace("advert_int = \"100ms\"", "version = 2\nadvert_int = \"100ms\"");
+    let e = single_error(native(&text));
+    assert!(e.message.contains("whole seconds"), "{e}");
+    assert_eq!(e.location.line, 9);
+}

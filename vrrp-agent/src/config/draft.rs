@@ -1,0 +1,211 @@
+//! What a reader hands to validation: settings as written, each with the place it was
+//! written, values parsed into types but not yet range-checked or cross-checked. Both
+//! readers (keepalived.conf and TOML) fill this in, and `validate` turns it into the model,
+//! so every rule about values is written once.
+
+use std::net::IpAddr;
+
+use super::model::{ChecksumForm, InitialState, Location, Notify, Version};
+
+/// A value and where it was set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located<T> {
+    pub value: T,
+    pub location: Location,
+}
+
+impl<T> Located<T> {
+    pub fn new(value: T, location: &Location) -> Self {
+        Located {
+            value,
+            location: location.clone(),
+        }
+    }
+}
+
+/// A length of time as written, in microseconds (keepalived's timer resolution).
+pub type Micros = u64;
+
+pub const MICROS_PER_SECOND: Micros = 1_000_000;
+
+#[derive(Debug, Default)]
+pub struct DraftConfig {
+    pub router_id: Option<String>,
+    /// `global_defs { vrrp_version }` or the TOML top-level `version`.
+    pub default_version: Option<Located<i64>>,
+    pub instances: Vec<DraftInstance>,
+    pub scripts: Vec<DraftScript>,
+    pub sync_groups: Vec<DraftSyncGroup>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DraftAddress {
+    pub addr: IpAddr,
+    /// None when written without `/LEN`: a host address.
+    pub prefix_len: Option<u8>,
+    pub dev: Option<String>,
+    pub label: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DraftTrack {
+    pub name: String,
+    pub weight: Option<i64>,
+}
+
+#[derive(Debug, Default)]
+pub struct DraftInstance {
+    pub name: String,
+    pub location: Location,
+    pub interface: Option<Located<String>>,
+    pub vrid: Option<Located<i64>>,
+    pub priority: Option<Located<i64>>,
+    pub advert_int: Option<Located<Micros>>,
+    pub version: Option<Located<i64>>,
+    pub state: Option<Located<InitialState>>,
+    pub preempt: Option<Located<bool>>,
+    pub preempt_delay: Option<Located<Micros>>,
+    /// `auth_type`, upper-cased.
+    pub auth_type: Option<Located<String>>,
+    pub auth_pass: Option<Located<String>>,
+    pub virtual_addresses: Vec<Located<DraftAddress>>,
+    pub unicast_src: Option<Located<IpAddr>>,
+    pub unicast_peers: Vec<Located<IpAddr>>,
+    pub track_interfaces: Vec<Located<DraftTrack>>,
+    pub track_scripts: Vec<Located<DraftTrack>>,
+    pub notify: Notify,
+    pub garp_master_delay: Option<Located<Micros>>,
+    pub garp_master_repeat: Option<Located<i64>>,
+    /// 0 means off, as in keepalived.
+    pub garp_master_refresh: Option<Located<Micros>>,
+    pub use_vmac: bool,
+    pub accept: Option<bool>,
+    pub checksum: Option<ChecksumForm>,
+}
+
+#[derive(Debug, Default)]
+pub struct DraftScript {
+    pub name: String,
+    pub location: Location,
+    pub script: Option<Located<String>>,
+    pub interval: Option<Located<Micros>>,
+    pub timeout: Option<Located<Micros>>,
+    pub weight: Option<Located<i64>>,
+    pub rise: Option<Located<i64>>,
+    pub fall: Option<Located<i64>>,
+}
+
+#[derive(Debug, Default)]
+pub struct DraftSyncGroup {
+    pub name: String,
+    pub location: Location,
+    pub members: Vec<Located<String>>,
+    pub notify: Notify,
+    /// keepalived's `sync_group_tracking_weight`: members keep their weighted tracking.
+    pub tracking_weight: bool,
+}
+
+/// What a reader assumes when a file says nothing: keepalived.conf means VRRPv2, the native
+/// format VRRPv3.
+#[derive(Clone, Copy, Debug)]
+pub struct ReaderDefaults {
+    pub version: Version,
+}
+
+/// Parses `ADDR` or `ADDR/LEN`, checking LEN against the family.
+pub fn parse_address_with_prefix(text: &str) -> Result<(IpAddr, Option<u8>), String> {
+    let (addr_text, len_text) = match text.split_once('/') {
+        Some((addr, len)) => (addr, Some(len)),
+        None => (text, None),
+    };
+    let addr: IpAddr = addr_text
+        .parse()
+        .map_err(|_| format!("`{addr_text}` is not an IPv4 or IPv6 address"))?;
+    let Some(len_text) = len_text else {
+        return Ok((addr, None));
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    match len_text.parse::<u8>() {
+        Ok(len) if len <= max => Ok((addr, Some(len))),
+        _ => Err(format!(
+            "prefix length `/{len_text}` of {addr} must be a number 0..{max}"
+        )),
+    }
+}
+
+/// Parses keepalived's `<TIMER>`: seconds with an optional fraction, e.g. `3` or `0.01`,
+/// exactly (no floating point), to microseconds.
+pub fn parse_decimal_seconds(text: &str) -> Option<Micros> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let all_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if !all_digits(whole) || !all_digits(fraction) || fraction.len() > 6 {
+        return None;
+    }
+    let whole: Micros = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let fraction: Micros = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<6}").parse().ok()?
+    };
+    whole.checked_mul(MICROS_PER_SECOND)?.checked_add(fraction)
+}
+
+/// Micros as keepalived writes them: `0.01`, `1`, `2.5`.
+pub fn format_seconds(micros: Micros) -> String {
+    let whole = micros / MICROS_PER_SECOND;
+    let fraction = micros % MICROS_PER_SECOND;
+    if fraction == 0 {
+        whole.to_string()
+    } else {
+        let digits = format!("{fraction:06}");
+        format!("{whole}.{}", digits.trim_end_matches('0'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_seconds_are_read_exactly() {
+        assert_eq!(parse_decimal_seconds("1"), Some(1_000_000));
+        assert_eq!(parse_decimal_seconds("0.01"), Some(10_000));
+        assert_eq!(parse_decimal_seconds("2.5"), Some(2_500_000));
+        assert_eq!(parse_decimal_seconds(".5"), Some(500_000));
+        assert_eq!(parse_decimal_seconds("0.000001"), Some(1));
+        assert_eq!(parse_decimal_seconds("0.0000001"), None);
+        assert_eq!(parse_decimal_seconds("-1"), None);
+        assert_eq!(parse_decimal_seconds("1e3"), None);
+        assert_eq!(parse_decimal_seconds("."), None);
+        assert_eq!(parse_decimal_seconds(""), None);
+    }
+
+    #[test]
+    fn seconds_format_without_trailing_zeros() {
+        assert_eq!(format_seconds(10_000), "0.01");
+        assert_eq!(format_seconds(3_000_000), "3");
+        assert_eq!(format_seconds(2_500_000), "2.5");
+    }
+
+    #[test]
+    fn addresses_take_an_optional_prefix_checked_against_the_family() {
+        assert_eq!(
+            parse_address_with_prefix("10.0.0.1/24").unwrap(),
+            ("10.0.0.1".parse().unwrap(), Some(24))
+        );
+        assert_eq!(
+            parse_address_with_prefix("fd00::1").unwrap(),
+            ("fd00::1".parse().unwrap(), None)
+        );
+        assert!(parse_address_with_prefix("10.0.0.1/33").is_err());
+        assert!(parse_address_with_prefix("fd00::1/128").is_ok());
+        assert!(parse_address_with_prefix("10.0.0/24").is_err());
+    }
+}

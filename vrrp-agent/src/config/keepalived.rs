@@ -1,0 +1,808 @@
+//! Reads keepalived.conf statements into a draft.
+//!
+//! Where keepalived has a quirk that users rely on (or trip over) we follow it, and say so
+//! in a warning: the rest of a line after a keyword's value is ignored, `state MASTER`
+//! without a `priority` makes the instance the address owner, and so on. Every keyword that
+//! vrrpx does not act on is reported with its file and line, never dropped silently.
+
+use std::net::IpAddr;
+
+use super::draft::{
+    parse_address_with_prefix, parse_decimal_seconds, DraftAddress, DraftConfig, DraftInstance,
+    DraftScript, DraftSyncGroup, DraftTrack, Located, Micros,
+};
+use super::model::{ChecksumForm, InitialState, Notify};
+use super::report::Diagnostics;
+use super::syntax::Statement;
+
+/// Reads the top-level statements of a keepalived.conf (includes already spliced in).
+pub fn read(statements: &[Statement], diag: &mut Diagnostics) -> DraftConfig {
+    let mut reader = Reader { diag };
+    let mut draft = DraftConfig::default();
+    for stmt in statements {
+        match stmt.name() {
+            "global_defs" => reader.global_defs(stmt, &mut draft),
+            "vrrp_instance" => {
+                if let Some(instance) = reader.instance(stmt) {
+                    draft.instances.push(instance);
+                }
+            }
+            "vrrp_script" => {
+                if let Some(script) = reader.script(stmt) {
+                    draft.scripts.push(script);
+                }
+            }
+            "vrrp_sync_group" => {
+                if let Some(group) = reader.sync_group(stmt) {
+                    draft.sync_groups.push(group);
+                }
+            }
+            _ => reader.unsupported(stmt),
+        }
+    }
+    reader.drop_weighted_tracking_in_sync_groups(&mut draft);
+    draft
+}
+
+/// Advice for keywords people commonly carry over from keepalived that vrrpx does not act
+/// on.
+fn hint(keyword: &str) -> Option<&'static str> {
+    Some(match keyword {
+        "virtual_ipaddress_excluded" => {
+            "addresses left out of adverts are not supported yet; if it is there to mix \
+             IPv4 and IPv6, use a second vrrp_instance for the other family"
+        }
+        "no_preempt" => "did you mean `nopreempt`?",
+        "native_ipv6" => "the address family comes from the virtual addresses",
+        "dont_track_primary" => "the instance always tracks its own interface",
+        "vrrp_strict" | "strict_mode" => {
+            "strict mode is not implemented; write `no_accept` if that is the part you need"
+        }
+        "enable_script_security" | "script_user" => "scripts run as the user vrrpx runs as",
+        "virtual_server" | "virtual_server_group" | "real_server" => {
+            "vrrpx does VRRP only; IPVS load balancing stays with keepalived's checker"
+        }
+        "mcast_dst_ip" => "adverts always go to 224.0.0.18 / ff02::12",
+        _ if keyword.starts_with("vrrp_garp_") || keyword.starts_with("vrrp_gna_") => {
+            "set garp_master_delay, garp_master_repeat and garp_master_refresh in each \
+             vrrp_instance instead"
+        }
+        _ if keyword.starts_with("smtp_") || keyword.starts_with("notification_email") => {
+            "vrrpx sends no e-mail; use notify scripts"
+        }
+        _ if keyword.starts_with("lvs_") => {
+            "vrrpx does VRRP only; IPVS load balancing stays with keepalived's checker"
+        }
+        _ => return None,
+    })
+}
+
+struct Reader<'d> {
+    diag: &'d mut Diagnostics,
+}
+
+impl Reader<'_> {
+    /// A keyword or block vrrpx does not act on: one warning, naming it, and its block is
+    /// skipped whole.
+    fn unsupported(&mut self, stmt: &Statement) {
+        let keyword = stmt.name();
+        let message = if keyword.starts_with('@') {
+            format!(
+                "conditional configuration (`{keyword} ...`) is not supported; the line is \
+                 ignored"
+            )
+        } else if keyword.starts_with('$') {
+            format!("parameter definitions (`{keyword}`) are not supported; ignored")
+        } else {
+            let what = if stmt.block.is_some() {
+                "block is not supported by vrrpx and is skipped"
+            } else {
+                "is not supported by vrrpx and is ignored"
+            };
+            match hint(keyword) {
+                Some(hint) => format!("`{keyword}` {what}: {hint}"),
+                None => format!("`{keyword}` {what}"),
+            }
+        };
+        self.diag.warn(stmt.location(), message);
+    }
+
+    /// The statements of a block keyword; an error when the block is missing.
+    fn block<'s>(&mut self, stmt: &'s Statement, expected: &str) -> &'s [Statement] {
+        match &stmt.block {
+            Some(block) => block,
+            None => {
+                self.diag.error(
+                    stmt.location(),
+                    format!("`{}` needs a block: {expected}", stmt.name()),
+                );
+                &[]
+            }
+        }
+    }
+
+    /// A block keyword that also names what it defines: `vrrp_instance NAME { ... }`.
+    fn named_block<'s>(&mut self, stmt: &'s Statement) -> Option<(String, &'s [Statement])> {
+        let keyword = stmt.name();
+        let Some(name) = stmt.args.first() else {
+            self.diag.error(
+                stmt.location(),
+                format!("`{keyword}` needs a name: `{keyword} NAME {{ ... }}`"),
+            );
+            return None;
+        };
+        if stmt.args.len() > 1 {
+            self.ignored_rest(stmt, 1);
+        }
+        let block = self.block(stmt, &format!("`{keyword} {} {{ ... }}`", name.text));
+        Some((name.text.clone(), block))
+    }
+
+    fn ignored_rest(&mut self, stmt: &Statement, used: usize) {
+        let rest: Vec<&str> = stmt.args[used..].iter().map(|t| t.text.as_str()).collect();
+        self.diag.warn(
+            stmt.location(),
+            format!(
+                "`{}` ignores the rest of its line (`{}`), as keepalived does; put each \
+                 keyword on its own line",
+                stmt.name(),
+                rest.join(" ")
+            ),
+        );
+    }
+
+    /// Errors when a value keyword was given a block.
+    fn no_block(&mut self, stmt: &Statement) -> bool {
+        if stmt.block.is_some() {
+            self.diag.error(
+                stmt.location(),
+                format!("`{}` takes a value, not a {{ }} block", stmt.name()),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// The one value of a `keyword VALUE` statement.
+    fn value<'s>(&mut self, stmt: &'s Statement, expected: &str) -> Option<&'s str> {
+        if !self.no_block(stmt) {
+            return None;
+        }
+        let Some(value) = stmt.args.first() else {
+            self.diag.error(
+                stmt.location(),
+                format!("`{}` needs a value: {expected}", stmt.name()),
+            );
+            return None;
+        };
+        if stmt.args.len() > 1 {
+            self.ignored_rest(stmt, 1);
+        }
+        Some(&value.text)
+    }
+
+    /// A keyword that stands alone: `nopreempt`.
+    fn flag(&mut self, stmt: &Statement) {
+        if self.no_block(stmt) && !stmt.args.is_empty() {
+            self.ignored_rest(stmt, 0);
+        }
+    }
+
+    fn int(&mut self, stmt: &Statement, expected: &str) -> Option<Located<i64>> {
+        let text = self.value(stmt, expected)?;
+        match text.parse::<i64>() {
+            Ok(n) => Some(Located::new(n, stmt.location())),
+            Err(_) => {
+                self.diag.error(
+                    stmt.location(),
+                    format!("`{}` {text}: expected {expected}", stmt.name()),
+                );
+                None
+            }
+        }
+    }
+
+    fn seconds(&mut self, stmt: &Statement, expected: &str) -> Option<Located<Micros>> {
+        let text = self.value(stmt, expected)?;
+        match parse_decimal_seconds(text) {
+            Some(micros) => Some(Located::new(micros, stmt.location())),
+            None => {
+                self.diag.error(
+                    stmt.location(),
+                    format!("`{}` {text}: expected {expected}", stmt.name()),
+                );
+                None
+            }
+        }
+    }
+
+    fn ip(&mut self, stmt: &Statement, text: &str) -> Option<IpAddr> {
+        match text.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.diag.error(
+                    stmt.location(),
+                    format!("`{}`: `{text}` is not an IPv4 or IPv6 address", stmt.name()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Stores a single-valued setting; keepalived keeps the last one written, and a
+    /// repeated keyword is usually a merge mistake worth a warning.
+    fn set<T>(&mut self, slot: &mut Option<Located<T>>, value: Option<Located<T>>, keyword: &str) {
+        let Some(value) = value else { return };
+        if let Some(earlier) = slot {
+            self.diag.warn(
+                &value.location,
+                format!(
+                    "`{keyword}` is set again; this value replaces the one at {}",
+                    earlier.location
+                ),
+            );
+        }
+        *slot = Some(value);
+    }
+
+    fn global_defs(&mut self, stmt: &Statement, draft: &mut DraftConfig) {
+        for s in self.block(stmt, "`global_defs { router_id NAME ... }`") {
+            match s.name() {
+                "router_id" => {
+                    if let Some(id) = self.value(s, "a name for this router") {
+                        draft.router_id = Some(id.to_string());
+                    }
+                }
+                "vrrp_version" => {
+                    let version = self.int(s, "2 or 3");
+                    self.set(&mut draft.default_version, version, "vrrp_version");
+                }
+                _ => self.unsupported(s),
+            }
+        }
+    }
+
+    fn instance(&mut self, stmt: &Statement) -> Option<DraftInstance> {
+        let (name, block) = self.named_block(stmt)?;
+        let mut d = DraftInstance {
+            name,
+            location: stmt.location().clone(),
+            ..DraftInstance::default()
+        };
+        for s in block {
+            self.instance_keyword(s, &mut d);
+        }
+        self.keepalived_state_quirks(&mut d);
+        Some(d)
+    }
+
+    fn instance_keyword(&mut self, s: &Statement, d: &mut DraftInstance) {
+        let at = s.location();
+        match s.name() {
+            "state" => {
+                let state = match self.value(s, "MASTER or BACKUP") {
+                    Some("MASTER") => Some(InitialState::Master),
+                    Some("BACKUP") => Some(InitialState::Backup),
+                    Some(other) => {
+                        self.diag
+                            .error(at, format!("`state` {other}: expected MASTER or BACKUP"));
+                        None
+                    }
+                    None => None,
+                };
+                self.set(&mut d.state, state.map(|v| Located::new(v, at)), "state");
+            }
+            "interface" => {
+                let interface = self
+                    .value(s, "an interface name, e.g. eth0")
+                    .map(|v| Located::new(v.to_string(), at));
+                self.set(&mut d.interface, interface, "interface");
+            }
+            "virtual_router_id" => {
+                let vrid = self.int(s, "a VRID 1..255");
+                self.set(&mut d.vrid, vrid, "virtual_router_id");
+            }
+            "priority" => {
+                let priority = self.int(s, "a priority 1..255");
+                self.set(&mut d.priority, priority, "priority");
+            }
+            "advert_int" => {
+                let interval = self.seconds(s, "seconds, e.g. 1 or 0.1");
+                self.set(&mut d.advert_int, interval, "advert_int");
+            }
+            "version" | "vrrp_version" => {
+                let version = self.int(s, "2 or 3");
+                self.set(&mut d.version, version, s.name());
+            }
+            "authentication" => self.authentication(s, d),
+            "virtual_ipaddress" => {
+                for a in self.block(s, "one address per line: `ADDR[/LEN] [dev IF] [label L]`") {
+                    if let Some(vip) = self.virtual_address(a) {
+                        d.virtual_addresses.push(vip);
+                    }
+                }
+            }
+            "nopreempt" => {
+                self.flag(s);
+                self.set(&mut d.preempt, Some(Located::new(false, at)), "nopreempt");
+            }
+            "preempt" => {
+                self.flag(s);
+                self.set(&mut d.preempt, Some(Located::new(true, at)), "preempt");
+            }
+            "preempt_delay" => {
+                let delay = self.seconds(s, "seconds 0..1000");
+                self.set(&mut d.preempt_delay, delay, "preempt_delay");
+            }
+            "unicast_src_ip" | "mcast_src_ip" => {
+                // keepalived uses either one as the source address of adverts.
+                let src = self
+                    .value(s, "an IP address of this router")
+                    .and_then(|text| self.ip(s, text))
+                    .map(|addr| Located::new(addr, at));
+                self.set(&mut d.unicast_src, src, s.name());
+            }
+            "unicast_peer" => {
+                for p in self.block(s, "one peer address per line") {
+                    if !self.no_block(p) {
+                        continue;
+                    }
+                    if !p.args.is_empty() {
+                        self.diag.warn(
+                            p.location(),
+                            format!(
+                                "unicast_peer {}: options `{}` are not supported and are \
+                                 ignored",
+                                p.name(),
+                                join(&p.args)
+                            ),
+                        );
+                    }
+                    if let Some(addr) = self.ip(p, p.name()) {
+                        d.unicast_peers.push(Located::new(addr, p.location()));
+                    }
+                }
+            }
+            "track_interface" => {
+                for t in self.block(s, "one interface per line: `IF [weight N]`") {
+                    if let Some(track) = self.track(t) {
+                        d.track_interfaces.push(track);
+                    }
+                }
+            }
+            "track_script" => {
+                for t in self.block(s, "one vrrp_script name per line: `NAME [weight N]`") {
+                    if let Some(track) = self.track(t) {
+                        d.track_scripts.push(track);
+                    }
+                }
+            }
+            "notify_master" => d.notify.master = self.notify_script(s),
+            "notify_backup" => d.notify.backup = self.notify_script(s),
+            "notify_fault" => d.notify.fault = self.notify_script(s),
+            "notify_stop" => d.notify.stop = self.notify_script(s),
+            "notify" => d.notify.any = self.notify_script(s),
+            "garp_master_delay" => {
+                let delay = self.seconds(s, "seconds");
+                self.set(&mut d.garp_master_delay, delay, "garp_master_delay");
+            }
+            "garp_master_repeat" => {
+                let repeat = self.int(s, "a count of gratuitous ARPs");
+                self.set(&mut d.garp_master_repeat, repeat, "garp_master_repeat");
+            }
+            "garp_master_refresh" => {
+                let refresh = self.seconds(s, "seconds (0 = off)");
+                self.set(&mut d.garp_master_refresh, refresh, "garp_master_refresh");
+            }
+            "use_vmac" => {
+                if self.no_block(s) {
+                    if !s.args.is_empty() {
+                        self.diag.warn(
+                            at,
+                            format!(
+                                "use_vmac: a custom interface name or MAC (`{}`) is not \
+                                 supported; the virtual MAC interface gets vrrpx's own name",
+                                join(&s.args)
+                            ),
+                        );
+                    }
+                    d.use_vmac = true;
+                }
+            }
+            "accept" => {
+                self.flag(s);
+                d.accept = Some(true);
+            }
+            "no_accept" => {
+                self.flag(s);
+                d.accept = Some(false);
+            }
+            "vrrpx_checksum" => match self.value(s, "pseudo or plain") {
+                Some("pseudo") => d.checksum = Some(ChecksumForm::Pseudo),
+                Some("plain") => d.checksum = Some(ChecksumForm::Plain),
+                Some(other) => self.diag.error(
+                    at,
+                    format!(
+                        "`vrrpx_checksum` {other}: expected pseudo (with the IPv4 \
+                         pseudo-header, as keepalived and FRR) or plain (RFC 9568)"
+                    ),
+                ),
+                None => {}
+            },
+            _ => self.unsupported(s),
+        }
+    }
+
+    /// keepalived's handling of `state MASTER`, kept so a file behaves as it did there.
+    fn keepalived_state_quirks(&mut self, d: &mut DraftInstance) {
+        let Some(state) = &d.state else { return };
+        if state.value != InitialState::Master {
+            return;
+        }
+        let at = state.location.clone();
+        if d.priority.is_none() {
+            self.diag.warn(
+                &at,
+                format!(
+                    "vrrp_instance {}: `state MASTER` without a `priority` makes it the \
+                     address owner (priority 255), as in keepalived; write the priority you \
+                     mean",
+                    d.name
+                ),
+            );
+            d.priority = Some(Located::new(255, &at));
+        }
+        if d.preempt.as_ref().is_some_and(|p| !p.value) {
+            self.diag.warn(
+                &at,
+                format!(
+                    "vrrp_instance {}: nopreempt does not work with `state MASTER`; \
+                     preemption stays on, as in keepalived (use `state BACKUP`)",
+                    d.name
+                ),
+            );
+            d.preempt = None;
+        }
+        if d.preempt_delay.is_some() {
+            self.diag.warn(
+                &at,
+                format!(
+                    "vrrp_instance {}: preempt_delay does not work with `state MASTER`; \
+                     cleared, as in keepalived (use `state BACKUP`)",
+                    d.name
+                ),
+            );
+            d.preempt_delay = None;
+        }
+    }
+
+    fn authentication(&mut self, stmt: &Statement, d: &mut DraftInstance) {
+        for s in self.block(
+            stmt,
+            "`authentication { auth_type PASS  auth_pass SECRET }`",
+        ) {
+            match s.name() {
+                "auth_type" => {
+                    let kind = self
+                        .value(s, "PASS")
+                        .map(|v| Located::new(v.to_ascii_uppercase(), s.location()));
+                    self.set(&mut d.auth_type, kind, "auth_type");
+                }
+                "auth_pass" => {
+                    let pass = self
+                        .value(s, "a password of up to 8 characters")
+                        .map(|v| Located::new(v.to_string(), s.location()));
+                    self.set(&mut d.auth_pass, pass, "auth_pass");
+                }
+                _ => self.unsupported(s),
+            }
+        }
+    }
+
+    /// `ADDR[/LEN] [dev IF] [label L] [other ip-address options]`.
+    fn virtual_address(&mut self, s: &Statement) -> Option<Located<DraftAddress>> {
+        if !self.no_block(s) {
+            return None;
+        }
+        let (addr, prefix_len) = match parse_address_with_prefix(s.name()) {
+            Ok(parsed) => parsed,
+            Err(message) => {
+                self.diag
+                    .error(s.location(), format!("virtual_ipaddress: {message}"));
+                return None;
+            }
+        };
+        let mut vip = DraftAddress {
+            addr,
+            prefix_len,
+            dev: None,
+            label: None,
+        };
+        let mut args = s.args.iter().map(|t| t.text.as_str());
+        while let Some(option) = args.next() {
+            // Options of `ip address add` that keepalived passes on; those with a value
+            // consume it.
+            let takes_value = matches!(
+                option,
+                "dev"
+                    | "label"
+                    | "brd"
+                    | "broadcast"
+                    | "scope"
+                    | "peer"
+                    | "preferred_lft"
+                    | "track_group"
+            );
+            let value = if takes_value { args.next() } else { None };
+            match (option, value) {
+                ("dev", Some(dev)) => vip.dev = Some(dev.to_string()),
+                ("label", Some(label)) => vip.label = Some(label.to_string()),
+                (_, None) if takes_value => {
+                    self.diag.error(
+                        s.location(),
+                        format!("virtual_ipaddress {}: `{option}` needs a value", s.name()),
+                    );
+                    return None;
+                }
+                (_, Some(value)) => self.diag.warn(
+                    s.location(),
+                    format!(
+                        "virtual_ipaddress {}: option `{option} {value}` is not supported \
+                         and is ignored",
+                        s.name()
+                    ),
+                ),
+                (_, None) => self.diag.warn(
+                    s.location(),
+                    format!(
+                        "virtual_ipaddress {}: option `{option}` is not supported and is \
+                         ignored",
+                        s.name()
+                    ),
+                ),
+            }
+        }
+        Some(Located::new(vip, s.location()))
+    }
+
+    /// `NAME [weight N] [reverse|noreverse|no_reverse]` in track_interface / track_script.
+    fn track(&mut self, s: &Statement) -> Option<Located<DraftTrack>> {
+        if !self.no_block(s) {
+            return None;
+        }
+        let mut track = DraftTrack {
+            name: s.name().to_string(),
+            weight: None,
+        };
+        let mut args = s.args.iter().map(|t| t.text.as_str());
+        while let Some(option) = args.next() {
+            match option {
+                "weight" => match args.next().map(|w| (w, w.parse::<i64>())) {
+                    Some((_, Ok(weight))) => track.weight = Some(weight),
+                    Some((text, Err(_))) => {
+                        self.diag.error(
+                            s.location(),
+                            format!("{}: weight `{text}` is not a whole number", s.name()),
+                        );
+                        return None;
+                    }
+                    None => {
+                        self.diag.error(
+                            s.location(),
+                            format!("{}: `weight` needs a number -253..253", s.name()),
+                        );
+                        return None;
+                    }
+                },
+                "reverse" => self.diag.warn(
+                    s.location(),
+                    format!(
+                        "{}: `reverse` is not supported and is ignored; the weight applies \
+                         in its usual direction",
+                        s.name()
+                    ),
+                ),
+                "noreverse" | "no_reverse" => {}
+                other => self.diag.warn(
+                    s.location(),
+                    format!("{}: `{other}` is not understood and is ignored", s.name()),
+                ),
+            }
+        }
+        Some(Located::new(track, s.location()))
+    }
+
+    /// `notify_* SCRIPT [user [group]]`: a script with arguments must be quoted, and what
+    /// follows it names the user to run it as, as in keepalived.
+    fn notify_script(&mut self, s: &Statement) -> Option<String> {
+        if !self.no_block(s) {
+            return None;
+        }
+        let Some(script) = s.args.first() else {
+            self.diag.error(
+                s.location(),
+                format!(
+                    "`{}` needs a script: `{} /path/to/script` or `{} \"/path/to/script \
+                     ARGS\"`",
+                    s.name(),
+                    s.name(),
+                    s.name()
+                ),
+            );
+            return None;
+        };
+        if s.args.len() > 1 {
+            self.diag.warn(
+                s.location(),
+                format!(
+                    "`{}`: keepalived reads `{}` after the script as the user (and group) to \
+                     run it as; vrrpx runs scripts as its own user and ignores it (quote the \
+                     script if these were meant as its arguments)",
+                    s.name(),
+                    join(&s.args[1..])
+                ),
+            );
+        }
+        Some(script.text.clone())
+    }
+
+    fn script(&mut self, stmt: &Statement) -> Option<DraftScript> {
+        let (name, block) = self.named_block(stmt)?;
+        let mut d = DraftScript {
+            name,
+            location: stmt.location().clone(),
+            ..DraftScript::default()
+        };
+        for s in block {
+            match s.name() {
+                "script" => {
+                    let command = self
+                        .value(s, "the command to run, quoted if it has arguments")
+                        .map(|v| Located::new(v.to_string(), s.location()));
+                    self.set(&mut d.script, command, "script");
+                }
+                "interval" => {
+                    let interval = self.seconds(s, "seconds between runs");
+                    self.set(&mut d.interval, interval, "interval");
+                }
+                "timeout" => {
+                    let timeout = self.seconds(s, "seconds the script may run");
+                    self.set(&mut d.timeout, timeout, "timeout");
+                }
+                "weight" => {
+                    // `weight N [reverse]`
+                    if s.args.len() > 1 && s.args[1].text == "reverse" {
+                        self.diag.warn(
+                            s.location(),
+                            "weight: `reverse` is not supported and is ignored",
+                        );
+                        let weight = s.args[0].text.parse().ok();
+                        if weight.is_none() {
+                            self.diag
+                                .error(s.location(), "weight: expected a whole number -253..253");
+                        }
+                        let weight = weight.map(|w| Located::new(w, s.location()));
+                        self.set(&mut d.weight, weight, "weight");
+                    } else {
+                        let weight = self.int(s, "a whole number -253..253");
+                        self.set(&mut d.weight, weight, "weight");
+                    }
+                }
+                "rise" => {
+                    let rise = self.int(s, "a count of successes");
+                    self.set(&mut d.rise, rise, "rise");
+                }
+                "fall" => {
+                    let fall = self.int(s, "a count of failures");
+                    self.set(&mut d.fall, fall, "fall");
+                }
+                _ => self.unsupported(s),
+            }
+        }
+        Some(d)
+    }
+
+    /// keepalived ignores weighted tracking in the members of a sync group unless the
+    /// group says `sync_group_tracking_weight`: the whole group would otherwise move on one
+    /// member's priority. Kept so the file behaves as it did, with a warning for each.
+    fn drop_weighted_tracking_in_sync_groups(&mut self, draft: &mut DraftConfig) {
+        let script_weight = |name: &str| {
+            draft
+                .scripts
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.weight.as_ref())
+                .map_or(0, |w| w.value)
+        };
+        let mut drops = Vec::new();
+        for group in draft.sync_groups.iter().filter(|g| !g.tracking_weight) {
+            for member in &group.members {
+                let Some(index) = draft.instances.iter().position(|i| i.name == member.value)
+                else {
+                    continue;
+                };
+                let instance = &draft.instances[index];
+                for t in &instance.track_interfaces {
+                    let weight = t.value.weight.unwrap_or(0);
+                    if weight != 0 {
+                        drops.push((index, false, t.clone(), weight, group.name.clone()));
+                    }
+                }
+                for t in &instance.track_scripts {
+                    let weight = t
+                        .value
+                        .weight
+                        .unwrap_or_else(|| script_weight(&t.value.name));
+                    if weight != 0 {
+                        drops.push((index, true, t.clone(), weight, group.name.clone()));
+                    }
+                }
+            }
+        }
+        for (index, is_script, track, weight, group) in drops {
+            let instance = &mut draft.instances[index];
+            let (list, keyword) = if is_script {
+                (&mut instance.track_scripts, "track_script")
+            } else {
+                (&mut instance.track_interfaces, "track_interface")
+            };
+            list.retain(|t| t.location != track.location || t.value != track.value);
+            self.diag.warn(
+                &track.location,
+                format!(
+                    "{keyword} {} (weight {weight}) is dropped: vrrp_instance {} is in \
+                     vrrp_sync_group {group}, where keepalived ignores weighted tracking; use \
+                     `weight 0` to have it fault the group, or `sync_group_tracking_weight` in \
+                     the group",
+                    track.value.name, instance.name
+                ),
+            );
+        }
+    }
+
+    fn sync_group(&mut self, stmt: &Statement) -> Option<DraftSyncGroup> {
+        let (name, block) = self.named_block(stmt)?;
+        let mut d = DraftSyncGroup {
+            name,
+            location: stmt.location().clone(),
+            ..DraftSyncGroup::default()
+        };
+        let mut notify = Notify::default();
+        for s in block {
+            match s.name() {
+                "group" => {
+                    for m in self.block(s, "`group { INSTANCE INSTANCE ... }`") {
+                        if !self.no_block(m) {
+                            continue;
+                        }
+                        // Names may share a line: `group { VI_1 VI_2 }`.
+                        for token in std::iter::once(&m.keyword).chain(&m.args) {
+                            d.members
+                                .push(Located::new(token.text.clone(), &token.location));
+                        }
+                    }
+                }
+                "notify_master" => notify.master = self.notify_script(s),
+                "notify_backup" => notify.backup = self.notify_script(s),
+                "notify_fault" => notify.fault = self.notify_script(s),
+                "notify_stop" => notify.stop = self.notify_script(s),
+                "notify" => notify.any = self.notify_script(s),
+                "sync_group_tracking_weight" => {
+                    self.flag(s);
+                    d.tracking_weight = true;
+                }
+                _ => self.unsupported(s),
+            }
+        }
+        d.notify = notify;
+        Some(d)
+    }
+}
+
+fn join(tokens: &[super::lexer::Token]) -> String {
+    tokens
+        .iter()
+        .map(|t| t.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

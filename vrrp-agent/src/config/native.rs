@@ -1,0 +1,465 @@
+//! The native TOML format (described in `configs/README.md`), read into the same draft as
+//! keepalived.conf so both share one validation.
+//!
+//! Unknown keys are errors. Durations are strings with a unit, `"100ms"` or `"1.5s"`, so a
+//! bare number can never be misread as seconds or centiseconds. Type errors stop at the
+//! first (that is how the toml parser works); value errors (ranges, missing keys, unknown
+//! names) are collected like the keepalived reader's.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::draft::{
+    parse_address_with_prefix, parse_decimal_seconds, DraftAddress, DraftConfig, DraftInstance,
+    DraftScript, DraftSyncGroup, DraftTrack, Located, Micros,
+};
+use super::model::{ChecksumForm, InitialState, Location, Notify};
+use super::report::Diagnostics;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeFile {
+    router_id: Option<String>,
+    /// Default VRRP version of the instances (3 when absent).
+    version: Option<Spanned<i64>>,
+    #[serde(default)]
+    instance: Vec<Spanned<NativeInstance>>,
+    #[serde(default)]
+    script: Vec<Spanned<NativeScript>>,
+    #[serde(default)]
+    sync_group: Vec<Spanned<NativeSyncGroup>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeInstance {
+    name: String,
+    interface: Option<Spanned<String>>,
+    vrid: Option<Spanned<i64>>,
+    priority: Option<Spanned<i64>>,
+    advert_int: Option<Spanned<NativeDuration>>,
+    version: Option<Spanned<i64>>,
+    state: Option<Spanned<NativeState>>,
+    preempt: Option<Spanned<bool>>,
+    preempt_delay: Option<Spanned<NativeDuration>>,
+    accept: Option<bool>,
+    checksum: Option<NativeChecksum>,
+    /// v2 only; implies keepalived's `auth_type PASS`.
+    auth_pass: Option<Spanned<String>>,
+    #[serde(default)]
+    virtual_addresses: Vec<Spanned<NativeAddress>>,
+    unicast_src: Option<Spanned<String>>,
+    #[serde(default)]
+    unicast_peers: Vec<Spanned<String>>,
+    #[serde(default)]
+    track_interfaces: Vec<Spanned<NativeTrack>>,
+    #[serde(default)]
+    track_scripts: Vec<Spanned<NativeTrack>>,
+    #[serde(default)]
+    notify: NativeNotify,
+    #[serde(default)]
+    garp: NativeGarp,
+    #[serde(default)]
+    use_vmac: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum NativeState {
+    Master,
+    Backup,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum NativeChecksum {
+    Pseudo,
+    Plain,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NativeNotify {
+    master: Option<String>,
+    backup: Option<String>,
+    fault: Option<String>,
+    stop: Option<String>,
+    /// keepalived's `notify`: every transition.
+    any: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NativeGarp {
+    master_delay: Option<Spanned<NativeDuration>>,
+    master_repeat: Option<Spanned<i64>>,
+    /// `"0s"` or absent: off.
+    master_refresh: Option<Spanned<NativeDuration>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeScript {
+    name: String,
+    command: Option<Spanned<String>>,
+    interval: Option<Spanned<NativeDuration>>,
+    timeout: Option<Spanned<NativeDuration>>,
+    weight: Option<Spanned<i64>>,
+    rise: Option<Spanned<i64>>,
+    fall: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeSyncGroup {
+    name: String,
+    #[serde(default)]
+    members: Vec<Spanned<String>>,
+    #[serde(default)]
+    notify: NativeNotify,
+}
+
+/// `"10.0.0.1/24"` or `{ addr = "10.0.0.1/24", dev = "eth1", label = "eth1:vip" }`.
+enum NativeAddress {
+    Plain(String),
+    Detailed(AddressTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressTable {
+    addr: String,
+    dev: Option<String>,
+    label: Option<String>,
+}
+
+/// `"eth1"` or `{ name = "eth1", weight = -20 }`.
+enum NativeTrack {
+    Plain(String),
+    Detailed(TrackTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrackTable {
+    name: String,
+    weight: Option<i64>,
+}
+
+/// Deserialises "a string, or a table of these fields" without serde's untagged enums,
+/// whose errors do not say what was expected.
+macro_rules! string_or_table {
+    ($type:ident, $table:ident, $expecting:literal) => {
+        impl<'de> Deserialize<'de> for $type {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct StringOrTable;
+                impl<'de> Visitor<'de> for StringOrTable {
+                    type Value = $type;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$type, E> {
+                        Ok($type::Plain(v.to_owned()))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$type, A::Error> {
+                        $table::deserialize(de::value::MapAccessDeserializer::new(map))
+                            .map($type::Detailed)
+                    }
+                }
+                deserializer.deserialize_any(StringOrTable)
+            }
+        }
+    };
+}
+
+string_or_table!(
+    NativeAddress,
+    AddressTable,
+    "an address such as \"10.0.0.100/24\", or a table such as \
+     { addr = \"10.0.0.100/24\", dev = \"eth1\", label = \"eth1:vip\" }"
+);
+string_or_table!(
+    NativeTrack,
+    TrackTable,
+    "a name such as \"eth1\", or a table such as { name = \"eth1\", weight = -20 }"
+);
+
+/// A duration written as a string with a unit: `"100ms"`, `"1s"`, `"2.5s"`.
+struct NativeDuration(Micros);
+
+impl<'de> Deserialize<'de> for NativeDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
+            type Value = NativeDuration;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration with a unit, such as \"100ms\" or \"1s\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NativeDuration, E> {
+                parse_duration(v).map(NativeDuration).ok_or_else(|| {
+                    E::custom(format!(
+                        "`{v}` is not a duration: write a number and a unit, ms or s, \
+                         such as \"100ms\" or \"1.5s\""
+                    ))
+                })
+            }
+        }
+        deserializer.deserialize_any(DurationVisitor)
+    }
+}
+
+/// `"100ms"` / `"1.5s"` to microseconds.
+fn parse_duration(text: &str) -> Option<Micros> {
+    if let Some(ms) = text.strip_suffix("ms") {
+        // Milliseconds, with up to three decimals (microsecond resolution).
+        let micros = parse_decimal_seconds(ms)?;
+        if micros % 1000 != 0 {
+            return None;
+        }
+        Some(micros / 1000)
+    } else {
+        parse_decimal_seconds(text.strip_suffix('s')?)
+    }
+}
+
+/// Byte offset to line number.
+struct Lines {
+    starts: Vec<usize>,
+    file: std::path::PathBuf,
+}
+
+impl Lines {
+    fn new(text: &str, file: &Path) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Lines {
+            starts,
+            file: file.to_path_buf(),
+        }
+    }
+
+    fn at(&self, offset: usize) -> Location {
+        Location {
+            file: self.file.clone(),
+            line: self.starts.partition_point(|&start| start <= offset),
+        }
+    }
+
+    fn of<T>(&self, spanned: &Spanned<T>) -> Location {
+        self.at(spanned.span().start)
+    }
+
+    fn located<T: Clone>(&self, spanned: &Spanned<T>) -> Located<T> {
+        Located::new(spanned.get_ref().clone(), &self.of(spanned))
+    }
+}
+
+/// Reads a native TOML file. A file that is not valid TOML, or has unknown keys or wrongly
+/// typed values, yields no draft.
+pub fn read(text: &str, file: &Path, diag: &mut Diagnostics) -> Option<DraftConfig> {
+    let lines = Lines::new(text, file);
+    let parsed: NativeFile = match toml::from_str(text) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let location = e.span().map_or(lines.at(0), |span| lines.at(span.start));
+            diag.error(&location, e.message().trim_end().to_string());
+            return None;
+        }
+    };
+    let mut reader = Reader { lines, diag };
+    Some(DraftConfig {
+        router_id: parsed.router_id,
+        default_version: parsed.version.as_ref().map(|v| reader.lines.located(v)),
+        instances: parsed.instance.iter().map(|i| reader.instance(i)).collect(),
+        scripts: parsed.script.iter().map(|s| reader.script(s)).collect(),
+        sync_groups: parsed
+            .sync_group
+            .iter()
+            .map(|g| reader.sync_group(g))
+            .collect(),
+    })
+}
+
+struct Reader<'d> {
+    lines: Lines,
+    diag: &'d mut Diagnostics,
+}
+
+fn notify(n: &NativeNotify) -> Notify {
+    Notify {
+        master: n.master.clone(),
+        backup: n.backup.clone(),
+        fault: n.fault.clone(),
+        stop: n.stop.clone(),
+        any: n.any.clone(),
+    }
+}
+
+impl Reader<'_> {
+    fn duration(&self, d: &Option<Spanned<NativeDuration>>) -> Option<Located<Micros>> {
+        d.as_ref()
+            .map(|d| Located::new(d.get_ref().0, &self.lines.of(d)))
+    }
+
+    fn ip(&mut self, text: &Spanned<String>, what: &str) -> Option<Located<IpAddr>> {
+        let location = self.lines.of(text);
+        match text.get_ref().parse() {
+            Ok(addr) => Some(Located::new(addr, &location)),
+            Err(_) => {
+                self.diag.error(
+                    &location,
+                    format!(
+                        "{what}: `{}` is not an IPv4 or IPv6 address",
+                        text.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn instance(&mut self, spanned: &Spanned<NativeInstance>) -> DraftInstance {
+        let i = spanned.get_ref();
+        let lines = &self.lines;
+        let mut d = DraftInstance {
+            name: i.name.clone(),
+            location: lines.of(spanned),
+            interface: i.interface.as_ref().map(|v| lines.located(v)),
+            vrid: i.vrid.as_ref().map(|v| lines.located(v)),
+            priority: i.priority.as_ref().map(|v| lines.located(v)),
+            advert_int: self.duration(&i.advert_int),
+            version: i.version.as_ref().map(|v| lines.located(v)),
+            state: i.state.as_ref().map(|s| {
+                let state = match s.get_ref() {
+                    NativeState::Master => InitialState::Master,
+                    NativeState::Backup => InitialState::Backup,
+                };
+                Located::new(state, &lines.of(s))
+            }),
+            preempt: i.preempt.as_ref().map(|v| lines.located(v)),
+            preempt_delay: self.duration(&i.preempt_delay),
+            auth_type: i
+                .auth_pass
+                .as_ref()
+                .map(|p| Located::new("PASS".to_string(), &lines.of(p))),
+            auth_pass: i.auth_pass.as_ref().map(|v| lines.located(v)),
+            notify: notify(&i.notify),
+            garp_master_delay: self.duration(&i.garp.master_delay),
+            garp_master_repeat: i.garp.master_repeat.as_ref().map(|v| lines.located(v)),
+            garp_master_refresh: self.duration(&i.garp.master_refresh),
+            use_vmac: i.use_vmac,
+            accept: i.accept,
+            checksum: i.checksum.as_ref().map(|c| match c {
+                NativeChecksum::Pseudo => ChecksumForm::Pseudo,
+                NativeChecksum::Plain => ChecksumForm::Plain,
+            }),
+            ..DraftInstance::default()
+        };
+        for vip in &i.virtual_addresses {
+            let location = self.lines.of(vip);
+            let (text, dev, label) = match vip.get_ref() {
+                NativeAddress::Plain(text) => (text, None, None),
+                NativeAddress::Detailed(t) => (&t.addr, t.dev.clone(), t.label.clone()),
+            };
+            match parse_address_with_prefix(text) {
+                Ok((addr, prefix_len)) => d.virtual_addresses.push(Located::new(
+                    DraftAddress {
+                        addr,
+                        prefix_len,
+                        dev,
+                        label,
+                    },
+                    &location,
+                )),
+                Err(message) => self
+                    .diag
+                    .error(&location, format!("virtual_addresses: {message}")),
+            }
+        }
+        d.unicast_src = i
+            .unicast_src
+            .as_ref()
+            .and_then(|s| self.ip(s, "unicast_src"));
+        d.unicast_peers = i
+            .unicast_peers
+            .iter()
+            .filter_map(|p| self.ip(p, "unicast_peers"))
+            .collect();
+        d.track_interfaces = i.track_interfaces.iter().map(|t| self.track(t)).collect();
+        d.track_scripts = i.track_scripts.iter().map(|t| self.track(t)).collect();
+        d
+    }
+
+    fn track(&self, t: &Spanned<NativeTrack>) -> Located<DraftTrack> {
+        let track = match t.get_ref() {
+            NativeTrack::Plain(name) => DraftTrack {
+                name: name.clone(),
+                weight: None,
+            },
+            NativeTrack::Detailed(table) => DraftTrack {
+                name: table.name.clone(),
+                weight: table.weight,
+            },
+        };
+        Located::new(track, &self.lines.of(t))
+    }
+
+    fn script(&self, spanned: &Spanned<NativeScript>) -> DraftScript {
+        let s = spanned.get_ref();
+        let lines = &self.lines;
+        DraftScript {
+            name: s.name.clone(),
+            location: lines.of(spanned),
+            script: s.command.as_ref().map(|v| lines.located(v)),
+            interval: self.duration(&s.interval),
+            timeout: self.duration(&s.timeout),
+            weight: s.weight.as_ref().map(|v| lines.located(v)),
+            rise: s.rise.as_ref().map(|v| lines.located(v)),
+            fall: s.fall.as_ref().map(|v| lines.located(v)),
+        }
+    }
+
+    fn sync_group(&self, spanned: &Spanned<NativeSyncGroup>) -> DraftSyncGroup {
+        let g = spanned.get_ref();
+        DraftSyncGroup {
+            name: g.name.clone(),
+            location: self.lines.of(spanned),
+            members: g.members.iter().map(|m| self.lines.located(m)).collect(),
+            notify: notify(&g.notify),
+            // The native format takes tracking weights as written.
+            tracking_weight: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("100ms"), Some(100_000));
+        assert_eq!(parse_duration("1s"), Some(1_000_000));
+        assert_eq!(parse_duration("2.5s"), Some(2_500_000));
+        assert_eq!(parse_duration("0.5ms"), Some(500));
+        assert_eq!(parse_duration("0.0005ms"), None);
+        assert_eq!(parse_duration("100"), None);
+        assert_eq!(parse_duration("1m"), None);
+        assert_eq!(parse_duration("ms"), None);
+    }
+
+    #[test]
+    fn offsets_map_to_lines() {
+        let lines = Lines::new("a\nbb\n\nc", Path::new("x.toml"));
+        assert_eq!(lines.at(0).line, 1);
+        assert_eq!(lines.at(2).line, 2);
+        assert_eq!(lines.at(5).line, 3);
+        assert_eq!(lines.at(6).line, 4);
+    }
+}

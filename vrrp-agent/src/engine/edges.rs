@@ -1,0 +1,156 @@
+//! The engine's side effects, gathered behind one type: advert sockets, virtual addresses
+//! over rtnetlink, gratuitous ARP / unsolicited NA.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::config::model::{Family, VirtualAddress};
+use crate::io::advert_socket::AdvertSocket;
+use crate::io::arp::GarpSender;
+use crate::io::iface;
+use crate::io::netlink::{Netlink, Sources};
+use crate::io::vip::Vips;
+
+pub struct Edges {
+    nl: Netlink,
+    vips: Vips,
+    sockets: HashMap<(u32, bool), AdvertSocket>,
+    announcers: HashMap<u32, GarpSender>,
+    sources: HashMap<u32, Sources>,
+}
+
+fn is_v6(f: Family) -> bool {
+    f == Family::V6
+}
+
+impl Edges {
+    pub async fn open() -> Result<Edges> {
+        let nl = Netlink::connect().context("rtnetlink")?;
+        let vips = Vips::new(&nl);
+        Ok(Edges {
+            nl,
+            vips,
+            sockets: HashMap::new(),
+            announcers: HashMap::new(),
+            sources: HashMap::new(),
+        })
+    }
+
+    /// Remove addresses a previous run of ours left behind (it crashed or was killed).
+    pub async fn cleanup_leftovers(&mut self) {
+        match self.vips.remove_all_ours().await {
+            Ok(gone) => {
+                for a in gone {
+                    tracing::warn!(
+                        iface = iface::name_of(a.ifindex),
+                        addr = %a.addr,
+                        "removed a virtual address left behind by an earlier run"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "could not look for leftover addresses"
+            ),
+        }
+    }
+
+    async fn sources(&mut self, ifindex: u32) -> Result<&Sources> {
+        if !self.sources.contains_key(&ifindex) {
+            let s = self.nl.sources(ifindex).await?;
+            self.sources.insert(ifindex, s);
+        }
+        Ok(&self.sources[&ifindex])
+    }
+
+    /// The advert source: the interface's primary IPv4 address, or its IPv6 link-local.
+    pub async fn primary_address(&mut self, ifindex: u32, family: Family) -> Result<IpAddr> {
+        let s = self.sources(ifindex).await?;
+        match family {
+            Family::V4 => s.primary_v4.map(IpAddr::V4),
+            Family::V6 => s.link_local_v6.map(IpAddr::V6),
+        }
+        .ok_or_else(|| {
+            anyhow!(
+                "{} has no {family:?} source address",
+                iface::name_of(ifindex)
+            )
+        })
+    }
+
+    pub async fn open_advert_socket(
+        &mut self,
+        ifindex: u32,
+        family: Family,
+        src: IpAddr,
+    ) -> Result<()> {
+        // Learn the interface's MAC and link-local now: announcements need them later.
+        self.sources(ifindex).await?;
+        let key = (ifindex, is_v6(family));
+        if !self.sockets.contains_key(&key) {
+            let s = AdvertSocket::open(ifindex, src, false)
+                .with_context(|| format!("advert socket on {}", iface::name_of(ifindex)))?;
+            self.sockets.insert(key, s);
+        }
+        if !self.announcers.contains_key(&ifindex) {
+            self.announcers.insert(ifindex, GarpSender::open(ifindex)?);
+        }
+        Ok(())
+    }
+
+    pub fn send_advert(&self, ifindex: u32, family: Family, msg: &[u8], dst: IpAddr) -> Result<()> {
+        self.sockets
+            .get(&(ifindex, is_v6(family)))
+            .ok_or_else(|| anyhow!("no advert socket"))?
+            .send(msg, dst)
+    }
+
+    fn target_ifindex(ifindex: u32, v: &VirtualAddress) -> Result<u32> {
+        match &v.dev {
+            Some(dev) => iface::index_of(dev),
+            None => Ok(ifindex),
+        }
+    }
+
+    pub async fn add_address(&mut self, ifindex: u32, v: &VirtualAddress) -> Result<()> {
+        let idx = Self::target_ifindex(ifindex, v)?;
+        self.vips
+            .add(idx, v.addr, v.prefix_len, v.label.as_deref())
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn remove_address(&mut self, ifindex: u32, v: &VirtualAddress) -> Result<()> {
+        let idx = Self::target_ifindex(ifindex, v)?;
+        self.vips
+            .remove(idx, v.addr, v.prefix_len)
+            .await
+            .map(|_| ())
+    }
+
+    /// One gratuitous ARP (IPv4) or unsolicited NA (IPv6) for `addr`.
+    pub fn announce(&self, ifindex: u32, addr: IpAddr) -> Result<()> {
+        let s = self
+            .sources
+            .get(&ifindex)
+            .ok_or_else(|| anyhow!("interface {ifindex} sources unknown"))?;
+        let mac = s
+            .mac
+            .ok_or_else(|| anyhow!("no MAC on {}", iface::name_of(ifindex)))?;
+        let sender = self
+            .announcers
+            .get(&ifindex)
+            .ok_or_else(|| anyhow!("no announcer"))?;
+        match addr {
+            IpAddr::V4(a) => sender.send_garp(a, mac),
+            IpAddr::V6(a) => {
+                let ll = s
+                    .link_local_v6
+                    .ok_or_else(|| anyhow!("no link-local address for the NA"))?;
+                sender.send_na(a, mac, ll)
+            }
+        }
+    }
+}

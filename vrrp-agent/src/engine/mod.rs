@@ -1,0 +1,392 @@
+//! The daemon's driver: one task, one timer structure for every virtual router. It feeds
+//! accepted adverts (with kernel arrival times) and expired deadlines into the pure state
+//! machines and carries out their actions on the edges: advert sockets, addresses over
+//! rtnetlink, gratuitous ARP / unsolicited NA.
+//!
+//! Before acting on an expired deadline it drains whatever the receive paths already hold,
+//! so a process that was stalled while the master kept advertising re-decides on the
+//! adverts' real arrival times instead of taking over (DESIGN.md bet 1).
+
+mod edges;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::signal::unix::{signal, SignalKind};
+use vrrp_ebpf::abi::*;
+
+use crate::config::model::{ChecksumForm, Config, Family, Instance, Version};
+use crate::filter::{vip_key, PolicyTable};
+use crate::io::iface;
+use crate::io::rawsock::monotonic_ns;
+use crate::monitor::table::event_src;
+use crate::proto::advert::AdvertOut;
+use crate::proto::router::{Action, Input, Router, RouterParams, StateName};
+use crate::receive::{PathOptions, ReceivePath};
+use edges::Edges;
+
+/// How often interface carrier is checked (down → Fault).
+const LINK_POLL: Duration = Duration::from_millis(50);
+
+struct Runtime {
+    cfg: Instance,
+    ifindex: u32,
+    family: u8,
+    router: Router,
+    primary: IpAddr,
+    /// Multicast group, or the unicast peers.
+    destinations: Vec<IpAddr>,
+    link_up: bool,
+}
+
+impl Runtime {
+    fn label(&self) -> String {
+        format!(
+            "{} ({} vrid {})",
+            self.cfg.name, self.cfg.interface, self.cfg.vrid
+        )
+    }
+}
+
+/// What woke the driver.
+enum Wake {
+    Events(Vec<Event>),
+    Deadline,
+    LinkPoll,
+    Stop,
+}
+
+pub struct EngineOptions {
+    pub path: PathOptions,
+}
+
+fn family_code(f: Family) -> u8 {
+    match f {
+        Family::V4 => FAMILY_V4,
+        Family::V6 => FAMILY_V6,
+    }
+}
+
+/// The receive policy for one interface: exactly the configured virtual routers.
+fn policy_for(ifindex: u32, instances: &[Runtime]) -> PolicyTable {
+    let mut p = PolicyTable::default();
+    p.ifaces.insert(ifindex, IfacePolicy { flags: 0 });
+    for rt in instances.iter().filter(|r| r.ifindex == ifindex) {
+        let c = &rt.cfg;
+        let (auth_type, auth_pass) = match (c.version, c.auth_pass) {
+            (Version::V2, Some(p)) => (AUTH_PASS, p),
+            _ => (AUTH_NONE, [0; 8]),
+        };
+        p.vrids.insert(
+            VridKey {
+                ifindex,
+                vrid: c.vrid,
+                family: rt.family,
+                _pad: [0; 2],
+            },
+            VridPolicy {
+                version: if c.version == Version::V2 { 2 } else { 3 },
+                csum_form: match c.checksum {
+                    ChecksumForm::Pseudo => CSUM_PSEUDO,
+                    ChecksumForm::Plain => CSUM_PLAIN,
+                },
+                auth_type,
+                flags: if c.unicast_peers.is_empty() {
+                    0
+                } else {
+                    VRID_UNICAST
+                },
+                adver_int_s: (c.advert_int_cs / 100).clamp(1, 255) as u8,
+                _pad: [0; 3],
+                auth_pass,
+            },
+        );
+        for v in &c.virtual_addresses {
+            p.vips.insert(vip_key(ifindex, v.addr));
+        }
+    }
+    p
+}
+
+fn router_params(c: &Instance, primary: IpAddr) -> RouterParams {
+    RouterParams {
+        version: c.version,
+        priority: c.priority,
+        advert_int_cs: c.advert_int_cs,
+        preempt: c.preempt,
+        preempt_delay_ns: c.preempt_delay.as_nanos() as u64,
+        primary,
+        garp_repeat: c.garp.master_repeat,
+        garp_master_delay_ns: c.garp.master_delay.as_nanos() as u64,
+        garp_refresh_ns: c.garp.master_refresh.map(|d| d.as_nanos() as u64),
+    }
+}
+
+fn link_up(ifname: &str) -> bool {
+    // operstate "up" (or "unknown" for interfaces without carrier reporting).
+    std::fs::read_to_string(format!("/sys/class/net/{ifname}/operstate"))
+        .map(|s| matches!(s.trim(), "up" | "unknown"))
+        .unwrap_or(false)
+}
+
+/// Run the configured instances until SIGINT/SIGTERM.
+pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
+    let mut edges = Edges::open().await?;
+    edges.cleanup_leftovers().await;
+
+    let mut rts: Vec<Runtime> = Vec::new();
+    for c in &config.instances {
+        let ifindex = iface::index_of(&c.interface)
+            .with_context(|| format!("instance {} ({})", c.name, c.location))?;
+        let family = family_code(c.family);
+        let primary = match c.unicast_src {
+            Some(a) => a,
+            None => edges
+                .primary_address(ifindex, c.family)
+                .await
+                .with_context(|| {
+                    format!(
+                        "instance {}: no usable source address on {}",
+                        c.name, c.interface
+                    )
+                })?,
+        };
+        let destinations = if c.unicast_peers.is_empty() {
+            vec![match c.family {
+                Family::V4 => IpAddr::V4(std::net::Ipv4Addr::new(224, 0, 0, 18)),
+                Family::V6 => IpAddr::V6("ff02::12".parse().unwrap()),
+            }]
+        } else {
+            c.unicast_peers.clone()
+        };
+        edges.open_advert_socket(ifindex, c.family, primary).await?;
+        rts.push(Runtime {
+            router: Router::new(router_params(c, primary)),
+            cfg: c.clone(),
+            ifindex,
+            family,
+            primary,
+            destinations,
+            link_up: link_up(&c.interface),
+        });
+    }
+
+    // One receive path per interface, filtering exactly our virtual routers.
+    let mut ifindexes: Vec<u32> = rts.iter().map(|r| r.ifindex).collect();
+    ifindexes.sort();
+    ifindexes.dedup();
+    let mut paths: Vec<ReceivePath> = Vec::new();
+    for &ifx in &ifindexes {
+        let name = iface::name_of(ifx);
+        paths.push(ReceivePath::open(
+            &name,
+            ifx,
+            &policy_for(ifx, &rts),
+            &opts.path,
+        )?);
+    }
+    let by_key: HashMap<(u32, u8, u8), usize> = rts
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ((r.ifindex, r.cfg.vrid, r.family), i))
+        .collect();
+
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut link_poll = tokio::time::interval(LINK_POLL);
+    let base_ns = monotonic_ns();
+    let base = tokio::time::Instant::now();
+    let to_instant = |ns: u64| base + Duration::from_nanos(ns.saturating_sub(base_ns));
+
+    let now = monotonic_ns();
+    for i in 0..rts.len() {
+        if rts[i].link_up {
+            let actions = rts[i].router.handle(Input::Startup, now);
+            apply(&mut edges, &rts[i], actions).await;
+        } else {
+            tracing::warn!(
+                instance = rts[i].label(),
+                "interface down at start; waiting in FAULT"
+            );
+        }
+    }
+
+    let mut buf: Vec<Event> = Vec::with_capacity(256);
+    loop {
+        let deadline = rts.iter().filter_map(|r| r.router.next_deadline()).min();
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(to_instant(d)).await,
+                None => std::future::pending().await,
+            }
+        };
+        let wake = {
+            let recv =
+                futures::future::select_all(paths.iter_mut().map(|p| Box::pin(p.next_batch())));
+            tokio::select! {
+                (r, _, _) = recv => Wake::Events(r?),
+                _ = sleep => Wake::Deadline,
+                _ = link_poll.tick() => Wake::LinkPoll,
+                _ = sigint.recv() => Wake::Stop,
+                _ = sigterm.recv() => Wake::Stop,
+            }
+        };
+        match wake {
+            Wake::Events(batch) => {
+                let now = monotonic_ns();
+                for ev in &batch {
+                    deliver(&mut edges, &mut rts, &by_key, ev, now).await;
+                }
+            }
+            Wake::Deadline => {
+                // Drain first: adverts that already arrived decide before the timer does.
+                for p in paths.iter_mut() {
+                    p.try_recv(&mut buf)?;
+                }
+                let now = monotonic_ns();
+                for ev in std::mem::take(&mut buf) {
+                    deliver(&mut edges, &mut rts, &by_key, &ev, now).await;
+                }
+                for rt in rts.iter_mut() {
+                    if rt.router.next_deadline().is_some_and(|d| d <= now) {
+                        let actions = rt.router.handle(Input::Timer, now);
+                        apply(&mut edges, rt, actions).await;
+                    }
+                }
+            }
+            Wake::LinkPoll => {
+                let now = monotonic_ns();
+                for rt in rts.iter_mut() {
+                    let up = link_up(&rt.cfg.interface);
+                    if up != rt.link_up {
+                        rt.link_up = up;
+                        let input = if up {
+                            Input::InterfaceUp
+                        } else {
+                            Input::InterfaceDown
+                        };
+                        tracing::info!(instance = rt.label(), up, "interface state changed");
+                        let actions = rt.router.handle(input, now);
+                        apply(&mut edges, rt, actions).await;
+                    }
+                }
+            }
+            Wake::Stop => break,
+        }
+    }
+
+    // Shutdown (§6.4.3): masters resign with priority 0 and release their addresses.
+    let now = monotonic_ns();
+    for rt in rts.iter_mut() {
+        let actions = rt.router.handle(Input::Shutdown, now);
+        apply(&mut edges, rt, actions).await;
+    }
+    drop(paths);
+    tracing::info!("stopped: addresses released, XDP detached");
+    Ok(())
+}
+
+async fn deliver(
+    edges: &mut Edges,
+    rts: &mut [Runtime],
+    by_key: &HashMap<(u32, u8, u8), usize>,
+    ev: &Event,
+    now: u64,
+) {
+    if ev.kind != EVENT_ADVERT {
+        return;
+    }
+    let Some(&i) = by_key.get(&(ev.ifindex, ev.vrid, ev.family)) else {
+        return;
+    };
+    let rt = &mut rts[i];
+    let src = event_src(ev);
+    if src == rt.primary {
+        return; // our own advert looped back
+    }
+    let actions = rt.router.handle(
+        Input::Advert {
+            ts_ns: ev.ts_ns,
+            src,
+            priority: ev.priority,
+            interval_cs: ev.interval_cs,
+        },
+        now,
+    );
+    apply(edges, rt, actions).await;
+}
+
+async fn apply(edges: &mut Edges, rt: &Runtime, actions: Vec<Action>) {
+    for a in actions {
+        match a {
+            Action::SendAdvert { priority } => {
+                let advert = AdvertOut {
+                    version: rt.cfg.version,
+                    vrid: rt.cfg.vrid,
+                    priority,
+                    interval_cs: rt.cfg.advert_int_cs,
+                    addrs: rt.cfg.virtual_addresses.iter().map(|v| v.addr).collect(),
+                    auth_pass: rt.cfg.auth_pass,
+                };
+                for &dst in &rt.destinations {
+                    let msg = advert.emit(rt.primary, dst, rt.cfg.checksum);
+                    if let Err(e) = edges.send_advert(rt.ifindex, rt.cfg.family, &msg, dst) {
+                        tracing::warn!(instance = rt.label(), error = %e, "advert not sent");
+                    }
+                }
+            }
+            Action::AddAddresses => {
+                for v in &rt.cfg.virtual_addresses {
+                    if let Err(e) = edges.add_address(rt.ifindex, v).await {
+                        tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot add virtual address");
+                    }
+                }
+            }
+            Action::RemoveAddresses => {
+                for v in &rt.cfg.virtual_addresses {
+                    if let Err(e) = edges.remove_address(rt.ifindex, v).await {
+                        tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot remove virtual address");
+                    }
+                }
+            }
+            Action::Announce { count } => {
+                for v in &rt.cfg.virtual_addresses {
+                    for _ in 0..count {
+                        if let Err(e) = edges.announce(rt.ifindex, v.addr) {
+                            tracing::warn!(instance = rt.label(), addr = %v.addr, error = %e, "announcement not sent");
+                            break;
+                        }
+                    }
+                }
+            }
+            Action::Transition { from, to, cause } => {
+                let master = rt
+                    .router
+                    .current_master
+                    .map(|(a, p)| format!("{a} priority {p}"));
+                tracing::info!(
+                    instance = rt.cfg.name.as_str(),
+                    iface = rt.cfg.interface.as_str(),
+                    vrid = rt.cfg.vrid,
+                    from = %from,
+                    to = %to,
+                    cause = ?cause,
+                    priority = rt.router.priority(),
+                    master = master.unwrap_or_default(),
+                    "state change"
+                );
+                if to == StateName::Master {
+                    tracing::debug!(instance = rt.cfg.name.as_str(), "now advertising");
+                }
+            }
+            Action::ReplySuppressed => {
+                tracing::debug!(
+                    instance = rt.cfg.name.as_str(),
+                    "reply to a lower priority advert rate-limited"
+                );
+            }
+        }
+    }
+}
