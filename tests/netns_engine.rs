@@ -13,8 +13,15 @@ use vrrpx_tests::{agent_bin, is_root, scratch, workspace};
 const VIP: &str = "10.9.0.100/24";
 
 fn preconditions() {
-    assert!(is_root(), "netns tests need root; run `cargo xtask test` as root");
-    assert!(agent_bin().exists(), "{} missing: run `cargo xtask test`", agent_bin().display());
+    assert!(
+        is_root(),
+        "netns tests need root; run `cargo xtask test` as root"
+    );
+    assert!(
+        agent_bin().exists(),
+        "{} missing: run `cargo xtask test`",
+        agent_bin().display()
+    );
 }
 
 fn config(name: &str) -> PathBuf {
@@ -24,8 +31,10 @@ fn config(name: &str) -> PathBuf {
 /// Hosts r1 (10.9.0.1) and r2 (10.9.0.2) on one bridge, as the example files expect.
 fn pair_lab(prefix: &str) -> Lab {
     let mut lab = Lab::new(prefix).unwrap();
-    lab.host("r1", "eth0", &["10.9.0.1/24", "fd00:9::1/64"]).unwrap();
-    lab.host("r2", "eth0", &["10.9.0.2/24", "fd00:9::2/64"]).unwrap();
+    lab.host("r1", "eth0", &["10.9.0.1/24", "fd00:9::1/64"])
+        .unwrap();
+    lab.host("r2", "eth0", &["10.9.0.2/24", "fd00:9::2/64"])
+        .unwrap();
     lab
 }
 
@@ -110,13 +119,20 @@ fn sigterm_on_the_master_hands_over_at_once_and_releases_the_address() {
     assert!(wait_holder(&lab, "r1", "r2", Duration::from_secs(5)).is_some());
     std::thread::sleep(Duration::from_millis(500));
     let t0 = Instant::now();
-    assert!(lab.stop(r1, libc::SIGTERM, Duration::from_millis(500)).unwrap(), "exits promptly");
+    assert!(
+        lab.stop(r1, libc::SIGTERM, Duration::from_millis(500))
+            .unwrap(),
+        "exits promptly"
+    );
     let exit = t0.elapsed();
     assert!(exit < Duration::from_millis(200), "exit took {exit:?}");
     assert!(!has(&lab, "r1", VIP), "r1 released the address");
     let took = wait_holder(&lab, "r2", "r1", Duration::from_secs(2)).expect("r2 took over");
     // Priority 0 advert: r2 waits only Skew_Time (156/256 x 100 ms = 61 ms).
-    assert!(took < Duration::from_millis(250), "graceful takeover after {took:?}");
+    assert!(
+        took < Duration::from_millis(250),
+        "graceful takeover after {took:?}"
+    );
 }
 
 #[test]
@@ -139,7 +155,10 @@ fn a_returning_higher_priority_router_preempts_but_not_with_nopreempt() {
     assert!(wait_for(Duration::from_secs(3), || has(&lab, "r2", VIP)));
     start_agent(&mut lab, "r1", &config("nopreempt-a.conf"), &dir);
     std::thread::sleep(Duration::from_secs(2));
-    assert!(has(&lab, "r2", VIP) && !has(&lab, "r1", VIP), "nopreempt: r2 keeps it");
+    assert!(
+        has(&lab, "r2", VIP) && !has(&lab, "r1", VIP),
+        "nopreempt: r2 keeps it"
+    );
 }
 
 #[test]
@@ -156,10 +175,15 @@ fn a_backup_stalled_for_twice_master_down_does_not_take_over_while_the_master_li
     // SAFETY: signalling a child we spawned.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     std::thread::sleep(Duration::from_millis(800)); // > 2 x 361 ms
-    // SAFETY: as above.
+                                                    // SAFETY: as above.
     unsafe { libc::kill(pid, libc::SIGCONT) };
     std::thread::sleep(Duration::from_millis(700));
-    assert_eq!(transitions_to_master(&dir, "r2"), before, "no false takeover\n{}", log(&dir, "r2"));
+    assert_eq!(
+        transitions_to_master(&dir, "r2"),
+        before,
+        "no false takeover\n{}",
+        log(&dir, "r2")
+    );
     assert!(!has(&lab, "r2", VIP));
 }
 
@@ -171,10 +195,17 @@ fn interop_with_keepalived_each_side_master_in_turn() {
     // keepalived on r1 with the same file our agent reads on r2.
     let conf = std::fs::read_to_string(config("pair-master.conf")).unwrap();
     let ka = start_keepalived(&mut lab, "r1", &conf, &dir).unwrap();
-    assert!(wait_for(Duration::from_secs(5), || has(&lab, "r1", VIP)), "keepalived is master");
+    assert!(
+        wait_for(Duration::from_secs(5), || has(&lab, "r1", VIP)),
+        "keepalived is master"
+    );
     start_agent(&mut lab, "r2", &config("pair-backup.conf"), &dir);
     std::thread::sleep(Duration::from_secs(1));
-    assert!(!has(&lab, "r2", VIP), "we stay backup behind keepalived\n{}", log(&dir, "r2"));
+    assert!(
+        !has(&lab, "r2", VIP),
+        "we stay backup behind keepalived\n{}",
+        log(&dir, "r2")
+    );
     lab.stop(ka, libc::SIGTERM, Duration::from_secs(3)).unwrap();
     assert!(
         wait_holder(&lab, "r2", "r1", Duration::from_secs(2)).is_some(),
@@ -186,4 +217,67 @@ fn interop_with_keepalived_each_side_master_in_turn() {
         "keepalived (priority 150) preempts us back\n{}",
         log(&dir, "r2")
     );
+}
+
+/// The addresses (any family) on eth0 in host `h`.
+fn all_addrs(lab: &Lab, h: &str) -> String {
+    String::from_utf8_lossy(
+        &lab.exec(h, &["ip", "-o", "addr", "show", "dev", "eth0"])
+            .unwrap()
+            .stdout,
+    )
+    .into_owned()
+}
+
+#[test]
+fn dual_master_pair_splits_the_two_addresses_and_one_router_takes_both_when_the_other_stops() {
+    preconditions();
+    let dir = scratch("engine-dual");
+    let mut lab = pair_lab("vxt-dual-");
+    let r1 = start_agent(&mut lab, "r1", &config("dual-master-a.conf"), &dir);
+    start_agent(&mut lab, "r2", &config("dual-master-b.conf"), &dir);
+    let split = wait_for(Duration::from_secs(5), || {
+        has(&lab, "r1", "10.9.0.100/24")
+            && has(&lab, "r2", "10.9.0.101/24")
+            && !has(&lab, "r1", "10.9.0.101/24")
+            && !has(&lab, "r2", "10.9.0.100/24")
+    });
+    assert!(
+        split,
+        "each router masters one VRID\n{}\n{}",
+        log(&dir, "r1"),
+        log(&dir, "r2")
+    );
+    lab.stop(r1, libc::SIGTERM, Duration::from_secs(2)).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(2), || has(&lab, "r2", "10.9.0.100/24")
+            && has(&lab, "r2", "10.9.0.101/24")),
+        "r2 holds both"
+    );
+}
+
+#[test]
+fn ipv6_pair_elects_a_master_that_holds_the_ipv6_address_and_fails_over() {
+    preconditions();
+    let dir = scratch("engine-ipv6");
+    let mut lab = pair_lab("vxt-v6-");
+    let r1 = start_agent(&mut lab, "r1", &config("ipv6-a.conf"), &dir);
+    start_agent(&mut lab, "r2", &config("ipv6-b.conf"), &dir);
+    let vip = "fd00:9::100/64";
+    assert!(
+        wait_for(Duration::from_secs(5), || all_addrs(&lab, "r1")
+            .contains(vip)
+            && !all_addrs(&lab, "r2").contains(vip)),
+        "r1 holds {vip}\n{}\n{}",
+        log(&dir, "r1"),
+        log(&dir, "r2")
+    );
+    lab.stop(r1, libc::SIGTERM, Duration::from_secs(2)).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(2), || all_addrs(&lab, "r2")
+            .contains(vip)),
+        "r2 took over {vip}\n{}",
+        log(&dir, "r2")
+    );
+    assert!(!all_addrs(&lab, "r1").contains(vip));
 }

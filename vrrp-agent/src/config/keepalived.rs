@@ -77,6 +77,52 @@ fn hint(keyword: &str) -> Option<&'static str> {
     })
 }
 
+/// The keywords this reader acts on, to tell a second keyword on a line from a value.
+fn is_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "state"
+            | "interface"
+            | "virtual_router_id"
+            | "priority"
+            | "advert_int"
+            | "version"
+            | "vrrp_version"
+            | "authentication"
+            | "auth_type"
+            | "auth_pass"
+            | "virtual_ipaddress"
+            | "nopreempt"
+            | "preempt"
+            | "preempt_delay"
+            | "unicast_src_ip"
+            | "mcast_src_ip"
+            | "unicast_peer"
+            | "track_interface"
+            | "track_script"
+            | "notify_master"
+            | "notify_backup"
+            | "notify_fault"
+            | "notify_stop"
+            | "notify"
+            | "garp_master_delay"
+            | "garp_master_repeat"
+            | "garp_master_refresh"
+            | "use_vmac"
+            | "accept"
+            | "no_accept"
+            | "vrrpx_checksum"
+            | "script"
+            | "interval"
+            | "timeout"
+            | "weight"
+            | "rise"
+            | "fall"
+            | "group"
+            | "router_id"
+    )
+}
+
 struct Reader<'d> {
     diag: &'d mut Diagnostics,
 }
@@ -139,14 +185,20 @@ impl Reader<'_> {
     }
 
     fn ignored_rest(&mut self, stmt: &Statement, used: usize) {
-        let rest: Vec<&str> = stmt.args[used..].iter().map(|t| t.text.as_str()).collect();
+        let rest = &stmt.args[used..];
+        let advice = if is_keyword(&rest[0].text) {
+            "; put each keyword on its own line"
+        } else if stmt.name() == "script" {
+            "; to pass arguments, put the whole command in double quotes"
+        } else {
+            ""
+        };
         self.diag.warn(
             stmt.location(),
             format!(
-                "`{}` ignores the rest of its line (`{}`), as keepalived does; put each \
-                 keyword on its own line",
+                "`{}` ignores the rest of its line (`{}`), as keepalived does{advice}",
                 stmt.name(),
-                rest.join(" ")
+                join(rest)
             ),
         );
     }

@@ -125,6 +125,20 @@ pub fn check_str(text: &str, name: &Path) -> Checked {
         ),
     };
     let config = draft.map(|draft| validate::validate(draft, defaults, &mut diag));
+    // Each stage reports in its own pass; read them in file order. The sort is stable, so
+    // messages about one line keep the order they were found in.
+    diag.errors.sort_by(|a, b| {
+        a.location
+            .file
+            .cmp(&b.location.file)
+            .then(a.location.line.cmp(&b.location.line))
+    });
+    diag.warnings.sort_by(|a, b| {
+        a.location
+            .file
+            .cmp(&b.location.file)
+            .then(a.location.line.cmp(&b.location.line))
+    });
     Checked {
         config: config.filter(|_| !diag.has_errors()),
         warnings: diag.warnings,
