@@ -1294,6 +1294,34 @@ fn one_line_vrrp_script_ignores_the_rest_of_the_line_as_keepalived_does_and_warn
 }
 
 #[test]
+fn unquoted_script_arguments_are_dropped_as_in_keepalived_with_advice_to_quote() {
+    let loaded = ok(conf(&format!(
+        "vrrp_script chk {{\n script /usr/bin/pidof nginx\n}}\n{}",
+        one_instance("track_script {\n chk\n}")
+    )));
+    assert_eq!(loaded.config.scripts[0].script, "/usr/bin/pidof");
+    let w = warning_containing(&loaded.warnings, "`nginx`");
+    assert!(w.message.contains("double quotes"), "{w}");
+    assert_eq!(w.location.line, 2);
+}
+
+#[test]
+fn messages_come_in_file_order() {
+    let checked = check_str(
+        &format!(
+            "{}vrrp_script unused {{\n script /bin/true\n}}\n",
+            one_instance("priority 1 2#x")
+        ),
+        Path::new("x.conf"),
+    );
+    let lines: Vec<usize> = checked.warnings.iter().map(|w| w.location.line).collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(lines, sorted);
+    assert_eq!(lines.len(), 3, "{}", show(&checked.warnings));
+}
+
+#[test]
 fn opening_brace_on_its_own_line_is_accepted() {
     let i = instance_of("vrrp_instance A\n{\n interface eth0\n virtual_router_id 1\n virtual_ipaddress\n {\n 10.0.0.1\n }\n}\n");
     assert_eq!(i.virtual_addresses.len(), 1);

@@ -5,6 +5,7 @@ pub mod frames;
 pub mod inject;
 pub mod netns;
 pub mod peers;
+pub mod probe;
 
 use std::path::PathBuf;
 

@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod failover_demo;
 mod setup;
 
 use std::path::PathBuf;
@@ -29,8 +30,14 @@ enum Cmd {
     BuildEbpf,
     /// Build the XDP object and target/release/vrrp-agent.
     Build,
-    /// The lab demo: keepalived routers, vrrp-agent monitor, a junk burst and its counters.
-    Demo,
+    /// The lab demo: three vrrp-agent routers and a client; link cut and graceful
+    /// handover with the client-observed outage beside the RFC floor.
+    Demo {
+        /// Instead: keepalived routers watched by `vrrp-agent monitor`, a junk burst and
+        /// the XDP counters that caught it.
+        #[arg(long)]
+        monitor: bool,
+    },
     /// Run every test: unit, XDP verdicts, wire vectors, network namespaces; fmt and clippy.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter).
@@ -179,11 +186,15 @@ fn main() -> Result<()> {
             eprintln!("built {}", agent.display());
             Ok(())
         }
-        Cmd::Demo => {
+        Cmd::Demo { monitor } => {
             require_root()?;
             setup::apt(setup::APT_PACKAGES)?;
             let agent = build_all()?;
-            demo::run(&agent)
+            if monitor {
+                demo::run(&agent)
+            } else {
+                failover_demo::run(&agent)
+            }
         }
         Cmd::Test { args } => test(&args),
         Cmd::Bench { which } => {

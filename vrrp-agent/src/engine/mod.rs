@@ -267,7 +267,11 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                         } else {
                             Input::InterfaceDown
                         };
-                        tracing::info!(instance = rt.label(), up, "interface state changed");
+                        if up {
+                            tracing::info!(instance = rt.label(), "interface link is up");
+                        } else {
+                            tracing::warn!(instance = rt.label(), "interface link is down");
+                        }
                         let actions = rt.router.handle(input, now);
                         apply(&mut edges, rt, actions).await;
                     }
