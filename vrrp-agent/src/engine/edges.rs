@@ -1,6 +1,7 @@
 //! The engine's side effects, gathered behind one type: advert sockets, virtual addresses
 //! over rtnetlink, gratuitous ARP / unsolicited NA.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -89,13 +90,13 @@ impl Edges {
         // Learn the interface's MAC and link-local now: announcements need them later.
         self.sources(ifindex).await?;
         let key = (ifindex, is_v6(family));
-        if !self.sockets.contains_key(&key) {
+        if let Entry::Vacant(e) = self.sockets.entry(key) {
             let s = AdvertSocket::open(ifindex, src, false)
                 .with_context(|| format!("advert socket on {}", iface::name_of(ifindex)))?;
-            self.sockets.insert(key, s);
+            e.insert(s);
         }
-        if !self.announcers.contains_key(&ifindex) {
-            self.announcers.insert(ifindex, GarpSender::open(ifindex)?);
+        if let Entry::Vacant(e) = self.announcers.entry(ifindex) {
+            e.insert(GarpSender::open(ifindex)?);
         }
         Ok(())
     }

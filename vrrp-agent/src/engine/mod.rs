@@ -201,13 +201,13 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     let to_instant = |ns: u64| base + Duration::from_nanos(ns.saturating_sub(base_ns));
 
     let now = monotonic_ns();
-    for i in 0..rts.len() {
-        if rts[i].link_up {
-            let actions = rts[i].router.handle(Input::Startup, now);
-            apply(&mut edges, &rts[i], actions).await;
+    for rt in rts.iter_mut() {
+        if rt.link_up {
+            let actions = rt.router.handle(Input::Startup, now);
+            apply(&mut edges, rt, actions).await;
         } else {
             tracing::warn!(
-                instance = rts[i].label(),
+                instance = rt.label(),
                 "interface down at start; waiting in FAULT"
             );
         }
