@@ -19,7 +19,7 @@ impl std::fmt::Display for Location {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Version {
     /// RFC 3768: whole-second intervals, optional PASS authentication.
     V2,

@@ -14,7 +14,7 @@ use super::timers::{
 use crate::config::model::Version;
 
 /// What the state machine needs to know about its instance.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouterParams {
     pub version: Version,
     /// Configured priority, 1..=255 (255: address owner).
