@@ -12,10 +12,12 @@ use vrrp_agent::receive::PathOptions;
 
 /// vrrpx agent: VRRP (RFC 5798 / RFC 3768) with an XDP fast path.
 ///
-/// Start with `vrrp-agent monitor -i eth0` to see every VRRP router on a segment, with
+/// `vrrp-agent run -f /etc/keepalived/keepalived.conf` runs the VRRP instances of an
+/// existing keepalived configuration (`vrrp-agent check -f FILE` validates it first).
+/// `vrrp-agent monitor -i eth0` passively shows every VRRP router on a segment, with
 /// intervals measured from kernel arrival timestamps and counters of every packet the
-/// filter rejected. Runs as root (XDP needs CAP_BPF and CAP_NET_ADMIN; the raw-socket
-/// fallback needs CAP_NET_RAW).
+/// filter rejected. Runs as root (XDP needs CAP_BPF and CAP_NET_ADMIN; addresses need
+/// CAP_NET_ADMIN; the raw-socket fallback needs CAP_NET_RAW).
 #[derive(Parser)]
 #[command(name = "vrrp-agent", version, about, long_about)]
 struct Cli {

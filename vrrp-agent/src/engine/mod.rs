@@ -110,6 +110,46 @@ fn policy_for(ifindex: u32, instances: &[Runtime]) -> PolicyTable {
     p
 }
 
+/// Settings the configuration readers accept but this engine does not carry out yet: say
+/// so at start, once per setting, rather than run as if they were honoured.
+fn warn_not_yet_acted_on(config: &Config) {
+    for c in &config.instances {
+        let mut missing = Vec::new();
+        if !c.track_interfaces.is_empty() {
+            missing.push("track_interface");
+        }
+        if !c.track_scripts.is_empty() {
+            missing.push("track_script");
+        }
+        let n = &c.notify;
+        if n.master.is_some()
+            || n.backup.is_some()
+            || n.fault.is_some()
+            || n.stop.is_some()
+            || n.any.is_some()
+        {
+            missing.push("notify scripts");
+        }
+        if c.use_vmac {
+            missing.push("use_vmac");
+        }
+        if !c.accept {
+            missing.push("no_accept");
+        }
+        if !missing.is_empty() {
+            tracing::warn!(
+                instance = c.name.as_str(),
+                at = %c.location,
+                "not acted on by this version yet: {}",
+                missing.join(", ")
+            );
+        }
+    }
+    for g in &config.sync_groups {
+        tracing::warn!(group = g.name.as_str(), at = %g.location, "vrrp_sync_group is not acted on by this version yet: members move independently");
+    }
+}
+
 fn router_params(c: &Instance, primary: IpAddr) -> RouterParams {
     RouterParams {
         version: c.version,
@@ -136,6 +176,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     let mut edges = Edges::open().await?;
     edges.cleanup_leftovers().await;
 
+    warn_not_yet_acted_on(&config);
     let mut rts: Vec<Runtime> = Vec::new();
     for c in &config.instances {
         let ifindex = iface::index_of(&c.interface)
