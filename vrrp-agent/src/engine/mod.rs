@@ -18,7 +18,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use vrrp_ebpf::abi::*;
 
 use crate::config::model::{ChecksumForm, Config, Family, Instance, Version};
-use crate::filter::{vip_key, PolicyTable};
+use crate::filter::{vip_key, Counters, PolicyTable};
 use crate::io::iface;
 use crate::io::rawsock::monotonic_ns;
 use crate::monitor::table::event_src;
@@ -26,6 +26,33 @@ use crate::proto::advert::AdvertOut;
 use crate::proto::router::{Action, Input, Router, RouterParams, StateName};
 use crate::receive::{PathOptions, ReceivePath};
 use edges::Edges;
+
+/// Rejected adverts are logged as one summary per interface at most this often; the
+/// counters carry the volume (DESIGN.md bet 4).
+const REJECT_LOG: Duration = Duration::from_secs(5);
+
+/// Log what the receive checks rejected since the last report, per VRID and reason.
+fn log_rejections(ifindex: u32, last: &Counters, now: &Counters) {
+    for vrid in 0..=255u8 {
+        let parts: Vec<String> = Reason::ALL
+            .iter()
+            .filter(|&&r| r != Reason::Accepted)
+            .filter_map(|&r| {
+                let d = now.get(vrid, r).saturating_sub(last.get(vrid, r));
+                (d > 0).then(|| format!("{}={d}", r.name()))
+            })
+            .collect();
+        if !parts.is_empty() {
+            tracing::warn!(
+                iface = iface::name_of(ifindex),
+                vrid,
+                "rejected adverts in the last {} s: {}",
+                REJECT_LOG.as_secs(),
+                parts.join(" ")
+            );
+        }
+    }
+}
 
 /// How often interface carrier is checked (down → Fault).
 const LINK_POLL: Duration = Duration::from_millis(50);
@@ -55,6 +82,7 @@ enum Wake {
     Events(Vec<Event>),
     Deadline,
     LinkPoll,
+    RejectLog,
     Stop,
 }
 
@@ -237,6 +265,8 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut link_poll = tokio::time::interval(LINK_POLL);
+    let mut reject_log = tokio::time::interval(REJECT_LOG);
+    let mut reported: Vec<Counters> = vec![Counters::default(); ifindexes.len()];
     let base_ns = monotonic_ns();
     let base = tokio::time::Instant::now();
     let to_instant = |ns: u64| base + Duration::from_nanos(ns.saturating_sub(base_ns));
@@ -270,6 +300,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                 (r, _, _) = recv => Wake::Events(r?),
                 _ = sleep => Wake::Deadline,
                 _ = link_poll.tick() => Wake::LinkPoll,
+                _ = reject_log.tick() => Wake::RejectLog,
                 _ = sigint.recv() => Wake::Stop,
                 _ = sigterm.recv() => Wake::Stop,
             }
@@ -315,6 +346,14 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                         }
                         let actions = rt.router.handle(input, now);
                         apply(&mut edges, rt, actions).await;
+                    }
+                }
+            }
+            Wake::RejectLog => {
+                for ((path, &ifx), last) in paths.iter().zip(&ifindexes).zip(reported.iter_mut()) {
+                    if let Ok(now) = path.counters() {
+                        log_rejections(ifx, last, &now);
+                        *last = now;
                     }
                 }
             }
