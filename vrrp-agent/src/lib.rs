@@ -8,3 +8,4 @@ pub mod io;
 pub mod monitor;
 pub mod proto;
 pub mod receive;
+pub mod status;

@@ -1,0 +1,64 @@
+//! A point-in-time view of the daemon for `vrrp-agent status` and `/metrics`. The engine
+//! fills it; the control socket and the metrics endpoint only render it.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::proto::router::{Cause, StateName};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub from: StateName,
+    pub to: StateName,
+    pub cause: Cause,
+    /// Wall-clock time, Unix seconds (for people).
+    pub at_unix: f64,
+    /// CLOCK_MONOTONIC ns (for arithmetic).
+    pub at_mono_ns: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    /// "ipv4" or "ipv6".
+    pub family: String,
+    pub version: u8,
+    pub state: StateName,
+    /// Configured priority.
+    pub base_priority: u8,
+    /// Priority in effect now (base adjusted by tracking).
+    pub effective_priority: u8,
+    /// Why the two differ, one entry per source (e.g. "chk_nginx down: -20").
+    pub priority_reasons: Vec<String>,
+    /// The master we hear (when Backup): address and priority.
+    pub master: Option<(IpAddr, u8)>,
+    pub advert_interval_cs: u16,
+    /// Master_Adver_Interval learned from the master.
+    pub master_adver_interval_cs: u16,
+    pub last_transition: Option<Transition>,
+    pub transitions: u64,
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    /// While Backup: how far before the Master_Down deadline the latest advert arrived,
+    /// in ms (the early warning). The smallest margin seen is kept too.
+    pub timer_margin_ms: Option<f64>,
+    pub min_timer_margin_ms: Option<f64>,
+    pub virtual_addresses: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub pid: u32,
+    /// "xdp (driver)", "xdp (generic)" or "raw-socket", per interface.
+    pub receive_paths: BTreeMap<String, String>,
+    pub instances: Vec<InstanceStatus>,
+    /// Rejection counters per interface: reason → count, summed over VRIDs.
+    pub rejections: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Split-brain events seen (Master hearing another Master, or a foreign ARP for a VIP).
+    pub split_brain_events: u64,
+}
