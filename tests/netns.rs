@@ -122,6 +122,31 @@ impl Lab {
         Ok(())
     }
 
+    /// Give an existing host `h` a further interface `ifname` on the bridge; its switch
+    /// port is `p-{h}-{ifname}` (see [`Lab::cut_port`]).
+    pub fn attach(&mut self, h: &str, ifname: &str, addrs: &[&str]) -> Result<()> {
+        let ns = self.ns(h);
+        let sw = self.ns("sw");
+        let port = format!("p-{h}-{ifname}");
+        ip(&[
+            "link", "add", ifname, "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
+            &sw,
+        ])?;
+        ip(&["-n", &sw, "link", "set", &port, "master", "br0"])?;
+        ip(&["-n", &sw, "link", "set", &port, "up"])?;
+        for a in addrs {
+            ip(&["-n", &ns, "addr", "add", a, "dev", ifname])?;
+        }
+        ip(&["-n", &ns, "link", "set", ifname, "up"])?;
+        Ok(())
+    }
+
+    /// Take a switch port down (`up` false) or back up.
+    pub fn set_port(&self, port: &str, up: bool) -> Result<()> {
+        let state = if up { "up" } else { "down" };
+        ip(&["-n", &self.ns("sw"), "link", "set", port, state])
+    }
+
     /// Cut host `h`'s link to the bridge (the switch side goes down).
     pub fn cut(&self, h: &str) -> Result<()> {
         ip(&[

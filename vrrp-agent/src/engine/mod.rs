@@ -23,7 +23,7 @@ use crate::io::iface;
 use crate::io::rawsock::monotonic_ns;
 use crate::monitor::table::event_src;
 use crate::proto::advert::AdvertOut;
-use crate::proto::router::{Action, Input, Router, RouterParams, StateName};
+use crate::proto::router::{Action, Cause, Input, Router, RouterParams, StateName};
 use crate::receive::{PathOptions, ReceivePath};
 use edges::Edges;
 
@@ -173,9 +173,6 @@ fn warn_not_yet_acted_on(config: &Config) {
             );
         }
     }
-    for g in &config.sync_groups {
-        tracing::warn!(group = g.name.as_str(), at = %g.location, "vrrp_sync_group is not acted on by this version yet: members move independently");
-    }
 }
 
 fn router_params(c: &Instance, primary: IpAddr) -> RouterParams {
@@ -271,14 +268,14 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     let base = tokio::time::Instant::now();
     let to_instant = |ns: u64| base + Duration::from_nanos(ns.saturating_sub(base_ns));
 
+    let peers = sync_peers(&config, &rts);
     let now = monotonic_ns();
-    for rt in rts.iter_mut() {
-        if rt.link_up {
-            let actions = rt.router.handle(Input::Startup, now);
-            apply(&mut edges, rt, actions).await;
+    for i in 0..rts.len() {
+        if rts[i].link_up {
+            step(&mut edges, &mut rts, &peers, i, Input::Startup, now).await;
         } else {
             tracing::warn!(
-                instance = rt.label(),
+                instance = rts[i].label(),
                 "interface down at start; waiting in FAULT"
             );
         }
@@ -309,7 +306,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
             Wake::Events(batch) => {
                 let now = monotonic_ns();
                 for ev in &batch {
-                    deliver(&mut edges, &mut rts, &by_key, ev, now).await;
+                    deliver(&mut edges, &mut rts, &peers, &by_key, ev, now).await;
                 }
             }
             Wake::Deadline => {
@@ -319,33 +316,28 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                 }
                 let now = monotonic_ns();
                 for ev in std::mem::take(&mut buf) {
-                    deliver(&mut edges, &mut rts, &by_key, &ev, now).await;
+                    deliver(&mut edges, &mut rts, &peers, &by_key, &ev, now).await;
                 }
-                for rt in rts.iter_mut() {
-                    if rt.router.next_deadline().is_some_and(|d| d <= now) {
-                        let actions = rt.router.handle(Input::Timer, now);
-                        apply(&mut edges, rt, actions).await;
+                for i in 0..rts.len() {
+                    if rts[i].router.next_deadline().is_some_and(|d| d <= now) {
+                        step(&mut edges, &mut rts, &peers, i, Input::Timer, now).await;
                     }
                 }
             }
             Wake::LinkPoll => {
                 let now = monotonic_ns();
-                for rt in rts.iter_mut() {
-                    let up = link_up(&rt.cfg.interface);
-                    if up != rt.link_up {
-                        rt.link_up = up;
+                for i in 0..rts.len() {
+                    let up = link_up(&rts[i].cfg.interface);
+                    if up != rts[i].link_up {
+                        rts[i].link_up = up;
                         let input = if up {
+                            tracing::info!(instance = rts[i].label(), "interface link is up");
                             Input::InterfaceUp
                         } else {
+                            tracing::warn!(instance = rts[i].label(), "interface link is down");
                             Input::InterfaceDown
                         };
-                        if up {
-                            tracing::info!(instance = rt.label(), "interface link is up");
-                        } else {
-                            tracing::warn!(instance = rt.label(), "interface link is down");
-                        }
-                        let actions = rt.router.handle(input, now);
-                        apply(&mut edges, rt, actions).await;
+                        step(&mut edges, &mut rts, &peers, i, input, now).await;
                     }
                 }
             }
@@ -363,9 +355,8 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
 
     // Shutdown (§6.4.3): masters resign with priority 0 and release their addresses.
     let now = monotonic_ns();
-    for rt in rts.iter_mut() {
-        let actions = rt.router.handle(Input::Shutdown, now);
-        apply(&mut edges, rt, actions).await;
+    for i in 0..rts.len() {
+        step(&mut edges, &mut rts, &peers, i, Input::Shutdown, now).await;
     }
     drop(paths);
     tracing::info!("stopped: addresses released, XDP detached");
@@ -375,6 +366,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
 async fn deliver(
     edges: &mut Edges,
     rts: &mut [Runtime],
+    peers: &[Vec<usize>],
     by_key: &HashMap<(u32, u8, u8), usize>,
     ev: &Event,
     now: u64,
@@ -385,21 +377,69 @@ async fn deliver(
     let Some(&i) = by_key.get(&(ev.ifindex, ev.vrid, ev.family)) else {
         return;
     };
-    let rt = &mut rts[i];
     let src = event_src(ev);
-    if src == rt.primary {
+    if src == rts[i].primary {
         return; // our own advert looped back
     }
-    let actions = rt.router.handle(
-        Input::Advert {
-            ts_ns: ev.ts_ns,
-            src,
-            priority: ev.priority,
-            interval_cs: ev.interval_cs,
-        },
-        now,
-    );
-    apply(edges, rt, actions).await;
+    let input = Input::Advert {
+        ts_ns: ev.ts_ns,
+        src,
+        priority: ev.priority,
+        interval_cs: ev.interval_cs,
+    };
+    step(edges, rts, peers, i, input, now).await;
+}
+
+/// For each instance, the other members of its `vrrp_sync_group`.
+fn sync_peers(config: &Config, rts: &[Runtime]) -> Vec<Vec<usize>> {
+    let index = |name: &str| rts.iter().position(|r| r.cfg.name == name);
+    let mut peers = vec![Vec::new(); rts.len()];
+    for g in &config.sync_groups {
+        let members: Vec<usize> = g.members.iter().filter_map(|m| index(m)).collect();
+        for &m in &members {
+            peers[m] = members.iter().copied().filter(|&o| o != m).collect();
+        }
+    }
+    peers
+}
+
+/// Feed `input` to instance `i`, carry out what it decides, and let the other members of
+/// its sync group follow its own moves (never moves they made by following).
+async fn step(
+    edges: &mut Edges,
+    rts: &mut [Runtime],
+    peers: &[Vec<usize>],
+    i: usize,
+    input: Input,
+    now: u64,
+) {
+    let actions = rts[i].router.handle(input, now);
+    let moves: Vec<(StateName, StateName, Cause)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Transition { from, to, cause } => Some((*from, *to, *cause)),
+            _ => None,
+        })
+        .collect();
+    apply(edges, &rts[i], actions).await;
+    for (from, to, cause) in moves {
+        if matches!(cause, Cause::SyncGroup | Cause::Shutdown) {
+            continue;
+        }
+        // Leaving Fault restarts the group; any other move is followed as it is.
+        let signal = if from == StateName::Fault {
+            StateName::Initialize
+        } else {
+            to
+        };
+        for &j in &peers[i] {
+            if signal == StateName::Initialize && !rts[j].link_up {
+                continue;
+            }
+            let actions = rts[j].router.handle(Input::SyncWith(signal), now);
+            apply(edges, &rts[j], actions).await;
+        }
+    }
 }
 
 async fn apply(edges: &mut Edges, rt: &Runtime, actions: Vec<Action>) {

@@ -84,6 +84,8 @@ pub enum Cause {
     Shutdown,
     InterfaceDown,
     InterfaceUp,
+    /// A member of our `vrrp_sync_group` changed state and this one followed.
+    SyncGroup,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +109,9 @@ pub enum Input {
     InterfaceUp,
     /// Tracking changed our effective priority (1..=254; 255 is only ever configured).
     SetPriority(u8),
+    /// A member of our `vrrp_sync_group` went to this state on its own; follow it
+    /// (keepalived's sync group semantics: the members move together).
+    SyncWith(StateName),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -278,6 +283,9 @@ impl Router {
             Input::Timer => self.timer(now, &mut out),
             Input::InterfaceDown => {
                 if matches!(self.state, State::Master { .. }) {
+                    // Leaving Master: say so (the send fails harmlessly if the link is
+                    // really gone), then release.
+                    out.push(Action::SendAdvert { priority: 0 });
                     out.push(Action::RemoveAddresses);
                 }
                 if self.state != State::Initialize {
@@ -302,6 +310,7 @@ impl Router {
                     }
                 }
             }
+            Input::SyncWith(to) => self.follow_group(to, now, &mut out),
             Input::SetPriority(p) => {
                 if self.params.priority != 255 {
                     self.priority = p.clamp(1, 254);
@@ -309,6 +318,46 @@ impl Router {
             }
         }
         out
+    }
+
+    /// Follow a sync-group member. Only real moves are followed: a member entering Master
+    /// pulls a Backup up; a Master yielding pulls the others down; a fault holds every
+    /// member in Fault until the faulty one recovers, which the driver signals as
+    /// `SyncWith(Initialize)`.
+    fn follow_group(&mut self, to: StateName, now: u64, out: &mut Vec<Action>) {
+        match (to, self.state()) {
+            (StateName::Master, StateName::Backup) => {
+                self.become_master(now, Cause::SyncGroup, out)
+            }
+            (StateName::Backup, StateName::Master) => {
+                self.become_backup(now, Cause::SyncGroup, out)
+            }
+            (StateName::Fault, StateName::Master | StateName::Backup) => {
+                if matches!(self.state, State::Master { .. }) {
+                    // Our own link is fine: a priority-0 advert hands over at once.
+                    out.push(Action::SendAdvert { priority: 0 });
+                    out.push(Action::RemoveAddresses);
+                }
+                self.transition(State::Fault, Cause::SyncGroup, out);
+            }
+            // The faulty member recovered: start over like after InterfaceUp.
+            (StateName::Initialize, StateName::Fault) => {
+                self.state = State::Initialize;
+                let mut inner = Vec::new();
+                self.startup(now, &mut inner);
+                for a in inner {
+                    match a {
+                        Action::Transition { to, .. } => out.push(Action::Transition {
+                            from: StateName::Fault,
+                            to,
+                            cause: Cause::SyncGroup,
+                        }),
+                        other => out.push(other),
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
     /// §6.4.1: owner → Master at once; otherwise Backup with Master_Down running.

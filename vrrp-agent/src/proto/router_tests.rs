@@ -366,3 +366,48 @@ fn v2_skew_uses_whole_seconds_and_does_not_learn_the_interval() {
     r.handle(advert(T0 + MS, "10.9.0.1", 150, 200), T0 + MS);
     assert_eq!(r.master_adver_int_cs(), 200);
 }
+
+#[test]
+fn sync_group_member_entering_master_pulls_a_backup_up_at_once() {
+    let mut r = started(params(100, 100));
+    let out = r.handle(Input::SyncWith(StateName::Master), T0 + MS);
+    assert_eq!(r.state(), StateName::Master);
+    assert!(out.contains(&Action::AddAddresses));
+    assert!(out.contains(&Action::Transition {
+        from: StateName::Backup,
+        to: StateName::Master,
+        cause: Cause::SyncGroup
+    }));
+}
+
+#[test]
+fn sync_group_member_yielding_pulls_a_master_down_and_releases_addresses() {
+    let mut r = master(params(100, 100));
+    let out = r.handle(Input::SyncWith(StateName::Backup), T0 + 5_000 * MS);
+    assert_eq!(r.state(), StateName::Backup);
+    assert!(out.contains(&Action::RemoveAddresses));
+}
+
+#[test]
+fn sync_group_fault_holds_members_in_fault_until_the_faulty_one_recovers() {
+    let mut r = master(params(100, 100));
+    let out = r.handle(Input::SyncWith(StateName::Fault), T0 + 5_000 * MS);
+    assert_eq!(r.state(), StateName::Fault);
+    assert_eq!(sends(&out), vec![0], "hands over with priority 0");
+    assert!(out.contains(&Action::RemoveAddresses));
+    // Another member becoming Master while we are held in Fault does not pull us up.
+    assert!(r
+        .handle(Input::SyncWith(StateName::Master), T0 + 5_100 * MS)
+        .is_empty());
+    r.handle(Input::SyncWith(StateName::Initialize), T0 + 6_000 * MS);
+    assert_eq!(r.state(), StateName::Backup);
+}
+
+#[test]
+fn sync_group_start_up_of_a_member_moves_nobody() {
+    let mut r = started(params(100, 100));
+    assert!(r
+        .handle(Input::SyncWith(StateName::Backup), T0 + MS)
+        .is_empty());
+    assert_eq!(r.state(), StateName::Backup);
+}
