@@ -14,6 +14,7 @@ use crate::{sh, sh_ok, workspace};
 pub const APT_PACKAGES: &[&str] = &[
     "iproute2",
     "procps",
+    "iputils-ping",
     "keepalived",
     "frr",
     "tshark",

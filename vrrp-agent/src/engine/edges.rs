@@ -13,6 +13,7 @@ use crate::io::arp::GarpSender;
 use crate::io::iface;
 use crate::io::netlink::{Netlink, Sources};
 use crate::io::vip::Vips;
+use crate::io::vmac::{default_vmac_name, set_parent_arp_sysctls, vmac_mac, Vmacs};
 
 pub struct Edges {
     nl: Netlink,
@@ -20,6 +21,9 @@ pub struct Edges {
     sockets: HashMap<(u32, bool), AdvertSocket>,
     announcers: HashMap<u32, GarpSender>,
     sources: HashMap<u32, Sources>,
+    vmacs: Vmacs,
+    /// Names of the macvlans this run created, removed on exit.
+    created_vmacs: Vec<String>,
 }
 
 fn is_v6(f: Family) -> bool {
@@ -30,9 +34,12 @@ impl Edges {
     pub async fn open() -> Result<Edges> {
         let nl = Netlink::connect().context("rtnetlink")?;
         let vips = Vips::new(&nl);
+        let vmacs = Vmacs::new(&nl);
         Ok(Edges {
             nl,
             vips,
+            vmacs,
+            created_vmacs: Vec::new(),
             sockets: HashMap::new(),
             announcers: HashMap::new(),
             sources: HashMap::new(),
@@ -112,6 +119,68 @@ impl Edges {
         match &v.dev {
             Some(dev) => iface::index_of(dev),
             None => Ok(ifindex),
+        }
+    }
+
+    /// `use_vmac`: a macvlan `vrrp.<vrid>` on `parent` with the virtual MAC
+    /// 00:00:5e:00:01:<vrid> (RFC 5798 §7.3), from which adverts and gratuitous ARPs go out
+    /// and on which the addresses live, so clients' caches never need to change on
+    /// failover. Returns its ifindex.
+    pub async fn ensure_vmac(&mut self, parent: u32, vrid: u8, src: IpAddr) -> Result<u32> {
+        let name = default_vmac_name(vrid);
+        let mac = vmac_mac(vrid, false);
+        let idx = self
+            .vmacs
+            .ensure(parent, &name, mac)
+            .await
+            .with_context(|| format!("use_vmac: creating {name} on {}", iface::name_of(parent)))?;
+        if !self.created_vmacs.contains(&name) {
+            self.created_vmacs.push(name.clone());
+        }
+        // Only the macvlan may answer ARP for the addresses it holds.
+        if let Err(e) = set_parent_arp_sysctls(parent) {
+            tracing::warn!(
+                iface = iface::name_of(parent),
+                error = format!("{e:#}"),
+                "could not set arp_ignore/arp_announce"
+            );
+        }
+        let parent_sources = self.sources(parent).await?.clone();
+        self.sources.insert(
+            idx,
+            Sources {
+                mac: Some(mac),
+                primary_v4: parent_sources.primary_v4,
+                link_local_v6: None,
+            },
+        );
+        if let Entry::Vacant(e) = self.sockets.entry((idx, false)) {
+            e.insert(
+                AdvertSocket::open(idx, src, false)
+                    .with_context(|| format!("advert socket on {name}"))?,
+            );
+        }
+        if let Entry::Vacant(e) = self.announcers.entry(idx) {
+            e.insert(GarpSender::open(idx)?);
+        }
+        tracing::info!(
+            vmac = name.as_str(),
+            parent = iface::name_of(parent),
+            "virtual MAC interface ready"
+        );
+        Ok(idx)
+    }
+
+    /// Remove the macvlans this run created.
+    pub async fn remove_vmacs(&mut self) {
+        for name in std::mem::take(&mut self.created_vmacs) {
+            if let Err(e) = self.vmacs.delete(&name).await {
+                tracing::warn!(
+                    vmac = name.as_str(),
+                    error = format!("{e:#}"),
+                    "could not remove virtual MAC interface"
+                );
+            }
         }
     }
 

@@ -59,7 +59,10 @@ const LINK_POLL: Duration = Duration::from_millis(50);
 
 struct Runtime {
     cfg: Instance,
+    /// Where adverts are received (the configured interface).
     ifindex: u32,
+    /// Where adverts, announcements and addresses go: the vmac, or the interface itself.
+    tx_ifindex: u32,
     family: u8,
     router: Router,
     primary: IpAddr,
@@ -158,9 +161,6 @@ fn warn_not_yet_acted_on(config: &Config) {
         {
             missing.push("notify scripts");
         }
-        if c.use_vmac {
-            missing.push("use_vmac");
-        }
         if !c.accept {
             missing.push("no_accept");
         }
@@ -228,7 +228,20 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
             c.unicast_peers.clone()
         };
         edges.open_advert_socket(ifindex, c.family, primary).await?;
+        let tx_ifindex = match (c.use_vmac, c.family) {
+            (true, Family::V4) => edges.ensure_vmac(ifindex, c.vrid, primary).await?,
+            (true, Family::V6) => {
+                tracing::warn!(
+                    instance = c.name.as_str(),
+                    "use_vmac is supported for IPv4 instances only; this IPv6 instance uses {}",
+                    c.interface
+                );
+                ifindex
+            }
+            (false, _) => ifindex,
+        };
         rts.push(Runtime {
+            tx_ifindex,
             router: Router::new(router_params(c, primary)),
             cfg: c.clone(),
             ifindex,
@@ -358,6 +371,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     for i in 0..rts.len() {
         step(&mut edges, &mut rts, &peers, i, Input::Shutdown, now).await;
     }
+    edges.remove_vmacs().await;
     drop(paths);
     tracing::info!("stopped: addresses released, XDP detached");
     Ok(())
@@ -456,21 +470,21 @@ async fn apply(edges: &mut Edges, rt: &Runtime, actions: Vec<Action>) {
                 };
                 for &dst in &rt.destinations {
                     let msg = advert.emit(rt.primary, dst, rt.cfg.checksum);
-                    if let Err(e) = edges.send_advert(rt.ifindex, rt.cfg.family, &msg, dst) {
+                    if let Err(e) = edges.send_advert(rt.tx_ifindex, rt.cfg.family, &msg, dst) {
                         tracing::warn!(instance = rt.label(), error = %e, "advert not sent");
                     }
                 }
             }
             Action::AddAddresses => {
                 for v in &rt.cfg.virtual_addresses {
-                    if let Err(e) = edges.add_address(rt.ifindex, v).await {
+                    if let Err(e) = edges.add_address(rt.tx_ifindex, v).await {
                         tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot add virtual address");
                     }
                 }
             }
             Action::RemoveAddresses => {
                 for v in &rt.cfg.virtual_addresses {
-                    if let Err(e) = edges.remove_address(rt.ifindex, v).await {
+                    if let Err(e) = edges.remove_address(rt.tx_ifindex, v).await {
                         tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot remove virtual address");
                     }
                 }
@@ -478,7 +492,7 @@ async fn apply(edges: &mut Edges, rt: &Runtime, actions: Vec<Action>) {
             Action::Announce { count } => {
                 for v in &rt.cfg.virtual_addresses {
                     for _ in 0..count {
-                        if let Err(e) = edges.announce(rt.ifindex, v.addr) {
+                        if let Err(e) = edges.announce(rt.tx_ifindex, v.addr) {
                             tracing::warn!(instance = rt.label(), addr = %v.addr, error = %e, "announcement not sent");
                             break;
                         }
