@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use vrrp_agent::config::model::{
-    ChecksumForm, Config, ConfigError, Family, Garp, InitialState, Instance, Location, Version,
-    VirtualAddress, Warning,
+    ChecksumForm, Config, ConfigError, Email, Family, Garp, InitialState, Instance, Location,
+    SmtpServer, TrackFile, TrackFileInit, TrackFileRef, TrackInterface, Version, VirtualAddress,
+    Warning,
 };
 use vrrp_agent::config::{check_str, load, load_str, Loaded};
 use vrrpx_tests::{scratch, workspace};
@@ -104,6 +105,9 @@ fn without_locations(mut config: Config) -> Config {
     }
     for g in &mut config.sync_groups {
         g.location = Location::default();
+    }
+    for f in &mut config.track_files {
+        f.location = Location::default();
     }
     config
 }
@@ -988,7 +992,7 @@ fn unsupported_block_is_skipped_whole_with_one_warning() {
 #[test]
 fn unknown_global_defs_keywords_warn() {
     let loaded = ok(conf(&format!(
-        "global_defs {{\n router_id x\n vrrp_garp_master_delay 1\n smtp_server 127.0.0.1\n}}\n{}",
+        "global_defs {{\n router_id x\n vrrp_garp_master_delay 1\n smtp_helo_name lb1\n}}\n{}",
         one_instance("")
     )));
     assert_eq!(
@@ -998,7 +1002,7 @@ fn unknown_global_defs_keywords_warn() {
         3
     );
     assert_eq!(
-        warning_containing(&loaded.warnings, "smtp_server")
+        warning_containing(&loaded.warnings, "smtp_helo_name")
             .location
             .line,
         4
@@ -1485,4 +1489,678 @@ fn native_fractional_interval_in_vrrpv2_is_an_error() {
     let e = single_error(native(&text));
     assert!(e.message.contains("whole seconds"), "{e}");
     assert_eq!(e.location.line, 9);
+}
+
+// ---------------------------------------------------------------------------------------
+// Mail, the notify FIFO, track files, init_fail and built-in checks
+
+/// The number of the first line of `text` that is exactly `line`, to check locations
+/// without counting by hand.
+fn line_of(text: &str, line: &str) -> usize {
+    text.lines()
+        .position(|l| l == line)
+        .unwrap_or_else(|| panic!("no line {line:?} in the text"))
+        + 1
+}
+
+const MAIL_CONF: &str = "\
+global_defs {
+    notification_email {
+        ops@example.com
+        oncall@example.com dev@example.com
+    }
+    notification_email_from lb1@example.com
+    smtp_server mail.example.com 587
+    smtp_connect_timeout 10
+    notify_fifo /run/vrrpx/notify.fifo
+}
+";
+
+const MAIL_TOML: &str = "\
+notify_fifo = \"/run/vrrpx/notify.fifo\"
+
+[email]
+to = [\"ops@example.com\", \"oncall@example.com\", \"dev@example.com\"]
+from = \"lb1@example.com\"
+smtp_server = { host = \"mail.example.com\", port = 587 }
+smtp_connect_timeout = \"10s\"
+";
+
+fn expected_mail() -> Email {
+    Email {
+        to: vec![
+            "ops@example.com".into(),
+            "oncall@example.com".into(),
+            "dev@example.com".into(),
+        ],
+        from: Some("lb1@example.com".into()),
+        smtp_server: Some(SmtpServer {
+            host: "mail.example.com".into(),
+            port: 587,
+        }),
+        smtp_connect_timeout: Duration::from_secs(10),
+    }
+}
+
+const NATIVE_INSTANCE: &str = "\
+[[instance]]
+name = \"VI_1\"
+interface = \"eth0\"
+vrid = 51
+virtual_addresses = [\"10.0.0.100/24\"]
+";
+
+#[test]
+fn global_defs_mail_settings_and_notify_fifo_reach_the_model_without_warnings() {
+    let loaded = ok(conf(&format!("{MAIL_CONF}{}", one_instance(""))));
+    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+    assert_eq!(loaded.config.email, expected_mail());
+    assert_eq!(
+        loaded.config.notify_fifo.as_deref(),
+        Some(Path::new("/run/vrrpx/notify.fifo"))
+    );
+}
+
+#[test]
+fn native_email_table_and_notify_fifo_read_into_the_model() {
+    let loaded = ok(native(&format!("{MAIL_TOML}{NATIVE_INSTANCE}")));
+    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+    assert_eq!(loaded.config.email, expected_mail());
+    assert_eq!(
+        loaded.config.notify_fifo.as_deref(),
+        Some(Path::new("/run/vrrpx/notify.fifo"))
+    );
+}
+
+#[test]
+fn mail_settings_default_to_smtp_port_25_a_30_second_timeout_and_no_fifo() {
+    let from_conf = ok(conf(&format!(
+        "global_defs {{\n smtp_server 10.0.0.25\n}}\n{}",
+        one_instance("")
+    )))
+    .config;
+    let from_toml = ok(native(&format!(
+        "[email]\nsmtp_server = \"10.0.0.25\"\n{NATIVE_INSTANCE}"
+    )))
+    .config;
+    for config in [from_conf, from_toml] {
+        assert_eq!(
+            config.email.smtp_server,
+            Some(SmtpServer {
+                host: "10.0.0.25".into(),
+                port: 25
+            })
+        );
+        assert_eq!(config.email.smtp_connect_timeout, Duration::from_secs(30));
+        assert!(config.email.to.is_empty() && config.email.from.is_none());
+        assert_eq!(config.notify_fifo, None);
+    }
+    let nothing = ok(conf(&one_instance(""))).config;
+    assert_eq!(nothing.email, Email::default());
+    assert_eq!(nothing.email.smtp_server, None);
+    assert_eq!(nothing.email.smtp_connect_timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn vrrp_notify_fifo_is_the_same_fifo_as_notify_fifo_and_setting_both_warns() {
+    let one = ok(conf(&format!(
+        "global_defs {{\n vrrp_notify_fifo /run/a.fifo\n}}\n{}",
+        one_instance("")
+    )));
+    assert!(one.warnings.is_empty(), "{}", show(&one.warnings));
+    assert_eq!(
+        one.config.notify_fifo.as_deref(),
+        Some(Path::new("/run/a.fifo"))
+    );
+    let both = ok(conf(&format!(
+        "global_defs {{\n notify_fifo /run/a.fifo\n vrrp_notify_fifo /run/b.fifo\n}}\n{}",
+        one_instance("")
+    )));
+    assert_eq!(
+        both.config.notify_fifo.as_deref(),
+        Some(Path::new("/run/b.fifo"))
+    );
+    assert_eq!(
+        warning_containing(&both.warnings, "replaces the FIFO set at test.conf:2").location,
+        at("test.conf", 3)
+    );
+}
+
+#[test]
+fn notify_fifo_owner_is_ignored_with_a_warning() {
+    let loaded = ok(conf(&format!(
+        "global_defs {{\n notify_fifo /run/a.fifo root\n}}\n{}",
+        one_instance("")
+    )));
+    assert_eq!(
+        loaded.config.notify_fifo.as_deref(),
+        Some(Path::new("/run/a.fifo"))
+    );
+    assert_eq!(
+        warning_containing(&loaded.warnings, "`root`").location,
+        at("test.conf", 2)
+    );
+}
+
+#[test]
+fn smtp_server_port_and_connect_timeout_out_of_range_are_errors_at_their_lines() {
+    let errors = errors(conf(&format!(
+        "global_defs {{\n smtp_server 10.0.0.25 70000\n smtp_connect_timeout 0\n \
+         smtp_connect_timeout 99999999999999999\n}}\n{}",
+        one_instance("")
+    )));
+    assert_eq!(errors.len(), 2, "{}", show(&errors));
+    assert!(errors[0].message.contains("1..65535"), "{}", errors[0]);
+    // The second timeout replaces the first (with a warning) and is out of range too.
+    assert_eq!(errors[0].location, at("test.conf", 2));
+    assert!(errors[1].message.contains("1..4294"), "{}", errors[1]);
+    assert_eq!(errors[1].location, at("test.conf", 4));
+
+    let e = single_error(native(&format!(
+        "[email]\nsmtp_server = {{ host = \"mail\", port = 0 }}\n{NATIVE_INSTANCE}"
+    )));
+    assert!(e.message.contains("1..65535"), "{e}");
+    assert_eq!(e.location, at("test.toml", 2));
+}
+
+#[test]
+fn smtp_connect_timeout_takes_whole_seconds_in_keepalived_conf() {
+    let e = single_error(conf(&format!(
+        "global_defs {{\n smtp_connect_timeout 2.5\n}}\n{}",
+        one_instance("")
+    )));
+    assert!(e.message.contains("whole seconds"), "{e}");
+    assert_eq!(e.location, at("test.conf", 2));
+}
+
+#[test]
+fn smtp_alert_on_instances_and_sync_groups_reaches_the_model() {
+    let text = format!(
+        "{MAIL_CONF}{}",
+        two_instances_and("vrrp_sync_group G {\n group { A B }\n smtp_alert\n}\n")
+            .replacen(" interface eth0\n", " interface eth0\n smtp_alert on\n", 1)
+            .replacen(
+                " virtual_router_id 2\n",
+                " virtual_router_id 2\n smtp_alert false\n",
+                1
+            )
+    );
+    let loaded = ok(conf(&text));
+    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+    let c = &loaded.config;
+    assert!(c.instances[0].smtp_alert);
+    assert!(!c.instances[1].smtp_alert);
+    assert!(c.sync_groups[0].smtp_alert);
+}
+
+#[test]
+fn native_smtp_alert_on_instances_and_sync_groups_reads_into_the_model() {
+    let text = format!(
+        "{MAIL_TOML}{NATIVE_INSTANCE}smtp_alert = true\n\
+         [[instance]]\nname = \"B\"\ninterface = \"eth0\"\nvrid = 52\n\
+         virtual_addresses = [\"10.0.0.101/24\"]\n\
+         [[sync_group]]\nname = \"G\"\nmembers = [\"VI_1\", \"B\"]\nsmtp_alert = true\n"
+    );
+    let loaded = ok(native(&text));
+    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+    let c = &loaded.config;
+    assert!(c.instances[0].smtp_alert);
+    assert!(!c.instances[1].smtp_alert, "off unless said");
+    assert!(c.sync_groups[0].smtp_alert);
+}
+
+#[test]
+fn smtp_alert_is_off_by_default_unless_global_smtp_alert_vrrp_or_smtp_alert_says_so() {
+    let off = ok(conf(&two_instances_and(
+        "vrrp_sync_group G {\n group { A B }\n}\n",
+    )))
+    .config;
+    assert!(!off.instances[0].smtp_alert && !off.sync_groups[0].smtp_alert);
+
+    // keepalived: smtp_alert_vrrp wins over smtp_alert, whichever comes first; an
+    // instance's own setting wins over both.
+    for globals in [
+        "smtp_alert",
+        "smtp_alert_vrrp",
+        "smtp_alert false\n smtp_alert_vrrp",
+        "smtp_alert_vrrp true\n smtp_alert false",
+    ] {
+        let text = MAIL_CONF.replace(
+            " notify_fifo /run/vrrpx/notify.fifo\n",
+            &format!(" {globals}\n"),
+        ) + &two_instances_and("vrrp_sync_group G {\n group { A B }\n}\n").replacen(
+            " virtual_router_id 2\n",
+            " virtual_router_id 2\n smtp_alert no\n",
+            1,
+        );
+        let loaded = ok(conf(&text));
+        assert!(
+            loaded.warnings.is_empty(),
+            "{globals}: {}",
+            show(&loaded.warnings)
+        );
+        let c = &loaded.config;
+        assert!(c.instances[0].smtp_alert, "{globals}");
+        assert!(!c.instances[1].smtp_alert, "{globals}");
+        assert!(c.sync_groups[0].smtp_alert, "{globals}");
+    }
+    let vrrp_off = MAIL_CONF.replace(
+        " notify_fifo /run/vrrpx/notify.fifo\n",
+        " smtp_alert\n smtp_alert_vrrp off\n",
+    ) + &one_instance("");
+    assert!(!instance_of(&vrrp_off).smtp_alert);
+}
+
+#[test]
+fn smtp_alert_with_a_word_other_than_on_or_off_is_an_error() {
+    let e = single_error(conf(&one_instance("smtp_alert YES")));
+    assert!(e.message.contains("true|on|yes"), "{e}");
+    assert_eq!(e.location, at("test.conf", 7));
+}
+
+#[test]
+fn smtp_alert_without_an_smtp_server_warns_that_no_mail_is_sent() {
+    let loaded = ok(conf(&one_instance("smtp_alert")));
+    assert!(loaded.config.instances[0].smtp_alert);
+    let w = warning_containing(&loaded.warnings, "no mail is sent");
+    assert!(
+        w.message
+            .contains("no smtp_server and no notification_email"),
+        "{w}"
+    );
+    assert_eq!(w.location, at("test.conf", 7));
+    let loaded = ok(native(&format!(
+        "[email]\nsmtp_server = \"10.0.0.25\"\n{NATIVE_INSTANCE}smtp_alert = true\n"
+    )));
+    let w = warning_containing(&loaded.warnings, "no mail is sent");
+    assert!(w.message.contains("no notification_email"), "{w}");
+    assert_eq!(w.location, at("test.toml", 8));
+}
+
+#[test]
+fn vrrp_script_init_fail_reaches_the_model_in_both_syntaxes_and_is_off_by_default() {
+    let from_conf = ok(conf(&format!(
+        "vrrp_script a {{\n script /bin/true\n init_fail\n}}\n\
+         vrrp_script b {{\n script /bin/true\n}}\n{}",
+        one_instance("track_script {\n a\n b\n}")
+    )));
+    assert!(
+        from_conf.warnings.is_empty(),
+        "{}",
+        show(&from_conf.warnings)
+    );
+    let from_toml = ok(native(&format!(
+        "[[script]]\nname = \"a\"\ncommand = \"/bin/true\"\ninit_fail = true\n\
+         [[script]]\nname = \"b\"\ncommand = \"/bin/true\"\n\
+         {NATIVE_INSTANCE}track_scripts = [\"a\", \"b\"]\n"
+    )));
+    for config in [from_conf.config, from_toml.config] {
+        assert!(config.scripts[0].init_fail);
+        assert!(!config.scripts[1].init_fail);
+    }
+}
+
+#[test]
+fn vrrp_script_user_is_still_a_warning() {
+    let loaded = ok(conf(&format!(
+        "vrrp_script a {{\n script /bin/true\n user nobody\n}}\n{}",
+        one_instance("track_script {\n a\n}")
+    )));
+    assert_eq!(
+        warning_containing(&loaded.warnings, "`user`").location,
+        at("test.conf", 3)
+    );
+}
+
+const TRACK_FILES_CONF: &str = "\
+track_file maint {
+    file \"/run/vrrpx/maint\"
+    weight -10
+    init_file 5 overwrite
+}
+vrrp_track_file flag {
+    file /run/vrrpx/flag
+    init_file
+}
+track_file plain {
+    file /run/vrrpx/plain
+    weight 0
+}
+";
+
+const TRACK_FILES_TOML: &str = "\
+[[track_file]]
+name = \"maint\"
+file = \"/run/vrrpx/maint\"
+weight = -10
+init_file = { value = 5, overwrite = true }
+
+[[track_file]]
+name = \"flag\"
+file = \"/run/vrrpx/flag\"
+init_file = 0
+
+[[track_file]]
+name = \"plain\"
+file = \"/run/vrrpx/plain\"
+weight = 0
+";
+
+fn expected_track_files() -> Vec<TrackFile> {
+    let file = |name: &str, weight, init| TrackFile {
+        name: name.into(),
+        path: format!("/run/vrrpx/{name}").into(),
+        weight,
+        init,
+        location: Location::default(),
+    };
+    vec![
+        file(
+            "maint",
+            -10,
+            Some(TrackFileInit {
+                value: 5,
+                overwrite: true,
+            }),
+        ),
+        // keepalived's defaults: weight 1, and a bare init_file writes 0 if missing.
+        file("flag", 1, Some(TrackFileInit::default())),
+        file("plain", 0, None),
+    ]
+}
+
+fn expected_track_file_refs() -> Vec<TrackFileRef> {
+    vec![
+        TrackFileRef {
+            name: "maint".into(),
+            weight: None,
+        },
+        TrackFileRef {
+            name: "flag".into(),
+            weight: Some(-254),
+        },
+        TrackFileRef {
+            name: "plain".into(),
+            weight: Some(0),
+        },
+    ]
+}
+
+#[test]
+fn track_file_blocks_and_references_reach_the_model() {
+    let loaded = ok(conf(&format!(
+        "{TRACK_FILES_CONF}{}",
+        one_instance("track_file {\n maint\n flag weight -254\n plain weight 0\n}")
+    )));
+    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+    let config = without_locations(loaded.config);
+    assert_eq!(config.track_files, expected_track_files());
+    assert_eq!(config.instances[0].track_files, expected_track_file_refs());
+}
+
+#[test]
+fn native_track_files_read_into_the_model() {
+    let loaded = ok(native(&format!(
+        "{TRACK_FILES_TOML}{NATIVE_INSTANCE}track_files = [\"maint\", \
+         {{ name = \"flag\", weight = -254 }}, {{ name = \"plain\", weight = 0 }}]\n"
+    )));
+    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+    assert_eq!(loaded.config.track_files[1].location, at("test.toml", 7));
+    let config = without_locations(loaded.config);
+    assert_eq!(config.track_files, expected_track_files());
+    assert_eq!(config.instances[0].track_files, expected_track_file_refs());
+}
+
+#[test]
+fn track_file_naming_an_undefined_vrrp_track_file_is_an_error_at_its_line() {
+    let text = format!(
+        "{TRACK_FILES_CONF}{}",
+        one_instance("track_file {\n maint\n nope\n}")
+    );
+    let e = single_error(conf(&text));
+    assert!(
+        e.message.contains("track_file nope") && e.message.contains("flag, maint, plain"),
+        "{e}"
+    );
+    assert_eq!(e.location, at("test.conf", line_of(&text, " nope")));
+
+    let text = format!("{NATIVE_INSTANCE}track_files = [\"maint\"]\n");
+    let e = single_error(native(&text));
+    assert!(
+        e.message.contains("maint") && e.message.contains("none is defined"),
+        "{e}"
+    );
+    assert_eq!(e.location, at("test.toml", 6));
+}
+
+#[test]
+fn track_file_without_a_file_or_with_weights_beyond_254_is_an_error() {
+    let text = format!(
+        "track_file a {{\n weight 3\n}}\ntrack_file b {{\n file /b\n weight 255\n}}\n\
+         track_file c {{\n file /c\n init_file 3000000000\n}}\n{}",
+        one_instance("track_file {\n a\n b\n c weight -255\n}")
+    );
+    let errors = errors(conf(&text));
+    let lines: Vec<usize> = errors.iter().map(|e| e.location.line).collect();
+    assert_eq!(
+        lines,
+        [1, 6, 10, line_of(&text, " c weight -255")],
+        "{}",
+        show(&errors)
+    );
+    assert!(errors[0].message.contains("no `file`"), "{}", errors[0]);
+    assert!(errors[1].message.contains("-254..254"), "{}", errors[1]);
+    assert!(
+        errors[2].message.contains("init_file value"),
+        "{}",
+        errors[2]
+    );
+    assert!(errors[3].message.contains("-254..254"), "{}", errors[3]);
+}
+
+#[test]
+fn duplicate_track_file_names_are_an_error() {
+    let text = format!(
+        "track_file a {{\n file /a\n}}\nvrrp_track_file a {{\n file /b\n}}\n{}",
+        one_instance("track_file {\n a\n}")
+    );
+    let e = single_error(conf(&text));
+    assert!(e.message.contains("already defined at test.conf:1"), "{e}");
+    assert_eq!(e.location.line, 4);
+}
+
+#[test]
+fn unused_track_file_warns_that_it_is_never_read() {
+    let loaded = ok(conf(&format!("{TRACK_FILES_CONF}{}", one_instance(""))));
+    let w = warning_containing(&loaded.warnings, "track_file flag is not tracked");
+    assert_eq!(w.location, at("test.conf", 6));
+}
+
+#[test]
+fn track_file_in_a_sync_group_member_loses_its_weight_as_in_keepalived() {
+    // keepalived 2.2.7 drops a track_file weighted in the instance, and keeps one that has
+    // its weight from the track_file block with weight 0 (fault while the value is not 0).
+    let text = format!(
+        "{TRACK_FILES_CONF}{}",
+        two_instances_and("vrrp_sync_group G {\n group { A B }\n}\n").replacen(
+            " interface eth0\n",
+            " interface eth0\n track_file {\n maint\n flag weight 3\n plain\n }\n",
+            1
+        )
+    );
+    let loaded = ok(conf(&text));
+    let refs = &loaded.config.instances[0].track_files;
+    assert_eq!(
+        refs,
+        &[
+            TrackFileRef {
+                name: "maint".into(),
+                weight: Some(0)
+            },
+            TrackFileRef {
+                name: "plain".into(),
+                weight: None
+            },
+        ]
+    );
+    let w = warning_containing(&loaded.warnings, "track_file flag (weight 3) is dropped");
+    assert_eq!(w.location.line, line_of(&text, " flag weight 3"));
+    let w = warning_containing(&loaded.warnings, "its weight -10 is ignored");
+    assert_eq!(w.location.line, line_of(&text, " maint"));
+
+    // With sync_group_tracking_weight the weights stay as written.
+    let kept = ok(conf(&text.replace(
+        " group { A B }\n",
+        " group { A B }\n sync_group_tracking_weight\n",
+    )));
+    assert_eq!(kept.config.instances[0].track_files[1].weight, Some(3));
+}
+
+#[test]
+fn track_interface_weight_0_means_fault_and_other_weights_are_kept_in_both_syntaxes() {
+    let from_conf = instance_of(&one_instance(
+        "track_interface {\n eth1\n eth2 weight 0\n eth3 weight -20\n eth4 weight 15\n}",
+    ));
+    let from_toml = ok(native(&format!(
+        "{NATIVE_INSTANCE}track_interfaces = [\"eth1\", {{ name = \"eth2\", weight = 0 }}, \
+         {{ name = \"eth3\", weight = -20 }}, {{ name = \"eth4\", weight = 15 }}]\n"
+    )))
+    .config
+    .instances
+    .remove(0);
+    let expected: Vec<TrackInterface> = [("eth1", 0), ("eth2", 0), ("eth3", -20), ("eth4", 15)]
+        .into_iter()
+        .map(|(name, weight)| TrackInterface {
+            name: name.into(),
+            weight,
+        })
+        .collect();
+    assert_eq!(from_conf.track_interfaces, expected);
+    assert_eq!(from_toml.track_interfaces, expected);
+}
+
+#[test]
+fn vrrpx_tcp_and_http_checks_are_kept_as_written_in_both_syntaxes() {
+    let checks = [
+        "vrrpx:tcp 127.0.0.1:80",
+        "vrrpx:tcp [::1]:5432",
+        "vrrpx:http http://127.0.0.1:8080/healthz status 204",
+        "vrrpx:http http://lb.example.com/",
+    ];
+    let mut conf_text = String::new();
+    let mut toml_text = String::new();
+    for (n, check) in checks.iter().enumerate() {
+        conf_text += &format!("vrrp_script c{n} {{\n script \"{check}\"\n}}\n");
+        toml_text += &format!("[[script]]\nname = \"c{n}\"\ncommand = \"{check}\"\n");
+    }
+    let from_conf = ok(conf(&format!(
+        "{conf_text}{}",
+        one_instance("track_script {\n c0\n c1\n c2\n c3\n}")
+    )));
+    assert!(
+        from_conf.warnings.is_empty(),
+        "{}",
+        show(&from_conf.warnings)
+    );
+    let from_toml = ok(native(&format!(
+        "{toml_text}{NATIVE_INSTANCE}track_scripts = [\"c0\", \"c1\", \"c2\", \"c3\"]\n"
+    )));
+    for config in [from_conf.config, from_toml.config] {
+        let scripts: Vec<&str> = config.scripts.iter().map(|s| s.script.as_str()).collect();
+        assert_eq!(scripts, checks);
+    }
+}
+
+#[test]
+fn vrrpx_tcp_with_a_bad_port_is_an_error_at_the_script_line() {
+    let text = format!(
+        "vrrp_script chk {{\n interval 2\n script \"vrrpx:tcp 127.0.0.1:99999\"\n}}\n{}",
+        one_instance("track_script {\n chk\n}")
+    );
+    let e = single_error(conf(&text));
+    assert!(
+        e.message.contains("vrrp_script chk") && e.message.contains("port `99999`"),
+        "{e}"
+    );
+    assert_eq!(e.location, at("test.conf", 3));
+
+    let text = format!(
+        "[[script]]\nname = \"chk\"\ncommand = \"vrrpx:tcp 127.0.0.1\"\n\
+         {NATIVE_INSTANCE}track_scripts = [\"chk\"]\n"
+    );
+    let e = single_error(native(&text));
+    assert!(e.message.contains("HOST:PORT"), "{e}");
+    assert_eq!(e.location, at("test.toml", 3));
+}
+
+#[test]
+fn vrrpx_http_needs_an_http_url_and_a_status_100_to_599() {
+    for (check, says) in [
+        ("vrrpx:http 127.0.0.1/healthz", "http://"),
+        ("vrrpx:http https://127.0.0.1/", "plain http://"),
+        ("vrrpx:http http://127.0.0.1/ status 600", "100..599"),
+        ("vrrpx:http http://127.0.0.1/ status", "takes a URL"),
+        ("vrrpx:ping 127.0.0.1", "vrrpx:tcp"),
+    ] {
+        let e = single_error(conf(&format!(
+            "vrrp_script chk {{\n script \"{check}\"\n}}\n{}",
+            one_instance("track_script {\n chk\n}")
+        )));
+        assert!(e.message.contains(says), "{check}: {e}");
+        assert_eq!(e.location, at("test.conf", 2), "{check}");
+    }
+}
+
+#[test]
+fn unquoted_vrrpx_check_is_an_error_with_advice_to_quote_it() {
+    let checked = check_str(
+        &format!(
+            "vrrp_script chk {{\n script vrrpx:tcp 127.0.0.1:80\n}}\n{}",
+            one_instance("track_script {\n chk\n}")
+        ),
+        Path::new("test.conf"),
+    );
+    assert_eq!(checked.errors.len(), 1, "{}", show(&checked.errors));
+    assert!(checked.errors[0].message.contains("HOST:PORT"));
+    assert_eq!(
+        warning_containing(&checked.warnings, "double quotes")
+            .location
+            .line,
+        2
+    );
+}
+
+#[test]
+fn reference_examples_carry_every_new_setting_in_both_syntaxes() {
+    for name in ["reference.conf", "reference.toml"] {
+        let c = load(&configs().join(name)).unwrap().config;
+        assert_eq!(c.email.to.len(), 2, "{name}");
+        assert_eq!(c.email.from.as_deref(), Some("lb1@example.com"), "{name}");
+        assert_eq!(
+            c.email.smtp_server,
+            Some(SmtpServer {
+                host: "10.9.0.25".into(),
+                port: 2525
+            }),
+            "{name}"
+        );
+        assert_eq!(c.email.smtp_connect_timeout, Duration::from_secs(10));
+        assert_eq!(
+            c.notify_fifo.as_deref(),
+            Some(Path::new("/run/vrrpx/notify.fifo"))
+        );
+        let file = &c.track_files[0];
+        assert_eq!(
+            (file.name.as_str(), file.weight, file.init),
+            ("maintenance", -10, Some(TrackFileInit::default())),
+            "{name}"
+        );
+        let vi61 = &c.instances[0];
+        assert!(vi61.smtp_alert && vi61.track_files[0].name == "maintenance");
+        assert!(c.sync_groups[0].smtp_alert);
+        assert!(c.scripts[0].init_fail);
+    }
+    let from_conf = load(&configs().join("reference.conf")).unwrap().config;
+    let from_toml = load(&configs().join("reference.toml")).unwrap().config;
+    assert_eq!(without_locations(from_conf), without_locations(from_toml));
 }

@@ -2,10 +2,14 @@
 //! library exposes the pieces so the integration tests can drive them directly.
 
 pub mod config;
+pub mod control;
 pub mod engine;
 pub mod filter;
 pub mod io;
 pub mod monitor;
+pub mod notify;
 pub mod proto;
 pub mod receive;
+pub mod sdnotify;
 pub mod status;
+pub mod track;

@@ -50,6 +50,36 @@ enum Command {
         /// XDP attach mode.
         #[arg(long, value_enum, default_value = "auto")]
         xdp_mode: ModeChoice,
+        /// Control socket for `status`, `reload` and the event stream.
+        #[arg(long, default_value = vrrp_agent::control::DEFAULT_SOCKET)]
+        control: PathBuf,
+        /// Do not open a control socket.
+        #[arg(long)]
+        no_control: bool,
+        /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9650), at /metrics.
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
+    },
+    /// Show the running daemon's instances: state, priorities and why they differ, the
+    /// master heard, adverts sent/received, last transition, timer margin, rejections.
+    Status {
+        /// The whole snapshot as JSON.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = vrrp_agent::control::DEFAULT_SOCKET)]
+        control: PathBuf,
+    },
+    /// Make the running daemon re-read its configuration (as SIGHUP does). Unchanged
+    /// instances keep their state; a file that fails validation changes nothing.
+    Reload {
+        #[arg(long, default_value = vrrp_agent::control::DEFAULT_SOCKET)]
+        control: PathBuf,
+    },
+    /// Follow the running daemon's events (transitions, split brain) as JSON lines with
+    /// sequence numbers.
+    Events {
+        #[arg(long, default_value = vrrp_agent::control::DEFAULT_SOCKET)]
+        control: PathBuf,
     },
     /// Check a configuration file without running it (like `keepalived -t`): prints every
     /// error and warning with file:line; exit status 0 when it is valid.
@@ -96,11 +126,22 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log)?)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)?;
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        // Under systemd: journald stamps each line itself, so no time and no colour.
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .without_time()
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -129,10 +170,34 @@ fn main() -> Result<()> {
                 }
             }
         }
+        Command::Status { json, control } => rt.block_on(async {
+            let status = vrrp_agent::control::client::status(&control).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", vrrp_agent::control::render_status(&status));
+            }
+            Ok(())
+        }),
+        Command::Reload { control } => rt.block_on(async {
+            vrrp_agent::control::client::reload(&control).await?;
+            println!("reloaded");
+            Ok(())
+        }),
+        Command::Events { control } => rt.block_on(async {
+            let mut stream = vrrp_agent::control::client::subscribe(&control).await?;
+            while let Some(ev) = stream.next().await? {
+                println!("{ev}");
+            }
+            Ok(())
+        }),
         Command::Run {
             config,
             no_xdp,
             xdp_mode,
+            control,
+            no_control,
+            metrics,
         } => {
             let loaded = match vrrp_agent::config::load(&config) {
                 Ok(l) => l,
@@ -153,6 +218,9 @@ fn main() -> Result<()> {
             }
             let opts = EngineOptions {
                 path: PathOptions { no_xdp, xdp_mode },
+                config_path: Some(config.clone()),
+                control_socket: (!no_control).then_some(control),
+                metrics,
             };
             rt.block_on(vrrp_agent::engine::run(loaded.config, opts))
         }

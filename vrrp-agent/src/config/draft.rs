@@ -36,6 +36,38 @@ pub struct DraftConfig {
     pub instances: Vec<DraftInstance>,
     pub scripts: Vec<DraftScript>,
     pub sync_groups: Vec<DraftSyncGroup>,
+    pub track_files: Vec<DraftTrackFile>,
+    /// `notification_email { }`.
+    pub email_to: Vec<Located<String>>,
+    pub email_from: Option<Located<String>>,
+    pub smtp_server: Option<Located<DraftSmtpServer>>,
+    pub smtp_connect_timeout: Option<Located<Micros>>,
+    /// `notify_fifo` / `vrrp_notify_fifo`.
+    pub notify_fifo: Option<Located<String>>,
+    /// keepalived's `global_defs { smtp_alert_vrrp }` (or `smtp_alert`): the `smtp_alert` of
+    /// instances and groups that do not set their own.
+    pub smtp_alert_default: Option<Located<bool>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DraftSmtpServer {
+    pub host: String,
+    pub port: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DraftTrackFileInit {
+    pub value: i64,
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct DraftTrackFile {
+    pub name: String,
+    pub location: Location,
+    pub file: Option<Located<String>>,
+    pub weight: Option<Located<i64>>,
+    pub init: Option<Located<DraftTrackFileInit>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,7 +105,9 @@ pub struct DraftInstance {
     pub unicast_peers: Vec<Located<IpAddr>>,
     pub track_interfaces: Vec<Located<DraftTrack>>,
     pub track_scripts: Vec<Located<DraftTrack>>,
+    pub track_files: Vec<Located<DraftTrack>>,
     pub notify: Notify,
+    pub smtp_alert: Option<Located<bool>>,
     pub garp_master_delay: Option<Located<Micros>>,
     pub garp_master_repeat: Option<Located<i64>>,
     /// 0 means off, as in keepalived.
@@ -93,6 +127,7 @@ pub struct DraftScript {
     pub weight: Option<Located<i64>>,
     pub rise: Option<Located<i64>>,
     pub fall: Option<Located<i64>>,
+    pub init_fail: bool,
 }
 
 #[derive(Debug, Default)]
@@ -101,6 +136,7 @@ pub struct DraftSyncGroup {
     pub location: Location,
     pub members: Vec<Located<String>>,
     pub notify: Notify,
+    pub smtp_alert: Option<Located<bool>>,
     /// keepalived's `sync_group_tracking_weight`: members keep their weighted tracking.
     pub tracking_weight: bool,
 }

@@ -9,7 +9,8 @@ use std::net::IpAddr;
 
 use super::draft::{
     parse_address_with_prefix, parse_decimal_seconds, DraftAddress, DraftConfig, DraftInstance,
-    DraftScript, DraftSyncGroup, DraftTrack, Located, Micros,
+    DraftScript, DraftSmtpServer, DraftSyncGroup, DraftTrack, DraftTrackFile, DraftTrackFileInit,
+    Located, Micros, MICROS_PER_SECOND,
 };
 use super::model::{ChecksumForm, InitialState, Notify};
 use super::report::Diagnostics;
@@ -17,7 +18,10 @@ use super::syntax::Statement;
 
 /// Reads the top-level statements of a keepalived.conf (includes already spliced in).
 pub fn read(statements: &[Statement], diag: &mut Diagnostics) -> DraftConfig {
-    let mut reader = Reader { diag };
+    let mut reader = Reader {
+        diag,
+        smtp_alert_vrrp_set: false,
+    };
     let mut draft = DraftConfig::default();
     for stmt in statements {
         match stmt.name() {
@@ -35,6 +39,12 @@ pub fn read(statements: &[Statement], diag: &mut Diagnostics) -> DraftConfig {
             "vrrp_sync_group" => {
                 if let Some(group) = reader.sync_group(stmt) {
                     draft.sync_groups.push(group);
+                }
+            }
+            // `vrrp_track_file` is keepalived's older name for it.
+            "track_file" | "vrrp_track_file" => {
+                if let Some(file) = reader.track_file(stmt) {
+                    draft.track_files.push(file);
                 }
             }
             _ => reader.unsupported(stmt),
@@ -58,7 +68,13 @@ fn hint(keyword: &str) -> Option<&'static str> {
         "vrrp_strict" | "strict_mode" => {
             "strict mode is not implemented; write `no_accept` if that is the part you need"
         }
-        "enable_script_security" | "script_user" => "scripts run as the user vrrpx runs as",
+        "enable_script_security" | "script_user" | "user" => {
+            "scripts run as the user vrrpx runs as"
+        }
+        "notify_fifo_script" | "vrrp_notify_fifo_script" => {
+            "vrrpx writes the FIFO named by `notify_fifo` and starts no reader for it; run the \
+             script as a service of its own"
+        }
         "virtual_server" | "virtual_server_group" | "real_server" => {
             "vrrpx does VRRP only; IPVS load balancing stays with keepalived's checker"
         }
@@ -67,8 +83,9 @@ fn hint(keyword: &str) -> Option<&'static str> {
             "set garp_master_delay, garp_master_repeat and garp_master_refresh in each \
              vrrp_instance instead"
         }
-        _ if keyword.starts_with("smtp_") || keyword.starts_with("notification_email") => {
-            "vrrpx sends no e-mail; use notify scripts"
+        _ if keyword.starts_with("smtp_") => {
+            "vrrpx reads notification_email, notification_email_from, smtp_server, \
+             smtp_connect_timeout, smtp_alert and smtp_alert_vrrp"
         }
         _ if keyword.starts_with("lvs_") => {
             "vrrpx does VRRP only; IPVS load balancing stays with keepalived's checker"
@@ -120,11 +137,24 @@ fn is_keyword(word: &str) -> bool {
             | "fall"
             | "group"
             | "router_id"
+            | "smtp_alert"
+            | "track_file"
+            | "init_fail"
+            | "file"
+            | "init_file"
+            | "notification_email"
+            | "notification_email_from"
+            | "smtp_server"
+            | "smtp_connect_timeout"
+            | "notify_fifo"
+            | "vrrp_notify_fifo"
     )
 }
 
 struct Reader<'d> {
     diag: &'d mut Diagnostics,
+    /// `smtp_alert_vrrp` was read: a later global `smtp_alert` does not change the default.
+    smtp_alert_vrrp_set: bool,
 }
 
 impl Reader<'_> {
@@ -240,6 +270,33 @@ impl Reader<'_> {
         }
     }
 
+    /// keepalived's `<BOOL>` that may be left out: `smtp_alert` alone means true, or
+    /// `true|on|yes` / `false|off|no`.
+    fn bool_flag(&mut self, stmt: &Statement) -> Option<Located<bool>> {
+        if !self.no_block(stmt) {
+            return None;
+        }
+        let value = match stmt.args.first().map(|t| t.text.as_str()) {
+            None => true,
+            Some("true" | "on" | "yes") => true,
+            Some("false" | "off" | "no") => false,
+            Some(other) => {
+                self.diag.error(
+                    stmt.location(),
+                    format!(
+                        "`{}` {other}: expected nothing (on), or true|on|yes or false|off|no",
+                        stmt.name()
+                    ),
+                );
+                return None;
+            }
+        };
+        if stmt.args.len() > 1 {
+            self.ignored_rest(stmt, 1);
+        }
+        Some(Located::new(value, stmt.location()))
+    }
+
     fn int(&mut self, stmt: &Statement, expected: &str) -> Option<Located<i64>> {
         let text = self.value(stmt, expected)?;
         match text.parse::<i64>() {
@@ -309,9 +366,140 @@ impl Reader<'_> {
                     let version = self.int(s, "2 or 3");
                     self.set(&mut draft.default_version, version, "vrrp_version");
                 }
+                "notification_email" => {
+                    for a in self.block(s, "one e-mail address per line") {
+                        if !self.no_block(a) {
+                            continue;
+                        }
+                        // Addresses may share a line, as keepalived allows.
+                        for token in std::iter::once(&a.keyword).chain(&a.args) {
+                            draft
+                                .email_to
+                                .push(Located::new(token.text.clone(), &token.location));
+                        }
+                    }
+                }
+                "notification_email_from" => {
+                    let from = self
+                        .value(s, "the sender's e-mail address")
+                        .map(|v| Located::new(v.to_string(), s.location()));
+                    self.set(&mut draft.email_from, from, "notification_email_from");
+                }
+                "smtp_server" => {
+                    let server = self.smtp_server(s);
+                    self.set(&mut draft.smtp_server, server, "smtp_server");
+                }
+                "smtp_connect_timeout" => {
+                    let timeout = self.int(s, "whole seconds 1..4294").map(|t| {
+                        // Negative values fail validation's range check as 0 does.
+                        let micros = u64::try_from(t.value)
+                            .unwrap_or(0)
+                            .saturating_mul(MICROS_PER_SECOND);
+                        Located::new(micros, &t.location)
+                    });
+                    self.set(
+                        &mut draft.smtp_connect_timeout,
+                        timeout,
+                        "smtp_connect_timeout",
+                    );
+                }
+                "notify_fifo" | "vrrp_notify_fifo" => self.notify_fifo(s, draft),
+                // keepalived: `smtp_alert_vrrp` sets the default of VRRP instances and
+                // groups, and wins over `smtp_alert`, the default of everything.
+                "smtp_alert_vrrp" => {
+                    if let Some(on) = self.bool_flag(s) {
+                        draft.smtp_alert_default = Some(on);
+                        self.smtp_alert_vrrp_set = true;
+                    }
+                }
+                "smtp_alert" => {
+                    if let Some(on) = self.bool_flag(s) {
+                        if !self.smtp_alert_vrrp_set {
+                            draft.smtp_alert_default = Some(on);
+                        }
+                    }
+                }
                 _ => self.unsupported(s),
             }
         }
+    }
+
+    /// `smtp_server HOST [PORT]`.
+    fn smtp_server(&mut self, s: &Statement) -> Option<Located<DraftSmtpServer>> {
+        if !self.no_block(s) {
+            return None;
+        }
+        let Some(host) = s.args.first() else {
+            self.diag.error(
+                s.location(),
+                "`smtp_server` needs a value: an IP address or host name, and optionally a \
+                 port (default 25)",
+            );
+            return None;
+        };
+        let port = match s.args.get(1) {
+            None => None,
+            Some(port) => match port.text.parse::<i64>() {
+                Ok(port) => Some(port),
+                Err(_) => {
+                    self.diag.error(
+                        s.location(),
+                        format!(
+                            "`smtp_server` {} {}: the port must be a number 1..65535",
+                            host.text, port.text
+                        ),
+                    );
+                    return None;
+                }
+            },
+        };
+        if s.args.len() > 2 {
+            self.ignored_rest(s, 2);
+        }
+        Some(Located::new(
+            DraftSmtpServer {
+                host: host.text.clone(),
+                port,
+            },
+            s.location(),
+        ))
+    }
+
+    /// `notify_fifo PATH [user [group]]`; vrrpx takes `vrrp_notify_fifo` as the same FIFO.
+    fn notify_fifo(&mut self, s: &Statement, draft: &mut DraftConfig) {
+        if !self.no_block(s) {
+            return;
+        }
+        let Some(path) = s.args.first() else {
+            self.diag.error(
+                s.location(),
+                format!("`{}` needs a value: the path of the FIFO", s.name()),
+            );
+            return;
+        };
+        if s.args.len() > 1 {
+            self.diag.warn(
+                s.location(),
+                format!(
+                    "`{}`: keepalived reads `{}` after the path as the owner (and group) of \
+                     the FIFO; vrrpx creates it as its own user and ignores it",
+                    s.name(),
+                    join(&s.args[1..])
+                ),
+            );
+        }
+        if let Some(earlier) = &draft.notify_fifo {
+            self.diag.warn(
+                s.location(),
+                format!(
+                    "`{}` replaces the FIFO set at {}: vrrpx writes its events to one FIFO \
+                     (notify_fifo and vrrp_notify_fifo are the same to it)",
+                    s.name(),
+                    earlier.location
+                ),
+            );
+        }
+        draft.notify_fifo = Some(Located::new(path.text.clone(), s.location()));
     }
 
     fn instance(&mut self, stmt: &Statement) -> Option<DraftInstance> {
@@ -428,6 +616,17 @@ impl Reader<'_> {
                         d.track_scripts.push(track);
                     }
                 }
+            }
+            "track_file" => {
+                for t in self.block(s, "one track_file name per line: `NAME [weight N]`") {
+                    if let Some(track) = self.track(t) {
+                        d.track_files.push(track);
+                    }
+                }
+            }
+            "smtp_alert" => {
+                let on = self.bool_flag(s);
+                self.set(&mut d.smtp_alert, on, "smtp_alert");
             }
             "notify_master" => d.notify.master = self.notify_script(s),
             "notify_backup" => d.notify.backup = self.notify_script(s),
@@ -617,7 +816,8 @@ impl Reader<'_> {
         Some(Located::new(vip, s.location()))
     }
 
-    /// `NAME [weight N] [reverse|noreverse|no_reverse]` in track_interface / track_script.
+    /// `NAME [weight N] [reverse|noreverse|no_reverse]` in track_interface / track_script /
+    /// track_file.
     fn track(&mut self, s: &Statement) -> Option<Located<DraftTrack>> {
         if !self.no_block(s) {
             return None;
@@ -748,6 +948,10 @@ impl Reader<'_> {
                     let fall = self.int(s, "a count of failures");
                     self.set(&mut d.fall, fall, "fall");
                 }
+                "init_fail" => {
+                    self.flag(s);
+                    d.init_fail = true;
+                }
                 _ => self.unsupported(s),
             }
         }
@@ -756,8 +960,17 @@ impl Reader<'_> {
 
     /// keepalived ignores weighted tracking in the members of a sync group unless the
     /// group says `sync_group_tracking_weight`: the whole group would otherwise move on one
-    /// member's priority. Kept so the file behaves as it did, with a warning for each.
+    /// member's priority. Kept so the file behaves as it did, with a warning for each: a
+    /// weighted track_interface or track_script is dropped, and so is a track_file given a
+    /// weight in the instance; a track_file that has its weight from its definition stays,
+    /// with weight 0 (fault while its value is not 0).
     fn drop_weighted_tracking_in_sync_groups(&mut self, draft: &mut DraftConfig) {
+        #[derive(Clone, Copy)]
+        enum Kind {
+            Interface,
+            Script,
+            File,
+        }
         let script_weight = |name: &str| {
             draft
                 .scripts
@@ -766,7 +979,15 @@ impl Reader<'_> {
                 .and_then(|s| s.weight.as_ref())
                 .map_or(0, |w| w.value)
         };
-        let mut drops = Vec::new();
+        // keepalived's default weight of a track file is 1.
+        let file_weight = |name: &str| {
+            draft
+                .track_files
+                .iter()
+                .find(|f| f.name == name)
+                .map_or(1, |f| f.weight.as_ref().map_or(1, |w| w.value))
+        };
+        let mut changes = Vec::new();
         for group in draft.sync_groups.iter().filter(|g| !g.tracking_weight) {
             for member in &group.members {
                 let Some(index) = draft.instances.iter().position(|i| i.name == member.value)
@@ -774,31 +995,54 @@ impl Reader<'_> {
                     continue;
                 };
                 let instance = &draft.instances[index];
-                for t in &instance.track_interfaces {
-                    let weight = t.value.weight.unwrap_or(0);
+                let tracks = instance
+                    .track_interfaces
+                    .iter()
+                    .map(|t| (Kind::Interface, t, t.value.weight.unwrap_or(0)))
+                    .chain(instance.track_scripts.iter().map(|t| {
+                        let weight = t
+                            .value
+                            .weight
+                            .unwrap_or_else(|| script_weight(&t.value.name));
+                        (Kind::Script, t, weight)
+                    }))
+                    .chain(instance.track_files.iter().map(|t| {
+                        let weight = t.value.weight.unwrap_or_else(|| file_weight(&t.value.name));
+                        (Kind::File, t, weight)
+                    }));
+                for (kind, track, weight) in tracks {
                     if weight != 0 {
-                        drops.push((index, false, t.clone(), weight, group.name.clone()));
-                    }
-                }
-                for t in &instance.track_scripts {
-                    let weight = t
-                        .value
-                        .weight
-                        .unwrap_or_else(|| script_weight(&t.value.name));
-                    if weight != 0 {
-                        drops.push((index, true, t.clone(), weight, group.name.clone()));
+                        changes.push((index, kind, track.clone(), weight, group.name.clone()));
                     }
                 }
             }
         }
-        for (index, is_script, track, weight, group) in drops {
+        for (index, kind, track, weight, group) in changes {
             let instance = &mut draft.instances[index];
-            let (list, keyword) = if is_script {
-                (&mut instance.track_scripts, "track_script")
-            } else {
-                (&mut instance.track_interfaces, "track_interface")
+            let (list, keyword) = match kind {
+                Kind::Interface => (&mut instance.track_interfaces, "track_interface"),
+                Kind::Script => (&mut instance.track_scripts, "track_script"),
+                Kind::File => (&mut instance.track_files, "track_file"),
             };
-            list.retain(|t| t.location != track.location || t.value != track.value);
+            let same =
+                |t: &Located<DraftTrack>| t.location == track.location && t.value == track.value;
+            if matches!(kind, Kind::File) && track.value.weight.is_none() {
+                for t in list.iter_mut().filter(|t| same(t)) {
+                    t.value.weight = Some(0);
+                }
+                self.diag.warn(
+                    &track.location,
+                    format!(
+                        "track_file {}: its weight {weight} is ignored, as keepalived does, \
+                         because vrrp_instance {} is in vrrp_sync_group {group}; it puts the \
+                         group in fault while the file holds a value other than 0 (write \
+                         `weight 0` to say so, or `sync_group_tracking_weight` in the group)",
+                        track.value.name, instance.name
+                    ),
+                );
+                continue;
+            }
+            list.retain(|t| !same(t));
             self.diag.warn(
                 &track.location,
                 format!(
@@ -810,6 +1054,86 @@ impl Reader<'_> {
                 ),
             );
         }
+    }
+
+    /// `track_file NAME { file PATH  weight N  init_file [VALUE] [overwrite] }`.
+    fn track_file(&mut self, stmt: &Statement) -> Option<DraftTrackFile> {
+        let (name, block) = self.named_block(stmt)?;
+        let mut d = DraftTrackFile {
+            name,
+            location: stmt.location().clone(),
+            ..DraftTrackFile::default()
+        };
+        for s in block {
+            match s.name() {
+                "file" => {
+                    let file = self
+                        .value(s, "the path of the file to read")
+                        .map(|v| Located::new(v.to_string(), s.location()));
+                    self.set(&mut d.file, file, "file");
+                }
+                "weight" => {
+                    // `weight N [reverse]`
+                    let reverse = s.args.len() > 1 && s.args[1].text == "reverse";
+                    let weight = if reverse {
+                        self.diag.warn(
+                            s.location(),
+                            "weight: `reverse` is not supported and is ignored",
+                        );
+                        let weight = s.args[0].text.parse().ok();
+                        if weight.is_none() {
+                            self.diag
+                                .error(s.location(), "weight: expected a whole number -254..254");
+                        }
+                        weight.map(|w| Located::new(w, s.location()))
+                    } else {
+                        self.int(s, "a whole number -254..254")
+                    };
+                    self.set(&mut d.weight, weight, "weight");
+                }
+                "init_file" => {
+                    let init = self.init_file(s);
+                    self.set(&mut d.init, init, "init_file");
+                }
+                _ => self.unsupported(s),
+            }
+        }
+        Some(d)
+    }
+
+    /// `init_file [VALUE] [overwrite]`.
+    fn init_file(&mut self, s: &Statement) -> Option<Located<DraftTrackFileInit>> {
+        if !self.no_block(s) {
+            return None;
+        }
+        let mut init = DraftTrackFileInit {
+            value: 0,
+            overwrite: false,
+        };
+        let mut args = s.args.iter().map(|t| t.text.as_str()).peekable();
+        if let Some(value) = args.next_if(|a| *a != "overwrite") {
+            match value.parse::<i64>() {
+                Ok(value) => init.value = value,
+                Err(_) => {
+                    self.diag.error(
+                        s.location(),
+                        format!(
+                            "`init_file` {value}: expected `init_file [VALUE] [overwrite]`, \
+                             VALUE a whole number"
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        if args.next_if(|a| *a == "overwrite").is_some() {
+            init.overwrite = true;
+        }
+        if args.peek().is_some() {
+            let used = s.args.len() - args.count();
+            self.ignored_rest(s, used);
+        }
+        Some(Located::new(init, s.location()))
     }
 
     fn sync_group(&mut self, stmt: &Statement) -> Option<DraftSyncGroup> {
@@ -842,6 +1166,10 @@ impl Reader<'_> {
                 "sync_group_tracking_weight" => {
                     self.flag(s);
                     d.tracking_weight = true;
+                }
+                "smtp_alert" => {
+                    let on = self.bool_flag(s);
+                    self.set(&mut d.smtp_alert, on, "smtp_alert");
                 }
                 _ => self.unsupported(s),
             }

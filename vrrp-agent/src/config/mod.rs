@@ -10,6 +10,7 @@
 //! config.toml -------------------------------------------------------------native---------+
 //! ```
 
+mod builtin;
 mod draft;
 mod include;
 mod keepalived;

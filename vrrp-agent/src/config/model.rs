@@ -75,6 +75,39 @@ pub struct TrackScriptRef {
     pub weight: Option<i32>,
 }
 
+/// An instance's reference to a [`TrackFile`]: `track_file { NAME [weight N] }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackFileRef {
+    pub name: String,
+    /// -254..=254; overrides the track file's own weight when set. keepalived's meaning of
+    /// the weight in effect: 0 puts the instance in fault while the file holds a value other
+    /// than 0; otherwise the value times the weight is added to the priority, and a result
+    /// of -254 or less puts the instance in fault.
+    pub weight: Option<i32>,
+}
+
+/// keepalived's `track_file NAME { file PATH; weight N; init_file [VALUE] [overwrite] }`
+/// (`vrrp_track_file` is its older name): a file holding a number, read whenever it changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackFile {
+    pub name: String,
+    pub path: PathBuf,
+    /// -254..=254, default 1; see [`TrackFileRef::weight`] for its meaning.
+    pub weight: i32,
+    /// `init_file`: write a value at startup.
+    pub init: Option<TrackFileInit>,
+    pub location: Location,
+}
+
+/// `init_file [VALUE] [overwrite]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TrackFileInit {
+    /// Written at startup (default 0).
+    pub value: i32,
+    /// Write it even when the file exists; otherwise only a missing file is created.
+    pub overwrite: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Notify {
     pub master: Option<String>,
@@ -128,7 +161,12 @@ pub struct Instance {
     pub unicast_peers: Vec<IpAddr>,
     pub track_interfaces: Vec<TrackInterface>,
     pub track_scripts: Vec<TrackScriptRef>,
+    /// `track_file { NAME [weight N] }`: each names a [`TrackFile`] in [`Config::track_files`].
+    pub track_files: Vec<TrackFileRef>,
     pub notify: Notify,
+    /// `smtp_alert`: mail [`Config::email`]'s recipients on each state change (default off,
+    /// unless `global_defs` says `smtp_alert` or `smtp_alert_vrrp`).
+    pub smtp_alert: bool,
     pub garp: Garp,
     pub use_vmac: bool,
     /// RFC 5798 Accept_Mode (`accept` / `no_accept`); keepalived's default is accept.
@@ -146,16 +184,72 @@ pub struct Script {
     pub weight: i32,
     pub rise: u32,
     pub fall: u32,
+    /// `init_fail`: the script counts as failed until it has succeeded `rise` times;
+    /// otherwise its first result decides.
+    pub init_fail: bool,
     pub location: Location,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// keepalived's defaults: run every second, as long as the interval, weight 0, rise and
+/// fall 1.
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            name: String::new(),
+            script: String::new(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            weight: 0,
+            rise: 1,
+            fall: 1,
+            init_fail: false,
+            location: Location::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct SyncGroup {
     pub name: String,
     /// Instance names; each exists and is in at most one group.
     pub members: Vec<String>,
     pub notify: Notify,
+    /// `smtp_alert`: mail on each state change of the group (default as for instances).
+    pub smtp_alert: bool,
     pub location: Location,
+}
+
+/// `smtp_server HOST [PORT]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpServer {
+    /// An IP address or a host name, as written.
+    pub host: String,
+    /// Default 25.
+    pub port: u16,
+}
+
+/// The mail settings of `global_defs`, used by `smtp_alert`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email {
+    /// `notification_email { ADDR ... }`: the recipients.
+    pub to: Vec<String>,
+    /// `notification_email_from`; None means keepalived's `keepalived@<local host name>`.
+    pub from: Option<String>,
+    /// None: no mail is sent.
+    pub smtp_server: Option<SmtpServer>,
+    /// `smtp_connect_timeout`, default 30 s.
+    pub smtp_connect_timeout: Duration,
+}
+
+impl Default for Email {
+    fn default() -> Self {
+        Email {
+            to: Vec::new(),
+            from: None,
+            smtp_server: None,
+            smtp_connect_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -164,6 +258,12 @@ pub struct Config {
     pub instances: Vec<Instance>,
     pub scripts: Vec<Script>,
     pub sync_groups: Vec<SyncGroup>,
+    /// keepalived's `track_file` / `vrrp_track_file` blocks.
+    pub track_files: Vec<TrackFile>,
+    pub email: Email,
+    /// `notify_fifo PATH` (or `vrrp_notify_fifo`): a FIFO that gets one line per state
+    /// change in keepalived's format, such as `INSTANCE "VI_1" MASTER 100`.
+    pub notify_fifo: Option<PathBuf>,
 }
 
 /// A keyword we read but do not act on yet, or something suspicious: never silently

@@ -16,7 +16,8 @@ use toml::Spanned;
 
 use super::draft::{
     parse_address_with_prefix, parse_decimal_seconds, DraftAddress, DraftConfig, DraftInstance,
-    DraftScript, DraftSyncGroup, DraftTrack, Located, Micros,
+    DraftScript, DraftSmtpServer, DraftSyncGroup, DraftTrack, DraftTrackFile, DraftTrackFileInit,
+    Located, Micros,
 };
 use super::model::{ChecksumForm, InitialState, Location, Notify};
 use super::report::Diagnostics;
@@ -33,6 +34,55 @@ struct NativeFile {
     script: Vec<Spanned<NativeScript>>,
     #[serde(default)]
     sync_group: Vec<Spanned<NativeSyncGroup>>,
+    #[serde(default)]
+    track_file: Vec<Spanned<NativeTrackFile>>,
+    /// keepalived's `notify_fifo` / `vrrp_notify_fifo`.
+    notify_fifo: Option<Spanned<String>>,
+    /// keepalived's mail settings in `global_defs`.
+    #[serde(default)]
+    email: NativeEmail,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NativeEmail {
+    #[serde(default)]
+    to: Vec<Spanned<String>>,
+    from: Option<Spanned<String>>,
+    smtp_server: Option<Spanned<NativeSmtpServer>>,
+    smtp_connect_timeout: Option<Spanned<NativeDuration>>,
+}
+
+/// `"127.0.0.1"` or `{ host = "mail.example.com", port = 587 }`.
+enum NativeSmtpServer {
+    Plain(String),
+    Detailed(SmtpServerTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmtpServerTable {
+    host: String,
+    port: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeTrackFile {
+    name: String,
+    file: Option<Spanned<String>>,
+    weight: Option<Spanned<i64>>,
+    init_file: Option<Spanned<InitFile>>,
+}
+
+/// The table form of `init_file`: `{ value = 5, overwrite = true }`, both optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeInitFile {
+    #[serde(default)]
+    value: i64,
+    #[serde(default)]
+    overwrite: bool,
 }
 
 #[derive(Deserialize)]
@@ -61,7 +111,10 @@ struct NativeInstance {
     #[serde(default)]
     track_scripts: Vec<Spanned<NativeTrack>>,
     #[serde(default)]
+    track_files: Vec<Spanned<NativeTrack>>,
+    #[serde(default)]
     notify: NativeNotify,
+    smtp_alert: Option<Spanned<bool>>,
     #[serde(default)]
     garp: NativeGarp,
     #[serde(default)]
@@ -112,6 +165,8 @@ struct NativeScript {
     weight: Option<Spanned<i64>>,
     rise: Option<Spanned<i64>>,
     fall: Option<Spanned<i64>>,
+    #[serde(default)]
+    init_fail: bool,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +177,7 @@ struct NativeSyncGroup {
     members: Vec<Spanned<String>>,
     #[serde(default)]
     notify: NativeNotify,
+    smtp_alert: Option<Spanned<bool>>,
 }
 
 /// `"10.0.0.1/24"` or `{ addr = "10.0.0.1/24", dev = "eth1", label = "eth1:vip" }`.
@@ -188,6 +244,38 @@ string_or_table!(
     TrackTable,
     "a name such as \"eth1\", or a table such as { name = \"eth1\", weight = -20 }"
 );
+string_or_table!(
+    NativeSmtpServer,
+    SmtpServerTable,
+    "a host such as \"127.0.0.1\", or a table such as \
+     { host = \"mail.example.com\", port = 587 }"
+);
+
+/// `init_file = 5` (a value, written only when the file is missing), or the table form.
+struct InitFile(NativeInitFile);
+
+impl<'de> Deserialize<'de> for InitFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NumberOrTable;
+        impl<'de> Visitor<'de> for NumberOrTable {
+            type Value = InitFile;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a value such as 0, or a table such as { value = 0, overwrite = true }")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<InitFile, E> {
+                Ok(InitFile(NativeInitFile {
+                    value: v,
+                    overwrite: false,
+                }))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<InitFile, A::Error> {
+                NativeInitFile::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(InitFile)
+            }
+        }
+        deserializer.deserialize_any(NumberOrTable)
+    }
+}
 
 /// A duration written as a string with a unit: `"100ms"`, `"1s"`, `"2.5s"`.
 struct NativeDuration(Micros);
@@ -273,8 +361,9 @@ pub fn read(text: &str, file: &Path, diag: &mut Diagnostics) -> Option<DraftConf
         }
     };
     let mut reader = Reader { lines, diag };
+    let email = &parsed.email;
     Some(DraftConfig {
-        router_id: parsed.router_id,
+        router_id: parsed.router_id.clone(),
         default_version: parsed.version.as_ref().map(|v| reader.lines.located(v)),
         instances: parsed.instance.iter().map(|i| reader.instance(i)).collect(),
         scripts: parsed.script.iter().map(|s| reader.script(s)).collect(),
@@ -283,6 +372,30 @@ pub fn read(text: &str, file: &Path, diag: &mut Diagnostics) -> Option<DraftConf
             .iter()
             .map(|g| reader.sync_group(g))
             .collect(),
+        track_files: parsed
+            .track_file
+            .iter()
+            .map(|f| reader.track_file(f))
+            .collect(),
+        email_to: email.to.iter().map(|a| reader.lines.located(a)).collect(),
+        email_from: email.from.as_ref().map(|f| reader.lines.located(f)),
+        smtp_server: email.smtp_server.as_ref().map(|s| {
+            let server = match s.get_ref() {
+                NativeSmtpServer::Plain(host) => DraftSmtpServer {
+                    host: host.clone(),
+                    port: None,
+                },
+                NativeSmtpServer::Detailed(t) => DraftSmtpServer {
+                    host: t.host.clone(),
+                    port: t.port,
+                },
+            };
+            Located::new(server, &reader.lines.of(s))
+        }),
+        smtp_connect_timeout: reader.duration(&email.smtp_connect_timeout),
+        notify_fifo: parsed.notify_fifo.as_ref().map(|f| reader.lines.located(f)),
+        // Each instance and group says `smtp_alert` for itself.
+        smtp_alert_default: None,
     })
 }
 
@@ -393,6 +506,8 @@ impl Reader<'_> {
             .collect();
         d.track_interfaces = i.track_interfaces.iter().map(|t| self.track(t)).collect();
         d.track_scripts = i.track_scripts.iter().map(|t| self.track(t)).collect();
+        d.track_files = i.track_files.iter().map(|t| self.track(t)).collect();
+        d.smtp_alert = i.smtp_alert.as_ref().map(|v| self.lines.located(v));
         d
     }
 
@@ -422,6 +537,28 @@ impl Reader<'_> {
             weight: s.weight.as_ref().map(|v| lines.located(v)),
             rise: s.rise.as_ref().map(|v| lines.located(v)),
             fall: s.fall.as_ref().map(|v| lines.located(v)),
+            init_fail: s.init_fail,
+        }
+    }
+
+    fn track_file(&self, spanned: &Spanned<NativeTrackFile>) -> DraftTrackFile {
+        let f = spanned.get_ref();
+        let lines = &self.lines;
+        DraftTrackFile {
+            name: f.name.clone(),
+            location: lines.of(spanned),
+            file: f.file.as_ref().map(|v| lines.located(v)),
+            weight: f.weight.as_ref().map(|v| lines.located(v)),
+            init: f.init_file.as_ref().map(|i| {
+                let InitFile(init) = i.get_ref();
+                Located::new(
+                    DraftTrackFileInit {
+                        value: init.value,
+                        overwrite: init.overwrite,
+                    },
+                    &lines.of(i),
+                )
+            }),
         }
     }
 
@@ -432,6 +569,7 @@ impl Reader<'_> {
             location: self.lines.of(spanned),
             members: g.members.iter().map(|m| self.lines.located(m)).collect(),
             notify: notify(&g.notify),
+            smtp_alert: g.smtp_alert.as_ref().map(|v| self.lines.located(v)),
             // The native format takes tracking weights as written.
             tracking_weight: true,
         }

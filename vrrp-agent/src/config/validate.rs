@@ -4,15 +4,18 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use super::builtin;
 use super::draft::{
-    format_seconds, DraftConfig, DraftInstance, DraftScript, DraftSyncGroup, Located, Micros,
-    ReaderDefaults, MICROS_PER_SECOND,
+    format_seconds, DraftConfig, DraftInstance, DraftScript, DraftSyncGroup, DraftTrack,
+    DraftTrackFile, Located, Micros, ReaderDefaults, MICROS_PER_SECOND,
 };
 use super::model::{
-    ChecksumForm, Config, Family, Garp, InitialState, Instance, Location, Script, SyncGroup,
-    TrackInterface, TrackScriptRef, Version, VirtualAddress,
+    ChecksumForm, Config, Email, Family, Garp, InitialState, Instance, Location, Script,
+    SmtpServer, SyncGroup, TrackFile, TrackFileInit, TrackFileRef, TrackInterface, TrackScriptRef,
+    Version, VirtualAddress,
 };
 use super::report::Diagnostics;
 
@@ -24,6 +27,15 @@ const DEFAULT_SCRIPT_INTERVAL: Micros = MICROS_PER_SECOND;
 const MAX_PREEMPT_DELAY: Micros = 1000 * MICROS_PER_SECOND;
 /// keepalived's range for tracking weights.
 const MAX_TRACK_WEIGHT: i64 = 253;
+/// keepalived's range for track_file weights: one more, so that a file can fault an
+/// instance whatever its value.
+const MAX_TRACK_FILE_WEIGHT: i64 = 254;
+/// keepalived's default weight of a track_file.
+const DEFAULT_TRACK_FILE_WEIGHT: i64 = 1;
+/// keepalived's default and range for `smtp_connect_timeout`.
+const DEFAULT_SMTP_CONNECT_TIMEOUT: Micros = 30 * MICROS_PER_SECOND;
+const MAX_SMTP_CONNECT_TIMEOUT: Micros = 4294 * MICROS_PER_SECOND;
+const DEFAULT_SMTP_PORT: u16 = 25;
 /// The VRRP `Count IPvX Addr` field is one byte.
 const MAX_ADDRESSES: usize = 255;
 /// RFC 3768 §5.3.7: `Adver Int` is an 8-bit count of seconds.
@@ -46,6 +58,17 @@ pub fn validate(draft: DraftConfig, defaults: ReaderDefaults, diag: &mut Diagnos
         .iter()
         .map(|s| (s.name.as_str(), &s.location))
         .collect();
+    let track_files = track_files(&draft.track_files, diag);
+    let track_file_names: HashMap<&str, &Location> = draft
+        .track_files
+        .iter()
+        .map(|f| (f.name.as_str(), &f.location))
+        .collect();
+    let names = Names {
+        scripts: script_names,
+        track_files: track_file_names,
+    };
+    let smtp_alert_default = draft.smtp_alert_default.as_ref().is_some_and(|a| a.value);
 
     let mut instances: Vec<Instance> = Vec::new();
     let mut seen_names: HashMap<&str, &Location> = HashMap::new();
@@ -62,7 +85,13 @@ pub fn validate(draft: DraftConfig, defaults: ReaderDefaults, diag: &mut Diagnos
             continue;
         }
         seen_names.insert(&draft_instance.name, &draft_instance.location);
-        let Some(instance) = instance(draft_instance, default_version, &script_names, diag) else {
+        let Some(instance) = instance(
+            draft_instance,
+            default_version,
+            &names,
+            smtp_alert_default,
+            diag,
+        ) else {
             continue;
         };
         if let Some(other) = instances.iter().find(|o| {
@@ -105,14 +134,185 @@ pub fn validate(draft: DraftConfig, defaults: ReaderDefaults, diag: &mut Diagnos
         }
     }
 
-    let sync_groups = sync_groups(&draft.sync_groups, &draft.instances, diag);
+    for file in &track_files {
+        let used = draft
+            .instances
+            .iter()
+            .any(|i| i.track_files.iter().any(|t| t.value.name == file.name));
+        if !used {
+            diag.warn(
+                &file.location,
+                format!(
+                    "track_file {} is not tracked by any vrrp_instance, so it is never read",
+                    file.name
+                ),
+            );
+        }
+    }
+
+    let sync_groups = sync_groups(
+        &draft.sync_groups,
+        &draft.instances,
+        smtp_alert_default,
+        diag,
+    );
+    let email = email(&draft, diag);
+    smtp_alert_needs_mail_settings(&draft, &email, diag);
+    let notify_fifo = draft.notify_fifo.as_ref().and_then(|f| {
+        if f.value.trim().is_empty() {
+            diag.error(
+                &f.location,
+                "notify_fifo is empty: give the path of the FIFO",
+            );
+            None
+        } else {
+            Some(PathBuf::from(&f.value))
+        }
+    });
 
     Config {
         router_id: draft.router_id,
         instances,
         scripts,
         sync_groups,
+        track_files,
+        email,
+        notify_fifo,
     }
+}
+
+/// What tracking can refer to, by name.
+struct Names<'a> {
+    scripts: HashMap<&'a str, &'a Location>,
+    track_files: HashMap<&'a str, &'a Location>,
+}
+
+/// An error when `track` names nothing in `known`; `what` is the keyword (`track_script`)
+/// and `defined_by` the block that defines such names (`vrrp_script`).
+fn check_reference(
+    track: &Located<DraftTrack>,
+    known: &HashMap<&str, &Location>,
+    what: &str,
+    defined_by: &str,
+    diag: &mut Diagnostics,
+) {
+    if known.contains_key(track.value.name.as_str()) {
+        return;
+    }
+    let mut names: Vec<&str> = known.keys().copied().collect();
+    names.sort_unstable();
+    let names = if names.is_empty() {
+        "none is defined".to_string()
+    } else {
+        format!("defined: {}", names.join(", "))
+    };
+    diag.error(
+        &track.location,
+        format!(
+            "{what} {}: no {defined_by} of that name ({names})",
+            track.value.name
+        ),
+    );
+}
+
+/// `global_defs`' mail settings.
+fn email(draft: &DraftConfig, diag: &mut Diagnostics) -> Email {
+    for to in &draft.email_to {
+        if !to.value.contains('@') {
+            diag.warn(
+                &to.location,
+                format!(
+                    "notification_email `{}` does not look like an e-mail address",
+                    to.value
+                ),
+            );
+        }
+    }
+    let smtp_server = draft.smtp_server.as_ref().and_then(|s| {
+        let host = s.value.host.trim();
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            diag.error(
+                &s.location,
+                format!(
+                    "smtp_server `{}` is not an IP address or host name",
+                    s.value.host
+                ),
+            );
+            return None;
+        }
+        let port = match s.value.port {
+            None => DEFAULT_SMTP_PORT,
+            Some(port) => {
+                let located = Located::new(port, &s.location);
+                if !in_range(&located, 1, i64::from(u16::MAX), "smtp_server port", diag) {
+                    return None;
+                }
+                port as u16
+            }
+        };
+        Some(SmtpServer {
+            host: host.to_string(),
+            port,
+        })
+    });
+    let smtp_connect_timeout = match &draft.smtp_connect_timeout {
+        Some(t) if t.value == 0 || t.value > MAX_SMTP_CONNECT_TIMEOUT => {
+            diag.error(
+                &t.location,
+                format!(
+                    "smtp_connect_timeout {} is out of range: expected 1..4294 seconds",
+                    format_seconds(t.value)
+                ),
+            );
+            DEFAULT_SMTP_CONNECT_TIMEOUT
+        }
+        Some(t) => t.value,
+        None => DEFAULT_SMTP_CONNECT_TIMEOUT,
+    };
+    Email {
+        to: draft.email_to.iter().map(|t| t.value.clone()).collect(),
+        from: draft.email_from.as_ref().map(|f| f.value.clone()),
+        smtp_server,
+        smtp_connect_timeout: Duration::from_micros(smtp_connect_timeout),
+    }
+}
+
+/// `smtp_alert` without a server or recipients sends nothing: one warning, where mail is
+/// first turned on.
+fn smtp_alert_needs_mail_settings(draft: &DraftConfig, email: &Email, diag: &mut Diagnostics) {
+    let missing = match (&email.smtp_server, email.to.is_empty()) {
+        (None, true) => "no smtp_server and no notification_email",
+        (None, false) => "no smtp_server",
+        (Some(_), true) => "no notification_email",
+        (Some(_), false) => return,
+    };
+    let own_settings = draft
+        .instances
+        .iter()
+        .map(|i| &i.smtp_alert)
+        .chain(draft.sync_groups.iter().map(|g| &g.smtp_alert));
+    let mut turned_on: Vec<&Location> = own_settings
+        .clone()
+        .flatten()
+        .filter(|a| a.value)
+        .map(|a| &a.location)
+        .collect();
+    // The global default counts where an instance or group does not say for itself.
+    if let Some(default) = draft.smtp_alert_default.as_ref().filter(|a| a.value) {
+        if own_settings.clone().any(Option::is_none) {
+            turned_on.push(&default.location);
+        }
+    }
+    let Some(first) = turned_on
+        .into_iter()
+        .min_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)))
+    else {
+        return;
+    };
+    diag.warn(
+        first,
+        format!("smtp_alert is on but global_defs has {missing}, so no mail is sent"),
+    );
 }
 
 fn family_name(family: Family) -> &'static str {
@@ -159,7 +359,8 @@ fn in_range(v: &Located<i64>, min: i64, max: i64, what: &str, diag: &mut Diagnos
 fn instance(
     d: &DraftInstance,
     default_version: Version,
-    scripts: &HashMap<&str, &Location>,
+    names: &Names,
+    smtp_alert_default: bool,
     diag: &mut Diagnostics,
 ) -> Option<Instance> {
     let name = &d.name;
@@ -287,28 +488,41 @@ fn instance(
         .track_scripts
         .iter()
         .map(|t| {
-            if !scripts.contains_key(t.value.name.as_str()) {
-                let mut known: Vec<&str> = scripts.keys().copied().collect();
-                known.sort_unstable();
-                let known = if known.is_empty() {
-                    "none is defined".to_string()
-                } else {
-                    format!("defined: {}", known.join(", "))
-                };
-                diag.error(
-                    &t.location,
-                    format!(
-                        "track_script {}: no vrrp_script of that name ({known})",
-                        t.value.name
-                    ),
-                );
-            }
+            check_reference(t, &names.scripts, "track_script", "vrrp_script", diag);
             TrackScriptRef {
                 name: t.value.name.clone(),
                 weight: t
                     .value
                     .weight
                     .and_then(|w| track_weight(Some(w), &t.location, diag)),
+            }
+        })
+        .collect();
+
+    let track_files = d
+        .track_files
+        .iter()
+        .map(|t| {
+            check_reference(
+                t,
+                &names.track_files,
+                "track_file",
+                "track_file block",
+                diag,
+            );
+            TrackFileRef {
+                name: t.value.name.clone(),
+                weight: t.value.weight.and_then(|w| {
+                    let located = Located::new(w, &t.location);
+                    in_range(
+                        &located,
+                        -MAX_TRACK_FILE_WEIGHT,
+                        MAX_TRACK_FILE_WEIGHT,
+                        "track_file weight",
+                        diag,
+                    )
+                    .then_some(w as i32)
+                }),
             }
         })
         .collect();
@@ -335,7 +549,12 @@ fn instance(
         unicast_peers,
         track_interfaces,
         track_scripts,
+        track_files,
         notify: d.notify.clone(),
+        smtp_alert: d
+            .smtp_alert
+            .as_ref()
+            .map_or(smtp_alert_default, |a| a.value),
         garp,
         use_vmac: d.use_vmac,
         accept: d.accept.unwrap_or(true),
@@ -613,6 +832,11 @@ fn scripts(drafts: &[DraftScript], diag: &mut Diagnostics) -> Vec<Script> {
                 &command.location,
                 "script is empty: give the command to run",
             );
+        } else if let Err(message) = builtin::check(&command.value) {
+            diag.error(
+                &command.location,
+                format!("vrrp_script {}: {message}", d.name),
+            );
         }
         let interval = d.interval.as_ref().map_or(DEFAULT_SCRIPT_INTERVAL, |i| {
             if i.value == 0 {
@@ -654,6 +878,7 @@ fn scripts(drafts: &[DraftScript], diag: &mut Diagnostics) -> Vec<Script> {
             weight,
             rise,
             fall,
+            init_fail: d.init_fail,
             location: d.location.clone(),
         });
     }
@@ -663,6 +888,7 @@ fn scripts(drafts: &[DraftScript], diag: &mut Diagnostics) -> Vec<Script> {
 fn sync_groups(
     drafts: &[DraftSyncGroup],
     instances: &[DraftInstance],
+    smtp_alert_default: bool,
     diag: &mut Diagnostics,
 ) -> Vec<SyncGroup> {
     let mut out: Vec<SyncGroup> = Vec::new();
@@ -726,6 +952,87 @@ fn sync_groups(
             name: d.name.clone(),
             members: d.members.iter().map(|m| m.value.clone()).collect(),
             notify: d.notify.clone(),
+            smtp_alert: d
+                .smtp_alert
+                .as_ref()
+                .map_or(smtp_alert_default, |a| a.value),
+            location: d.location.clone(),
+        });
+    }
+    out
+}
+
+fn track_files(drafts: &[DraftTrackFile], diag: &mut Diagnostics) -> Vec<TrackFile> {
+    let mut out: Vec<TrackFile> = Vec::new();
+    for d in drafts {
+        if let Some(first) = out.iter().find(|f| f.name == d.name) {
+            diag.error(
+                &d.location,
+                format!(
+                    "track_file {} is already defined at {}; track_file names must be unique",
+                    d.name, first.location
+                ),
+            );
+            continue;
+        }
+        let errors_before = diag.errors.len();
+        let path = match &d.file {
+            None => {
+                diag.error(
+                    &d.location,
+                    format!(
+                        "track_file {} has no `file`: give the path of the file to read, e.g. \
+                         `file \"/run/vrrpx/{}\"`",
+                        d.name, d.name
+                    ),
+                );
+                None
+            }
+            Some(file) if file.value.trim().is_empty() => {
+                diag.error(
+                    &file.location,
+                    "file is empty: give the path of the file to read",
+                );
+                None
+            }
+            Some(file) => Some(PathBuf::from(&file.value)),
+        };
+        let weight = d.weight.as_ref().map_or(DEFAULT_TRACK_FILE_WEIGHT, |w| {
+            if in_range(
+                w,
+                -MAX_TRACK_FILE_WEIGHT,
+                MAX_TRACK_FILE_WEIGHT,
+                "track_file weight",
+                diag,
+            ) {
+                w.value
+            } else {
+                DEFAULT_TRACK_FILE_WEIGHT
+            }
+        });
+        let init = d.init.as_ref().map(|i| {
+            let value = Located::new(i.value.value, &i.location);
+            let in_i32 = in_range(
+                &value,
+                i64::from(i32::MIN),
+                i64::from(i32::MAX),
+                "init_file value",
+                diag,
+            );
+            TrackFileInit {
+                value: if in_i32 { i.value.value as i32 } else { 0 },
+                overwrite: i.value.overwrite,
+            }
+        });
+        let Some(path) = path else { continue };
+        if diag.errors.len() > errors_before {
+            continue;
+        }
+        out.push(TrackFile {
+            name: d.name.clone(),
+            path,
+            weight: weight as i32,
+            init,
             location: d.location.clone(),
         });
     }

@@ -200,6 +200,11 @@ impl Edges {
             .map(|_| ())
     }
 
+    /// The MAC we send from on `ifindex` (the vmac's virtual MAC, or the interface's).
+    pub fn mac_of(&self, ifindex: u32) -> Option<[u8; 6]> {
+        self.sources.get(&ifindex).and_then(|s| s.mac)
+    }
+
     /// One gratuitous ARP (IPv4) or unsolicited NA (IPv6) for `addr`.
     pub fn announce(&self, ifindex: u32, addr: IpAddr) -> Result<()> {
         let s = self

@@ -8,28 +8,546 @@
 //! adverts' real arrival times instead of taking over (DESIGN.md bet 1).
 
 mod edges;
+mod observe;
+mod reload;
+mod runtime;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use serde_json::json;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
 use vrrp_ebpf::abi::*;
 
-use crate::config::model::{ChecksumForm, Config, Family, Instance, Version};
-use crate::filter::{vip_key, Counters, PolicyTable};
+use crate::config::model::{Config, Family, Instance};
+use crate::control::{ControlServer, EventBus, Handles, Histograms, ReloadRequest};
+use crate::filter::Counters;
 use crate::io::iface;
 use crate::io::rawsock::monotonic_ns;
-use crate::monitor::table::event_src;
+use crate::monitor::table::{addr_from, event_src};
+use crate::notify::{commands_for, Notifier};
 use crate::proto::advert::AdvertOut;
-use crate::proto::router::{Action, Cause, Input, Router, RouterParams, StateName};
+use crate::proto::router::{Action, Cause, Input, Router, StateName};
 use crate::receive::{PathOptions, ReceivePath};
+use crate::status::Status;
+use crate::track::{TrackUpdate, Tracker};
 use edges::Edges;
+use runtime::*;
 
-/// Rejected adverts are logged as one summary per interface at most this often; the
-/// counters carry the volume (DESIGN.md bet 4).
+/// How often interface carrier is checked (down → Fault).
+const LINK_POLL: Duration = Duration::from_millis(50);
+/// Counters are read and rejections logged at most this often; the counters carry the
+/// volume (DESIGN.md bet 4).
 const REJECT_LOG: Duration = Duration::from_secs(5);
+/// The status snapshot is refreshed at least this often (and on every transition).
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// Split brain is logged at most this often per instance.
+const SPLIT_LOG_NS: u64 = 5_000_000_000;
+
+pub struct EngineOptions {
+    pub path: PathOptions,
+    /// The file to re-read on SIGHUP or `vrrp-agent reload`.
+    pub config_path: Option<PathBuf>,
+    /// Control socket (`None`: none).
+    pub control_socket: Option<PathBuf>,
+    /// Serve Prometheus metrics here.
+    pub metrics: Option<SocketAddr>,
+}
+
+/// What woke the driver.
+enum Wake {
+    Events(Vec<Event>),
+    Deadline,
+    LinkPoll,
+    Counters,
+    StatusTick,
+    Reload(Option<ReloadRequest>),
+    Track(TrackUpdate),
+    Watchdog,
+    Stop,
+}
+
+pub struct Engine {
+    edges: Edges,
+    path_opts: PathOptions,
+    config: Config,
+    rts: Vec<Runtime>,
+    /// One receive path per interface in use.
+    paths: Vec<(u32, ReceivePath)>,
+    by_key: HashMap<(u32, u8, u8), usize>,
+    /// Other members of each instance's sync group.
+    peers: Vec<Vec<usize>>,
+    status_tx: watch::Sender<Status>,
+    events: EventBus,
+    hist: Arc<Mutex<Histograms>>,
+    notifier: Notifier,
+    split_brain: u64,
+    counters: HashMap<u32, Counters>,
+    tracker: Tracker,
+    track_rx: mpsc::Receiver<TrackUpdate>,
+}
+
+impl Engine {
+    async fn new(config: Config, path_opts: PathOptions) -> Result<Engine> {
+        let mut edges = Edges::open().await?;
+        edges.cleanup_leftovers().await;
+        let (status_tx, _) = watch::channel(Status::default());
+        let (tracker, track_rx) = Tracker::start(&config);
+        let mut e = Engine {
+            tracker,
+            track_rx,
+            edges,
+            path_opts,
+            config: Config::default(),
+            rts: Vec::new(),
+            paths: Vec::new(),
+            by_key: HashMap::new(),
+            peers: Vec::new(),
+            status_tx,
+            events: EventBus::default(),
+            hist: Arc::new(Mutex::new(Histograms::new())),
+            notifier: Notifier::default(),
+            split_brain: 0,
+            counters: HashMap::new(),
+        };
+        warn_not_yet_acted_on(&config);
+        for c in &config.instances {
+            let rt = e.build_runtime(c).await?;
+            e.rts.push(rt);
+        }
+        e.config = config;
+        e.reindex();
+        e.sync_paths()?;
+        Ok(e)
+    }
+
+    /// Resolve an instance's interface, source address and sockets.
+    async fn build_runtime(&mut self, c: &Instance) -> Result<Runtime> {
+        let ifindex = iface::index_of(&c.interface)
+            .with_context(|| format!("instance {} ({})", c.name, c.location))?;
+        let primary = match c.unicast_src {
+            Some(a) => a,
+            None => self
+                .edges
+                .primary_address(ifindex, c.family)
+                .await
+                .with_context(|| {
+                    format!(
+                        "instance {}: no usable source address on {}",
+                        c.name, c.interface
+                    )
+                })?,
+        };
+        self.edges
+            .open_advert_socket(ifindex, c.family, primary)
+            .await?;
+        let tx_ifindex = match (c.use_vmac, c.family) {
+            (true, Family::V4) => self.edges.ensure_vmac(ifindex, c.vrid, primary).await?,
+            (true, Family::V6) => {
+                tracing::warn!(
+                    instance = c.name.as_str(),
+                    "use_vmac is supported for IPv4 instances only; this IPv6 instance uses {}",
+                    c.interface
+                );
+                ifindex
+            }
+            (false, _) => ifindex,
+        };
+        Ok(Runtime {
+            tx_ifindex,
+            router: Router::new(router_params(c, primary)),
+            cfg: c.clone(),
+            ifindex,
+            family: family_code(c.family),
+            primary,
+            destinations: destinations(c),
+            link_up: link_up(&c.interface),
+            priority_reasons: Vec::new(),
+            track_fault: false,
+            track_pending: false,
+            stopped: false,
+            stats: Stats::default(),
+        })
+    }
+
+    /// Rebuild the look-up tables after the instance list changed.
+    fn reindex(&mut self) {
+        self.by_key = self
+            .rts
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((r.ifindex, r.cfg.vrid, r.family), i))
+            .collect();
+        let index = |name: &str| self.rts.iter().position(|r| r.cfg.name == name);
+        let mut peers = vec![Vec::new(); self.rts.len()];
+        for g in &self.config.sync_groups {
+            let members: Vec<usize> = g.members.iter().filter_map(|m| index(m)).collect();
+            for &m in &members {
+                peers[m] = members.iter().copied().filter(|&o| o != m).collect();
+            }
+        }
+        self.peers = peers;
+    }
+
+    /// One receive path per interface in use, each filtering exactly our virtual routers.
+    /// Existing paths get their policy replaced in place (no detach, no gap).
+    fn sync_paths(&mut self) -> Result<()> {
+        let mut wanted: Vec<u32> = self.rts.iter().map(|r| r.ifindex).collect();
+        wanted.sort();
+        wanted.dedup();
+        self.paths.retain(|(ifx, _)| wanted.contains(ifx));
+        for ifx in wanted {
+            let policy = policy_for(ifx, &self.rts);
+            match self.paths.iter_mut().find(|(i, _)| *i == ifx) {
+                Some((_, p)) => p.set_policy(&policy)?,
+                None => {
+                    let name = iface::name_of(ifx);
+                    let p = ReceivePath::open(&name, ifx, &policy, &self.path_opts)?;
+                    self.paths.push((ifx, p));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Feed `input` to instance `i`, carry out what it decides, and let the other members
+    /// of its sync group follow its own moves (never moves they made by following).
+    async fn step(&mut self, i: usize, input: Input, now: u64) {
+        let actions = self.rts[i].router.handle(input, now);
+        let moves = transitions(&actions);
+        self.apply(i, actions, now).await;
+        for (from, _to, cause) in moves.iter().copied() {
+            let to = self.rts[i].router.state();
+            if matches!(cause, Cause::SyncGroup | Cause::Shutdown) {
+                continue;
+            }
+            // Leaving Fault restarts the group; any other move is followed as it is.
+            let signal = if from == StateName::Fault {
+                StateName::Initialize
+            } else {
+                to
+            };
+            for j in self.peers[i].clone() {
+                if signal == StateName::Initialize && !self.rts[j].link_up {
+                    continue;
+                }
+                let actions = self.rts[j].router.handle(Input::SyncWith(signal), now);
+                self.apply(j, actions, now).await;
+            }
+            self.notify_group(i, to);
+        }
+    }
+
+    /// Run the group's notify scripts when a member moved the group on its own.
+    fn notify_group(&mut self, i: usize, to: StateName) {
+        let name = &self.rts[i].cfg.name;
+        let Some(g) = self
+            .config
+            .sync_groups
+            .iter()
+            .find(|g| g.members.iter().any(|m| m == name))
+        else {
+            return;
+        };
+        let cmds = commands_for(
+            &g.notify,
+            "GROUP",
+            &g.name,
+            to,
+            self.rts[i].router.priority(),
+        );
+        self.notifier.queue(&format!("group:{}", g.name), cmds);
+    }
+
+    async fn apply(&mut self, i: usize, actions: Vec<Action>, now: u64) {
+        for a in actions {
+            let rt = &mut self.rts[i];
+            match a {
+                Action::SendAdvert { priority } => {
+                    let advert = AdvertOut {
+                        version: rt.cfg.version,
+                        vrid: rt.cfg.vrid,
+                        priority,
+                        interval_cs: rt.cfg.advert_int_cs,
+                        addrs: rt.cfg.virtual_addresses.iter().map(|v| v.addr).collect(),
+                        auth_pass: rt.cfg.auth_pass,
+                    };
+                    for &dst in &rt.destinations {
+                        let msg = advert.emit(rt.primary, dst, rt.cfg.checksum);
+                        match self
+                            .edges
+                            .send_advert(rt.tx_ifindex, rt.cfg.family, &msg, dst)
+                        {
+                            Ok(()) => rt.stats.adverts_sent += 1,
+                            Err(e) => {
+                                tracing::warn!(instance = rt.label(), error = %e, "advert not sent")
+                            }
+                        }
+                    }
+                }
+                Action::AddAddresses => {
+                    for v in &rt.cfg.virtual_addresses {
+                        if let Err(e) = self.edges.add_address(rt.tx_ifindex, v).await {
+                            tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot add virtual address");
+                        }
+                    }
+                }
+                Action::RemoveAddresses => {
+                    for v in &rt.cfg.virtual_addresses {
+                        if let Err(e) = self.edges.remove_address(rt.tx_ifindex, v).await {
+                            tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot remove virtual address");
+                        }
+                    }
+                }
+                Action::Announce { count } => {
+                    for v in &rt.cfg.virtual_addresses {
+                        for _ in 0..count {
+                            if let Err(e) = self.edges.announce(rt.tx_ifindex, v.addr) {
+                                tracing::warn!(instance = rt.label(), addr = %v.addr, error = %e, "announcement not sent");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Action::Transition { from, to, cause } => {
+                    let master = rt
+                        .router
+                        .current_master
+                        .map(|(a, p)| format!("{a} priority {p}"));
+                    tracing::info!(
+                        instance = rt.cfg.name.as_str(),
+                        iface = rt.cfg.interface.as_str(),
+                        vrid = rt.cfg.vrid,
+                        from = %from,
+                        to = %to,
+                        cause = ?cause,
+                        priority = rt.router.priority(),
+                        master = master.unwrap_or_default(),
+                        "state change"
+                    );
+                    let at_unix = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or(0.0);
+                    rt.stats.transitions += 1;
+                    rt.stats.last_transition = Some(crate::status::Transition {
+                        from,
+                        to,
+                        cause,
+                        at_unix,
+                        at_mono_ns: now,
+                    });
+                    self.events.publish(json!({
+                        "type": "transition",
+                        "instance": rt.cfg.name,
+                        "interface": rt.cfg.interface,
+                        "vrid": rt.cfg.vrid,
+                        "from": from,
+                        "to": to,
+                        "cause": cause,
+                        "priority": rt.router.priority(),
+                        "at_unix": at_unix,
+                    }));
+                    let cmds = commands_for(
+                        &rt.cfg.notify,
+                        "INSTANCE",
+                        &rt.cfg.name,
+                        to,
+                        rt.router.priority(),
+                    );
+                    let owner = rt.cfg.name.clone();
+                    self.notifier.queue(&owner, cmds);
+                    self.publish_status();
+                }
+                Action::ReplySuppressed => {
+                    tracing::debug!(
+                        instance = rt.cfg.name.as_str(),
+                        "reply to a lower priority advert rate-limited"
+                    );
+                }
+            }
+        }
+    }
+
+    /// An event from a receive path: adverts go to their instance; ARP claiming one of a
+    /// master's addresses from another MAC is split brain.
+    async fn deliver(&mut self, ev: &Event, now: u64) {
+        match ev.kind {
+            EVENT_ADVERT => self.deliver_advert(ev, now).await,
+            EVENT_ARP => self.deliver_arp(ev, now).await,
+            _ => {}
+        }
+    }
+
+    async fn deliver_advert(&mut self, ev: &Event, now: u64) {
+        let Some(&i) = self.by_key.get(&(ev.ifindex, ev.vrid, ev.family)) else {
+            return;
+        };
+        let src = event_src(ev);
+        let rt = &mut self.rts[i];
+        if src == rt.primary {
+            return; // our own advert looped back
+        }
+        rt.stats.adverts_received += 1;
+        if let Some(prev) = rt.stats.last_rx_ts {
+            if ev.ts_ns > prev {
+                if let Ok(mut h) = self.hist.lock() {
+                    h.observe(&rt.cfg.name, (ev.ts_ns - prev) as f64 / 1e9);
+                }
+            }
+        }
+        rt.stats.last_rx_ts = Some(ev.ts_ns);
+        // How close did this advert come to the Master_Down deadline? The early warning of
+        // a master that is late (or a backup that is busy).
+        if let Some(deadline) = rt.router.master_down_at() {
+            if ev.priority > 0 {
+                let margin = (deadline as f64 - ev.ts_ns as f64) / 1e6;
+                rt.stats.margin_ms = Some(margin);
+                rt.stats.min_margin_ms = Some(
+                    rt.stats
+                        .min_margin_ms
+                        .map_or(margin, |m: f64| m.min(margin)),
+                );
+            }
+        }
+        let was_master = rt.router.state() == StateName::Master;
+        let input = Input::Advert {
+            ts_ns: ev.ts_ns,
+            src,
+            priority: ev.priority,
+            interval_cs: ev.interval_cs,
+        };
+        self.step(i, input, now).await;
+        // Another router claiming Master while we stay Master: split brain (RFC 9568
+        // heals it with our immediate advert, which the state machine sent).
+        if was_master && ev.priority > 0 && self.rts[i].router.state() == StateName::Master {
+            self.split_brain_seen(
+                i,
+                &format!("advert from {src} priority {}", ev.priority),
+                now,
+            );
+        }
+    }
+
+    async fn deliver_arp(&mut self, ev: &Event, now: u64) {
+        let sender = addr_from(FAMILY_V4, &ev.src);
+        let Some(i) = self.rts.iter().position(|rt| {
+            rt.router.state() == StateName::Master
+                && rt.ifindex == ev.ifindex
+                && rt.cfg.virtual_addresses.iter().any(|v| v.addr == sender)
+        }) else {
+            return;
+        };
+        let ours = self.edges.mac_of(self.rts[i].tx_ifindex);
+        if ours == Some(ev.mac) {
+            return;
+        }
+        let mac = ev
+            .mac
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        if self.split_brain_seen(i, &format!("ARP for {sender} from {mac}"), now) {
+            // Refresh caches towards us; rate-limited with the log.
+            let actions = vec![Action::Announce { count: 1 }];
+            self.apply(i, actions, now).await;
+        }
+    }
+
+    /// Count a split-brain observation; log and publish it at most every few seconds per
+    /// instance. Returns whether it was reported (not rate-limited).
+    fn split_brain_seen(&mut self, i: usize, what: &str, now: u64) -> bool {
+        self.split_brain += 1;
+        let rt = &mut self.rts[i];
+        if now < rt.stats.split_logged_at + SPLIT_LOG_NS && rt.stats.split_logged_at != 0 {
+            return false;
+        }
+        rt.stats.split_logged_at = now;
+        tracing::warn!(
+            instance = rt.label(),
+            "split brain: we are master and saw {what}"
+        );
+        self.events.publish(json!({
+            "type": "split_brain",
+            "instance": rt.cfg.name,
+            "interface": rt.cfg.interface,
+            "vrid": rt.cfg.vrid,
+            "seen": what,
+        }));
+        true
+    }
+
+    fn refresh_counters(&mut self) {
+        for (ifx, path) in &self.paths {
+            if let Ok(now) = path.counters() {
+                let last = self.counters.entry(*ifx).or_default();
+                log_rejections(*ifx, last, &now);
+                *last = now;
+            }
+        }
+    }
+
+    /// Apply what tracking says about instance `i`: effective priority, fault, or still
+    /// waiting for a first result (keepalived keeps such an instance in INIT).
+    async fn apply_tracking(&mut self, i: usize, now: u64) {
+        let Some(v) = self.tracker.verdict(&self.rts[i].cfg.name) else {
+            return;
+        };
+        let rt = &mut self.rts[i];
+        if v.reasons != rt.priority_reasons {
+            tracing::info!(
+                instance = rt.label(),
+                priority = v.priority,
+                fault = v.fault,
+                reasons = v.reasons.join("; "),
+                "tracking changed"
+            );
+            rt.priority_reasons = v.reasons.clone();
+        }
+        rt.router.handle(Input::SetPriority(v.priority), now);
+        let was_healthy = rt.link_up && !rt.track_fault;
+        rt.track_fault = v.fault;
+        rt.track_pending = v.pending;
+        let healthy = rt.link_up && !rt.track_fault;
+        if was_healthy && !healthy {
+            self.step(i, Input::InterfaceDown, now).await;
+        } else if !was_healthy && healthy {
+            self.step(i, Input::InterfaceUp, now).await;
+        } else if healthy
+            && !v.pending
+            && self.rts[i].router.state() == StateName::Initialize
+            && !self.rts[i].stopped
+        {
+            self.step(i, Input::Startup, now).await;
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let now = monotonic_ns();
+        for i in 0..self.rts.len() {
+            self.rts[i].stopped = true;
+            self.step(i, Input::Shutdown, now).await;
+        }
+        self.edges.remove_vmacs().await;
+        self.publish_status();
+    }
+}
+
+fn transitions(actions: &[Action]) -> Vec<(StateName, StateName, Cause)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Transition { from, to, cause } => Some((*from, *to, *cause)),
+            _ => None,
+        })
+        .collect()
+}
 
 /// Log what the receive checks rejected since the last report, per VRID and reason.
 fn log_rejections(ifindex: u32, last: &Counters, now: &Counters) {
@@ -46,99 +564,11 @@ fn log_rejections(ifindex: u32, last: &Counters, now: &Counters) {
             tracing::warn!(
                 iface = iface::name_of(ifindex),
                 vrid,
-                "rejected adverts in the last {} s: {}",
-                REJECT_LOG.as_secs(),
+                "rejected adverts since the last report: {}",
                 parts.join(" ")
             );
         }
     }
-}
-
-/// How often interface carrier is checked (down → Fault).
-const LINK_POLL: Duration = Duration::from_millis(50);
-
-struct Runtime {
-    cfg: Instance,
-    /// Where adverts are received (the configured interface).
-    ifindex: u32,
-    /// Where adverts, announcements and addresses go: the vmac, or the interface itself.
-    tx_ifindex: u32,
-    family: u8,
-    router: Router,
-    primary: IpAddr,
-    /// Multicast group, or the unicast peers.
-    destinations: Vec<IpAddr>,
-    link_up: bool,
-}
-
-impl Runtime {
-    fn label(&self) -> String {
-        format!(
-            "{} ({} vrid {})",
-            self.cfg.name, self.cfg.interface, self.cfg.vrid
-        )
-    }
-}
-
-/// What woke the driver.
-enum Wake {
-    Events(Vec<Event>),
-    Deadline,
-    LinkPoll,
-    RejectLog,
-    Stop,
-}
-
-pub struct EngineOptions {
-    pub path: PathOptions,
-}
-
-fn family_code(f: Family) -> u8 {
-    match f {
-        Family::V4 => FAMILY_V4,
-        Family::V6 => FAMILY_V6,
-    }
-}
-
-/// The receive policy for one interface: exactly the configured virtual routers.
-fn policy_for(ifindex: u32, instances: &[Runtime]) -> PolicyTable {
-    let mut p = PolicyTable::default();
-    p.ifaces.insert(ifindex, IfacePolicy { flags: 0 });
-    for rt in instances.iter().filter(|r| r.ifindex == ifindex) {
-        let c = &rt.cfg;
-        let (auth_type, auth_pass) = match (c.version, c.auth_pass) {
-            (Version::V2, Some(p)) => (AUTH_PASS, p),
-            _ => (AUTH_NONE, [0; 8]),
-        };
-        p.vrids.insert(
-            VridKey {
-                ifindex,
-                vrid: c.vrid,
-                family: rt.family,
-                _pad: [0; 2],
-            },
-            VridPolicy {
-                version: if c.version == Version::V2 { 2 } else { 3 },
-                csum_form: match c.checksum {
-                    ChecksumForm::Pseudo => CSUM_PSEUDO,
-                    ChecksumForm::Plain => CSUM_PLAIN,
-                },
-                auth_type,
-                flags: if c.unicast_peers.is_empty() {
-                    0
-                } else {
-                    VRID_UNICAST
-                },
-                adver_int_s: (c.advert_int_cs / 100).clamp(1, 255) as u8,
-                _pad: [0; 3],
-                auth_pass,
-            },
-        );
-        for v in &c.virtual_addresses {
-            p.vips.insert(vip_key(ifindex, v.addr));
-        }
-    }
-    p
 }
 
 /// Settings the configuration readers accept but this engine does not carry out yet: say
@@ -146,21 +576,6 @@ fn policy_for(ifindex: u32, instances: &[Runtime]) -> PolicyTable {
 fn warn_not_yet_acted_on(config: &Config) {
     for c in &config.instances {
         let mut missing = Vec::new();
-        if !c.track_interfaces.is_empty() {
-            missing.push("track_interface");
-        }
-        if !c.track_scripts.is_empty() {
-            missing.push("track_script");
-        }
-        let n = &c.notify;
-        if n.master.is_some()
-            || n.backup.is_some()
-            || n.fault.is_some()
-            || n.stop.is_some()
-            || n.any.is_some()
-        {
-            missing.push("notify scripts");
-        }
         if !c.accept {
             missing.push("no_accept");
         }
@@ -175,128 +590,94 @@ fn warn_not_yet_acted_on(config: &Config) {
     }
 }
 
-fn router_params(c: &Instance, primary: IpAddr) -> RouterParams {
-    RouterParams {
-        version: c.version,
-        priority: c.priority,
-        advert_int_cs: c.advert_int_cs,
-        preempt: c.preempt,
-        preempt_delay_ns: c.preempt_delay.as_nanos() as u64,
-        primary,
-        garp_repeat: c.garp.master_repeat,
-        garp_master_delay_ns: c.garp.master_delay.as_nanos() as u64,
-        garp_refresh_ns: c.garp.master_refresh.map(|d| d.as_nanos() as u64),
-    }
-}
-
-fn link_up(ifname: &str) -> bool {
-    // operstate "up" (or "unknown" for interfaces without carrier reporting).
-    std::fs::read_to_string(format!("/sys/class/net/{ifname}/operstate"))
-        .map(|s| matches!(s.trim(), "up" | "unknown"))
-        .unwrap_or(false)
-}
-
 /// Run the configured instances until SIGINT/SIGTERM.
 pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
-    let mut edges = Edges::open().await?;
-    edges.cleanup_leftovers().await;
-
-    warn_not_yet_acted_on(&config);
-    let mut rts: Vec<Runtime> = Vec::new();
-    for c in &config.instances {
-        let ifindex = iface::index_of(&c.interface)
-            .with_context(|| format!("instance {} ({})", c.name, c.location))?;
-        let family = family_code(c.family);
-        let primary = match c.unicast_src {
-            Some(a) => a,
-            None => edges
-                .primary_address(ifindex, c.family)
-                .await
-                .with_context(|| {
-                    format!(
-                        "instance {}: no usable source address on {}",
-                        c.name, c.interface
-                    )
-                })?,
-        };
-        let destinations = if c.unicast_peers.is_empty() {
-            vec![match c.family {
-                Family::V4 => IpAddr::V4(std::net::Ipv4Addr::new(224, 0, 0, 18)),
-                Family::V6 => IpAddr::V6("ff02::12".parse().unwrap()),
-            }]
-        } else {
-            c.unicast_peers.clone()
-        };
-        edges.open_advert_socket(ifindex, c.family, primary).await?;
-        let tx_ifindex = match (c.use_vmac, c.family) {
-            (true, Family::V4) => edges.ensure_vmac(ifindex, c.vrid, primary).await?,
-            (true, Family::V6) => {
-                tracing::warn!(
-                    instance = c.name.as_str(),
-                    "use_vmac is supported for IPv4 instances only; this IPv6 instance uses {}",
-                    c.interface
-                );
-                ifindex
+    let mut e = Engine::new(config, opts.path).await?;
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    // The control socket is a convenience: without it the routers still run, so a path
+    // already in use (another vrrp-agent on this host) is a warning, not a failure.
+    let _control = match &opts.control_socket {
+        Some(path) => {
+            let handles = Handles {
+                status: e.status_tx.subscribe(),
+                events: e.events.clone(),
+                reload: Some(reload_tx),
+            };
+            match ControlServer::bind(path, handles) {
+                Ok(server) => {
+                    tracing::info!(socket = %path.display(), "control socket ready");
+                    Some(tokio::spawn(server.run()))
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        socket = %path.display(),
+                        error = format!("{err:#}"),
+                        "no control socket (use --control PATH); running without status and reload"
+                    );
+                    None
+                }
             }
-            (false, _) => ifindex,
-        };
-        rts.push(Runtime {
-            tx_ifindex,
-            router: Router::new(router_params(c, primary)),
-            cfg: c.clone(),
-            ifindex,
-            family,
-            primary,
-            destinations,
-            link_up: link_up(&c.interface),
-        });
+        }
+        None => None,
+    };
+    if let Some(addr) = opts.metrics {
+        let server =
+            crate::control::MetricsServer::bind(addr, e.status_tx.subscribe(), e.hist.clone())
+                .await
+                .with_context(|| format!("metrics on {addr}"))?;
+        tracing::info!(%addr, "serving Prometheus metrics at /metrics");
+        tokio::spawn(server.run());
     }
-
-    // One receive path per interface, filtering exactly our virtual routers.
-    let mut ifindexes: Vec<u32> = rts.iter().map(|r| r.ifindex).collect();
-    ifindexes.sort();
-    ifindexes.dedup();
-    let mut paths: Vec<ReceivePath> = Vec::new();
-    for &ifx in &ifindexes {
-        let name = iface::name_of(ifx);
-        paths.push(ReceivePath::open(
-            &name,
-            ifx,
-            &policy_for(ifx, &rts),
-            &opts.path,
-        )?);
-    }
-    let by_key: HashMap<(u32, u8, u8), usize> = rts
-        .iter()
-        .enumerate()
-        .map(|(i, r)| ((r.ifindex, r.cfg.vrid, r.family), i))
-        .collect();
 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let mut link_poll = tokio::time::interval(LINK_POLL);
-    let mut reject_log = tokio::time::interval(REJECT_LOG);
-    let mut reported: Vec<Counters> = vec![Counters::default(); ifindexes.len()];
+    let mut counter_tick = tokio::time::interval(REJECT_LOG);
+    let mut status_tick = tokio::time::interval(STATUS_EVERY);
     let base_ns = monotonic_ns();
     let base = tokio::time::Instant::now();
     let to_instant = |ns: u64| base + Duration::from_nanos(ns.saturating_sub(base_ns));
 
-    let peers = sync_peers(&config, &rts);
     let now = monotonic_ns();
-    for i in 0..rts.len() {
-        if rts[i].link_up {
-            step(&mut edges, &mut rts, &peers, i, Input::Startup, now).await;
+    for i in 0..e.rts.len() {
+        if let Some(v) = e.tracker.verdict(&e.rts[i].cfg.name) {
+            e.rts[i].router.handle(Input::SetPriority(v.priority), now);
+            e.rts[i].priority_reasons = v.reasons.clone();
+            e.rts[i].track_fault = v.fault;
+            e.rts[i].track_pending = v.pending;
+        }
+        if e.rts[i].track_pending {
+            tracing::info!(
+                instance = e.rts[i].label(),
+                "waiting for a first tracking result"
+            );
+        } else if e.rts[i].track_fault {
+            tracing::warn!(
+                instance = e.rts[i].label(),
+                reasons = e.rts[i].priority_reasons.join("; "),
+                "tracking fault at start; waiting in FAULT"
+            );
+        } else if e.rts[i].link_up {
+            e.step(i, Input::Startup, now).await;
         } else {
             tracing::warn!(
-                instance = rts[i].label(),
+                instance = e.rts[i].label(),
                 "interface down at start; waiting in FAULT"
             );
         }
     }
+    e.publish_status();
+    crate::sdnotify::notify(&format!(
+        "READY=1\nSTATUS={} instance(s) running",
+        e.rts.len()
+    ));
+    let watchdog = crate::sdnotify::watchdog_interval();
+    let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
 
     let mut buf: Vec<Event> = Vec::with_capacity(256);
     loop {
-        let deadline = rts.iter().filter_map(|r| r.router.next_deadline()).min();
+        let deadline = e.rts.iter().filter_map(|r| r.router.next_deadline()).min();
         let sleep = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(to_instant(d)).await,
@@ -304,13 +685,25 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
             }
         };
         let wake = {
-            let recv =
-                futures::future::select_all(paths.iter_mut().map(|p| Box::pin(p.next_batch())));
+            let paths = &mut e.paths;
+            let recv = async move {
+                // select_all refuses an empty list; an engine without instances waits.
+                if paths.is_empty() {
+                    return std::future::pending::<Result<Vec<Event>>>().await;
+                }
+                let all = paths.iter_mut().map(|(_, p)| Box::pin(p.next_batch()));
+                futures::future::select_all(all).await.0
+            };
             tokio::select! {
-                (r, _, _) = recv => Wake::Events(r?),
+                r = recv => Wake::Events(r?),
                 _ = sleep => Wake::Deadline,
                 _ = link_poll.tick() => Wake::LinkPoll,
-                _ = reject_log.tick() => Wake::RejectLog,
+                _ = counter_tick.tick() => Wake::Counters,
+                _ = status_tick.tick() => Wake::StatusTick,
+                _ = watchdog_tick.tick(), if watchdog.is_some() => Wake::Watchdog,
+                r = reload_rx.recv() => Wake::Reload(r),
+                Some(u) = e.track_rx.recv() => Wake::Track(u),
+                _ = sighup.recv() => Wake::Reload(None),
                 _ = sigint.recv() => Wake::Stop,
                 _ = sigterm.recv() => Wake::Stop,
             }
@@ -319,47 +712,75 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
             Wake::Events(batch) => {
                 let now = monotonic_ns();
                 for ev in &batch {
-                    deliver(&mut edges, &mut rts, &peers, &by_key, ev, now).await;
+                    e.deliver(ev, now).await;
                 }
             }
             Wake::Deadline => {
                 // Drain first: adverts that already arrived decide before the timer does.
-                for p in paths.iter_mut() {
+                for (_, p) in e.paths.iter_mut() {
                     p.try_recv(&mut buf)?;
                 }
                 let now = monotonic_ns();
                 for ev in std::mem::take(&mut buf) {
-                    deliver(&mut edges, &mut rts, &peers, &by_key, &ev, now).await;
+                    e.deliver(&ev, now).await;
                 }
-                for i in 0..rts.len() {
-                    if rts[i].router.next_deadline().is_some_and(|d| d <= now) {
-                        step(&mut edges, &mut rts, &peers, i, Input::Timer, now).await;
+                for i in 0..e.rts.len() {
+                    if e.rts[i].router.next_deadline().is_some_and(|d| d <= now) {
+                        e.step(i, Input::Timer, now).await;
                     }
                 }
             }
             Wake::LinkPoll => {
                 let now = monotonic_ns();
-                for i in 0..rts.len() {
-                    let up = link_up(&rts[i].cfg.interface);
-                    if up != rts[i].link_up {
-                        rts[i].link_up = up;
+                for i in 0..e.rts.len() {
+                    let up = link_up(&e.rts[i].cfg.interface);
+                    if up != e.rts[i].link_up {
+                        e.rts[i].link_up = up;
+                        if e.rts[i].track_fault || e.rts[i].track_pending {
+                            // Tracking holds it; the link alone decides nothing now.
+                            continue;
+                        }
                         let input = if up {
-                            tracing::info!(instance = rts[i].label(), "interface link is up");
+                            tracing::info!(instance = e.rts[i].label(), "interface link is up");
                             Input::InterfaceUp
                         } else {
-                            tracing::warn!(instance = rts[i].label(), "interface link is down");
+                            tracing::warn!(instance = e.rts[i].label(), "interface link is down");
                             Input::InterfaceDown
                         };
-                        step(&mut edges, &mut rts, &peers, i, input, now).await;
+                        e.step(i, input, now).await;
                     }
                 }
             }
-            Wake::RejectLog => {
-                for ((path, &ifx), last) in paths.iter().zip(&ifindexes).zip(reported.iter_mut()) {
-                    if let Ok(now) = path.counters() {
-                        log_rejections(ifx, last, &now);
-                        *last = now;
+            Wake::Track(update) => {
+                let now = monotonic_ns();
+                for name in e.tracker.apply(&update) {
+                    if let Some(i) = e.rts.iter().position(|r| r.cfg.name == name) {
+                        e.apply_tracking(i, now).await;
                     }
+                }
+            }
+            Wake::Counters => e.refresh_counters(),
+            Wake::StatusTick => e.publish_status(),
+            // The loop is alive if it gets here: that is what the watchdog asks.
+            Wake::Watchdog => {
+                crate::sdnotify::notify("WATCHDOG=1");
+            }
+            Wake::Reload(request) => {
+                crate::sdnotify::notify("RELOADING=1");
+                let result = match &opts.config_path {
+                    Some(path) => e.reload_from(path).await,
+                    None => Err("no configuration file to reload from".to_string()),
+                };
+                match &result {
+                    Ok(()) => tracing::info!("configuration reloaded"),
+                    Err(err) => tracing::error!(
+                        error = err.as_str(),
+                        "reload refused; the running configuration stays"
+                    ),
+                }
+                crate::sdnotify::notify("READY=1");
+                if let Some(req) = request {
+                    let _ = req.reply.send(result);
                 }
             }
             Wake::Stop => break,
@@ -367,164 +788,11 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     }
 
     // Shutdown (§6.4.3): masters resign with priority 0 and release their addresses.
-    let now = monotonic_ns();
-    for i in 0..rts.len() {
-        step(&mut edges, &mut rts, &peers, i, Input::Shutdown, now).await;
-    }
-    edges.remove_vmacs().await;
-    drop(paths);
+    crate::sdnotify::notify("STOPPING=1");
+    e.shutdown().await;
+    let notifier = std::mem::take(&mut e.notifier);
+    drop(e);
+    notifier.drain(Duration::from_secs(2)).await;
     tracing::info!("stopped: addresses released, XDP detached");
     Ok(())
-}
-
-async fn deliver(
-    edges: &mut Edges,
-    rts: &mut [Runtime],
-    peers: &[Vec<usize>],
-    by_key: &HashMap<(u32, u8, u8), usize>,
-    ev: &Event,
-    now: u64,
-) {
-    if ev.kind != EVENT_ADVERT {
-        return;
-    }
-    let Some(&i) = by_key.get(&(ev.ifindex, ev.vrid, ev.family)) else {
-        return;
-    };
-    let src = event_src(ev);
-    if src == rts[i].primary {
-        return; // our own advert looped back
-    }
-    let input = Input::Advert {
-        ts_ns: ev.ts_ns,
-        src,
-        priority: ev.priority,
-        interval_cs: ev.interval_cs,
-    };
-    step(edges, rts, peers, i, input, now).await;
-}
-
-/// For each instance, the other members of its `vrrp_sync_group`.
-fn sync_peers(config: &Config, rts: &[Runtime]) -> Vec<Vec<usize>> {
-    let index = |name: &str| rts.iter().position(|r| r.cfg.name == name);
-    let mut peers = vec![Vec::new(); rts.len()];
-    for g in &config.sync_groups {
-        let members: Vec<usize> = g.members.iter().filter_map(|m| index(m)).collect();
-        for &m in &members {
-            peers[m] = members.iter().copied().filter(|&o| o != m).collect();
-        }
-    }
-    peers
-}
-
-/// Feed `input` to instance `i`, carry out what it decides, and let the other members of
-/// its sync group follow its own moves (never moves they made by following).
-async fn step(
-    edges: &mut Edges,
-    rts: &mut [Runtime],
-    peers: &[Vec<usize>],
-    i: usize,
-    input: Input,
-    now: u64,
-) {
-    let actions = rts[i].router.handle(input, now);
-    let moves: Vec<(StateName, StateName, Cause)> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Transition { from, to, cause } => Some((*from, *to, *cause)),
-            _ => None,
-        })
-        .collect();
-    apply(edges, &rts[i], actions).await;
-    for (from, to, cause) in moves {
-        if matches!(cause, Cause::SyncGroup | Cause::Shutdown) {
-            continue;
-        }
-        // Leaving Fault restarts the group; any other move is followed as it is.
-        let signal = if from == StateName::Fault {
-            StateName::Initialize
-        } else {
-            to
-        };
-        for &j in &peers[i] {
-            if signal == StateName::Initialize && !rts[j].link_up {
-                continue;
-            }
-            let actions = rts[j].router.handle(Input::SyncWith(signal), now);
-            apply(edges, &rts[j], actions).await;
-        }
-    }
-}
-
-async fn apply(edges: &mut Edges, rt: &Runtime, actions: Vec<Action>) {
-    for a in actions {
-        match a {
-            Action::SendAdvert { priority } => {
-                let advert = AdvertOut {
-                    version: rt.cfg.version,
-                    vrid: rt.cfg.vrid,
-                    priority,
-                    interval_cs: rt.cfg.advert_int_cs,
-                    addrs: rt.cfg.virtual_addresses.iter().map(|v| v.addr).collect(),
-                    auth_pass: rt.cfg.auth_pass,
-                };
-                for &dst in &rt.destinations {
-                    let msg = advert.emit(rt.primary, dst, rt.cfg.checksum);
-                    if let Err(e) = edges.send_advert(rt.tx_ifindex, rt.cfg.family, &msg, dst) {
-                        tracing::warn!(instance = rt.label(), error = %e, "advert not sent");
-                    }
-                }
-            }
-            Action::AddAddresses => {
-                for v in &rt.cfg.virtual_addresses {
-                    if let Err(e) = edges.add_address(rt.tx_ifindex, v).await {
-                        tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot add virtual address");
-                    }
-                }
-            }
-            Action::RemoveAddresses => {
-                for v in &rt.cfg.virtual_addresses {
-                    if let Err(e) = edges.remove_address(rt.tx_ifindex, v).await {
-                        tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot remove virtual address");
-                    }
-                }
-            }
-            Action::Announce { count } => {
-                for v in &rt.cfg.virtual_addresses {
-                    for _ in 0..count {
-                        if let Err(e) = edges.announce(rt.tx_ifindex, v.addr) {
-                            tracing::warn!(instance = rt.label(), addr = %v.addr, error = %e, "announcement not sent");
-                            break;
-                        }
-                    }
-                }
-            }
-            Action::Transition { from, to, cause } => {
-                let master = rt
-                    .router
-                    .current_master
-                    .map(|(a, p)| format!("{a} priority {p}"));
-                tracing::info!(
-                    instance = rt.cfg.name.as_str(),
-                    iface = rt.cfg.interface.as_str(),
-                    vrid = rt.cfg.vrid,
-                    from = %from,
-                    to = %to,
-                    cause = ?cause,
-                    priority = rt.router.priority(),
-                    master = master.unwrap_or_default(),
-                    "state change"
-                );
-                if to == StateName::Master {
-                    tracing::debug!(instance = rt.cfg.name.as_str(), "now advertising");
-                }
-            }
-            Action::ReplySuppressed => {
-                tracing::debug!(
-                    instance = rt.cfg.name.as_str(),
-                    "reply to a lower priority advert rate-limited"
-                );
-            }
-        }
-    }
 }

@@ -493,6 +493,9 @@ impl Router {
                         out.push(Action::SendAdvert {
                             priority: self.priority,
                         });
+                        // Another router believed it was master, so clients may have
+                        // followed its announcements: point their caches back at us.
+                        out.push(Action::Announce { count: 1 });
                     } else {
                         out.push(Action::ReplySuppressed);
                     }

@@ -271,6 +271,10 @@ fn master_keeps_the_role_against_equal_priority_from_a_lower_primary_address() {
     let out = r.handle(advert(ts, "10.9.0.1", 100, 100), ts);
     assert_eq!(r.state(), StateName::Master);
     assert_eq!(sends(&out), vec![100], "RFC 9568: answer at once");
+    assert!(
+        out.contains(&Action::Announce { count: 1 }),
+        "and refresh clients' caches towards us"
+    );
 }
 
 #[test]
@@ -286,6 +290,7 @@ fn master_answers_lower_priority_at_once_but_at_most_once_per_interval() {
             match a {
                 Action::SendAdvert { .. } => answered += 1,
                 Action::ReplySuppressed => suppressed += 1,
+                Action::Announce { count: 1 } => {}
                 other => panic!("unexpected {other:?}"),
             }
         }

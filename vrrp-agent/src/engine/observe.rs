@@ -1,0 +1,79 @@
+//! The engine's status snapshot, published for the control socket and `/metrics`.
+
+use std::collections::BTreeMap;
+
+use vrrp_ebpf::abi::{Reason, FAMILY_V4};
+
+use super::Engine;
+use crate::io::iface;
+use crate::status::{InstanceStatus, Status};
+
+impl Engine {
+    /// Build the snapshot from the current state and publish it.
+    pub(super) fn publish_status(&self) {
+        let instances = self
+            .rts
+            .iter()
+            .map(|rt| InstanceStatus {
+                name: rt.cfg.name.clone(),
+                interface: rt.cfg.interface.clone(),
+                vrid: rt.cfg.vrid,
+                family: if rt.family == FAMILY_V4 {
+                    "ipv4"
+                } else {
+                    "ipv6"
+                }
+                .to_string(),
+                version: match rt.cfg.version {
+                    crate::config::model::Version::V2 => 2,
+                    crate::config::model::Version::V3 => 3,
+                },
+                state: rt.router.state(),
+                base_priority: rt.cfg.priority,
+                effective_priority: rt.router.priority(),
+                priority_reasons: rt.priority_reasons.clone(),
+                master: rt.router.current_master,
+                advert_interval_cs: rt.cfg.advert_int_cs,
+                master_adver_interval_cs: rt.router.master_adver_int_cs(),
+                last_transition: rt.stats.last_transition.clone(),
+                transitions: rt.stats.transitions,
+                adverts_sent: rt.stats.adverts_sent,
+                adverts_received: rt.stats.adverts_received,
+                timer_margin_ms: rt.stats.margin_ms,
+                min_timer_margin_ms: rt.stats.min_margin_ms,
+                virtual_addresses: rt
+                    .cfg
+                    .virtual_addresses
+                    .iter()
+                    .map(|v| format!("{}/{}", v.addr, v.prefix_len))
+                    .collect(),
+            })
+            .collect();
+        let receive_paths = self
+            .paths
+            .iter()
+            .map(|(ifx, p)| (iface::name_of(*ifx), p.describe()))
+            .collect();
+        let rejections = self
+            .counters
+            .iter()
+            .map(|(ifx, c)| {
+                let by_reason: BTreeMap<String, u64> = Reason::ALL
+                    .iter()
+                    .filter(|&&r| r != Reason::Accepted)
+                    .map(|&r| (r.name().to_string(), c.total(r)))
+                    .collect();
+                (iface::name_of(*ifx), by_reason)
+            })
+            .collect();
+        let status = Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            receive_paths,
+            instances,
+            rejections,
+            split_brain_events: self.split_brain,
+        };
+        self.status_tx.send_replace(status);
+    }
+}
