@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-/// Spawn `f` on a thread that joined network namespace `ns`.
-fn spawn_in_netns<T: Send + 'static>(
+/// Spawn `f` on a thread that joined network namespace `ns` (it runs on while the caller
+/// goes on; join the handle for its result).
+pub fn spawn_in_netns<T: Send + 'static>(
     ns: &str,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<JoinHandle<Result<T>>> {

@@ -254,14 +254,61 @@ impl Engine {
         else {
             return;
         };
-        let cmds = commands_for(
-            &g.notify,
-            "GROUP",
-            &g.name,
-            to,
-            self.rts[i].router.priority(),
-        );
-        self.notifier.queue(&format!("group:{}", g.name), cmds);
+        let prio = self.rts[i].router.priority();
+        let cmds = commands_for(&g.notify, "GROUP", &g.name, to, prio);
+        let (name, mail) = (g.name.clone(), g.smtp_alert);
+        self.notifier.queue(&format!("group:{name}"), cmds);
+        self.notify_extras("GROUP", &name, to, prio, mail);
+    }
+
+    /// The notify FIFO line and, with `smtp_alert`, a mail; the mail goes out on its own
+    /// task so a slow relay never holds up the engine.
+    fn notify_extras(&self, kind: &str, name: &str, to: StateName, prio: u8, mail: bool) {
+        if let Some(fifo) = &self.config.notify_fifo {
+            crate::notify::write_fifo(fifo, &crate::notify::fifo_line(kind, name, to, prio));
+        }
+        let email = &self.config.email;
+        let Some(server) = email.smtp_server.clone() else {
+            return;
+        };
+        if !mail || email.to.is_empty() {
+            return;
+        }
+        let router_id = self
+            .config
+            .router_id
+            .clone()
+            .unwrap_or_else(|| "vrrpx".to_string());
+        let alert = crate::notify::alert_for(&router_id, kind, name, to);
+        let from = email
+            .from
+            .clone()
+            .unwrap_or_else(|| format!("vrrpx@{router_id}"));
+        let to_list = email.to.clone();
+        let timeout = email.smtp_connect_timeout;
+        tokio::spawn(async move {
+            let addr = match tokio::net::lookup_host((server.host.as_str(), server.port)).await {
+                Ok(mut a) => a.next(),
+                Err(_) => None,
+            };
+            let Some(addr) = addr else {
+                tracing::warn!(
+                    server = server.host.as_str(),
+                    "smtp_alert: cannot resolve the SMTP server"
+                );
+                return;
+            };
+            let settings = crate::notify::mail::MailSettings {
+                server: addr,
+                connect_timeout: timeout,
+                from,
+                to: to_list,
+                router_id,
+            };
+            if let Err(e) = crate::notify::mail::send(&settings, &alert).await {
+                tracing::warn!(error = format!("{e:#}"), "smtp_alert: mail not sent");
+            }
+        });
     }
 
     async fn apply(&mut self, i: usize, actions: Vec<Action>, now: u64) {
@@ -362,6 +409,9 @@ impl Engine {
                     );
                     let owner = rt.cfg.name.clone();
                     self.notifier.queue(&owner, cmds);
+                    let prio = rt.router.priority();
+                    let mail = rt.cfg.smtp_alert;
+                    self.notify_extras("INSTANCE", &owner, to, prio, mail);
                     self.publish_status();
                 }
                 Action::ReplySuppressed => {

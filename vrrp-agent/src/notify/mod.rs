@@ -89,6 +89,44 @@ pub async fn run_one(argv: &[String], timeout: Duration) -> Result<(), String> {
     }
 }
 
+/// keepalived's notify_fifo line: `INSTANCE "VI_1" MASTER 150`.
+pub fn fifo_line(kind: &str, name: &str, to: StateName, priority: u8) -> String {
+    format!("{kind} \"{name}\" {} {priority}\n", state_word(to))
+}
+
+/// Append a line to the notify FIFO without ever blocking the engine: with no reader, or
+/// a full pipe, the line is dropped and said so.
+pub fn write_fifo(path: &std::path::Path, line: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
+    let result = opened.and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = result {
+        tracing::warn!(fifo = %path.display(), error = %e, "notify_fifo line not written");
+    }
+}
+
+/// The mail keepalived users know for a state change, in our words.
+pub fn alert_for(router_id: &str, kind: &str, name: &str, to: StateName) -> mail::Alert {
+    let what = match to {
+        StateName::Master => "now holds its virtual addresses",
+        StateName::Backup => "no longer holds its virtual addresses",
+        StateName::Fault => "is in fault and holds no virtual address",
+        StateName::Initialize => "has stopped",
+    };
+    let kind_word = if kind == "GROUP" { "Group" } else { "Instance" };
+    mail::Alert {
+        subject: format!(
+            "[{router_id}] VRRP {kind_word} {name} - Entering {} state",
+            state_word(to)
+        ),
+        body: format!("=> VRRP {kind_word} {name} {what} <=\n"),
+    }
+}
+
 /// One queue and one worker per owner (instance or group): scripts run strictly in the
 /// order the changes were queued, never two at once for the same owner.
 #[derive(Default)]
