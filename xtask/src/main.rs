@@ -5,6 +5,7 @@ mod bench;
 mod demo;
 mod failover_demo;
 mod setup;
+mod soak;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -43,6 +44,12 @@ enum Cmd {
         /// Extra arguments for `cargo test` (e.g. a test name filter).
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
+    },
+    /// Repeated failovers, reloads and floods for N minutes, then checks for leaks and
+    /// for transition counts that match the failovers caused.
+    Soak {
+        #[arg(long, default_value = "10")]
+        minutes: f64,
     },
     /// Benchmarks that print figures.
     Bench {
@@ -197,6 +204,12 @@ fn main() -> Result<()> {
             }
         }
         Cmd::Test { args } => test(&args),
+        Cmd::Soak { minutes } => {
+            require_root()?;
+            setup::apt(setup::APT_PACKAGES)?;
+            let agent = build_all()?;
+            soak::run(&agent, minutes)
+        }
         Cmd::Bench { which } => {
             require_root()?;
             setup::apt(setup::APT_PACKAGES)?;
