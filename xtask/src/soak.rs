@@ -188,7 +188,7 @@ pub fn run(agent: &Path, minutes: f64) -> Result<()> {
             bail!("cycle {cycles}: the reload or the flood moved an address");
         }
         cycles += 1;
-        if cycles % 10 == 0 {
+        if cycles.is_multiple_of(10) {
             println!(
                 "  {cycles} cycles, {:.0} s; r2: {} fds, {} kB RSS",
                 t0.elapsed().as_secs_f64(),
