@@ -46,6 +46,9 @@ const LINK_POLL: Duration = Duration::from_millis(50);
 const REJECT_LOG: Duration = Duration::from_secs(5);
 /// The status snapshot is refreshed at least this often (and on every transition).
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// After the latest sign of split brain, a master re-announces its addresses every
+/// second for this long.
+const REANNOUNCE_NS: u64 = 60_000_000_000;
 /// Split brain is logged at most this often per instance.
 const SPLIT_LOG_NS: u64 = 5_000_000_000;
 
@@ -515,6 +518,7 @@ impl Engine {
     fn split_brain_seen(&mut self, i: usize, what: &str, now: u64) -> bool {
         self.split_brain += 1;
         let rt = &mut self.rts[i];
+        rt.stats.reannounce_until = now + REANNOUNCE_NS;
         if now < rt.stats.split_logged_at + SPLIT_LOG_NS && rt.stats.split_logged_at != 0 {
             return false;
         }
@@ -685,9 +689,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     let mut link_poll = tokio::time::interval(LINK_POLL);
     let mut counter_tick = tokio::time::interval(REJECT_LOG);
     let mut status_tick = tokio::time::interval(STATUS_EVERY);
-    let base_ns = monotonic_ns();
-    let base = tokio::time::Instant::now();
-    let to_instant = |ns: u64| base + Duration::from_nanos(ns.saturating_sub(base_ns));
+    let timer = crate::io::timer::PreciseTimer::new()?;
 
     let now = monotonic_ns();
     for i in 0..e.rts.len() {
@@ -730,7 +732,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
         let deadline = e.rts.iter().filter_map(|r| r.router.next_deadline()).min();
         let sleep = async {
             match deadline {
-                Some(d) => tokio::time::sleep_until(to_instant(d)).await,
+                Some(d) => timer.sleep_until(d).await,
                 None => std::future::pending().await,
             }
         };
@@ -746,7 +748,10 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
             };
             tokio::select! {
                 r = recv => Wake::Events(r?),
-                _ = sleep => Wake::Deadline,
+                r = sleep => {
+                    r?;
+                    Wake::Deadline
+                }
                 _ = link_poll.tick() => Wake::LinkPoll,
                 _ = counter_tick.tick() => Wake::Counters,
                 _ = status_tick.tick() => Wake::StatusTick,
@@ -810,7 +815,16 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                 }
             }
             Wake::Counters => e.refresh_counters(),
-            Wake::StatusTick => e.publish_status(),
+            Wake::StatusTick => {
+                let now = monotonic_ns();
+                for i in 0..e.rts.len() {
+                    let rt = &e.rts[i];
+                    if rt.router.state() == StateName::Master && now < rt.stats.reannounce_until {
+                        e.apply(i, vec![Action::Announce { count: 1 }], now).await;
+                    }
+                }
+                e.publish_status();
+            }
             // The loop is alive if it gets here: that is what the watchdog asks.
             Wake::Watchdog => {
                 crate::sdnotify::notify("WATCHDOG=1");
@@ -840,6 +854,10 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     // Shutdown (§6.4.3): masters resign with priority 0 and release their addresses.
     crate::sdnotify::notify("STOPPING=1");
     e.shutdown().await;
+    // Let the backups take over before the XDP program is detached: on a host running
+    // several routers (labs, benchmarks) the detach holds the kernel's RTNL lock that
+    // their address adds wait on. Well inside the 100 ms exit budget.
+    tokio::time::sleep(Duration::from_millis(25)).await;
     let notifier = std::mem::take(&mut e.notifier);
     drop(e);
     notifier.drain(Duration::from_secs(2)).await;

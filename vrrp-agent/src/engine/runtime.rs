@@ -23,6 +23,10 @@ pub struct Stats {
     pub min_margin_ms: Option<f64>,
     /// When split brain was last logged for this instance (rate limit).
     pub split_logged_at: u64,
+    /// Until when, after the latest sign of another master, the addresses are
+    /// re-announced every second: clients that followed the other side come back even if
+    /// it steps down without a word.
+    pub reannounce_until: u64,
 }
 
 pub struct Runtime {

@@ -7,3 +7,4 @@ pub mod rawsock;
 pub mod vip;
 pub mod vmac;
 pub mod xdp;
+pub mod timer;

@@ -405,10 +405,13 @@ impl Router {
                 } = &mut self.state
                 {
                     if now >= *next_advert_at {
-                        // §6.4.3: Adver_Timer fired. If we woke late, the next one is one
-                        // interval from now: no catch-up burst.
+                        // §6.4.3: Adver_Timer fired. The next one is due one interval after
+                        // this one was due, so a late wake-up does not stretch every later
+                        // period; after a stall longer than an interval, one interval from
+                        // now (no catch-up burst).
                         out.push(Action::SendAdvert { priority });
-                        *next_advert_at = now + interval;
+                        let due = *next_advert_at + interval;
+                        *next_advert_at = if due > now { due } else { now + interval };
                     }
                     if next_garp_at.is_some_and(|g| now >= g) {
                         // keepalived's garp_master_delay second burst, then the refresh.

@@ -1,31 +1,14 @@
-//! Benchmarks that print figures. `xdp`: a trafgen flood of junk VRRP at the generator's
-//! maximum rate against `vrrp-agent monitor`, once with the XDP filter and once on the
-//! raw-socket path: frames rejected per second and the agent's CPU during the flood.
+//! `bench xdp`: a trafgen flood of junk VRRP at the generator's maximum rate against
+//! `vrrp-agent monitor`, once with the XDP filter and once on the raw-socket path: frames
+//! rejected per second and the agent's CPU during the flood.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clap::Subcommand;
 use vrrpx_tests::frames::{Advert, Csum};
 use vrrpx_tests::netns::{wait_for, Lab};
-
-#[derive(Subcommand)]
-pub enum Which {
-    /// XDP vs raw-socket rejection rate and agent CPU under a junk flood.
-    Xdp {
-        /// Flood duration per path, seconds.
-        #[arg(long, default_value = "10")]
-        seconds: u64,
-    },
-}
-
-pub fn run(which: Which, agent: &Path) -> Result<()> {
-    match which {
-        Which::Xdp { seconds } => xdp(agent, Duration::from_secs(seconds.clamp(2, 60))),
-    }
-}
 
 /// CPU time of a process (all threads), nanoseconds, from schedstat.
 fn cpu_ns(pid: u32) -> u64 {
@@ -217,7 +200,7 @@ fn flood_once(agent: &Path, no_xdp: bool, dur: Duration) -> Result<Figures> {
     })
 }
 
-fn xdp(agent: &Path, dur: Duration) -> Result<()> {
+pub fn run(agent: &Path, dur: Duration) -> Result<()> {
     println!("bench xdp: trafgen at maximum rate, junk VRRP (bad TTL / bad checksum / unknown VRID), {} s per path", dur.as_secs());
     let x = flood_once(agent, false, dur)?;
     let r = flood_once(agent, true, dur)?;

@@ -1,0 +1,228 @@
+//! The failover bench's output: one JSON record per trial and the two tables.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use super::{floor_ms, Impl, Measured, Options, Scenario};
+
+pub struct Record {
+    pub imp: Impl,
+    pub scenario: Scenario,
+    pub interval_ms: u64,
+    pub index: usize,
+    pub dir: PathBuf,
+    pub result: Result<Measured, String>,
+}
+
+impl Record {
+    pub fn json(&self) -> Value {
+        let mut v = json!({
+            "implementation": self.imp.name(),
+            "scenario": self.scenario.slug(),
+            "advert_interval_ms": self.interval_ms,
+            "trial": self.index,
+            "dir": self.dir.display().to_string(),
+            "rfc_floor_ms": floor_ms(self.scenario, self.interval_ms),
+        });
+        match &self.result {
+            Err(e) => v["error"] = json!(e),
+            Ok(m) => {
+                let o = v.as_object_mut().unwrap();
+                for (k, x) in [
+                    ("outage_ms", json!(m.outage_ms)),
+                    ("missed_probes", json!(m.missed_probes)),
+                    ("past_rfc_deadline_ms", json!(m.past_deadline_ms)),
+                    (
+                        "r2_advert_past_deadline_ms",
+                        json!(m.r2_advert_past_deadline_ms),
+                    ),
+                    ("garp_after_r2_advert_ms", json!(m.garp_after_advert_ms)),
+                    ("reply_after_garp_ms", json!(m.reply_after_garp_ms)),
+                    ("probes_sent", json!(m.probes_sent)),
+                    ("replies", json!(m.replies)),
+                    (
+                        "r1_replies_after_takeover",
+                        json!(m.r1_replies_after_takeover),
+                    ),
+                    (
+                        "longest_gap_after_takeover_ms",
+                        json!(m.longest_gap_after_takeover_ms),
+                    ),
+                    ("r2_arps_for_vip", json!(m.r2_garps)),
+                    ("r1_advert_period_ms", json!(m.r1_advert_period_ms)),
+                    ("r2_advert_period_ms", json!(m.r2_advert_period_ms)),
+                    ("false_transitions", json!(m.false_transitions)),
+                    (
+                        "transitions",
+                        json!({
+                            "r1": m.transitions_r1, "r2": m.transitions_r2,
+                            "r1_before_event": m.pre_event_r1, "r2_before_event": m.pre_event_r2,
+                            "r1_in_window": m.window_end_r1, "r2_in_window": m.window_end_r2,
+                        }),
+                    ),
+                ] {
+                    o.insert(k.to_string(), x);
+                }
+            }
+        }
+        v
+    }
+}
+
+/// (median, min, max)
+pub fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    let med = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    Some((med, s[0], s[n - 1]))
+}
+
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn keepalived_version() -> String {
+    std::process::Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .chain(String::from_utf8_lossy(&o.stdout).lines())
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+pub fn print_tables(records: &[Record], opts: &Options) {
+    let pick = |imp: Impl, s: Scenario, iv: u64| -> Vec<&Measured> {
+        records
+            .iter()
+            .filter(|r| r.imp == imp && r.scenario == s && r.interval_ms == iv)
+            .filter_map(|r| r.result.as_ref().ok())
+            .collect()
+    };
+    let failed = |imp: Impl, s: Scenario, iv: u64| {
+        records
+            .iter()
+            .filter(|r| r.imp == imp && r.scenario == s && r.interval_ms == iv)
+            .filter(|r| r.result.is_err())
+            .count()
+    };
+    let cell = |v: &[f64]| match stats(v) {
+        Some((m, lo, hi)) => format!("{m:>8.1} {lo:>8.1} {hi:>8.1}"),
+        None => format!("{:>8} {:>8} {:>8}", "-", "-", "-"),
+    };
+
+    println!("\nclient-observed outage, ms (median min max over successful trials)");
+    println!(
+        "{:<13} {:>7} {:>9} | {:^26} | {:^26} | {:>7} | {:>11}",
+        "scenario", "advert", "RFC floor", "vrrp-agent", "keepalived", "ka/ours", "false trans"
+    );
+    println!(
+        "{:<13} {:>7} {:>9} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>7} | {:>11}",
+        "", "", "", "median", "min", "max", "median", "min", "max", "", "ours / ka"
+    );
+    for &s in &opts.scenarios {
+        for &iv in &opts.intervals_ms {
+            let ours = pick(Impl::Agent, s, iv);
+            let ka = pick(Impl::Keepalived, s, iv);
+            let o: Vec<f64> = ours.iter().map(|m| m.outage_ms).collect();
+            let k: Vec<f64> = ka.iter().map(|m| m.outage_ms).collect();
+            let ratio = match (stats(&o), stats(&k)) {
+                (Some((a, ..)), Some((b, ..))) if a > 0.0 => format!("{:.2}x", b / a),
+                _ => "-".into(),
+            };
+            let ft = |v: &[&Measured]| v.iter().map(|m| m.false_transitions).sum::<usize>();
+            let mut fails = String::new();
+            let (fo, fk) = (failed(Impl::Agent, s, iv), failed(Impl::Keepalived, s, iv));
+            if fo + fk > 0 {
+                fails = format!("  ({fo}/{fk} trials failed)");
+            }
+            println!(
+                "{:<13} {:>4} ms {:>9.1} | {} | {} | {:>7} | {:>5} / {:<3}{fails}",
+                s.name(),
+                iv,
+                floor_ms(s, iv),
+                cell(&o),
+                cell(&k),
+                ratio,
+                ft(&ours),
+                ft(&ka)
+            );
+        }
+    }
+    println!(
+        "RFC floor: link cut 3 x interval + Skew_Time(100), the Master_Down_Interval after r1's \
+         last advert; the cut falls at a random point between adverts, so the outage seen from \
+         the last reply is up to one interval shorter and the link-cut ratio mostly compares \
+         phases: the implementations' own delay is the reply-deadline column below. \
+         Graceful: Skew_Time(100) after the priority-0 advert."
+    );
+    println!(
+        "false trans: transitions into or out of MASTER beyond r1 master once (and leaving it \
+         after the event) and r2 master once after the event, until the end of the watch \
+         window (sum over trials)."
+    );
+
+    println!("\nwhere the time goes, ms (medians; deadline = RFC deadline from the adverts the client saw)");
+    println!(
+        "{:<13} {:>7} {:<10} | {:>14} {:>7} | {:>12} | {:>11} | {:>10} | {:>11}",
+        "scenario",
+        "advert",
+        "impl",
+        "reply-deadline",
+        "max",
+        "r2 advert-dl",
+        "GARP-advert",
+        "reply-GARP",
+        "adv period"
+    );
+    println!(
+        "reply-deadline: r2's first reply past the RFC deadline (max: worst trial); r2 advert-dl: \
+         r2's first advert as master past it; GARP-advert: r2's first ARP for the VIP after that \
+         advert; reply-GARP: the first reply after the GARP (probes go out every 1 ms); adv \
+         period: spacing of r2's adverts once master."
+    );
+    for &s in &opts.scenarios {
+        for &iv in &opts.intervals_ms {
+            for imp in [Impl::Agent, Impl::Keepalived] {
+                let v = pick(imp, s, iv);
+                let col = |f: fn(&Measured) -> Option<f64>| -> Vec<f64> {
+                    v.iter().filter_map(|m| f(m)).collect()
+                };
+                let med = |x: &[f64]| stats(x).map_or("-".into(), |(m, ..)| format!("{m:+.2}"));
+                let past = col(|m| m.past_deadline_ms);
+                println!(
+                    "{:<13} {:>4} ms {:<10} | {:>14} {:>7} | {:>12} | {:>11} | {:>10} | {:>11}",
+                    s.name(),
+                    iv,
+                    imp.name(),
+                    med(&past),
+                    stats(&past).map_or("-".into(), |(_, _, hi)| format!("{hi:+.1}")),
+                    med(&col(|m| m.r2_advert_past_deadline_ms)),
+                    med(&col(|m| m.garp_after_advert_ms)),
+                    med(&col(|m| m.reply_after_garp_ms)),
+                    stats(&col(|m| m.r2_advert_period_ms))
+                        .map_or("-".into(), |(m, ..)| format!("{m:.2}")),
+                );
+            }
+        }
+    }
+}
