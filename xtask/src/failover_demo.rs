@@ -140,9 +140,9 @@ pub fn run(agent: &Path) -> Result<()> {
         (
             "link cut",
             3.0 * ADVERT_CS as f64 * 10.0 + skew_ms(100),
-            "3 x 10 ms + Skew_Time(100)",
+            "RFC bound: 3 x 10 ms + Skew_Time(100), counted from r2's last advert heard",
         ),
-        ("graceful stop", skew_ms(50), "Skew_Time(50)"),
+        ("graceful stop", skew_ms(50), "RFC floor: Skew_Time(50)"),
     ];
     for (i, (gap, from, to)) in handovers.iter().enumerate() {
         let (what, floor, formula) = floors.get(i).copied().unwrap_or(("handover", 0.0, "-"));
