@@ -49,6 +49,11 @@ fn ops_config(name: &str) -> PathBuf {
     workspace().join("tests/ops").join(name)
 }
 
+/// One of the seed examples users copy from configs/.
+fn example(name: &str) -> PathBuf {
+    workspace().join("configs").join(name)
+}
+
 /// Hosts r1 (10.9.0.1) and r2 (10.9.0.2) on one bridge, as the example files expect.
 fn pair_lab(prefix: &str) -> Lab {
     let mut lab = Lab::new(prefix).unwrap();
@@ -305,8 +310,8 @@ fn an_http_health_check_failing_on_the_master_moves_the_address_and_its_recovery
     let mut lab = pair_lab("vxt-ops-http-");
     let mut web1 = Health::start(&lab.ns("r1"));
     let _web2 = Health::start(&lab.ns("r2"));
-    let r1 = start_agent(&mut lab, "r1", &ops_config("http-r1.conf"), &dir, "r1", &[]);
-    start_agent(&mut lab, "r2", &ops_config("http-r2.conf"), &dir, "r2", &[]);
+    let r1 = start_agent(&mut lab, "r1", &example("nginx-check-a.conf"), &dir, "r1", &[]);
+    start_agent(&mut lab, "r2", &example("nginx-check-b.conf"), &dir, "r2", &[]);
     assert!(
         wait_holder(&lab, "r1", "r2", Duration::from_secs(10)).is_some(),
         "r1 (150, healthy) holds {VIP}\nr1: {}\nr2: {}",
@@ -832,8 +837,8 @@ fn client_neighbour(lab: &Lab) -> String {
 
 /// Start r1 (150) and r2 (100) and wait until r1 is the one master.
 fn start_pair(lab: &mut Lab, dir: &Path) -> (Agent, Agent) {
-    let r1 = start_agent(lab, "r1", &ops_config("split-r1.conf"), dir, "r1", &[]);
-    let r2 = start_agent(lab, "r2", &ops_config("split-r2.conf"), dir, "r2", &[]);
+    let r1 = start_agent(lab, "r1", &example("split-brain-a.conf"), dir, "r1", &[]);
+    let r2 = start_agent(lab, "r2", &example("split-brain-b.conf"), dir, "r2", &[]);
     assert!(
         wait_holder(lab, "r1", "r2", Duration::from_secs(5)).is_some(),
         "r1 is master\nr1: {}\nr2: {}",
