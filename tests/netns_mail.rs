@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use vrrpx_tests::netns::{wait_for, Lab};
 use vrrpx_tests::probe::spawn_in_netns;
-use vrrpx_tests::{agent_bin, is_root, scratch};
+use vrrpx_tests::{agent_bin, is_root, scratch, workspace};
 
 /// A minimal SMTP server: records each message's envelope and data; stops at `limit`.
 fn smtp_server(ns: &str, port: u16, limit: Duration, mails: Arc<Mutex<Vec<String>>>) {
@@ -72,7 +72,7 @@ fn a_transition_sends_a_mail_to_the_smtp_server_and_a_line_to_the_notify_fifo() 
     let mut lab = Lab::new("vxt-mail-").unwrap();
     lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
     let mails = Arc::new(Mutex::new(Vec::new()));
-    smtp_server(&lab.ns("r1"), 2525, Duration::from_secs(20), mails.clone());
+    smtp_server(&lab.ns("r1"), 25, Duration::from_secs(20), mails.clone());
 
     let fifo = dir.join("notify.fifo");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
@@ -85,16 +85,14 @@ fn a_transition_sends_a_mail_to_the_smtp_server_and_a_line_to_the_notify_fifo() 
         .open(&fifo)
         .unwrap();
 
+    // The example users copy, with the FIFO and the notify script pointed at our files.
+    let example = std::fs::read_to_string(workspace().join("configs/notify-mail.conf")).unwrap();
     let conf = dir.join("mail.conf");
     std::fs::write(
         &conf,
-        format!(
-            "global_defs {{\n    router_id lb1\n    vrrp_version 3\n    notification_email {{\n        ops@example.test\n    }}\n    \
-             notification_email_from lb1@example.test\n    smtp_server 127.0.0.1 2525\n    smtp_connect_timeout 3\n    \
-             notify_fifo {}\n}}\n\nvrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n    priority 100\n    \
-             advert_int 0.1\n    smtp_alert\n    virtual_ipaddress {{\n        10.9.0.100/24\n    }}\n}}\n",
-            fifo.display()
-        ),
+        example
+            .replace("/run/vrrpx/notify.fifo", fifo.to_str().unwrap())
+            .replace("/usr/local/sbin/vrrp-notify", "/bin/true"),
     )
     .unwrap();
     let bin = agent_bin();
