@@ -52,6 +52,8 @@ fn known_status() -> Status {
         timer_margin_ms: Some(812.5),
         min_timer_margin_ms: Some(790.25),
         virtual_addresses: vec!["10.0.0.100/24".into()],
+        tracks: vec![],
+        replies_suppressed: 0,
     };
     let vi2 = InstanceStatus {
         name: "VI_2".into(),
@@ -79,6 +81,8 @@ fn known_status() -> Status {
         timer_margin_ms: None,
         min_timer_margin_ms: None,
         virtual_addresses: vec!["fd00::100/64".into()],
+        tracks: vec![],
+        replies_suppressed: 0,
     };
     Status {
         version: "0.1.0".into(),

@@ -354,6 +354,11 @@ fn an_http_health_check_failing_on_the_master_moves_the_address_and_its_recovery
         "a reason names chk_http: {reasons:?}"
     );
     assert_eq!(
+        vi["tracks"],
+        serde_json::json!([{ "name": "chk_http", "kind": "script", "up": false }]),
+        "the tracked check is listed as down"
+    );
+    assert_eq!(
         vi["master"],
         serde_json::json!(["10.9.0.2", 100]),
         "r1 hears r2"

@@ -48,6 +48,22 @@ pub struct InstanceStatus {
     pub timer_margin_ms: Option<f64>,
     pub min_timer_margin_ms: Option<f64>,
     pub virtual_addresses: Vec<String>,
+    /// What this instance tracks and how each item stands.
+    #[serde(default)]
+    pub tracks: Vec<TrackResult>,
+    /// Immediate replies to lower-priority adverts held back by the rate limit (a forged
+    /// flood shows up here rather than as adverts on the wire).
+    #[serde(default)]
+    pub replies_suppressed: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrackResult {
+    pub name: String,
+    /// "script" or "interface".
+    pub kind: String,
+    /// None while a script has not run yet.
+    pub up: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -376,6 +376,8 @@ mod tests {
             timer_margin_ms: Some(812.5),
             min_timer_margin_ms: Some(790.1234),
             virtual_addresses: vec!["10.0.0.100/24".into(), "10.0.0.101/24".into()],
+            tracks: vec![],
+            replies_suppressed: 0,
         }
     }
 
@@ -406,6 +408,8 @@ mod tests {
             timer_margin_ms: None,
             min_timer_margin_ms: None,
             virtual_addresses: vec![],
+            tracks: vec![],
+            replies_suppressed: 0,
         }
     }
 

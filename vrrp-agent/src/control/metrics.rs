@@ -402,6 +402,52 @@ pub fn render_prometheus(status: &Status, hist: &Histograms) -> String {
         );
     }
 
+    // Only when something is tracked: a page without tracking has no empty family.
+    if status.instances.iter().any(|i| !i.tracks.is_empty()) {
+        out.family(
+            "vrrpx_track_up",
+            "gauge",
+            "Tracked items: 1 up, 0 down (scripts not run yet are absent).",
+        );
+        for i in &status.instances {
+            let vrid = i.vrid.to_string();
+            for t in &i.tracks {
+                if let Some(up) = t.up {
+                    out.sample(
+                        "vrrpx_track_up",
+                        &[
+                            ("instance", &i.name),
+                            ("interface", &i.interface),
+                            ("vrid", &vrid),
+                            ("track", &t.name),
+                            ("kind", &t.kind),
+                        ],
+                        Num::Int(up as u64),
+                    );
+                }
+            }
+        }
+    }
+    if status.instances.iter().any(|i| i.replies_suppressed > 0) {
+        out.family(
+            "vrrpx_replies_suppressed_total",
+            "counter",
+            "Immediate replies to lower-priority adverts held back by the rate limit.",
+        );
+        for i in &status.instances {
+            let vrid = i.vrid.to_string();
+            out.sample(
+                "vrrpx_replies_suppressed_total",
+                &[
+                    ("instance", &i.name),
+                    ("interface", &i.interface),
+                    ("vrid", &vrid),
+                ],
+                Num::Int(i.replies_suppressed),
+            );
+        }
+    }
+
     out.family(
         "vrrpx_split_brain_events_total",
         "counter",
@@ -615,6 +661,8 @@ mod tests {
             timer_margin_ms: Some(812.5),
             min_timer_margin_ms: Some(790.25),
             virtual_addresses: vec!["10.0.0.100/24".into()],
+            tracks: vec![],
+            replies_suppressed: 0,
         }
     }
 
@@ -735,6 +783,29 @@ mod tests {
         line("# TYPE vrrpx_split_brain_events_total counter");
         line("vrrpx_split_brain_events_total 2");
         want
+    }
+
+    #[test]
+    fn tracked_items_and_suppressed_replies_appear_only_when_present() {
+        let mut st = status();
+        let page = render_prometheus(&st, &Histograms::new());
+        assert!(!page.contains("vrrpx_track_up"));
+        assert!(!page.contains("vrrpx_replies_suppressed_total"));
+        st.instances[0].tracks = vec![crate::status::TrackResult {
+            name: "chk_nginx".into(),
+            kind: "script".into(),
+            up: Some(false),
+        }];
+        st.instances[0].replies_suppressed = 7;
+        let page = render_prometheus(&st, &Histograms::new());
+        check_exposition(&page);
+        assert!(
+            page.contains(r#"track="chk_nginx",kind="script"} 0"#),
+            "{page}"
+        );
+        assert!(page
+            .lines()
+            .any(|l| l.starts_with("vrrpx_replies_suppressed_total{") && l.ends_with("} 7")));
     }
 
     #[test]

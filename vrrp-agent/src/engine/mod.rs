@@ -418,6 +418,7 @@ impl Engine {
                     self.publish_status();
                 }
                 Action::ReplySuppressed => {
+                    rt.stats.replies_suppressed += 1;
                     tracing::debug!(
                         instance = rt.cfg.name.as_str(),
                         "reply to a lower priority advert rate-limited"

@@ -4,9 +4,11 @@ use std::collections::BTreeMap;
 
 use vrrp_ebpf::abi::{Reason, FAMILY_V4};
 
+use super::runtime::{link_up, Runtime};
 use super::Engine;
 use crate::io::iface;
-use crate::status::{InstanceStatus, Status};
+use crate::status::{InstanceStatus, Status, TrackResult};
+use crate::track::Status as CheckStatus;
 
 impl Engine {
     /// Build the snapshot from the current state and publish it.
@@ -41,6 +43,8 @@ impl Engine {
                 adverts_received: rt.stats.adverts_received,
                 timer_margin_ms: rt.stats.margin_ms,
                 min_timer_margin_ms: rt.stats.min_margin_ms,
+                tracks: self.track_results(rt),
+                replies_suppressed: rt.stats.replies_suppressed,
                 virtual_addresses: rt
                     .cfg
                     .virtual_addresses
@@ -75,5 +79,23 @@ impl Engine {
             split_brain_events: self.split_brain,
         };
         self.status_tx.send_replace(status);
+    }
+
+    fn track_results(&self, rt: &Runtime) -> Vec<TrackResult> {
+        let scripts = rt.cfg.track_scripts.iter().map(|t| TrackResult {
+            name: t.name.clone(),
+            kind: "script".into(),
+            up: match self.tracker.book().status(&t.name) {
+                Some(CheckStatus::Ok) => Some(true),
+                Some(CheckStatus::Failed) => Some(false),
+                _ => None,
+            },
+        });
+        let interfaces = rt.cfg.track_interfaces.iter().map(|t| TrackResult {
+            name: t.name.clone(),
+            kind: "interface".into(),
+            up: Some(link_up(&t.name)),
+        });
+        scripts.chain(interfaces).collect()
     }
 }

@@ -14,6 +14,7 @@ use crate::status::Transition;
 pub struct Stats {
     pub adverts_sent: u64,
     pub adverts_received: u64,
+    pub replies_suppressed: u64,
     pub transitions: u64,
     pub last_transition: Option<Transition>,
     /// Kernel arrival time of the previous advert, for inter-arrival times.
