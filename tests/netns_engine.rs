@@ -709,3 +709,55 @@ fn keepalived_default_v2_with_1s_adverts_elects_the_higher_priority_router_and_f
         log(&dir, "r2")
     );
 }
+
+fn client_ping(lab: &Lab, addr: &str) -> bool {
+    lab.command("client", &["ping", "-c", "1", "-W", "1", addr])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn without_accept_mode_the_master_refuses_traffic_to_the_address_but_still_answers_arp() {
+    preconditions();
+    let dir = scratch("engine-noaccept");
+    let mut lab = pair_lab("vxt-noacc-");
+    lab.host("client", "eth0", &["10.9.0.50/24"]).unwrap();
+    let r1 = start_agent(
+        &mut lab,
+        "r1",
+        &workspace().join("tests/engine/noaccept-a.conf"),
+        &dir,
+    );
+    start_agent(
+        &mut lab,
+        "r2",
+        &workspace().join("tests/engine/noaccept-b.conf"),
+        &dir,
+    );
+    assert!(wait_holder(&lab, "r1", "r2", Duration::from_secs(5)).is_some());
+    assert!(client_ping(&lab, "10.9.0.1"), "the router itself answers");
+    assert!(
+        !client_ping(&lab, "10.9.0.100"),
+        "the virtual address refuses (no_accept)"
+    );
+    let neigh = lab
+        .exec("client", &["ip", "neigh", "show", "10.9.0.100"])
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&neigh.stdout).contains("lladdr"),
+        "ARP for the address was answered"
+    );
+    // The new master refuses too; the old one, no longer master, holds nothing.
+    lab.stop(r1, libc::SIGTERM, Duration::from_secs(2)).unwrap();
+    assert!(wait_holder(&lab, "r2", "r1", Duration::from_secs(3)).is_some());
+    assert!(!client_ping(&lab, "10.9.0.100"));
+    // The same pair with Accept_Mode (keepalived's default) answers.
+    drop(lab);
+    let dir = scratch("engine-accept");
+    let mut lab = pair_lab("vxt-acc-");
+    lab.host("client", "eth0", &["10.9.0.50/24"]).unwrap();
+    start_agent(&mut lab, "r1", &config("pair-master.conf"), &dir);
+    assert!(wait_for(Duration::from_secs(5), || has(&lab, "r1", VIP)));
+    assert!(client_ping(&lab, "10.9.0.100"), "accept mode answers");
+}

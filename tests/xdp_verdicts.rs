@@ -79,6 +79,7 @@ impl Harness {
         let (action, xdp_ev) = self.xdp(frame);
         let want_action = match verdict {
             Verdict::Vrrp { reason, .. } if reason != Reason::Accepted => XDP_DROP,
+            Verdict::ToVipRefused => XDP_DROP,
             _ => XDP_PASS,
         };
         assert_eq!(
@@ -154,7 +155,35 @@ fn strict_policy() -> PolicyTable {
     );
     p.vips
         .insert(vip_key(IFINDEX, IpAddr::V4(Ipv4Addr::new(10, 9, 0, 100))));
+    // 10.9.0.200 and fd00:9::200 belong to a master without Accept_Mode.
+    for a in [
+        IpAddr::V4(Ipv4Addr::new(10, 9, 0, 200)),
+        "fd00:9::200".parse().unwrap(),
+    ] {
+        p.vips.insert(vip_key(IFINDEX, a));
+        p.refuse.insert(vip_key(IFINDEX, a));
+    }
     p
+}
+
+/// A non-VRRP packet to `dst`: UDP over IPv4, or over IPv6 the given next header with the
+/// given first payload byte (ICMPv6 type).
+fn to_address(dst: IpAddr, next: u8, first: u8) -> Vec<u8> {
+    let mut a = match dst {
+        IpAddr::V4(_) => Advert::v3_ipv4(),
+        IpAddr::V6(_) => Advert::v3_ipv6(),
+    };
+    a.dst = dst;
+    let mut f = a.build();
+    let ip = 14;
+    match dst {
+        IpAddr::V4(_) => f[ip + 9] = next,
+        IpAddr::V6(_) => {
+            f[ip + 6] = next;
+            f[ip + 40] = first;
+        }
+    }
+    f
 }
 
 fn vrrp(vrid: u8, reason: Reason) -> Verdict {
@@ -518,6 +547,26 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
             Verdict::Pass,
         ),
         ("empty frame", vec![], Verdict::Pass),
+        (
+            "UDP to a virtual address refused without Accept_Mode",
+            to_address("10.9.0.200".parse().unwrap(), 17, 0),
+            Verdict::ToVipRefused,
+        ),
+        (
+            "UDP to a virtual address with Accept_Mode",
+            to_address("10.9.0.100".parse().unwrap(), 17, 0),
+            Verdict::Pass,
+        ),
+        (
+            "ICMPv6 echo to an IPv6 virtual address refused without Accept_Mode",
+            to_address("fd00:9::200".parse().unwrap(), 58, 128),
+            Verdict::ToVipRefused,
+        ),
+        (
+            "neighbour solicitation to a refused IPv6 virtual address still passes",
+            to_address("fd00:9::200".parse().unwrap(), 58, 135),
+            Verdict::Pass,
+        ),
     ];
     // A frame that is VRRP on a VLAN not stacked like any of ours: three tags deep is more
     // than the parser walks, so it is not treated as VRRP.

@@ -15,6 +15,8 @@ pub struct PolicyTable {
     pub ifaces: HashMap<u32, IfacePolicy>,
     pub vrids: HashMap<VridKey, VridPolicy>,
     pub vips: HashSet<VipKey>,
+    /// Of those, the ones whose traffic is refused (master without Accept_Mode).
+    pub refuse: HashSet<VipKey>,
 }
 
 impl PolicyTable {
@@ -92,13 +94,21 @@ impl Policy for PolicyView<'_> {
         self.table.vrids.get(&key).copied()
     }
 
-    fn is_vip(&self, family: u8, addr: &[u8; 16]) -> bool {
-        self.table.vips.contains(&VipKey {
+    fn vip_flags(&self, family: u8, addr: &[u8; 16]) -> u8 {
+        let key = VipKey {
             ifindex: self.ifindex,
             family,
             _pad: [0; 3],
             addr: *addr,
-        })
+        };
+        match (
+            self.table.vips.contains(&key),
+            self.table.refuse.contains(&key),
+        ) {
+            (false, _) => 0,
+            (true, false) => VIP_REPORT_ARP,
+            (true, true) => VIP_REPORT_ARP | VIP_DROP_TRAFFIC,
+        }
     }
 }
 

@@ -90,6 +90,9 @@ pub const fn counter_index(vrid: u8, slot: u32) -> u32 {
 pub const STAT_RINGBUF_FULL: u32 = 0;
 pub const STAT_ARP_REPORTED: u32 = 1;
 pub const STAT_NON_VRRP: u32 = 2;
+/// Packets addressed to a virtual address of a master without Accept_Mode, dropped
+/// (RFC 5798 §6.4.3).
+pub const STAT_VIP_DROPPED: u32 = 3;
 pub const STAT_ENTRIES: u32 = 4;
 
 /// `IfacePolicy::flags`: accept every VRID (any version) without a `VRIDS` entry — the
@@ -153,6 +156,12 @@ pub struct VridPolicy {
     /// v2 `PASS` password, zero padded to 8 bytes.
     pub auth_pass: [u8; 8],
 }
+
+/// `VIPS` map values: report ARP naming this address (always set).
+pub const VIP_REPORT_ARP: u8 = 1;
+/// Drop packets addressed to this address: we are master, not the owner, and Accept_Mode
+/// is off (RFC 5798 §6.4.3). ARP and IPv6 neighbour discovery still pass.
+pub const VIP_DROP_TRAFFIC: u8 = 2;
 
 /// Key of the `VIPS` map: a virtual address whose ARP traffic is reported.
 #[repr(C)]

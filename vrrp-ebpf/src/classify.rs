@@ -30,7 +30,8 @@ pub trait Frame {
 pub trait Policy {
     fn iface(&self) -> Option<IfacePolicy>;
     fn vrid(&self, vrid: u8, family: u8) -> Option<VridPolicy>;
-    fn is_vip(&self, family: u8, addr: &[u8; 16]) -> bool;
+    /// `VIP_*` flags for a virtual address, 0 when it is not one.
+    fn vip_flags(&self, family: u8, addr: &[u8; 16]) -> u8;
 }
 
 /// What the classifier decided about one frame.
@@ -43,6 +44,9 @@ pub enum Verdict {
     Vrrp { vrid: u8, reason: Reason },
     /// An ARP packet naming a virtual address: the event is filled; the frame passes.
     Arp,
+    /// Addressed to a virtual address whose master does not accept traffic for it
+    /// (Accept_Mode off, RFC 5798 §6.4.3): drop.
+    ToVipRefused,
 }
 
 /// Classify one frame. `event` is filled for accepted adverts and reported ARP; its
@@ -94,6 +98,11 @@ fn classify_v4<F: Frame, P: Policy>(
         None => return Verdict::Pass,
     };
     if hdr[9] != IPPROTO_VRRP {
+        let mut dst = [0u8; 16];
+        dst[..4].copy_from_slice(&hdr[16..20]);
+        if policy.vip_flags(FAMILY_V4, &dst) & VIP_DROP_TRAFFIC != 0 {
+            return Verdict::ToVipRefused;
+        }
         return Verdict::Pass;
     }
     // From here on it is VRRP and every outcome is counted. Read the VRID early so even a
@@ -144,7 +153,7 @@ fn classify_v6<F: Frame, P: Policy>(
     // VRRP is carried directly after the fixed header; extension headers are not used by
     // any implementation we interoperate with.
     if hdr[6] != IPPROTO_VRRP {
-        return Verdict::Pass;
+        return refuse_to_vip_v6(frame, policy, ip, hdr[6]);
     }
     let vrrp = ip + IPV6_HLEN;
     let vrid = frame.u8_at(vrrp + 1).unwrap_or(0);
@@ -335,7 +344,7 @@ fn classify_arp<F: Frame, P: Policy>(
     let mut target = [0u8; 16];
     sender[..4].copy_from_slice(&arp[14..18]);
     target[..4].copy_from_slice(&arp[24..28]);
-    if !policy.is_vip(FAMILY_V4, &sender) && !policy.is_vip(FAMILY_V4, &target) {
+    if policy.vip_flags(FAMILY_V4, &sender) == 0 && policy.vip_flags(FAMILY_V4, &target) == 0 {
         return Verdict::Pass;
     }
     event.kind = EVENT_ARP;
@@ -345,6 +354,28 @@ fn classify_arp<F: Frame, P: Policy>(
     event.src = sender;
     event.dst = target;
     Verdict::Arp
+}
+
+/// IPv6 traffic to a virtual address whose master refuses it — except neighbour
+/// solicitations and advertisements (ICMPv6 135/136), without which the address could not
+/// even be resolved as a next hop.
+#[inline(always)]
+fn refuse_to_vip_v6<F: Frame, P: Policy>(frame: &F, policy: &P, ip: usize, next: u8) -> Verdict {
+    let dst = match frame.load::<16>(ip + 24) {
+        Some(d) => d,
+        None => return Verdict::Pass,
+    };
+    if policy.vip_flags(FAMILY_V6, &dst) & VIP_DROP_TRAFFIC == 0 {
+        return Verdict::Pass;
+    }
+    if next == IPPROTO_ICMPV6 {
+        if let Some(t) = frame.u8_at(ip + IPV6_HLEN) {
+            if t == 135 || t == 136 {
+                return Verdict::Pass;
+            }
+        }
+    }
+    Verdict::ToVipRefused
 }
 
 /// Not a valid checksum in any accepted form (internal marker, never stored).

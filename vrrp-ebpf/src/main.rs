@@ -83,15 +83,15 @@ mod program {
         }
 
         #[inline(always)]
-        fn is_vip(&self, family: u8, addr: &[u8; 16]) -> bool {
+        fn vip_flags(&self, family: u8, addr: &[u8; 16]) -> u8 {
             let key = VipKey {
                 ifindex: self.ifindex,
                 family,
                 _pad: [0; 3],
                 addr: *addr,
             };
-            // SAFETY: only presence is tested.
-            unsafe { VIPS.get(&key).is_some() }
+            // SAFETY: a one-byte plain-old-data copy.
+            unsafe { VIPS.get(&key).copied().unwrap_or(0) }
         }
     }
 
@@ -118,6 +118,10 @@ mod program {
             Verdict::Pass => {
                 bump(&STATS, STAT_NON_VRRP);
                 xdp_action::XDP_PASS
+            }
+            Verdict::ToVipRefused => {
+                bump(&STATS, STAT_VIP_DROPPED);
+                xdp_action::XDP_DROP
             }
             Verdict::Arp => {
                 event.ifindex = ifindex;

@@ -12,6 +12,7 @@ pub const ETH_P_8021AD: u16 = 0x88a8;
 pub const IPV6_HLEN: usize = 40;
 /// IANA protocol number of VRRP (RFC 5798 §5.1.1.3).
 pub const IPPROTO_VRRP: u8 = 112;
+pub const IPPROTO_ICMPV6: u8 = 58;
 
 /// The fixed VRRP header, identical in size for v2 and v3 (RFC 5798 §5.1):
 ///

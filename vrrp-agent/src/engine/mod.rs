@@ -118,7 +118,6 @@ impl Engine {
             split_brain: 0,
             counters: HashMap::new(),
         };
-        warn_not_yet_acted_on(&config);
         for c in &config.instances {
             let rt = e.build_runtime(c).await?;
             e.rts.push(rt);
@@ -126,6 +125,18 @@ impl Engine {
         e.config = config;
         e.reindex();
         e.sync_paths()?;
+        for rt in e.rts.iter().filter(|r| !r.cfg.accept) {
+            let raw = e
+                .paths
+                .iter()
+                .any(|(ifx, p)| *ifx == rt.ifindex && matches!(p, ReceivePath::Raw(_)));
+            if raw {
+                tracing::warn!(
+                    instance = rt.label(),
+                    "no_accept needs the XDP path: on raw sockets traffic to the virtual addresses is accepted"
+                );
+            }
+        }
         Ok(e)
     }
 
@@ -415,6 +426,15 @@ impl Engine {
                     let prio = rt.router.priority();
                     let mail = rt.cfg.smtp_alert;
                     self.notify_extras("INSTANCE", &owner, to, prio, mail);
+                    if !self.rts[i].cfg.accept {
+                        // Entering or leaving Master changes what the filter refuses.
+                        if let Err(e) = self.sync_paths() {
+                            tracing::error!(
+                                error = format!("{e:#}"),
+                                "cannot update the receive filter"
+                            );
+                        }
+                    }
                     self.publish_status();
                 }
                 Action::ReplySuppressed => {
@@ -621,25 +641,6 @@ fn log_rejections(ifindex: u32, last: &Counters, now: &Counters) {
                 vrid,
                 "rejected adverts since the last report: {}",
                 parts.join(" ")
-            );
-        }
-    }
-}
-
-/// Settings the configuration readers accept but this engine does not carry out yet: say
-/// so at start, once per setting, rather than run as if they were honoured.
-fn warn_not_yet_acted_on(config: &Config) {
-    for c in &config.instances {
-        let mut missing = Vec::new();
-        if !c.accept {
-            missing.push("no_accept");
-        }
-        if !missing.is_empty() {
-            tracing::warn!(
-                instance = c.name.as_str(),
-                at = %c.location,
-                "not acted on by this version yet: {}",
-                missing.join(", ")
             );
         }
     }

@@ -128,8 +128,16 @@ pub fn policy_for(ifindex: u32, instances: &[Runtime]) -> PolicyTable {
                 auth_pass,
             },
         );
+        // RFC 5798 §6.4.3: a master that does not own the addresses refuses traffic for
+        // them unless Accept_Mode is on.
+        let refuse = !c.accept
+            && c.priority != 255
+            && rt.router.state() == crate::proto::router::StateName::Master;
         for v in &c.virtual_addresses {
             p.vips.insert(vip_key(ifindex, v.addr));
+            if refuse {
+                p.refuse.insert(vip_key(ifindex, v.addr));
+            }
         }
     }
     p

@@ -4,7 +4,7 @@ pub mod arp;
 pub mod iface;
 pub mod netlink;
 pub mod rawsock;
+pub mod timer;
 pub mod vip;
 pub mod vmac;
 pub mod xdp;
-pub mod timer;

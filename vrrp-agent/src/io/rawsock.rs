@@ -46,6 +46,12 @@ pub fn process_frame(
             counters.stats[STAT_ARP_REPORTED as usize] += 1;
             (verdict, Some(ev))
         }
+        // Counted only: a raw socket sees a copy and cannot stop the stack accepting it
+        // (the engine warns that no_accept needs the XDP path).
+        Verdict::ToVipRefused => {
+            counters.stats[STAT_VIP_DROPPED as usize] += 1;
+            (verdict, None)
+        }
         Verdict::Vrrp { vrid, reason } => {
             counters.bump(vrid, reason as u32);
             if reason != Reason::Accepted {

@@ -89,7 +89,12 @@ pub fn write_policy(ebpf: &mut Ebpf, policy: &PolicyTable) -> Result<()> {
             m.remove(k)?;
         }
         for k in &policy.vips {
-            m.insert(k, 1, 0)?;
+            let flags = if policy.refuse.contains(k) {
+                VIP_REPORT_ARP | VIP_DROP_TRAFFIC
+            } else {
+                VIP_REPORT_ARP
+            };
+            m.insert(k, flags, 0)?;
         }
     }
     Ok(())
