@@ -957,7 +957,7 @@ vrrp_instance B {
 ";
     let errors = errors(conf(text));
     let lines: Vec<usize> = errors.iter().map(|e| e.location.line).collect();
-    assert_eq!(lines, [3, 4, 9, 12], "{}", show(&errors));
+    assert_eq!(lines, [3, 4, 9, 12, 12], "{}", show(&errors));
 }
 
 #[test]
@@ -2163,4 +2163,35 @@ fn reference_examples_carry_every_new_setting_in_both_syntaxes() {
     let from_conf = load(&configs().join("reference.conf")).unwrap().config;
     let from_toml = load(&configs().join("reference.toml")).unwrap().config;
     assert_eq!(without_locations(from_conf), without_locations(from_toml));
+}
+
+#[test]
+fn an_instance_without_virtual_addresses_is_an_error_since_peers_discard_empty_adverts() {
+    let e = single_error(conf(
+        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n}\n",
+    ));
+    assert_eq!(e.location.line, 1);
+    assert!(e.message.contains("RFC 5798 §5.2.5"), "{e}");
+}
+
+#[test]
+fn more_ipv6_addresses_than_fit_a_1500_byte_advert_is_an_error_at_the_first_one_too_many() {
+    let vips: String = (1..=91)
+        .map(|i| format!("        fd00::{i:x}/64\n"))
+        .collect();
+    let text = format!(
+        "vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n    \
+         virtual_ipaddress {{\n{vips}    }}\n}}\n"
+    );
+    let e = single_error(conf(&text));
+    // Line 5 holds the first address; the 91st is on line 95.
+    assert_eq!(e.location.line, 95, "{e}");
+    assert!(e.message.contains("at most 90"), "{e}");
+    let ninety: String = (1..=90)
+        .map(|i| format!("        fd00::{i:x}/64\n"))
+        .collect();
+    ok(conf(&format!(
+        "vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n    \
+         virtual_ipaddress {{\n{ninety}    }}\n}}\n"
+    )));
 }

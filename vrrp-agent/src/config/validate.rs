@@ -38,6 +38,8 @@ const MAX_SMTP_CONNECT_TIMEOUT: Micros = 4294 * MICROS_PER_SECOND;
 const DEFAULT_SMTP_PORT: u16 = 25;
 /// The VRRP `Count IPvX Addr` field is one byte.
 const MAX_ADDRESSES: usize = 255;
+/// (1500 - 40 - 8) / 16.
+const MAX_IPV6_ADDRESSES: usize = 90;
 /// RFC 3768 §5.3.7: `Adver Int` is an 8-bit count of seconds.
 const MAX_V2_ADVERT_SECONDS: Micros = 255;
 /// RFC 5798 §5.2.7: `Max Adver Int` is a 12-bit count of centiseconds.
@@ -566,14 +568,24 @@ fn instance(
 /// The instance's family, from its virtual addresses, and the addresses themselves.
 fn addresses(d: &DraftInstance, diag: &mut Diagnostics) -> (Family, Vec<VirtualAddress>) {
     let Some(first) = d.virtual_addresses.first() else {
-        diag.warn(
-            &d.location,
-            format!(
-                "vrrp_instance {} has no virtual_ipaddress: it will advertise but move no \
-                 address",
-                d.name
-            ),
-        );
+        // RFC 5798 §5.2.5: an advertisement names at least one address, and receivers
+        // discard one that names none, so such an instance could never be heard. (Not
+        // said again when an address was written but could not be read: that error is
+        // already there and says more.)
+        let unreadable = diag
+            .errors
+            .iter()
+            .any(|e| e.message.starts_with("virtual_ipaddress"));
+        if !unreadable {
+            diag.error(
+                &d.location,
+                format!(
+                    "vrrp_instance {} has no virtual_ipaddress: an advertisement must carry at \
+                 least one address (RFC 5798 §5.2.5), and peers discard one that carries none",
+                    d.name
+                ),
+            );
+        }
         let family = d
             .unicast_src
             .iter()
@@ -584,6 +596,19 @@ fn addresses(d: &DraftInstance, diag: &mut Diagnostics) -> (Family, Vec<VirtualA
         return (family, Vec::new());
     };
     let family = family_of(&first.value.addr);
+    // 8 + 16 n bytes must fit a 1500-byte MTU after the IPv6 header: at most 91 addresses
+    // (the receive checks read VRRP messages up to 1480 bytes).
+    if family == Family::V6 && d.virtual_addresses.len() > MAX_IPV6_ADDRESSES {
+        diag.error(
+            &d.virtual_addresses[MAX_IPV6_ADDRESSES].location,
+            format!(
+                "vrrp_instance {} has {} IPv6 virtual addresses; an advertisement that fits a \
+                 1500-byte MTU carries at most {MAX_IPV6_ADDRESSES}: split them over instances",
+                d.name,
+                d.virtual_addresses.len()
+            ),
+        );
+    }
     if d.virtual_addresses.len() > MAX_ADDRESSES {
         diag.error(
             &d.virtual_addresses[MAX_ADDRESSES].location,
