@@ -310,8 +310,22 @@ fn an_http_health_check_failing_on_the_master_moves_the_address_and_its_recovery
     let mut lab = pair_lab("vxt-ops-http-");
     let mut web1 = Health::start(&lab.ns("r1"));
     let _web2 = Health::start(&lab.ns("r2"));
-    let r1 = start_agent(&mut lab, "r1", &example("nginx-check-a.conf"), &dir, "r1", &[]);
-    start_agent(&mut lab, "r2", &example("nginx-check-b.conf"), &dir, "r2", &[]);
+    let r1 = start_agent(
+        &mut lab,
+        "r1",
+        &example("nginx-check-a.conf"),
+        &dir,
+        "r1",
+        &[],
+    );
+    start_agent(
+        &mut lab,
+        "r2",
+        &example("nginx-check-b.conf"),
+        &dir,
+        "r2",
+        &[],
+    );
     assert!(
         wait_holder(&lab, "r1", "r2", Duration::from_secs(10)).is_some(),
         "r1 (150, healthy) holds {VIP}\nr1: {}\nr2: {}",

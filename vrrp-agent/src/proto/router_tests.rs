@@ -422,5 +422,9 @@ fn master_that_wakes_a_little_late_keeps_its_cadence() {
     let mut r = master(params(100, 1));
     let first = r.next_deadline().unwrap();
     assert_eq!(sends(&r.handle(Input::Timer, first + 2 * MS)), vec![100]);
-    assert_eq!(r.next_deadline(), Some(first + 10 * MS), "not stretched to 12 ms");
+    assert_eq!(
+        r.next_deadline(),
+        Some(first + 10 * MS),
+        "not stretched to 12 ms"
+    );
 }
