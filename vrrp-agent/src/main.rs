@@ -59,6 +59,11 @@ enum Command {
         /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9650), at /metrics.
         #[arg(long)]
         metrics: Option<std::net::SocketAddr>,
+        /// Real-time scheduling priority (SCHED_RR, 1-99) so adverts go out on time on a
+        /// busy box; 0 (the default) keeps normal scheduling. Measured here: with it, stop
+        /// on SIGTERM takes 250-500 ms instead of ~30 ms (not yet understood).
+        #[arg(long, default_value = "0")]
+        realtime_priority: i32,
     },
     /// Show the running daemon's instances: state, priorities and why they differ, the
     /// master heard, adverts sent/received, last transition, timer margin, rejections.
@@ -198,7 +203,9 @@ fn main() -> Result<()> {
             control,
             no_control,
             metrics,
+            realtime_priority,
         } => {
+            harden_scheduling(realtime_priority);
             let loaded = match vrrp_agent::config::load(&config) {
                 Ok(l) => l,
                 Err(errors) => {
@@ -248,6 +255,25 @@ fn main() -> Result<()> {
                 refresh: Duration::from_secs_f64(refresh),
             };
             rt.block_on(monitor::run(opts))
+        }
+    }
+}
+
+/// A VRRP router is a timekeeper: when other processes saturate the CPUs its adverts must
+/// still go out on time, or its backups take over by mistake. Run with a modest real-time
+/// priority when asked (`--realtime-priority`), as keepalived's VRRP process can. Off by
+/// default: with it, exit on SIGTERM took 250-500 ms here, against the 100 ms budget.
+fn harden_scheduling(priority: i32) {
+    if priority > 0 {
+        let param = libc::sched_param {
+            sched_priority: priority.clamp(1, 99),
+        };
+        // SAFETY: sched_setscheduler on our own process with a valid sched_param.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) } != 0 {
+            tracing::warn!(
+                error = %std::io::Error::last_os_error(),
+                "no real-time scheduling; adverts may be late on a busy box"
+            );
         }
     }
 }

@@ -859,7 +859,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     // Let the backups take over before the XDP program is detached: on a host running
     // several routers (labs, benchmarks) the detach holds the kernel's RTNL lock that
     // their address adds wait on. Well inside the 100 ms exit budget.
-    tokio::time::sleep(Duration::from_millis(25)).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
     let notifier = std::mem::take(&mut e.notifier);
     drop(e);
     notifier.drain(Duration::from_secs(2)).await;

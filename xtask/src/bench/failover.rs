@@ -19,19 +19,22 @@
 //! stop) and what each implementation adds past it.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::peers::start_keepalived;
 use vrrpx_tests::probe::Echo;
 
+use super::common::{
+    self, git_state, keepalived_version, loadavg, mac_of, read_transitions, start_daemon, stats,
+    AgentCmd, Daemon, Impl, Transition,
+};
 use super::observe::{now_ns, warm_up, Prober, SeenAdvert, SeenArp, Sniffer};
 
 mod report;
-use report::{keepalived_version, loadavg, print_tables, stats, Record};
+use report::{print_tables, Record};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 100);
 const R1: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
@@ -65,21 +68,6 @@ impl Scenario {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Impl {
-    Agent,
-    Keepalived,
-}
-
-impl Impl {
-    fn name(self) -> &'static str {
-        match self {
-            Impl::Agent => "vrrp-agent",
-            Impl::Keepalived => "keepalived",
-        }
-    }
-}
-
 pub struct Options {
     pub trials: usize,
     pub intervals_ms: Vec<u64>,
@@ -88,15 +76,34 @@ pub struct Options {
     pub agent_args: Vec<String>,
 }
 
-/// RFC 5798 §6.1 Skew_Time for the backup (priority 100), ns. Exact, not in whole
-/// centiseconds: keepalived computes it in microseconds, and so do we.
+/// RFC 5798 §6.1 Skew_Time for the backup (priority 100), ns.
 fn skew_ns(interval_ms: u64) -> u64 {
-    (256 - BACKUP_PRIORITY) * interval_ms * 1_000_000 / 256
+    common::skew_ns(BACKUP_PRIORITY, interval_ms)
 }
 
 /// RFC 5798 §6.1 Master_Down_Interval for the backup, ns.
-fn master_down_ns(interval_ms: u64) -> u64 {
-    3 * interval_ms * 1_000_000 + skew_ns(interval_ms)
+pub(super) fn master_down_ns(interval_ms: u64) -> u64 {
+    common::master_down_ns(BACKUP_PRIORITY, interval_ms)
+}
+
+/// The keepalived.conf both implementations read: VRID 51, VIP 10.9.0.100/24.
+fn conf(router: &str, state: &str, priority: u8, interval_ms: u64) -> String {
+    common::conf(router, state, priority, interval_ms, &common::instances(1))
+}
+
+/// What another bench adds around a link-cut or graceful trial (the flood bench: a
+/// flooder host, and a measured window under the flood before the event). With one, the
+/// client does not sniff VRRP (a flood would bury the adverts), so the split of the
+/// outage into RFC deadline and delay past it is not made.
+pub(super) trait Around {
+    /// Once r1, r2 and the client exist: add hosts.
+    fn hosts(&mut self, lab: &mut Lab) -> Result<()>;
+    /// In steady state (r1 master, r2 backup, the client probing), just before the event;
+    /// may take up to [`Around::duration`].
+    fn before_event(&mut self, lab: &mut Lab, d1: &Daemon, d2: &Daemon) -> Result<()>;
+    /// After the watch window, before the daemons stop.
+    fn after_event(&mut self, lab: &mut Lab) -> Result<()>;
+    fn duration(&self) -> Duration;
 }
 
 /// The floor the RFC puts under the outage: the backup's Master_Down_Interval after the
@@ -106,141 +113,6 @@ fn floor_ms(s: Scenario, interval_ms: u64) -> f64 {
         Scenario::LinkCut => master_down_ns(interval_ms) as f64 / 1e6,
         Scenario::Graceful => skew_ns(interval_ms) as f64 / 1e6,
     }
-}
-
-/// The keepalived.conf both implementations read.
-fn conf(router: &str, state: &str, priority: u8, interval_ms: u64) -> String {
-    format!(
-        "! bench failover: {router}, generated\n\
-         global_defs {{\n    router_id {router}\n    vrrp_version 3\n}}\n\n\
-         vrrp_instance VI_{VRID} {{\n    state {state}\n    interface eth0\n    \
-         virtual_router_id {VRID}\n    priority {priority}\n    advert_int {}\n    \
-         virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n",
-        interval_ms as f64 / 1000.0
-    )
-}
-
-/// A daemon in the lab and where it logs.
-struct Daemon {
-    idx: usize,
-    log: PathBuf,
-}
-
-/// How to start our agent.
-struct AgentCmd<'a> {
-    bin: &'a Path,
-    /// Extra arguments from the command line.
-    args: &'a [String],
-    /// The agent opens a control socket, by default at one fixed path: every agent in
-    /// the lab (they share the filesystem) then needs its own.
-    own_control_socket: bool,
-}
-
-impl AgentCmd<'_> {
-    fn new<'a>(bin: &'a Path, args: &'a [String]) -> AgentCmd<'a> {
-        let help = std::process::Command::new(bin)
-            .args(["run", "--help"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let chosen = args
-            .iter()
-            .any(|a| a.starts_with("--control") || a == "--no-control");
-        AgentCmd {
-            bin,
-            args,
-            own_control_socket: help.contains("--control") && !chosen,
-        }
-    }
-}
-
-fn start_daemon(
-    lab: &mut Lab,
-    imp: Impl,
-    agent: &AgentCmd,
-    h: &str,
-    conf_path: &Path,
-    dir: &Path,
-) -> Result<Daemon> {
-    match imp {
-        Impl::Agent => {
-            let log = dir.join(format!("agent-{h}.log"));
-            let sock = dir.join(format!("agent-{h}.sock"));
-            let mut argv = vec![
-                agent.bin.to_str().unwrap(),
-                "run",
-                "-f",
-                conf_path.to_str().unwrap(),
-            ];
-            if agent.own_control_socket {
-                argv.extend(["--control", sock.to_str().unwrap()]);
-            }
-            argv.extend(agent.args.iter().map(String::as_str));
-            let idx = lab.spawn(h, &argv, &dir.join(format!("agent-{h}.out")), &log)?;
-            Ok(Daemon { idx, log })
-        }
-        Impl::Keepalived => {
-            // The same text; start_keepalived keeps its own copy beside its logs.
-            let text = std::fs::read_to_string(conf_path)?;
-            let idx = start_keepalived(lab, h, &text, dir)?;
-            // Console logging (-l) goes to stderr.
-            Ok(Daemon {
-                idx,
-                log: dir.join(format!("keepalived-{h}.err")),
-            })
-        }
-    }
-}
-
-/// One state change a daemon logged.
-#[derive(Clone, Debug)]
-struct Transition {
-    from: String,
-    to: String,
-}
-
-/// Our agent: `state change ... from=X to=Y`; keepalived: `(VI) Entering X STATE`, with
-/// `from` the state it last entered.
-fn transitions(imp: Impl, log: &str) -> Vec<Transition> {
-    let mut out = Vec::new();
-    let mut last = "INIT".to_string();
-    for l in log.lines() {
-        match imp {
-            Impl::Agent => {
-                if !l.contains("state change") {
-                    continue;
-                }
-                let field = |k: &str| {
-                    l.split_whitespace()
-                        .find_map(|w| w.strip_prefix(k))
-                        .map(|v| v.trim_matches('"').to_string())
-                };
-                if let (Some(from), Some(to)) = (field("from="), field("to=")) {
-                    out.push(Transition { from, to });
-                }
-            }
-            Impl::Keepalived => {
-                let Some(rest) = l.split("Entering ").nth(1) else {
-                    continue;
-                };
-                let Some(state) = rest.strip_suffix(" STATE").or_else(|| {
-                    rest.split_once(" STATE ").map(|(s, _)| s) // "BACKUP STATE (init)"
-                }) else {
-                    continue;
-                };
-                let to = state.trim().to_string();
-                out.push(Transition {
-                    from: std::mem::replace(&mut last, to.clone()),
-                    to,
-                });
-            }
-        }
-    }
-    out
-}
-
-fn read_transitions(imp: Impl, d: &Daemon) -> Vec<Transition> {
-    transitions(imp, &std::fs::read_to_string(&d.log).unwrap_or_default())
 }
 
 /// Transitions into or out of MASTER beyond the expected ones: r1 enters MASTER once
@@ -276,11 +148,11 @@ fn false_transitions(r1: &[Transition], r1_pre: usize, r2: &[Transition], r2_pre
 
 /// What one trial measured.
 #[derive(Default)]
-struct Measured {
-    outage_ms: f64,
-    missed_probes: u64,
+pub(super) struct Measured {
+    pub(super) outage_ms: f64,
+    pub(super) missed_probes: u64,
     /// r2's first reply minus the RFC deadline computed from the adverts the client saw.
-    past_deadline_ms: Option<f64>,
+    pub(super) past_deadline_ms: Option<f64>,
     /// r2's first advert as master minus that deadline.
     r2_advert_past_deadline_ms: Option<f64>,
     /// r2's first ARP for the VIP minus its first advert.
@@ -294,23 +166,13 @@ struct Measured {
     r2_garps: usize,
     r1_advert_period_ms: Option<f64>,
     r2_advert_period_ms: Option<f64>,
-    false_transitions: usize,
+    pub(super) false_transitions: usize,
     transitions_r1: Vec<String>,
     transitions_r2: Vec<String>,
     pre_event_r1: usize,
     pre_event_r2: usize,
     window_end_r1: usize,
     window_end_r2: usize,
-}
-
-fn mac_of(lab: &Lab, h: &str) -> Result<[u8; 6]> {
-    let out = lab.exec(h, &["cat", "/sys/class/net/eth0/address"])?;
-    let mut mac = [0u8; 6];
-    let text = String::from_utf8_lossy(&out.stdout);
-    for (i, p) in text.trim().split(':').enumerate().take(6) {
-        mac[i] = u8::from_str_radix(p, 16)?;
-    }
-    Ok(mac)
 }
 
 fn holds_vip(lab: &Lab, h: &str) -> bool {
@@ -324,12 +186,13 @@ fn ms(ns: i64) -> f64 {
     ns as f64 / 1e6
 }
 
-fn trial(
+pub(super) fn trial(
     agent: &AgentCmd,
     imp: Impl,
     scenario: Scenario,
     interval_ms: u64,
     dir: &Path,
+    mut around: Option<&mut dyn Around>,
 ) -> Result<Measured> {
     let interval = Duration::from_millis(interval_ms);
     let mdi = Duration::from_nanos(master_down_ns(interval_ms));
@@ -337,6 +200,9 @@ fn trial(
     lab.host("r1", "eth0", &["10.9.0.1/24"])?;
     lab.host("r2", "eth0", &["10.9.0.2/24"])?;
     lab.host("c", "eth0", &["10.9.0.50/24"])?;
+    if let Some(a) = &mut around {
+        a.hosts(&mut lab)?;
+    }
     let r2_mac = mac_of(&lab, "r2")?;
 
     let c1 = dir.join("r1.conf");
@@ -368,10 +234,17 @@ fn trial(
     }
 
     warm_up(&lab.ns("c"), &[R1, R2], PORT, Duration::from_secs(3))?;
-    let sniffer = Sniffer::start(&lab.ns("c"), "eth0", VIP)?;
+    let sniffer = match around {
+        None => Some(Sniffer::start(&lab.ns("c"), "eth0", VIP)?),
+        Some(_) => None,
+    };
     let sniffing_since = Instant::now();
     let watch = interval.mul_f64(2.0).max(Duration::from_millis(300));
-    let limit = up_limit + mdi + watch + Duration::from_secs(10);
+    let limit = up_limit
+        + mdi
+        + watch
+        + Duration::from_secs(10)
+        + around.as_ref().map_or(Duration::ZERO, |a| a.duration());
     let prober = Prober::start(
         &lab.ns("c"),
         SocketAddrV4::new(VIP, PORT),
@@ -403,6 +276,9 @@ fn trial(
     if let Some(rest) = ready.checked_duration_since(Instant::now()) {
         std::thread::sleep(rest);
     }
+    if let Some(a) = &mut around {
+        a.before_event(&mut lab, &d1, &d2)?;
+    }
     if holds_vip(&lab, "r2") || !holds_vip(&lab, "r1") {
         bail!("not r1 alone holding the VIP before the event");
     }
@@ -428,7 +304,10 @@ fn trial(
     let end_r1 = read_transitions(imp, &d1).len();
     let end_r2 = read_transitions(imp, &d2).len();
     let probes = prober.finish();
-    let (adverts, arps) = sniffer.finish();
+    let (adverts, arps) = sniffer.map(Sniffer::finish).unwrap_or_default();
+    if let Some(a) = around {
+        a.after_event(&mut lab)?;
+    }
 
     // Stop the daemons with SIGTERM (keepalived's parent respawns a SIGKILLed child and
     // SIGKILL leaves the VIP); the lab's namespace removal does the rest.
@@ -587,28 +466,6 @@ fn analyse(
     })
 }
 
-/// The commit the agent was built from, and whether the tree had changes on top.
-fn git_state() -> String {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .current_dir(vrrpx_tests::workspace())
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default()
-    };
-    let head = git(&["rev-parse", "--short", "HEAD"]);
-    let dirty = !git(&["status", "--porcelain", "--untracked-files=no"]).is_empty();
-    format!(
-        "{head}{}",
-        if dirty {
-            " (with uncommitted changes)"
-        } else {
-            ""
-        }
-    )
-}
-
 pub fn run(agent: &Path, opts: &Options) -> Result<()> {
     let root = vrrpx_tests::workspace().join("target/bench");
     let base = root.join("failover");
@@ -647,8 +504,8 @@ pub fn run(agent: &Path, opts: &Options) -> Result<()> {
                     ));
                     std::fs::create_dir_all(&dir)?;
                     let t0 = Instant::now();
-                    let result =
-                        trial(&cmd, imp, scenario, interval_ms, &dir).map_err(|e| format!("{e:#}"));
+                    let result = trial(&cmd, imp, scenario, interval_ms, &dir, None)
+                        .map_err(|e| format!("{e:#}"));
                     match &result {
                         Ok(m) => eprintln!(
                             "  {:<13} {:>5} ms  {:<10} #{index}: outage {:>8.1} ms ({} probes missed), \
@@ -723,6 +580,7 @@ pub fn run(agent: &Path, opts: &Options) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::common::transitions;
 
     #[test]
     fn keepalived_and_agent_logs_parse_into_transitions() {
@@ -741,6 +599,7 @@ mod tests {
     #[test]
     fn a_clean_handover_has_no_false_transitions_and_a_flap_has_two() {
         let tr = |f: &str, t: &str| Transition {
+            instance: "VI_51".into(),
             from: f.into(),
             to: t.into(),
         };

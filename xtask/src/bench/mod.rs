@@ -1,25 +1,122 @@
-//! Benchmarks that print figures.
-//! - `xdp`: junk-flood rejection rate and agent CPU, XDP filter vs raw socket.
-//! - `failover`: client-observed outage on link cut and graceful stop, vrrp-agent vs
-//!   keepalived on the same keepalived.conf, at 1 s / 100 ms / 10 ms adverts.
+//! Benchmarks that print figures, vrrp-agent beside keepalived (Debian's) on the same
+//! network-namespace lab and the same keepalived.conf.
+//!
+//! `cargo xtask bench all` runs every scenario below and prints one table (medians,
+//! min/max, the ratio, whether our target is met); raw results go to
+//! target/bench/results.json (and one <scenario>.json each), the picture to
+//! target/bench/bench.svg. `--quick` shortens every scenario (about 5 minutes in all,
+//! against about 30 for the full run). Each scenario also runs alone:
+//! - `flood`: junk VRRP at 100 kframes/s and at the generator's maximum: backup CPU,
+//!   false transitions, then the outage of a link cut under the flood.
+//! - `stall`: the backup SIGSTOPped for 2 × Master_Down and resumed: false takeovers.
+//! - `busy`: every core saturated by busy loops: false transitions at 10 ms adverts.
+//! - `scale`: 1 to 255 instances: CPU, advert jitter from kernel timestamps, transitions.
+//! - `xdp`: junk-flood rejection rate per core: XDP filter, raw socket, keepalived.
+//! - `failover`: client-observed outage on link cut and graceful stop at 1 s / 100 ms /
+//!   10 ms adverts (not part of `all`: it has its own tables).
+//!
+//! Every loop and flood is bounded in time: floods by `timeout` and a frame count, busy
+//! loops by a deadline, waits by `wait_for` limits.
 
+mod busy;
+mod common;
 mod failover;
+mod flood;
 mod observe;
+mod results;
+mod scale;
+mod stall;
+mod svg;
 mod xdp;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 pub use failover::Scenario;
+use results::Report;
+
+/// Options every vrrp-agent-vs-keepalived scenario takes.
+#[derive(Args, Clone)]
+pub struct Common {
+    /// Shorter windows and fewer trials (see each scenario).
+    #[arg(long)]
+    quick: bool,
+    /// An extra argument for `vrrp-agent run` (repeatable), e.g. `--agent-arg=--no-xdp`.
+    #[arg(long = "agent-arg", allow_hyphen_values = true)]
+    agent_args: Vec<String>,
+}
 
 #[derive(Subcommand)]
 pub enum Which {
-    /// XDP vs raw-socket rejection rate and agent CPU under a junk flood.
+    /// Every scenario below (flood, stall, busy, scale, xdp), vrrp-agent and keepalived:
+    /// one table, target/bench/results.json and target/bench/bench.svg. About 30 min;
+    /// about 5 with --quick.
+    All {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Junk VRRP flood (unknown VRID, bad TTL, bad checksum, lower priority) at 100 kf/s
+    /// and at trafgen's maximum: backup CPU, false transitions over 30 s (10 s with
+    /// --quick), then a link cut's outage under the flood. Full runs also flood each kind
+    /// alone at the maximum.
+    Flood {
+        #[command(flatten)]
+        common: Common,
+        /// Window per trial, seconds (default 30; 10 with --quick).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Trials per flood (default 2; 1 with --quick).
+        #[arg(long)]
+        trials: Option<usize>,
+        /// Only these kinds of junk (each at 100 kf/s and at the maximum), e.g.
+        /// `--junk lower-priority,bad-ttl`.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        junk: Vec<flood::Junk>,
+    },
+    /// The backup stopped (SIGSTOP) for 2 × Master_Down and resumed while the master
+    /// advertises, at 10 ms and 100 ms adverts: false takeovers (5 stalls; 3 with --quick).
+    Stall {
+        #[command(flatten)]
+        common: Common,
+        /// Stalls per (implementation, interval).
+        #[arg(long)]
+        stalls: Option<usize>,
+    },
+    /// Every core saturated by busy loops: false transitions over 60 s (20 s with --quick)
+    /// at 10 ms adverts.
+    Busy {
+        #[command(flatten)]
+        common: Common,
+        /// Window, seconds.
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Busy-loop threads per core.
+        #[arg(long, default_value = "4")]
+        spinners_per_core: usize,
+    },
+    /// 1, 10, 100 and 255 instances at 10 ms and 100 ms adverts (--quick: 1, 100, 255 at
+    /// 10 ms): CPU of master and backup, p99 advert jitter on a passive observer, false
+    /// transitions.
+    Scale {
+        #[command(flatten)]
+        common: Common,
+        /// Instance counts, e.g. `--counts 1,255`.
+        #[arg(long, value_delimiter = ',')]
+        counts: Vec<usize>,
+        /// Advert intervals in ms (multiples of 10), e.g. `--intervals 10`.
+        #[arg(long, value_delimiter = ',')]
+        intervals: Vec<u64>,
+        /// Window per trial, seconds (default 20; 10 with --quick).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// Junk-flood rejection rate per core on a veth: vrrp-agent's XDP filter, its
+    /// raw-socket path and keepalived.
     Xdp {
-        /// Flood duration per path, seconds.
+        /// Flood duration per receiver, seconds.
         #[arg(long, default_value = "10")]
         seconds: u64,
     },
@@ -44,8 +141,155 @@ pub enum Which {
     },
 }
 
+fn valid_intervals(mut v: Vec<u64>) -> Result<Vec<u64>> {
+    v.retain(|&ms| ms >= 10 && ms % 10 == 0 && ms <= 10_000);
+    if v.is_empty() {
+        anyhow::bail!("advert intervals are whole centiseconds: 10 to 10000 ms");
+    }
+    Ok(v)
+}
+
+fn flood_opts(c: &Common, seconds: Option<u64>, trials: Option<usize>) -> flood::Options {
+    let mut o = flood::Options::new(c.quick, c.agent_args.clone());
+    if let Some(s) = seconds {
+        o.window = Duration::from_secs(s.clamp(2, 300));
+    }
+    if let Some(t) = trials {
+        o.trials = t.clamp(1, 20);
+    }
+    o
+}
+
+fn scale_opts(
+    c: &Common,
+    counts: Vec<usize>,
+    intervals: Vec<u64>,
+    seconds: Option<u64>,
+) -> Result<scale::Options> {
+    let mut o = scale::Options::new(c.quick, c.agent_args.clone());
+    let counts: Vec<usize> = counts
+        .into_iter()
+        .filter(|&n| (1..=255).contains(&n))
+        .collect();
+    if !counts.is_empty() {
+        o.counts = counts;
+    }
+    if !intervals.is_empty() {
+        o.intervals_ms = valid_intervals(intervals)?;
+    }
+    if let Some(s) = seconds {
+        o.window = Duration::from_secs(s.clamp(2, 300));
+    }
+    Ok(o)
+}
+
+/// One scenario of `all`, writing into the shared report.
+type Step<'a> = Box<dyn Fn(&mut Report) -> Result<()> + 'a>;
+
+/// Every scenario in turn; one that fails is reported and the others still run.
+fn all(agent: &Path, c: &Common) -> Result<()> {
+    let started = Instant::now();
+    println!(
+        "bench all{}: flood, stall, busy box, scale and XDP, vrrp-agent vs keepalived on one lab \
+         each; expect about {} minutes. The machine is shared: the load average is printed \
+         before each scenario and kept in the JSON.",
+        if c.quick { " --quick" } else { "" },
+        if c.quick { 5 } else { 30 }
+    );
+    let mut report = Report::new("all");
+    let steps: [(&str, Step); 5] = [
+        (
+            "flood",
+            Box::new(|r| flood::run(agent, &flood_opts(c, None, None), r)),
+        ),
+        (
+            "stall",
+            Box::new(|r| {
+                stall::run(
+                    agent,
+                    &stall::Options::new(c.quick, c.agent_args.clone()),
+                    r,
+                )
+            }),
+        ),
+        (
+            "busy",
+            Box::new(|r| busy::run(agent, &busy::Options::new(c.quick, c.agent_args.clone()), r)),
+        ),
+        ("scale", Box::new(|r| run_scale(agent, c, r))),
+        (
+            "xdp",
+            Box::new(|r| xdp::measure(agent, Duration::from_secs(if c.quick { 5 } else { 10 }), r)),
+        ),
+    ];
+    for (name, step) in steps.iter() {
+        let t0 = Instant::now();
+        if let Err(e) = step(&mut report) {
+            eprintln!("[{name}] FAILED: {e:#}");
+            report.error(name, &format!("{e:#}"));
+        }
+        println!("[{name}] {:.0} s", t0.elapsed().as_secs_f64());
+    }
+    report.finish()?;
+    println!(
+        "bench all{}: {:.1} minutes",
+        if c.quick { " --quick" } else { "" },
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    Ok(())
+}
+
+fn run_scale(agent: &Path, c: &Common, r: &mut Report) -> Result<()> {
+    scale::run(agent, &scale_opts(c, vec![], vec![], None)?, r)
+}
+
+/// Run one bench into its own report.
+fn alone(name: &str, f: impl FnOnce(&mut Report) -> Result<()>) -> Result<()> {
+    let mut report = Report::new(name);
+    f(&mut report)?;
+    report.finish()
+}
+
 pub fn run(which: Which, agent: &Path) -> Result<()> {
     match which {
+        Which::All { common } => all(agent, &common),
+        Which::Flood {
+            common,
+            seconds,
+            trials,
+            junk,
+        } => alone("flood", |r| {
+            let mut o = flood_opts(&common, seconds, trials);
+            o.only(&junk);
+            flood::run(agent, &o, r)
+        }),
+        Which::Stall { common, stalls } => alone("stall", |r| {
+            let mut o = stall::Options::new(common.quick, common.agent_args.clone());
+            if let Some(n) = stalls {
+                o.stalls = n.clamp(1, 50);
+            }
+            stall::run(agent, &o, r)
+        }),
+        Which::Busy {
+            common,
+            seconds,
+            spinners_per_core,
+        } => alone("busy", |r| {
+            let mut o = busy::Options::new(common.quick, common.agent_args.clone());
+            if let Some(s) = seconds {
+                o.window = Duration::from_secs(s.clamp(2, 600));
+            }
+            o.spinners_per_core = spinners_per_core.clamp(1, 32);
+            busy::run(agent, &o, r)
+        }),
+        Which::Scale {
+            common,
+            counts,
+            intervals,
+            seconds,
+        } => alone("scale", |r| {
+            scale::run(agent, &scale_opts(&common, counts, intervals, seconds)?, r)
+        }),
         Which::Xdp { seconds } => xdp::run(agent, Duration::from_secs(seconds.clamp(2, 60))),
         Which::Failover {
             trials,
@@ -54,17 +298,13 @@ pub fn run(which: Which, agent: &Path) -> Result<()> {
             scenario,
             agent_args,
         } => {
-            let mut intervals_ms = if !intervals.is_empty() {
+            let intervals_ms = valid_intervals(if !intervals.is_empty() {
                 intervals
             } else if quick {
                 vec![100, 10]
             } else {
                 vec![1000, 100, 10]
-            };
-            intervals_ms.retain(|&ms| ms >= 10 && ms % 10 == 0 && ms <= 10_000);
-            if intervals_ms.is_empty() {
-                anyhow::bail!("advert intervals are whole centiseconds: 10 to 10000 ms");
-            }
+            })?;
             let trials = trials.unwrap_or(if quick { 3 } else { 5 }).clamp(1, 100);
             let scenarios = match scenario {
                 Some(s) => vec![s],

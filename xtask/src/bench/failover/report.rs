@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use super::{floor_ms, Impl, Measured, Options, Scenario};
+use super::{floor_ms, stats, Impl, Measured, Options, Scenario};
 
 pub struct Record {
     pub imp: Impl,
@@ -68,46 +68,6 @@ impl Record {
         }
         v
     }
-}
-
-/// (median, min, max)
-pub fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
-    if v.is_empty() {
-        return None;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let n = s.len();
-    let med = if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    };
-    Some((med, s[0], s[n - 1]))
-}
-
-pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-pub fn keepalived_version() -> String {
-    std::process::Command::new("keepalived")
-        .arg("--version")
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .chain(String::from_utf8_lossy(&o.stdout).lines())
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .unwrap_or_default()
 }
 
 pub fn print_tables(records: &[Record], opts: &Options) {
