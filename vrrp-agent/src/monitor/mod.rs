@@ -72,6 +72,19 @@ pub async fn run(opts: MonitorOptions) -> Result<()> {
             _ = async { tokio::time::sleep_until(stop_at.unwrap()).await }, if stop_at.is_some() => break,
         }
     }
+    // Freeze the filter (an empty policy classifies and counts nothing), then take what
+    // is still queued: every advert counted as accepted is printed exactly once.
+    path.set_policy(&PolicyTable::default())?;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut rest = Vec::new();
+    path.try_recv(&mut rest)?;
+    let rx_ns = monotonic_ns();
+    for ev in rest.iter().filter(|e| e.kind == EVENT_ADVERT) {
+        table.record(ev);
+        if opts.json {
+            writeln!(out, "{}", render::advert_json(ev, &opts.iface, rx_ns))?;
+        }
+    }
     let counters = path.counters()?;
     if opts.json {
         writeln!(out, "{}", counters.to_json())?;
