@@ -5,6 +5,7 @@ pub mod frames;
 pub mod fuzz_targets;
 pub mod inject;
 pub mod netns;
+pub mod pair;
 pub mod peers;
 pub mod probe;
 

@@ -10,36 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use vrrpx_tests::netns::{wait_for, Lab};
+use vrrpx_tests::pair::{config, has, pair_lab, preconditions};
 use vrrpx_tests::peers::start_keepalived;
-use vrrpx_tests::{agent_bin, is_root, scratch, workspace};
+use vrrpx_tests::{agent_bin, scratch, workspace};
 
 const VIP: &str = "10.9.0.100/24";
-
-fn preconditions() {
-    assert!(
-        is_root(),
-        "netns tests need root; run `cargo xtask test` as root"
-    );
-    assert!(
-        agent_bin().exists(),
-        "{} missing: run `cargo xtask test`",
-        agent_bin().display()
-    );
-}
-
-fn config(name: &str) -> PathBuf {
-    workspace().join("configs").join(name)
-}
-
-/// Hosts r1 (10.9.0.1) and r2 (10.9.0.2) on one bridge, as the example files expect.
-fn pair_lab(prefix: &str) -> Lab {
-    let mut lab = Lab::new(prefix).unwrap();
-    lab.host("r1", "eth0", &["10.9.0.1/24", "fd00:9::1/64"])
-        .unwrap();
-    lab.host("r2", "eth0", &["10.9.0.2/24", "fd00:9::2/64"])
-        .unwrap();
-    lab
-}
 
 fn start_agent(lab: &mut Lab, h: &str, conf: &Path, dir: &Path) -> usize {
     let bin = agent_bin();
@@ -50,10 +25,6 @@ fn start_agent(lab: &mut Lab, h: &str, conf: &Path, dir: &Path) -> usize {
         &dir.join(format!("agent-{h}.log")),
     )
     .unwrap()
-}
-
-fn has(lab: &Lab, h: &str, addr: &str) -> bool {
-    lab.addrs(h, "eth0").unwrap().iter().any(|a| a == addr)
 }
 
 fn log(dir: &Path, h: &str) -> String {

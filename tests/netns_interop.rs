@@ -11,39 +11,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vrrpx_tests::netns::{wait_for, Lab};
+use vrrpx_tests::pair::{config, has, pair_lab, preconditions};
 use vrrpx_tests::peers::{start_frr, start_keepalived, FrrRouter};
-use vrrpx_tests::{agent_bin, is_root, scratch, workspace};
+use vrrpx_tests::{agent_bin, scratch, workspace};
 
 const VIP: &str = "10.9.0.100/24";
 
-fn preconditions() {
-    assert!(
-        is_root(),
-        "netns tests need root; run `cargo xtask test` as root"
-    );
-    assert!(
-        agent_bin().exists(),
-        "{} missing: run `cargo xtask test`",
-        agent_bin().display()
-    );
-}
-
-fn config(name: &str) -> PathBuf {
-    workspace().join("configs").join(name)
-}
-
 fn interop_config(name: &str) -> PathBuf {
     workspace().join("tests/interop").join(name)
-}
-
-/// Hosts r1 (10.9.0.1) and r2 (10.9.0.2) on one bridge, as the example files expect.
-fn pair_lab(prefix: &str) -> Lab {
-    let mut lab = Lab::new(prefix).unwrap();
-    lab.host("r1", "eth0", &["10.9.0.1/24", "fd00:9::1/64"])
-        .unwrap();
-    lab.host("r2", "eth0", &["10.9.0.2/24", "fd00:9::2/64"])
-        .unwrap();
-    lab
 }
 
 /// Start the agent in host `h`; its log goes to `dir/agent-<h>-<tag>.log`.
@@ -67,10 +42,6 @@ fn transitions_to_master(dir: &Path, h: &str, tag: &str) -> usize {
         .lines()
         .filter(|l| l.contains("state change") && l.contains("to=MASTER"))
         .count()
-}
-
-fn has(lab: &Lab, h: &str, addr: &str) -> bool {
-    lab.addrs(h, "eth0").unwrap().iter().any(|a| a == addr)
 }
 
 /// Wait until exactly `h` holds the VIP on eth0.

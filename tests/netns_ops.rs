@@ -20,46 +20,17 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vrrpx_tests::inject::in_netns;
 use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::{agent_bin, is_root, scratch, workspace};
+use vrrpx_tests::pair::{config, has, pair_lab, preconditions};
+use vrrpx_tests::{agent_bin, scratch, workspace};
 
 const VIP: &str = "10.9.0.100/24";
-
-fn preconditions() {
-    assert!(
-        is_root(),
-        "netns tests need root; run `cargo xtask test` as root"
-    );
-    assert!(
-        agent_bin().exists(),
-        "{} missing: run `cargo xtask test`",
-        agent_bin().display()
-    );
-}
 
 // ---------------------------------------------------------------------------------------
 // Helpers: hosts, agents, logs
 
-/// A config file from configs/.
-fn config(name: &str) -> PathBuf {
-    workspace().join("configs").join(name)
-}
-
 /// A config file from tests/ops/.
 fn ops_config(name: &str) -> PathBuf {
     workspace().join("tests/ops").join(name)
-}
-
-/// One of the seed examples users copy from configs/.
-fn example(name: &str) -> PathBuf {
-    workspace().join("configs").join(name)
-}
-
-/// Hosts r1 (10.9.0.1) and r2 (10.9.0.2) on one bridge, as the example files expect.
-fn pair_lab(prefix: &str) -> Lab {
-    let mut lab = Lab::new(prefix).unwrap();
-    lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
-    lab.host("r2", "eth0", &["10.9.0.2/24"]).unwrap();
-    lab
 }
 
 /// A running agent: the lab's process index, its control socket, the tag naming its files.
@@ -107,10 +78,6 @@ fn start_agent(
 
 fn log(dir: &Path, tag: &str) -> String {
     std::fs::read_to_string(dir.join(format!("{tag}.log"))).unwrap_or_default()
-}
-
-fn has(lab: &Lab, h: &str, addr: &str) -> bool {
-    lab.addrs(h, "eth0").unwrap().iter().any(|a| a == addr)
 }
 
 /// Wait until exactly `h` holds the VIP; returns how long it took.
@@ -313,7 +280,7 @@ fn an_http_health_check_failing_on_the_master_moves_the_address_and_its_recovery
     let r1 = start_agent(
         &mut lab,
         "r1",
-        &example("nginx-check-a.conf"),
+        &config("nginx-check-a.conf"),
         &dir,
         "r1",
         &[],
@@ -321,7 +288,7 @@ fn an_http_health_check_failing_on_the_master_moves_the_address_and_its_recovery
     start_agent(
         &mut lab,
         "r2",
-        &example("nginx-check-b.conf"),
+        &config("nginx-check-b.conf"),
         &dir,
         "r2",
         &[],
@@ -856,8 +823,8 @@ fn client_neighbour(lab: &Lab) -> String {
 
 /// Start r1 (150) and r2 (100) and wait until r1 is the one master.
 fn start_pair(lab: &mut Lab, dir: &Path) -> (Agent, Agent) {
-    let r1 = start_agent(lab, "r1", &example("split-brain-a.conf"), dir, "r1", &[]);
-    let r2 = start_agent(lab, "r2", &example("split-brain-b.conf"), dir, "r2", &[]);
+    let r1 = start_agent(lab, "r1", &config("split-brain-a.conf"), dir, "r1", &[]);
+    let r2 = start_agent(lab, "r2", &config("split-brain-b.conf"), dir, "r2", &[]);
     assert!(
         wait_holder(lab, "r1", "r2", Duration::from_secs(5)).is_some(),
         "r1 is master\nr1: {}\nr2: {}",
