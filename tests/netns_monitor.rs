@@ -11,20 +11,9 @@ use serde_json::Value;
 use vrrpx_tests::frames::{Advert, Csum};
 use vrrpx_tests::inject::burst_in;
 use vrrpx_tests::netns::{wait_for, Lab};
+use vrrpx_tests::pair::preconditions;
 use vrrpx_tests::peers::{keepalived_config, start_keepalived, KeepalivedInstance};
-use vrrpx_tests::{agent_bin, is_root, scratch};
-
-fn preconditions() {
-    assert!(
-        is_root(),
-        "netns tests need root; run `cargo xtask test` as root"
-    );
-    assert!(
-        agent_bin().exists(),
-        "{} missing: run `cargo xtask test`",
-        agent_bin().display()
-    );
-}
+use vrrpx_tests::{agent_bin, scratch};
 
 /// Two keepalived routers, each master of one VRID (the dual-master layout), 100 ms v3.
 fn dual_master_lab(prefix: &str, dir: &std::path::Path) -> Lab {
