@@ -55,8 +55,15 @@ pub fn remove_namespaces(prefix: &str) {
 }
 
 impl Lab {
-    /// A new lab; `prefix` should be unique per test (e.g. "vxt-mon-").
+    /// A new lab; `prefix` should be unique per test (e.g. "vxt-mon-"). `VRRPX_LAB_TAG`,
+    /// when set, is put in front of it, so several checkouts can run their labs on one
+    /// machine at the same time without removing each other's namespaces.
     pub fn new(prefix: &str) -> Result<Lab> {
+        let prefix = match std::env::var("VRRPX_LAB_TAG") {
+            Ok(tag) if !tag.is_empty() => format!("{tag}{prefix}"),
+            _ => prefix.to_string(),
+        };
+        let prefix = prefix.as_str();
         remove_namespaces(prefix);
         let mut lab = Lab {
             prefix: prefix.to_string(),
