@@ -9,6 +9,7 @@ use vrrp_agent::engine::EngineOptions;
 use vrrp_agent::io::xdp::ModeChoice;
 use vrrp_agent::monitor::{self, MonitorOptions};
 use vrrp_agent::receive::PathOptions;
+use vrrp_agent::run_dir::default_control_socket;
 
 /// vrrpx agent: VRRP (RFC 5798 / RFC 3768) with an XDP fast path.
 ///
@@ -50,9 +51,11 @@ enum Command {
         /// XDP attach mode.
         #[arg(long, value_enum, default_value = "auto")]
         xdp_mode: ModeChoice,
-        /// Control socket for `status`, `reload` and the event stream.
-        #[arg(long, default_value = vrrp_agent::control::DEFAULT_SOCKET)]
-        control: PathBuf,
+        /// Control socket for `status`, `reload` and the event stream [default:
+        /// /run/vrrpx/control.sock, or /run/vrrpx/netns/NAME/control.sock inside `ip netns
+        /// exec NAME`, so each namespace's daemon has its own].
+        #[arg(long)]
+        control: Option<PathBuf>,
         /// Do not open a control socket.
         #[arg(long)]
         no_control: bool,
@@ -71,20 +74,26 @@ enum Command {
         /// The whole snapshot as JSON.
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = vrrp_agent::control::DEFAULT_SOCKET)]
-        control: PathBuf,
+        /// Control socket of the daemon to ask [default: /run/vrrpx/control.sock, or
+        /// /run/vrrpx/netns/NAME/control.sock inside `ip netns exec NAME`].
+        #[arg(long)]
+        control: Option<PathBuf>,
     },
     /// Make the running daemon re-read its configuration (as SIGHUP does). Unchanged
     /// instances keep their state; a file that fails validation changes nothing.
     Reload {
-        #[arg(long, default_value = vrrp_agent::control::DEFAULT_SOCKET)]
-        control: PathBuf,
+        /// Control socket of the daemon to ask [default: /run/vrrpx/control.sock, or
+        /// /run/vrrpx/netns/NAME/control.sock inside `ip netns exec NAME`].
+        #[arg(long)]
+        control: Option<PathBuf>,
     },
     /// Follow the running daemon's events (transitions, split brain) as JSON lines with
     /// sequence numbers.
     Events {
-        #[arg(long, default_value = vrrp_agent::control::DEFAULT_SOCKET)]
-        control: PathBuf,
+        /// Control socket of the daemon to ask [default: /run/vrrpx/control.sock, or
+        /// /run/vrrpx/netns/NAME/control.sock inside `ip netns exec NAME`].
+        #[arg(long)]
+        control: Option<PathBuf>,
     },
     /// Check a configuration file without running it (like `keepalived -t`): prints every
     /// error and warning with file:line; exit status 0 when it is valid.
@@ -176,6 +185,7 @@ fn main() -> Result<()> {
             }
         }
         Command::Status { json, control } => rt.block_on(async {
+            let control = control.unwrap_or_else(default_control_socket);
             let status = vrrp_agent::control::client::status(&control).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
@@ -185,11 +195,13 @@ fn main() -> Result<()> {
             Ok(())
         }),
         Command::Reload { control } => rt.block_on(async {
+            let control = control.unwrap_or_else(default_control_socket);
             vrrp_agent::control::client::reload(&control).await?;
             println!("reloaded");
             Ok(())
         }),
         Command::Events { control } => rt.block_on(async {
+            let control = control.unwrap_or_else(default_control_socket);
             let mut stream = vrrp_agent::control::client::subscribe(&control).await?;
             while let Some(ev) = stream.next().await? {
                 println!("{ev}");
@@ -223,13 +235,26 @@ fn main() -> Result<()> {
             for w in &loaded.warnings {
                 tracing::warn!("{w}");
             }
+            // One daemon per network namespace: a second would remove the first one's
+            // addresses as leftovers and answer for the same virtual routers.
+            let lock = match vrrp_agent::run_dir::DaemonLock::acquire() {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("vrrp-agent: {e:#}");
+                    std::process::exit(1);
+                }
+            };
+            tracing::debug!(lock = %lock.path().display(), "daemon lock held");
             let opts = EngineOptions {
                 path: PathOptions { no_xdp, xdp_mode },
                 config_path: Some(config.clone()),
-                control_socket: (!no_control).then_some(control),
+                control_socket: (!no_control)
+                    .then(|| control.unwrap_or_else(default_control_socket)),
                 metrics,
             };
-            rt.block_on(vrrp_agent::engine::run(loaded.config, opts))
+            let result = rt.block_on(vrrp_agent::engine::run(loaded.config, opts));
+            drop(lock);
+            result
         }
         Command::Monitor {
             interface,
