@@ -264,12 +264,14 @@ fn main() -> Result<()> {
         }
         Command::GenerateMan { dir } => generate_man(&dir),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "vrrp-agent",
-                &mut std::io::stdout(),
-            );
+            // clap_complete's bash script offers hidden subcommands too; offer only the
+            // visible ones (clap cannot drop a subcommand, so rebuild the root).
+            let full = Cli::command();
+            let mut visible = clap::Command::new("vrrp-agent")
+                .version(env!("CARGO_PKG_VERSION"))
+                .args(full.get_arguments().cloned())
+                .subcommands(full.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
+            clap_complete::generate(shell, &mut visible, "vrrp-agent", &mut std::io::stdout());
             Ok(())
         }
     }
