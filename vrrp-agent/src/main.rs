@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use vrrp_agent::engine::EngineOptions;
 use vrrp_agent::io::xdp::ModeChoice;
 use vrrp_agent::monitor::{self, MonitorOptions};
@@ -136,6 +136,12 @@ enum Command {
         #[arg(long, default_value = "1")]
         refresh: f64,
     },
+    /// Write the man pages, vrrp-agent(8) and one per subcommand, into DIR (packaging).
+    #[command(hide = true)]
+    GenerateMan { dir: PathBuf },
+    /// Print the completion script for SHELL on stdout (packaging).
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
 }
 
 fn main() -> Result<()> {
@@ -281,7 +287,60 @@ fn main() -> Result<()> {
             };
             rt.block_on(monitor::run(opts))
         }
+        Command::GenerateMan { dir } => generate_man(&dir),
+        Command::Completions { shell } => {
+            // clap_complete's bash script offers hidden subcommands too; offer only the
+            // visible ones (clap cannot drop a subcommand, so rebuild the root).
+            let full = Cli::command();
+            let mut visible = clap::Command::new("vrrp-agent")
+                .version(env!("CARGO_PKG_VERSION"))
+                .args(full.get_arguments().cloned())
+                .subcommands(full.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
+            clap_complete::generate(shell, &mut visible, "vrrp-agent", &mut std::io::stdout());
+            Ok(())
+        }
     }
+}
+
+/// The package's man pages come from the same definitions as `--help`, so they cannot
+/// drift: vrrp-agent(8) and vrrp-agent-SUBCOMMAND(8) for each visible subcommand, each
+/// ending with the files the package installs and a pointer to vrrpx.conf(5).
+fn generate_man(dir: &std::path::Path) -> Result<()> {
+    const FILES: &str = r#".SH FILES
+.TP
+.I /etc/keepalived/keepalived.conf
+The configuration the packaged service reads (keepalived.conf syntax; a name ending in
+\fI.toml\fR is read as the native format).
+.TP
+.I /etc/default/vrrpx
+\fBVRRPX_CONFIG\fR, the configuration file of the service, and \fBVRRPX_OPTS\fR, extra
+options for \fBvrrp-agent run\fR.
+.TP
+.I /run/vrrpx/control.sock
+The control socket of \fBstatus\fR, \fBreload\fR and \fBevents\fR.
+.SH SEE ALSO
+.BR vrrpx.conf (5),
+.BR keepalived (8),
+.BR systemctl (1)
+"#;
+    std::fs::create_dir_all(dir)?;
+    let mut root = Cli::command().disable_help_subcommand(true);
+    root.build();
+    let pages = std::iter::once(root.clone())
+        .chain(root.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
+    for cmd in pages {
+        let man = clap_mangen::Man::new(cmd)
+            .section("8")
+            .source(concat!("vrrpx ", env!("CARGO_PKG_VERSION")))
+            .manual("System Administration");
+        let path = dir.join(man.get_filename());
+        let mut page = Vec::new();
+        man.render(&mut page)?;
+        page.extend_from_slice(FILES.as_bytes());
+        std::fs::write(&path, page)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// A VRRP router is a timekeeper: when other processes saturate the CPUs its adverts must

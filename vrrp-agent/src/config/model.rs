@@ -33,7 +33,7 @@ pub enum Family {
     V6,
 }
 
-/// How a v3-over-IPv4 checksum is computed (`../shared/VRRP.md` check 4).
+/// How a v3-over-IPv4 checksum is computed (`docs/rfc-index.md`, the checksum rule).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChecksumForm {
     /// With the IPv4 pseudo-header: keepalived 2.2 and FRR (the default).
