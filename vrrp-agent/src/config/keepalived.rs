@@ -263,6 +263,32 @@ impl Reader<'_> {
         Some(&value.text)
     }
 
+    /// Like [`Self::value`] for a password: what follows it on the line is ignored without
+    /// being quoted, since it may be the rest of the password.
+    fn secret<'s>(&mut self, stmt: &'s Statement, expected: &str) -> Option<&'s str> {
+        if !self.no_block(stmt) {
+            return None;
+        }
+        let Some(value) = stmt.args.first() else {
+            self.diag.error(
+                stmt.location(),
+                format!("`{}` needs a value: {expected}", stmt.name()),
+            );
+            return None;
+        };
+        if stmt.args.len() > 1 {
+            self.diag.warn(
+                stmt.location(),
+                format!(
+                    "`{}` takes its value up to the first blank; the rest of the line is \
+                     ignored, as keepalived does (quote the password if it has blanks)",
+                    stmt.name()
+                ),
+            );
+        }
+        Some(&value.text)
+    }
+
     /// A keyword that stands alone: `nopreempt`.
     fn flag(&mut self, stmt: &Statement) {
         if self.no_block(stmt) && !stmt.args.is_empty() {
@@ -741,7 +767,7 @@ impl Reader<'_> {
                 }
                 "auth_pass" => {
                     let pass = self
-                        .value(s, "a password of up to 8 characters")
+                        .secret(s, "a password of up to 8 characters")
                         .map(|v| Located::new(v.to_string(), s.location()));
                     self.set(&mut d.auth_pass, pass, "auth_pass");
                 }
