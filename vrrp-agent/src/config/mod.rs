@@ -18,6 +18,7 @@ mod lexer;
 pub mod model;
 mod native;
 mod report;
+mod script_users;
 mod syntax;
 mod validate;
 
