@@ -12,6 +12,7 @@ use super::draft::{
     DraftScript, DraftSmtpServer, DraftSyncGroup, DraftTrack, DraftTrackFile, DraftTrackFileInit,
     Located, Micros, MICROS_PER_SECOND,
 };
+use super::lexer::is_secret_keyword;
 use super::model::{ChecksumForm, InitialState, Notify, PerNotify, UserSpec};
 use super::report::Diagnostics;
 use super::syntax::Statement;
@@ -215,6 +216,18 @@ impl Reader<'_> {
     }
 
     fn ignored_rest(&mut self, stmt: &Statement, used: usize) {
+        if is_secret_keyword(stmt.name()) {
+            // What follows a password may be the rest of it: never quoted.
+            self.diag.warn(
+                stmt.location(),
+                format!(
+                    "`{}` takes its value up to the first blank; the rest of the line is \
+                     ignored, as keepalived does (quote the password if it has blanks)",
+                    stmt.name()
+                ),
+            );
+            return;
+        }
         let rest = &stmt.args[used..];
         let advice = if is_keyword(&rest[0].text) {
             "; put each keyword on its own line"
@@ -259,32 +272,6 @@ impl Reader<'_> {
         };
         if stmt.args.len() > 1 {
             self.ignored_rest(stmt, 1);
-        }
-        Some(&value.text)
-    }
-
-    /// Like [`Self::value`] for a password: what follows it on the line is ignored without
-    /// being quoted, since it may be the rest of the password.
-    fn secret<'s>(&mut self, stmt: &'s Statement, expected: &str) -> Option<&'s str> {
-        if !self.no_block(stmt) {
-            return None;
-        }
-        let Some(value) = stmt.args.first() else {
-            self.diag.error(
-                stmt.location(),
-                format!("`{}` needs a value: {expected}", stmt.name()),
-            );
-            return None;
-        };
-        if stmt.args.len() > 1 {
-            self.diag.warn(
-                stmt.location(),
-                format!(
-                    "`{}` takes its value up to the first blank; the rest of the line is \
-                     ignored, as keepalived does (quote the password if it has blanks)",
-                    stmt.name()
-                ),
-            );
         }
         Some(&value.text)
     }
@@ -774,7 +761,7 @@ impl Reader<'_> {
                 }
                 "auth_pass" => {
                     let pass = self
-                        .secret(s, "a password of up to 8 characters")
+                        .value(s, "a password of up to 8 characters")
                         .map(|v| Located::new(v.to_string(), s.location()));
                     self.set(&mut d.auth_pass, pass, "auth_pass");
                 }
