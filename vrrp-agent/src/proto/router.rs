@@ -13,6 +13,11 @@ use super::timers::{
 };
 use crate::config::model::Version;
 
+/// How much longer than our own interval a learned Master_Adver_Interval may be.
+pub const LEARNED_INTERVAL_SLOWER: u16 = 3;
+/// How much shorter than our own interval a learned Master_Adver_Interval may be.
+pub const LEARNED_INTERVAL_FASTER: u16 = 10;
+
 /// What the state machine needs to know about its instance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouterParams {
@@ -472,7 +477,7 @@ impl Router {
                     // §6.4.2: learn the master's interval (v3) and restart the timer from
                     // the advert's arrival time.
                     if self.params.version == Version::V3 && interval_cs > 0 {
-                        self.master_adver_int_cs = interval_cs;
+                        self.master_adver_int_cs = self.sane_learned_interval(interval_cs);
                     }
                     self.current_master = Some((src, priority));
                     if !lower {
@@ -495,13 +500,20 @@ impl Router {
             State::Master { .. } => {
                 if priority == 0 {
                     // §6.4.3: another router resigned; send an advert now so backups
-                    // hear a master without waiting.
-                    out.push(Action::SendAdvert {
-                        priority: self.priority,
-                    });
-                    let next = now + self.advert_interval_ns();
-                    if let State::Master { next_advert_at, .. } = &mut self.state {
-                        *next_advert_at = next;
+                    // hear a master without waiting. Rate-limited like every reply a
+                    // received packet can trigger: a flood of forged priority-0 adverts
+                    // must not make us send one advert per packet (DESIGN.md bet 3).
+                    if now >= self.reply_allowed_at {
+                        self.reply_allowed_at = now + self.advert_interval_ns();
+                        out.push(Action::SendAdvert {
+                            priority: self.priority,
+                        });
+                        let next = now + self.advert_interval_ns();
+                        if let State::Master { next_advert_at, .. } = &mut self.state {
+                            *next_advert_at = next;
+                        }
+                    } else {
+                        out.push(Action::ReplySuppressed);
                     }
                     return;
                 }
@@ -510,7 +522,7 @@ impl Router {
                 if theirs_wins {
                     // §6.4.3: yield to the higher priority (or higher address) master.
                     if self.params.version == Version::V3 && interval_cs > 0 {
-                        self.master_adver_int_cs = interval_cs;
+                        self.master_adver_int_cs = self.sane_learned_interval(interval_cs);
                     }
                     self.current_master = Some((src, priority));
                     self.become_backup(ts, Cause::Preempted, out);
@@ -533,6 +545,22 @@ impl Router {
             }
             State::Initialize | State::Fault => {}
         }
+    }
+
+    /// The Master_Adver_Interval a v3 Backup learns (§6.4.2), kept between our own
+    /// interval / [`LEARNED_INTERVAL_FASTER`] and x [`LEARNED_INTERVAL_SLOWER`]. One
+    /// advert is enough to set it, and in unicast mode (no TTL check) that advert may come
+    /// from anywhere: a forged 4095 cs would stretch Master_Down to two minutes (the
+    /// backup would sit out a real failure), a forged 1 cs would make it take over from a
+    /// healthy master in 30 ms. A real peer within the bounds is learned exactly; one
+    /// beyond them still works: a faster master only makes us wait longer, and a slower
+    /// one is heard in time up to 3 x 3 = 9 times our interval (Master_Down is three
+    /// learned intervals).
+    fn sane_learned_interval(&self, interval_cs: u16) -> u16 {
+        let ours = self.params.advert_int_cs.max(1);
+        let low = (ours / LEARNED_INTERVAL_FASTER).max(1);
+        let high = ours.saturating_mul(LEARNED_INTERVAL_SLOWER).min(4095);
+        interval_cs.clamp(low, high)
     }
 
     /// keepalived's `preempt_delay`, counted from the first lower-priority advert this

@@ -530,3 +530,44 @@ fn a_changed_primary_address_decides_the_next_tie() {
     r.handle(advert(t + MS, "10.9.0.100", 100, 100), t + MS);
     assert_eq!(r.state(), StateName::Backup, "now theirs is higher");
 }
+
+#[test]
+fn a_learned_interval_is_kept_between_a_tenth_and_three_times_our_own() {
+    // Ours 100 cs: a forged 4095 cs advert must not stretch Master_Down to minutes.
+    let mut r = started(params(100, 100));
+    let ts = T0 + 10 * MS;
+    r.handle(advert(ts, "10.9.0.1", 150, 4095), ts);
+    assert_eq!(r.master_adver_int_cs(), 300);
+    assert_eq!(
+        r.next_deadline(),
+        Some(ts + master_down_interval_ns(100, 300))
+    );
+    // A forged 1 cs advert must not make us take over from a healthy master in 30 ms.
+    let ts = T0 + 20 * MS;
+    r.handle(advert(ts, "10.9.0.1", 150, 1), ts);
+    assert_eq!(r.master_adver_int_cs(), 10);
+    // A real peer within the factor is learned exactly.
+    let ts = T0 + 30 * MS;
+    r.handle(advert(ts, "10.9.0.1", 150, 200), ts);
+    assert_eq!(r.master_adver_int_cs(), 200);
+}
+
+#[test]
+fn master_answers_priority_zero_at_most_once_per_interval() {
+    let mut r = master(params(100, 100));
+    let t = T0 + 9_000 * MS;
+    let out = r.handle(advert(t, "10.9.0.66", 0, 100), t);
+    assert_eq!(sends(&out), vec![100]);
+    for k in 1..50u64 {
+        let tk = t + k * MS;
+        let out = r.handle(advert(tk, "10.9.0.66", 0, 100), tk);
+        assert_eq!(out, vec![Action::ReplySuppressed], "reply {k} suppressed");
+    }
+    let later = t + 1_000 * MS;
+    let out = r.handle(advert(later, "10.9.0.66", 0, 100), later);
+    assert_eq!(
+        sends(&out),
+        vec![100],
+        "one interval later it answers again"
+    );
+}
