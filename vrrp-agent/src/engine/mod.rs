@@ -593,6 +593,12 @@ impl Engine {
 
     /// Record tracking's verdict for instance `i` (priority now, health for reconcile).
     fn take_tracking_verdict(&mut self, i: usize, now: u64) {
+        let c = &self.rts[i].cfg;
+        if c.track_scripts.is_empty() && c.track_interfaces.is_empty() && c.track_files.is_empty() {
+            // Nothing tracked: the configured priority stands (a tracker started before a
+            // reload may still hold the old one).
+            return;
+        }
         let Some(v) = self.tracker.verdict(&self.rts[i].cfg.name) else {
             return;
         };
