@@ -138,7 +138,11 @@ impl DraftInstance {
             preempt: at(self.preempt.as_ref().map(|v| &v.location)),
             authentication: at(self.auth_type.as_ref().map(|v| &v.location)),
             unicast_src: at(self.unicast_src.as_ref().map(|v| &v.location)),
-            unicast_peers: self.unicast_peers.iter().map(|p| p.location.clone()).collect(),
+            unicast_peers: self
+                .unicast_peers
+                .iter()
+                .map(|p| p.location.clone())
+                .collect(),
             checksum: at(self.checksum.as_ref().map(|v| &v.location)),
             virtual_addresses: self
                 .virtual_addresses

@@ -559,7 +559,9 @@ impl Reader<'_> {
                     // keepalived compares the word exactly and starts anything else as
                     // BACKUP, so `state Master` quietly means BACKUP there: the same here,
                     // said out loud.
-                    Some(other) if matches!(other.to_ascii_uppercase().as_str(), "MASTER" | "BACKUP") => {
+                    Some(other)
+                        if matches!(other.to_ascii_uppercase().as_str(), "MASTER" | "BACKUP") =>
+                    {
                         self.diag.warn(
                             at,
                             format!(

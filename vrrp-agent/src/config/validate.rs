@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::builtin;
-use super::strict;
 use super::draft::{
     format_seconds, DraftConfig, DraftInstance, DraftScript, DraftSyncGroup, DraftTrack,
     DraftTrackFile, Located, Micros, ReaderDefaults, MICROS_PER_SECOND,
@@ -19,6 +18,7 @@ use super::model::{
     Version, VirtualAddress,
 };
 use super::report::Diagnostics;
+use super::strict;
 
 /// keepalived's defaults, which the native format shares (apart from the version).
 const DEFAULT_PRIORITY: i64 = 100;
@@ -572,7 +572,10 @@ fn instance(
             .accept
             .as_ref()
             .map_or(strict::accept_by_default(strict, priority?), |a| a.value),
-        checksum: d.checksum.as_ref().map_or(ChecksumForm::Pseudo, |c| c.value),
+        checksum: d
+            .checksum
+            .as_ref()
+            .map_or(ChecksumForm::Pseudo, |c| c.value),
         strict,
         location: d.location.clone(),
     })

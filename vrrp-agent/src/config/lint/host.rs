@@ -201,7 +201,11 @@ fn instance(i: &Instance, lines: &InstanceLines, host: &Host, out: &mut Vec<Find
         }
     }
     if let Some(src) = i.unicast_src {
-        if !host.interfaces.iter().any(|h| h.own().any(|a| a.addr == src)) {
+        if !host
+            .interfaces
+            .iter()
+            .any(|h| h.own().any(|a| a.addr == src))
+        {
             out.push(
                 Finding::new(
                     Severity::Warning,

@@ -45,9 +45,8 @@ pub fn compare(mine: &Side, theirs: &Side) -> Vec<Finding> {
 
 /// How sure we are that `a` and `b` are the same virtual router: 0 when nothing says so.
 fn same_segment(a: &Instance, b: &Instance) -> u32 {
-    let addrs = |i: &Instance| -> BTreeSet<IpAddr> {
-        i.virtual_addresses.iter().map(|v| v.addr).collect()
-    };
+    let addrs =
+        |i: &Instance| -> BTreeSet<IpAddr> { i.virtual_addresses.iter().map(|v| v.addr).collect() };
     let shares_address = !addrs(a).is_disjoint(&addrs(b));
     let overlapping_networks = a.virtual_addresses.iter().any(|va| {
         b.virtual_addresses.iter().any(|vb| {
@@ -71,7 +70,9 @@ pub(super) fn network(addr: IpAddr, len: u8) -> IpAddr {
     match addr {
         IpAddr::V4(a) => {
             let bits = u32::from(a);
-            let mask = u32::MAX.checked_shl(32 - u32::from(len.min(32))).unwrap_or(0);
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
             IpAddr::V4((bits & mask).into())
         }
         IpAddr::V6(a) => {
@@ -118,7 +119,13 @@ fn seconds(cs: u16) -> String {
 }
 
 /// Compares one matched pair.
-fn pair(a: &Instance, la: &InstanceLines, b: &Instance, lb: &InstanceLines, out: &mut Vec<Finding>) {
+fn pair(
+    a: &Instance,
+    la: &InstanceLines,
+    b: &Instance,
+    lb: &InstanceLines,
+    out: &mut Vec<Finding>,
+) {
     let who = format!("vrrp_instance {} and {} (VRID {})", a.name, b.name, a.vrid);
     let mut push = |severity, code, here: &Option<_>, there: &Option<_>, message: String| {
         out.push(
@@ -173,9 +180,8 @@ fn pair(a: &Instance, la: &InstanceLines, b: &Instance, lb: &InstanceLines, out:
         );
     }
 
-    let addrs = |i: &Instance| -> BTreeSet<IpAddr> {
-        i.virtual_addresses.iter().map(|v| v.addr).collect()
-    };
+    let addrs =
+        |i: &Instance| -> BTreeSet<IpAddr> { i.virtual_addresses.iter().map(|v| v.addr).collect() };
     let (ours, theirs) = (addrs(a), addrs(b));
     if ours != theirs {
         let list = |s: &BTreeSet<IpAddr>| {
@@ -276,7 +282,10 @@ fn pair(a: &Instance, la: &InstanceLines, b: &Instance, lb: &InstanceLines, out:
     }
 
     use crate::config::model::InitialState::Master;
-    if a.initial_state == Master && b.initial_state == Master && a.priority < 255 && b.priority < 255
+    if a.initial_state == Master
+        && b.initial_state == Master
+        && a.priority < 255
+        && b.priority < 255
     {
         out.push(
             Finding::new(
@@ -322,7 +331,11 @@ fn unicast(
         );
     };
     if a_uni != b_uni {
-        let (uni, multi) = if a_uni { ("this router", "the peer") } else { ("the peer", "this router") };
+        let (uni, multi) = if a_uni {
+            ("this router", "the peer")
+        } else {
+            ("the peer", "this router")
+        };
         push(
             first_peer(la),
             first_peer(lb),
