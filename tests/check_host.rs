@@ -67,11 +67,18 @@ fn check_reports_what_keepalived_t_reports_on_the_tutorial_file_and_exits_4() {
     let out = check(&lab, &["-f", f]);
     assert_eq!(out.status, 4, "{}", out.stderr);
     for (line, says) in [
-        (6, "`state MASTER` with priority 100 is not allowed under vrrp_strict"),
+        (
+            6,
+            "`state MASTER` with priority 100 is not allowed under vrrp_strict",
+        ),
         (12, "authentication is not allowed under vrrp_strict"),
     ] {
         let expected = format!("{f}:{line}: error: vrrp_instance VI_1: {says}");
-        assert!(out.stderr.contains(&expected), "{expected}\nin:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(&expected),
+            "{expected}\nin:\n{}",
+            out.stderr
+        );
     }
     // Fix what strict mode refuses: the interface is still missing on this host.
     let fixed = TUTORIAL
@@ -101,7 +108,11 @@ fn check_reports_what_keepalived_t_reports_on_the_tutorial_file_and_exits_4() {
     // On a machine that is not the target, --no-host leaves the interface alone.
     let out = check(&lab, &["-f", f, "--no-host"]);
     assert_eq!(out.status, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("valid (1 instance(s)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("valid (1 instance(s)"),
+        "{}",
+        out.stdout
+    );
 
     // And on the right interface it is valid here too.
     let file = write(&dir, "eth0.conf", &fixed.replace("eth1", "eth0"));
@@ -159,7 +170,12 @@ fn check_peer_accepts_the_example_pair_and_names_both_files_on_a_mismatch() {
     let backup = config("pair-backup.conf");
     let out = check(
         &lab,
-        &["-f", master.to_str().unwrap(), "--peer", backup.to_str().unwrap()],
+        &[
+            "-f",
+            master.to_str().unwrap(),
+            "--peer",
+            backup.to_str().unwrap(),
+        ],
     );
     assert_eq!(out.status, 0, "{}", out.stderr);
 
@@ -170,7 +186,13 @@ fn check_peer_accepts_the_example_pair_and_names_both_files_on_a_mismatch() {
     let peer = write(&dir, "backup-v2.conf", &slow);
     let out = check(
         &lab,
-        &["-f", master.to_str().unwrap(), "--peer", peer.to_str().unwrap(), "--json"],
+        &[
+            "-f",
+            master.to_str().unwrap(),
+            "--peer",
+            peer.to_str().unwrap(),
+            "--json",
+        ],
     );
     assert_eq!(out.status, 5, "{}", out.stdout);
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
@@ -184,7 +206,12 @@ fn check_peer_accepts_the_example_pair_and_names_both_files_on_a_mismatch() {
     let broken = write(&dir, "broken.conf", "vrrp_instance X {\n priority 0\n}\n");
     let out = check(
         &lab,
-        &["-f", master.to_str().unwrap(), "--peer", broken.to_str().unwrap()],
+        &[
+            "-f",
+            master.to_str().unwrap(),
+            "--peer",
+            broken.to_str().unwrap(),
+        ],
     );
     assert_eq!(out.status, 4, "{}", out.stderr);
     assert!(
