@@ -198,7 +198,7 @@ mod tests {
         let e = Finding::new(Severity::Error, "x", &at(2), "e");
         let f = Finding::new(Severity::Fatal, "x", &at(3), "f");
         assert_eq!(exit_status(&[]), 0);
-        assert_eq!(exit_status(&[w.clone()]), 0);
+        assert_eq!(exit_status(std::slice::from_ref(&w)), 0);
         assert_eq!(exit_status(&[w.clone(), e.clone()]), 5);
         assert_eq!(exit_status(&[e, f, w]), 4);
     }

@@ -10,7 +10,9 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use super::{Finding, Severity, Side};
-use crate::config::model::{ChecksumForm, Instance, InstanceLines, Version};
+use crate::config::model::{
+    ChecksumForm, Family, InitialState, Instance, InstanceLines, Location, Version,
+};
 
 /// Every mismatch between `mine` and `theirs`; locations are in `mine` with the other
 /// file's line as the peer, except for instances only `theirs` has.
@@ -111,7 +113,7 @@ fn version_name(v: Version) -> &'static str {
 }
 
 fn seconds(cs: u16) -> String {
-    if cs % 100 == 0 {
+    if cs.is_multiple_of(100) {
         format!("{}", cs / 100)
     } else {
         format!("{}.{:02}", cs / 100, cs % 100)
@@ -225,25 +227,23 @@ fn pair(
         );
     }
 
-    if a.version == Version::V3 && a.family == crate::config::model::Family::V4 {
-        if a.checksum != b.checksum {
-            let form = |c: ChecksumForm| match c {
-                ChecksumForm::Pseudo => "pseudo (with the IPv4 pseudo-header)",
-                ChecksumForm::Plain => "plain (RFC 9568)",
-            };
-            push(
-                Severity::Error,
-                "checksum-mismatch",
-                &la.checksum,
-                &lb.checksum,
-                format!(
-                    "{who}: vrrpx_checksum {} here and {} at the peer: each fails the \
+    if a.version == Version::V3 && a.family == Family::V4 && a.checksum != b.checksum {
+        let form = |c: ChecksumForm| match c {
+            ChecksumForm::Pseudo => "pseudo (with the IPv4 pseudo-header)",
+            ChecksumForm::Plain => "plain (RFC 9568)",
+        };
+        push(
+            Severity::Error,
+            "checksum-mismatch",
+            &la.checksum,
+            &lb.checksum,
+            format!(
+                "{who}: vrrpx_checksum {} here and {} at the peer: each fails the \
                      other's checksum (RFC 5798 §7.1), so both become master",
-                    form(a.checksum),
-                    form(b.checksum)
-                ),
-            );
-        }
+                form(a.checksum),
+                form(b.checksum)
+            ),
+        );
     }
 
     unicast(a, la, b, lb, &who, out);
@@ -281,9 +281,8 @@ fn pair(
         }
     }
 
-    use crate::config::model::InitialState::Master;
-    if a.initial_state == Master
-        && b.initial_state == Master
+    if a.initial_state == InitialState::Master
+        && b.initial_state == InitialState::Master
         && a.priority < 255
         && b.priority < 255
     {
@@ -316,9 +315,7 @@ fn unicast(
 ) {
     let first_peer = |l: &InstanceLines| l.unicast_peers.first().cloned();
     let (a_uni, b_uni) = (!a.unicast_peers.is_empty(), !b.unicast_peers.is_empty());
-    let mut push = |here: Option<crate::config::model::Location>,
-                    there: Option<crate::config::model::Location>,
-                    message: String| {
+    let mut push = |here: Option<Location>, there: Option<Location>, message: String| {
         out.push(
             Finding::new(
                 Severity::Error,
