@@ -14,8 +14,9 @@
 //! (keepalived's `config_test_exit`): 0 when there is no error, 4 when the configuration
 //! cannot run (vrrpx would refuse to start with it here), 5 when it has errors that it would
 //! still run with (here: elections that break or split). One difference on purpose:
-//! keepalived 2.2.7 exits 5 for a missing interface, because it keeps the last error class
-//! it saw rather than the worst, although its VRRP process then refuses to start; vrrpx
+//! keepalived 2.2.7 exits 5 for a missing interface, because of the error classes it saw it
+//! keeps the highest-numbered (a milder one) rather than the worst, although its VRRP
+//! process then refuses to start; vrrpx
 //! cannot start without the interface either, so that is 4 here.
 
 pub mod host;
