@@ -1,10 +1,11 @@
 //! vrrp-agent command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{CommandFactory, Parser, Subcommand};
+use vrrp_agent::config::lint;
 use vrrp_agent::engine::EngineOptions;
 use vrrp_agent::io::xdp::ModeChoice;
 use vrrp_agent::monitor::{self, MonitorOptions};
@@ -96,7 +97,13 @@ enum Command {
         control: Option<PathBuf>,
     },
     /// Check a configuration file without running it (like `keepalived -t`): prints every
-    /// error and warning with file:line; exit status 0 when it is valid.
+    /// error and warning with file:line, then checks it against this host (interfaces and
+    /// their addresses) and against the files of its peers (`--peer`).
+    ///
+    /// Exit status as `keepalived -t`: 0 no errors (warnings allowed), 4 the configuration
+    /// cannot run (invalid, or the host lacks an interface it names), 5 it would run but an
+    /// election breaks or splits (a mismatch with a peer, a virtual address that is the
+    /// host's own or in two instances).
     Check {
         /// Configuration file.
         #[arg(
@@ -105,6 +112,18 @@ enum Command {
             default_value = "/etc/keepalived/keepalived.conf"
         )]
         config: PathBuf,
+        /// The configuration of another router of the same virtual routers; repeatable.
+        /// Instances are matched by VRID and segment and compared.
+        #[arg(long = "peer", value_name = "FILE")]
+        peers: Vec<PathBuf>,
+        /// Do not check against this host (for a machine that is not the target).
+        #[arg(long)]
+        no_host: bool,
+        /// One JSON object on stdout: {"file", "exit", "errors": [...], "warnings": [...]},
+        /// each {"code", "message", "file", "line", "instance", "fatal", "peer_file",
+        /// "peer_line"}.
+        #[arg(long)]
+        json: bool,
     },
     /// Passively watch VRRP on an interface: routers heard, measured intervals and jitter
     /// from kernel timestamps, and rejection counters.
@@ -166,29 +185,35 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Check { config } => {
-            let checked = vrrp_agent::config::check(&config);
-            for w in &checked.warnings {
-                eprintln!("{w}");
-            }
-            for e in &checked.errors {
-                eprintln!("{e}");
-            }
-            match checked.config {
-                Some(c) if checked.errors.is_empty() => {
+        Command::Check {
+            config,
+            peers,
+            no_host,
+            json,
+        } => {
+            let (findings, instances) = rt.block_on(check(&config, &peers, no_host));
+            let status = lint::exit_status(&findings);
+            if json {
+                println!("{}", lint::to_json(&config, &findings));
+            } else {
+                for f in &findings {
+                    eprintln!("{f}");
+                }
+                let errors = findings.iter().filter(|f| f.is_error()).count();
+                let warnings = findings.len() - errors;
+                if status == 0 {
                     println!(
-                        "{}: valid ({} instance(s), {} warning(s))",
-                        config.display(),
-                        c.instances.len(),
-                        checked.warnings.len()
+                        "{}: valid ({instances} instance(s), {warnings} warning(s))",
+                        config.display()
                     );
-                    Ok(())
-                }
-                _ => {
-                    eprintln!("{}: {} error(s)", config.display(), checked.errors.len());
-                    std::process::exit(1);
+                } else {
+                    eprintln!(
+                        "{}: {errors} error(s), {warnings} warning(s)",
+                        config.display()
+                    );
                 }
             }
+            std::process::exit(status);
         }
         Command::Status { json, control } => rt.block_on(async {
             let control = control.unwrap_or_else(default_control_socket);
@@ -341,6 +366,56 @@ The control socket of \fBstatus\fR, \fBreload\fR and \fBevents\fR.
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// Everything `check` reports about `path`: validation, then (when it is valid) the lint
+/// layer against the peers' files and this host; and the number of instances.
+async fn check(path: &Path, peers: &[PathBuf], no_host: bool) -> (Vec<lint::Finding>, usize) {
+    let mine = vrrp_agent::config::check(path);
+    let mut findings = lint::from_validation(&mine);
+    let Some(config) = &mine.config else {
+        return (findings, 0);
+    };
+    let side = lint::Side {
+        file: path,
+        config,
+        lines: &mine.lines,
+    };
+    findings.extend(lint::smells::check(&side));
+    for peer in peers {
+        let theirs = vrrp_agent::config::check(peer);
+        // The peer's own errors count (its router cannot run); its warnings are its own
+        // business, reported by checking it.
+        findings.extend(
+            lint::from_validation(&theirs)
+                .into_iter()
+                .filter(|f| f.is_error()),
+        );
+        if let Some(peer_config) = &theirs.config {
+            let other = lint::Side {
+                file: peer,
+                config: peer_config,
+                lines: &theirs.lines,
+            };
+            findings.extend(lint::peer::compare(&side, &other));
+        }
+    }
+    if !no_host {
+        match lint::local_host::gather(&lint::host::interface_names(&side)).await {
+            Ok(host) => findings.extend(lint::host::check(&side, &host)),
+            Err(e) => findings.push(lint::Finding::new(
+                lint::Severity::Warning,
+                "host-unreadable",
+                &vrrp_agent::config::model::Location {
+                    file: path.to_path_buf(),
+                    line: 0,
+                },
+                format!("the host checks did not run: {e:#}"),
+            )),
+        }
+    }
+    lint::sort(&mut findings);
+    (findings, config.instances.len())
 }
 
 /// A VRRP router is a timekeeper: when other processes saturate the CPUs its adverts must

@@ -5,7 +5,9 @@
 
 use std::net::IpAddr;
 
-use super::model::{ChecksumForm, InitialState, Location, Notify, PerNotify, UserSpec, Version};
+use super::model::{
+    ChecksumForm, InitialState, InstanceLines, Location, Notify, PerNotify, UserSpec, Version,
+};
 
 /// A value and where it was set.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +53,9 @@ pub struct DraftConfig {
     /// keepalived's `global_defs { smtp_alert_vrrp }` (or `smtp_alert`): the `smtp_alert` of
     /// instances and groups that do not set their own.
     pub smtp_alert_default: Option<Located<bool>>,
+    /// keepalived's `global_defs { vrrp_strict }`: the default of every instance's
+    /// `strict_mode`.
+    pub strict: Option<Located<bool>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,8 +124,41 @@ pub struct DraftInstance {
     /// 0 means off, as in keepalived.
     pub garp_master_refresh: Option<Located<Micros>>,
     pub use_vmac: bool,
-    pub accept: Option<bool>,
-    pub checksum: Option<ChecksumForm>,
+    pub accept: Option<Located<bool>>,
+    pub checksum: Option<Located<ChecksumForm>>,
+    /// keepalived's per-instance `strict_mode [on|off]`.
+    pub strict_mode: Option<Located<bool>>,
+}
+
+impl DraftInstance {
+    /// Where each setting was written.
+    pub fn lines(&self) -> InstanceLines {
+        let at = |v: Option<&Location>| v.cloned();
+        InstanceLines {
+            name: self.name.clone(),
+            block: self.location.clone(),
+            interface: at(self.interface.as_ref().map(|v| &v.location)),
+            vrid: at(self.vrid.as_ref().map(|v| &v.location)),
+            priority: at(self.priority.as_ref().map(|v| &v.location)),
+            advert_int: at(self.advert_int.as_ref().map(|v| &v.location)),
+            version: at(self.version.as_ref().map(|v| &v.location)),
+            state: at(self.state.as_ref().map(|v| &v.location)),
+            preempt: at(self.preempt.as_ref().map(|v| &v.location)),
+            authentication: at(self.auth_type.as_ref().map(|v| &v.location)),
+            unicast_src: at(self.unicast_src.as_ref().map(|v| &v.location)),
+            unicast_peers: self
+                .unicast_peers
+                .iter()
+                .map(|p| p.location.clone())
+                .collect(),
+            checksum: at(self.checksum.as_ref().map(|v| &v.location)),
+            virtual_addresses: self
+                .virtual_addresses
+                .iter()
+                .map(|a| (a.location.clone(), a.value.prefix_len.is_some()))
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]

@@ -66,8 +66,10 @@ fn hint(keyword: &str) -> Option<&'static str> {
         "no_preempt" => "did you mean `nopreempt`?",
         "native_ipv6" => "the address family comes from the virtual addresses",
         "dont_track_primary" => "the instance always tracks its own interface",
-        "vrrp_strict" | "strict_mode" => {
-            "strict mode is not implemented; write `no_accept` if that is the part you need"
+        // keepalived.conf comments start with `#` or `!` only.
+        "//" | "/*" => {
+            "keepalived.conf comments start with `#` or `!`; `//` is read as a keyword \
+             (keepalived says \"Unknown keyword\"), so write `#`"
         }
         "notify_fifo_script" | "vrrp_notify_fifo_script" => {
             "vrrpx writes the FIFO named by `notify_fifo` and starts no reader for it; run the \
@@ -152,6 +154,22 @@ fn is_keyword(word: &str) -> bool {
     )
 }
 
+/// The top-level and block keywords this reader acts on.
+fn is_block_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "global_defs"
+            | "vrrp_instance"
+            | "vrrp_script"
+            | "vrrp_sync_group"
+            | "track_file"
+            | "vrrp_track_file"
+            | "vrrp_strict"
+            | "strict_mode"
+            | "sync_group_tracking_weight"
+    )
+}
+
 struct Reader<'d> {
     diag: &'d mut Diagnostics,
     /// `smtp_alert_vrrp` was read: a later global `smtp_alert` does not change the default.
@@ -176,8 +194,16 @@ impl Reader<'_> {
             } else {
                 "is not supported by vrrpx and is ignored"
             };
+            let lower = keyword.to_ascii_lowercase();
             match hint(keyword) {
                 Some(hint) => format!("`{keyword}` {what}: {hint}"),
+                // keepalived's keywords are case-sensitive: `Priority` is unknown there too.
+                None if lower != keyword && (is_keyword(&lower) || is_block_keyword(&lower)) => {
+                    format!(
+                        "`{keyword}` {what}: keywords are lower case (keepalived does not \
+                         know `{keyword}` either); write `{lower}`"
+                    )
+                }
                 None => format!("`{keyword}` {what}"),
             }
         };
@@ -229,7 +255,9 @@ impl Reader<'_> {
             return;
         }
         let rest = &stmt.args[used..];
-        let advice = if is_keyword(&rest[0].text) {
+        let advice = if rest[0].text.starts_with("//") || rest[0].text.starts_with("/*") {
+            "; keepalived.conf comments start with `#` or `!`, not `//`"
+        } else if is_keyword(&rest[0].text) {
             "; put each keyword on its own line"
         } else if stmt.name() == "script" {
             "; to pass arguments, put the whole command in double quotes"
@@ -378,6 +406,11 @@ impl Reader<'_> {
                 "vrrp_version" => {
                     let version = self.int(s, "2 or 3");
                     self.set(&mut draft.default_version, version, "vrrp_version");
+                }
+                "vrrp_strict" => {
+                    self.flag(s);
+                    let on = Some(Located::new(true, s.location()));
+                    self.set(&mut draft.strict, on, "vrrp_strict");
                 }
                 "notification_email" => {
                     for a in self.block(s, "one e-mail address per line") {
@@ -545,6 +578,24 @@ impl Reader<'_> {
                 let state = match self.value(s, "MASTER or BACKUP") {
                     Some("MASTER") => Some(InitialState::Master),
                     Some("BACKUP") => Some(InitialState::Backup),
+                    // keepalived compares the word exactly and starts anything else as
+                    // BACKUP, so `state Master` quietly means BACKUP there: the same here,
+                    // said out loud.
+                    Some(other)
+                        if matches!(other.to_ascii_uppercase().as_str(), "MASTER" | "BACKUP") =>
+                    {
+                        self.diag.warn(
+                            at,
+                            format!(
+                                "`state {other}`: keepalived reads only upper-case MASTER or \
+                                 BACKUP and starts this instance as BACKUP (so without a \
+                                 `priority` it gets 100, not the owner's 255); vrrpx does the \
+                                 same: write `state {}`",
+                                other.to_ascii_uppercase()
+                            ),
+                        );
+                        Some(InitialState::Backup)
+                    }
                     Some(other) => {
                         self.diag
                             .error(at, format!("`state` {other}: expected MASTER or BACKUP"));
@@ -682,15 +733,19 @@ impl Reader<'_> {
             }
             "accept" => {
                 self.flag(s);
-                d.accept = Some(true);
+                d.accept = Some(Located::new(true, at));
             }
             "no_accept" => {
                 self.flag(s);
-                d.accept = Some(false);
+                d.accept = Some(Located::new(false, at));
+            }
+            "strict_mode" => {
+                let on = self.bool_flag(s);
+                self.set(&mut d.strict_mode, on, "strict_mode");
             }
             "vrrpx_checksum" => match self.value(s, "pseudo or plain") {
-                Some("pseudo") => d.checksum = Some(ChecksumForm::Pseudo),
-                Some("plain") => d.checksum = Some(ChecksumForm::Plain),
+                Some("pseudo") => d.checksum = Some(Located::new(ChecksumForm::Pseudo, at)),
+                Some("plain") => d.checksum = Some(Located::new(ChecksumForm::Plain, at)),
                 Some(other) => self.diag.error(
                     at,
                     format!(
@@ -754,9 +809,28 @@ impl Reader<'_> {
         ) {
             match s.name() {
                 "auth_type" => {
-                    let kind = self
-                        .value(s, "PASS")
-                        .map(|v| Located::new(v.to_ascii_uppercase(), s.location()));
+                    let Some(kind) = self.value(s, "PASS") else {
+                        continue;
+                    };
+                    // keepalived compares the word exactly: `auth_type pass` is an unknown
+                    // type there, and the instance runs without authentication, so its
+                    // adverts carry none. Doing otherwise would split a mixed cluster.
+                    if kind != kind.to_ascii_uppercase()
+                        && matches!(kind.to_ascii_uppercase().as_str(), "PASS" | "AH")
+                    {
+                        self.diag.warn(
+                            s.location(),
+                            format!(
+                                "`auth_type {kind}`: keepalived reads only upper-case `{}` and \
+                                 runs this instance without authentication; vrrpx does the \
+                                 same, so routers that write `{}` reject its adverts",
+                                kind.to_ascii_uppercase(),
+                                kind.to_ascii_uppercase()
+                            ),
+                        );
+                        continue;
+                    }
+                    let kind = Some(Located::new(kind.to_string(), s.location()));
                     self.set(&mut d.auth_type, kind, "auth_type");
                 }
                 "auth_pass" => {

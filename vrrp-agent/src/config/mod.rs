@@ -15,17 +15,19 @@ mod draft;
 mod include;
 mod keepalived;
 mod lexer;
+pub mod lint;
 pub mod model;
 mod native;
 mod report;
 mod script_users;
+mod strict;
 mod syntax;
 mod validate;
 
 use std::path::Path;
 
 use draft::ReaderDefaults;
-use model::{Config, ConfigError, Location, Version, Warning};
+use model::{Config, ConfigError, InstanceLines, Location, Version, Warning};
 use report::Diagnostics;
 
 /// A configuration that passed validation, and what was worth mentioning on the way.
@@ -42,6 +44,8 @@ pub struct Checked {
     pub config: Option<Config>,
     pub warnings: Vec<Warning>,
     pub errors: Vec<ConfigError>,
+    /// Where each instance's settings were written, for [`lint`]'s messages.
+    pub lines: Vec<InstanceLines>,
 }
 
 impl Checked {
@@ -99,6 +103,7 @@ pub fn check(path: &Path) -> Checked {
                 },
                 message: format!("cannot read the configuration file: {e}"),
             }],
+            lines: Vec::new(),
         },
     }
 }
@@ -126,6 +131,9 @@ pub fn check_str(text: &str, name: &Path) -> Checked {
             },
         ),
     };
+    let lines = draft.as_ref().map_or_else(Vec::new, |d| {
+        d.instances.iter().map(|i| i.lines()).collect()
+    });
     let config = draft.map(|draft| validate::validate(draft, defaults, &mut diag));
     // Each stage reports in its own pass; read them in file order. The sort is stable, so
     // messages about one line keep the order they were found in.
@@ -145,5 +153,6 @@ pub fn check_str(text: &str, name: &Path) -> Checked {
         config: config.filter(|_| !diag.has_errors()),
         warnings: diag.warnings,
         errors: diag.errors,
+        lines,
     }
 }

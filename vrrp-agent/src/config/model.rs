@@ -210,7 +210,42 @@ pub struct Instance {
     /// RFC 5798 Accept_Mode (`accept` / `no_accept`); keepalived's default is accept.
     pub accept: bool,
     pub checksum: ChecksumForm,
+    /// keepalived's `vrrp_strict` (or the instance's `strict_mode`): RFC behaviour only.
+    /// Validation has refused what strict mode forbids and made no_accept the default; at
+    /// run time a strict master does not answer a lower-priority advert with its own.
+    pub strict: bool,
     pub location: Location,
+}
+
+/// Where the settings of one `vrrp_instance` were written, for messages that compare two
+/// files or a file with the host (`check --peer`, the host checks). Kept beside the model,
+/// not in [`Instance`], so that moving a line does not make a reload see a changed instance.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct InstanceLines {
+    pub name: String,
+    /// The `vrrp_instance NAME {` line: where a setting left at its default is reported.
+    pub block: Location,
+    pub interface: Option<Location>,
+    pub vrid: Option<Location>,
+    pub priority: Option<Location>,
+    pub advert_int: Option<Location>,
+    pub version: Option<Location>,
+    pub state: Option<Location>,
+    pub preempt: Option<Location>,
+    /// `auth_type`.
+    pub authentication: Option<Location>,
+    pub unicast_src: Option<Location>,
+    pub unicast_peers: Vec<Location>,
+    pub checksum: Option<Location>,
+    /// One per virtual address, in order: its line, and whether a `/LEN` was written.
+    pub virtual_addresses: Vec<(Location, bool)>,
+}
+
+impl InstanceLines {
+    /// The line of a setting, or the instance's own line when it was left at its default.
+    pub fn or_block<'a>(&'a self, line: &'a Option<Location>) -> &'a Location {
+        line.as_ref().unwrap_or(&self.block)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

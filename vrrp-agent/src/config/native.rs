@@ -408,6 +408,8 @@ pub fn read(text: &str, file: &Path, diag: &mut Diagnostics) -> Option<DraftConf
         script_user: parsed.script_user.as_ref().map(|u| reader.user_spec(u)),
         // Each instance and group says `smtp_alert` for itself.
         smtp_alert_default: None,
+        // keepalived's strict mode is a keepalived.conf setting; the native format has none.
+        strict: None,
     })
 }
 
@@ -490,10 +492,14 @@ impl Reader<'_> {
             garp_master_repeat: i.garp.master_repeat.as_ref().map(|v| lines.located(v)),
             garp_master_refresh: self.duration(&i.garp.master_refresh),
             use_vmac: i.use_vmac,
-            accept: i.accept,
-            checksum: i.checksum.as_ref().map(|c| match c {
-                NativeChecksum::Pseudo => ChecksumForm::Pseudo,
-                NativeChecksum::Plain => ChecksumForm::Plain,
+            // Not spanned in the TOML reader: the instance's table stands for them.
+            accept: i.accept.map(|a| Located::new(a, &lines.of(spanned))),
+            checksum: i.checksum.as_ref().map(|c| {
+                let form = match c {
+                    NativeChecksum::Pseudo => ChecksumForm::Pseudo,
+                    NativeChecksum::Plain => ChecksumForm::Plain,
+                };
+                Located::new(form, &lines.of(spanned))
             }),
             ..DraftInstance::default()
         };

@@ -19,6 +19,7 @@ use super::model::{
 };
 use super::report::Diagnostics;
 use super::script_users;
+use super::strict;
 
 /// keepalived's defaults, which the native format shares (apart from the version).
 const DEFAULT_PRIORITY: i64 = 100;
@@ -72,6 +73,7 @@ pub fn validate(draft: DraftConfig, defaults: ReaderDefaults, diag: &mut Diagnos
         track_files: track_file_names,
     };
     let smtp_alert_default = draft.smtp_alert_default.as_ref().is_some_and(|a| a.value);
+    let strict_default = draft.strict.as_ref().is_some_and(|s| s.value);
 
     let mut instances: Vec<Instance> = Vec::new();
     let mut seen_names: HashMap<&str, &Location> = HashMap::new();
@@ -93,6 +95,7 @@ pub fn validate(draft: DraftConfig, defaults: ReaderDefaults, diag: &mut Diagnos
             default_version,
             &names,
             smtp_alert_default,
+            strict_default,
             diag,
         ) else {
             continue;
@@ -367,6 +370,7 @@ fn instance(
     default_version: Version,
     names: &Names,
     smtp_alert_default: bool,
+    strict_default: bool,
     diag: &mut Diagnostics,
 ) -> Option<Instance> {
     let name = &d.name;
@@ -535,6 +539,11 @@ fn instance(
 
     let garp = garp(d, diag);
 
+    let strict = d.strict_mode.as_ref().map_or(strict_default, |s| s.value);
+    if let (true, Some(version), Some(priority)) = (strict, version, priority) {
+        strict::check(d, version, family, priority, diag);
+    }
+
     if diag.errors.len() > errors_before {
         return None;
     }
@@ -563,8 +572,15 @@ fn instance(
             .map_or(smtp_alert_default, |a| a.value),
         garp,
         use_vmac: d.use_vmac,
-        accept: d.accept.unwrap_or(true),
-        checksum: d.checksum.unwrap_or(ChecksumForm::Pseudo),
+        accept: d
+            .accept
+            .as_ref()
+            .map_or(strict::accept_by_default(strict, priority?), |a| a.value),
+        checksum: d
+            .checksum
+            .as_ref()
+            .map_or(ChecksumForm::Pseudo, |c| c.value),
+        strict,
         location: d.location.clone(),
     })
 }

@@ -131,6 +131,7 @@ pub fn router_params(c: &Instance, primary: IpAddr) -> RouterParams {
         garp_repeat: c.garp.master_repeat,
         garp_master_delay_ns: c.garp.master_delay.as_nanos() as u64,
         garp_refresh_ns: c.garp.master_refresh.map(|d| d.as_nanos() as u64),
+        no_reply_to_lower: c.strict,
     }
 }
 

@@ -38,6 +38,10 @@ pub struct RouterParams {
     pub garp_repeat: u32,
     pub garp_master_delay_ns: u64,
     pub garp_refresh_ns: Option<u64>,
+    /// keepalived's strict mode (`lower_prio_no_advert`): a Master does not answer a
+    /// lower-priority advert with one of its own (RFC 5798 as written, before RFC 9568).
+    #[serde(default)]
+    pub no_reply_to_lower: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -526,6 +530,8 @@ impl Router {
                     }
                     self.current_master = Some((src, priority));
                     self.become_backup(ts, Cause::Preempted, out);
+                } else if self.params.no_reply_to_lower {
+                    // Strict RFC 5798 §6.4.3: discard it.
                 } else {
                     // RFC 9568 §6.4.3: answer a lower priority master at once so a split
                     // heals fast — at most once per advert interval, so forged adverts

@@ -20,6 +20,7 @@ fn params(priority: u8, advert_int_cs: u16) -> RouterParams {
         garp_repeat: 5,
         garp_master_delay_ns: 5_000 * MS,
         garp_refresh_ns: None,
+        no_reply_to_lower: false,
     }
 }
 
@@ -570,4 +571,15 @@ fn master_answers_priority_zero_at_most_once_per_interval() {
         vec![100],
         "one interval later it answers again"
     );
+}
+
+#[test]
+fn a_strict_master_does_not_answer_a_lower_priority_advert() {
+    let mut p = params(200, 100);
+    p.no_reply_to_lower = true;
+    let mut r = master(p);
+    let t = T0 + 9_000 * MS;
+    let out = r.handle(advert(t, "10.9.0.66", 100, 100), t);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(r.state(), StateName::Master);
 }
