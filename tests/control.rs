@@ -54,6 +54,7 @@ fn known_status() -> Status {
         virtual_addresses: vec!["10.0.0.100/24".into()],
         tracks: vec![],
         replies_suppressed: 0,
+        drained: None,
     };
     let vi2 = InstanceStatus {
         name: "VI_2".into(),
@@ -83,6 +84,7 @@ fn known_status() -> Status {
         virtual_addresses: vec!["fd00::100/64".into()],
         tracks: vec![],
         replies_suppressed: 0,
+        drained: None,
     };
     Status {
         version: "0.1.0".into(),

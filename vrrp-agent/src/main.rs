@@ -88,6 +88,38 @@ enum Command {
         #[arg(long)]
         control: Option<PathBuf>,
     },
+    /// Maintenance: hand every master role of the named instances (or `--all`) over at
+    /// once (priority-0 advert, addresses released) and keep them out of Master until
+    /// `vrrp-agent undrain`, also across a restart or reboot (state kept in
+    /// /var/lib/vrrpx). `--soft` only lowers their priority to 1, so this node still
+    /// serves when no other router can.
+    Drain {
+        /// Instances to drain (`vrrp_instance` names).
+        instances: Vec<String>,
+        /// Every instance.
+        #[arg(long, conflicts_with = "instances")]
+        all: bool,
+        /// Lower the priority to 1 instead of leaving Master.
+        #[arg(long)]
+        soft: bool,
+        /// Control socket of the daemon to ask [default: /run/vrrpx/control.sock, or
+        /// /run/vrrpx/netns/NAME/control.sock inside `ip netns exec NAME`].
+        #[arg(long)]
+        control: Option<PathBuf>,
+    },
+    /// End the maintenance of the named instances (or `--all`): they take part in
+    /// elections again with their own priority.
+    Undrain {
+        /// Instances to undrain.
+        instances: Vec<String>,
+        /// Every instance.
+        #[arg(long, conflicts_with = "instances")]
+        all: bool,
+        /// Control socket of the daemon to ask [default: /run/vrrpx/control.sock, or
+        /// /run/vrrpx/netns/NAME/control.sock inside `ip netns exec NAME`].
+        #[arg(long)]
+        control: Option<PathBuf>,
+    },
     /// Follow the running daemon's events (transitions, split brain) as JSON lines with
     /// sequence numbers.
     Events {
@@ -229,6 +261,33 @@ fn main() -> Result<()> {
             let control = control.unwrap_or_else(default_control_socket);
             vrrp_agent::control::client::reload(&control).await?;
             println!("reloaded");
+            Ok(())
+        }),
+        Command::Drain {
+            instances,
+            all,
+            soft,
+            control,
+        } => rt.block_on(async {
+            if instances.is_empty() && !all {
+                bail!("name the instances to drain, or --all");
+            }
+            let control = control.unwrap_or_else(default_control_socket);
+            vrrp_agent::control::client::drain(&control, &instances, soft).await?;
+            println!("drained{}", if soft { " (soft: priority 1)" } else { "" });
+            Ok(())
+        }),
+        Command::Undrain {
+            instances,
+            all,
+            control,
+        } => rt.block_on(async {
+            if instances.is_empty() && !all {
+                bail!("name the instances to undrain, or --all");
+            }
+            let control = control.unwrap_or_else(default_control_socket);
+            vrrp_agent::control::client::undrain(&control, &instances).await?;
+            println!("undrained");
             Ok(())
         }),
         Command::Events { control } => rt.block_on(async {

@@ -16,10 +16,18 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 const BASE: &str = "/run/vrrpx";
+/// What must survive a reboot (maintenance drains) lives here, keyed the same way.
+const STATE_BASE: &str = "/var/lib/vrrpx";
 
 /// The runtime directory for the calling process's network namespace.
 pub fn run_dir() -> PathBuf {
     run_dir_under(Path::new(BASE), Path::new("/run/netns"))
+}
+
+/// The persistent state directory for the calling process's network namespace:
+/// `/var/lib/vrrpx`, or `/var/lib/vrrpx/netns/NAME` inside `ip netns exec NAME`.
+pub fn state_dir() -> PathBuf {
+    run_dir_under(Path::new(STATE_BASE), Path::new("/run/netns"))
 }
 
 /// The control socket `run`, `status`, `reload` and `events` use unless told otherwise.

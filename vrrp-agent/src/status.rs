@@ -55,6 +55,9 @@ pub struct InstanceStatus {
     /// flood shows up here rather than as adverts on the wire).
     #[serde(default)]
     pub replies_suppressed: u64,
+    /// In maintenance (`vrrp-agent drain`): "hard" (out of Master) or "soft" (priority 1).
+    #[serde(default)]
+    pub drained: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

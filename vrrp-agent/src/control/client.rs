@@ -81,6 +81,30 @@ pub async fn reload(path: &Path) -> Result<()> {
     }
 }
 
+/// Puts instances (none named: all) into maintenance: `soft` lowers their priority to 1,
+/// otherwise they hand the master role over and stay out of it, across restarts, until
+/// [`undrain`].
+pub async fn drain(path: &Path, instances: &[String], soft: bool) -> Result<()> {
+    let answer = request(
+        path,
+        &json!({"cmd": "drain", "instances": instances, "soft": soft}),
+    )
+    .await?;
+    match refused(&answer) {
+        Some(e) => Err(e.context("drain refused")),
+        None => Ok(()),
+    }
+}
+
+/// Takes instances (none named: all) out of maintenance.
+pub async fn undrain(path: &Path, instances: &[String]) -> Result<()> {
+    let answer = request(path, &json!({"cmd": "undrain", "instances": instances})).await?;
+    match refused(&answer) {
+        Some(e) => Err(e.context("undrain refused")),
+        None => Ok(()),
+    }
+}
+
 /// An open event stream.
 #[derive(Debug)]
 pub struct EventStream {
@@ -218,7 +242,10 @@ fn row(i: &InstanceStatus, now: f64, zone: Zone) -> Vec<String> {
         i.interface.clone(),
         i.vrid.to_string(),
         format!("v{} {}", i.version, i.family),
-        i.state.to_string(),
+        match &i.drained {
+            Some(mode) => format!("{} (drained {mode})", i.state),
+            None => i.state.to_string(),
+        },
         format!("{}/{}", i.base_priority, i.effective_priority),
         master,
         interval,
@@ -378,6 +405,7 @@ mod tests {
             virtual_addresses: vec!["10.0.0.100/24".into(), "10.0.0.101/24".into()],
             tracks: vec![],
             replies_suppressed: 0,
+            drained: None,
         }
     }
 
@@ -410,6 +438,7 @@ mod tests {
             virtual_addresses: vec![],
             tracks: vec![],
             replies_suppressed: 0,
+            drained: None,
         }
     }
 

@@ -663,6 +663,7 @@ mod tests {
             virtual_addresses: vec!["10.0.0.100/24".into()],
             tracks: vec![],
             replies_suppressed: 0,
+            drained: None,
         }
     }
 

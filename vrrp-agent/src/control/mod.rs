@@ -28,7 +28,9 @@ pub mod server;
 
 pub use client::{render_status, request};
 pub use metrics::{render_prometheus, serve_metrics, Histograms, MetricsServer};
-pub use server::{ControlServer, Delivery, EventBus, Handles, ReloadRequest, Subscription};
+pub use server::{
+    ControlServer, Delivery, EngineCommand, EventBus, Handles, ReloadRequest, Subscription,
+};
 
 /// Where the daemon of the host's network namespace listens unless told otherwise; in
 /// another namespace see [`crate::run_dir::default_control_socket`].

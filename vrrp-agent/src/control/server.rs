@@ -174,10 +174,26 @@ pub struct Handles {
     pub reload: Option<mpsc::Sender<ReloadRequest>>,
 }
 
-/// A `reload` from the control socket. The engine reloads and answers on `reply`:
-/// `Ok(())` or the reason it refused (`Err` text is shown to the user as is).
+/// What the control socket asks of the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineCommand {
+    Reload,
+    /// Maintenance: hand the master role over and stay out of it (`soft`: only lower the
+    /// priority to 1); `instances` empty means every instance.
+    Drain {
+        instances: Vec<String>,
+        soft: bool,
+    },
+    Undrain {
+        instances: Vec<String>,
+    },
+}
+
+/// A request from the control socket. The engine acts and answers on `reply`: `Ok(())`
+/// or the reason it refused (`Err` text is shown to the user as is).
 #[derive(Debug)]
 pub struct ReloadRequest {
+    pub command: EngineCommand,
     pub reply: oneshot::Sender<Result<(), String>>,
 }
 
@@ -331,18 +347,39 @@ async fn read_request(rd: &mut BufReader<OwnedReadHalf>) -> io::Result<Option<St
 
 enum Command {
     Status,
-    Reload,
+    Engine(EngineCommand),
     Events,
 }
 
 fn parse_command(line: &str) -> Result<Command, String> {
     let req: Value = serde_json::from_str(line).map_err(|e| format!("bad request: {e}"))?;
+    let instances = || -> Result<Vec<String>, String> {
+        match req.get("instances") {
+            None => Ok(Vec::new()),
+            Some(Value::Array(v)) => v
+                .iter()
+                .map(|n| {
+                    n.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| "bad request: instance names are strings".to_string())
+                })
+                .collect(),
+            Some(_) => Err("bad request: \"instances\" is a list of names".into()),
+        }
+    };
     match req.get("cmd").and_then(Value::as_str) {
         Some("status") => Ok(Command::Status),
-        Some("reload") => Ok(Command::Reload),
+        Some("reload") => Ok(Command::Engine(EngineCommand::Reload)),
+        Some("drain") => Ok(Command::Engine(EngineCommand::Drain {
+            instances: instances()?,
+            soft: req.get("soft").and_then(Value::as_bool).unwrap_or(false),
+        })),
+        Some("undrain") => Ok(Command::Engine(EngineCommand::Undrain {
+            instances: instances()?,
+        })),
         Some("events") => Ok(Command::Events),
         Some(other) => Err(format!(
-            "unknown command {other:?} (expected status, reload or events)"
+            "unknown command {other:?} (expected status, reload, drain, undrain or events)"
         )),
         None => Err("bad request: expected {\"cmd\":\"...\"}".into()),
     }
@@ -364,7 +401,7 @@ async fn serve(stream: UnixStream, handles: Handles) -> io::Result<()> {
                 let snapshot = handles.status.borrow().clone();
                 serde_json::to_string(&snapshot).unwrap_or_else(|e| error_line(&e.to_string()))
             }
-            Ok(Command::Reload) => reload(handles.reload.as_ref()).await,
+            Ok(Command::Engine(c)) => ask_engine(handles.reload.as_ref(), c).await,
             Ok(Command::Events) => return stream_events(rd, wr, &handles.events).await,
             Err(msg) => error_line(&msg),
         };
@@ -373,12 +410,15 @@ async fn serve(stream: UnixStream, handles: Handles) -> io::Result<()> {
     Ok(())
 }
 
-async fn reload(engine: Option<&mpsc::Sender<ReloadRequest>>) -> String {
+async fn ask_engine(
+    engine: Option<&mpsc::Sender<ReloadRequest>>,
+    command: EngineCommand,
+) -> String {
     let Some(engine) = engine else {
-        return error_line("reload is not available");
+        return error_line("the engine takes no requests here");
     };
     let (reply, answer) = oneshot::channel();
-    if engine.send(ReloadRequest { reply }).await.is_err() {
+    if engine.send(ReloadRequest { command, reply }).await.is_err() {
         return error_line("the engine is not running");
     }
     match tokio::time::timeout(RELOAD_TIMEOUT, answer).await {
@@ -514,7 +554,7 @@ mod tests {
         ));
         assert!(matches!(
             parse_command(r#"{"cmd":"reload"}"#),
-            Ok(Command::Reload)
+            Ok(Command::Engine(EngineCommand::Reload))
         ));
         assert!(matches!(
             parse_command(r#"{"cmd":"events"}"#),
@@ -528,12 +568,40 @@ mod tests {
         assert!(no_cmd.starts_with("bad request"), "{no_cmd}");
     }
 
+    async fn reload(engine: Option<&mpsc::Sender<ReloadRequest>>) -> String {
+        ask_engine(engine, EngineCommand::Reload).await
+    }
+
+    #[test]
+    fn drain_and_undrain_requests_name_their_instances() {
+        let Ok(Command::Engine(c)) =
+            parse_command(r#"{"cmd":"drain","instances":["VI_1","VI_2"],"soft":true}"#)
+        else {
+            panic!("drain parses");
+        };
+        assert_eq!(
+            c,
+            EngineCommand::Drain {
+                instances: vec!["VI_1".into(), "VI_2".into()],
+                soft: true
+            }
+        );
+        let Ok(Command::Engine(c)) = parse_command(r#"{"cmd":"undrain"}"#) else {
+            panic!("undrain parses");
+        };
+        assert_eq!(c, EngineCommand::Undrain { instances: vec![] });
+        let bad = parse_command(r#"{"cmd":"drain","instances":[1]}"#)
+            .err()
+            .unwrap();
+        assert!(bad.contains("names are strings"), "{bad}");
+    }
+
     #[tokio::test]
     async fn reload_without_an_engine_is_refused() {
         let answer: Value = serde_json::from_str(&reload(None).await).unwrap();
         assert_eq!(
             answer,
-            json!({"ok": false, "error": "reload is not available"})
+            json!({"ok": false, "error": "the engine takes no requests here"})
         );
     }
 

@@ -30,6 +30,8 @@ pub enum TrackHealth {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Health {
+    /// Held out of service by the operator (`vrrp-agent drain`).
+    pub drained: bool,
     pub link: LinkHealth,
     /// A usable advert source exists (primary IPv4 address / non-tentative link-local).
     pub source: bool,
@@ -42,6 +44,7 @@ impl Default for Health {
     /// Nothing known yet: the driver resolves the interface before anything runs.
     fn default() -> Health {
         Health {
+            drained: false,
             link: LinkHealth::Missing,
             source: false,
             setup: false,
@@ -54,6 +57,9 @@ impl Health {
     /// The instance's own reason not to run, most basic first; `None` when it can run
     /// (or is only waiting for a first tracking result).
     pub fn fault(&self) -> Option<Cause> {
+        if self.drained {
+            return Some(Cause::Drained);
+        }
         match self.link {
             LinkHealth::Missing => return Some(Cause::NoInterface),
             LinkHealth::Down => return Some(Cause::InterfaceDown),
@@ -103,6 +109,7 @@ pub fn reconcile(
     match state {
         StateName::Fault => Some(Input::Recovered(match fault_cause {
             Some(Cause::InterfaceDown) => Cause::InterfaceUp,
+            Some(Cause::Drained) => Cause::Undrained,
             _ => Cause::Recovered,
         })),
         StateName::Initialize => Some(Input::Startup),
@@ -116,6 +123,7 @@ mod tests {
 
     fn healthy() -> Health {
         Health {
+            drained: false,
             link: LinkHealth::Up,
             source: true,
             setup: true,
@@ -152,12 +160,15 @@ mod tests {
     #[test]
     fn the_most_basic_cause_is_reported_first() {
         let h = Health {
+            drained: false,
             link: LinkHealth::Missing,
             source: false,
             setup: false,
             track: TrackHealth::Failed,
         };
         assert_eq!(h.fault(), Some(Cause::NoInterface));
+        let h = Health { drained: true, ..h };
+        assert_eq!(h.fault(), Some(Cause::Drained), "the operator's word first");
         let h = Health {
             source: false,
             track: TrackHealth::Failed,

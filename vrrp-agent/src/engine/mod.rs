@@ -7,6 +7,7 @@
 //! so a process that was stalled while the master kept advertising re-decides on the
 //! adverts' real arrival times instead of taking over (DESIGN.md bet 1).
 
+mod drain;
 mod edges;
 pub mod health;
 mod host;
@@ -27,7 +28,7 @@ use tokio::sync::{mpsc, watch};
 use vrrp_ebpf::abi::*;
 
 use crate::config::model::Config;
-use crate::control::{ControlServer, EventBus, Handles, Histograms, ReloadRequest};
+use crate::control::{ControlServer, EngineCommand, EventBus, Handles, Histograms, ReloadRequest};
 use crate::filter::Counters;
 use crate::io::host_events::{HostEvent, HostEvents};
 use crate::io::iface;
@@ -614,7 +615,11 @@ impl Engine {
             rt.priority_reasons = v.reasons.clone();
         }
         // SetPriority never yields actions: the new priority shows in the next advert.
-        let _ = rt.router.handle(Input::SetPriority(v.priority), now);
+        let priority = match rt.drain {
+            Some(drain::DrainMode::Soft) => drain::SOFT_DRAIN_PRIORITY,
+            _ => v.priority,
+        };
+        let _ = rt.router.handle(Input::SetPriority(priority), now);
         rt.health.track = if v.pending {
             TrackHealth::Pending
         } else if v.fault {
@@ -790,6 +795,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
             );
         }
     }
+    e.restore_drains(now).await;
     e.reconcile_all(now).await;
     e.publish_status();
     crate::sdnotify::notify(&format!(
@@ -919,6 +925,27 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                 crate::sdnotify::notify("WATCHDOG=1");
             }
             Wake::ReloadChannelClosed => reload_rx = None,
+            Wake::Reload(Some(ReloadRequest {
+                command: EngineCommand::Drain { instances, soft },
+                reply,
+            })) => {
+                let mode = if soft {
+                    drain::DrainMode::Soft
+                } else {
+                    drain::DrainMode::Hard
+                };
+                let result = e
+                    .drain_command(&instances, Some(mode), monotonic_ns())
+                    .await;
+                let _ = reply.send(result);
+            }
+            Wake::Reload(Some(ReloadRequest {
+                command: EngineCommand::Undrain { instances },
+                reply,
+            })) => {
+                let result = e.drain_command(&instances, None, monotonic_ns()).await;
+                let _ = reply.send(result);
+            }
             Wake::Reload(request) => {
                 crate::sdnotify::notify("RELOADING=1");
                 let result = match &opts.config_path {

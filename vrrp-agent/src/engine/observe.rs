@@ -45,6 +45,7 @@ impl Engine {
                 min_timer_margin_ms: rt.stats.min_margin_ms,
                 tracks: self.track_results(rt),
                 replies_suppressed: rt.stats.replies_suppressed,
+                drained: rt.drain.map(|m| m.name().to_string()),
                 virtual_addresses: rt
                     .cfg
                     .virtual_addresses

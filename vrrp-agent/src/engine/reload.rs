@@ -28,7 +28,8 @@ impl Engine {
         let new = loaded.config;
         let now = monotonic_ns();
 
-        // Stop what is gone or changed.
+        // Stop what is gone or changed; a restarted instance stays drained.
+        let mut drains = std::collections::HashMap::new();
         let mut i = 0;
         let mut kept = 0;
         while i < self.rts.len() {
@@ -55,6 +56,9 @@ impl Engine {
             );
             // A stopped instance must not drag its sync group along.
             self.peers[i].clear();
+            if let Some(m) = self.rts[i].drain {
+                drains.insert(self.rts[i].cfg.name.clone(), m);
+            }
             self.step(i, Input::Shutdown, now).await;
             if let Ok(mut h) = self.hist.lock() {
                 h.forget(&self.rts[i].cfg.name);
@@ -112,7 +116,10 @@ impl Engine {
         }
         for i in started.iter().copied() {
             tracing::info!(instance = self.rts[i].label(), "reload: starting");
-            self.reconcile(i, now).await;
+            match drains.get(&self.rts[i].cfg.name) {
+                Some(&m) => self.set_drain(i, Some(m), now).await,
+                None => self.reconcile(i, now).await,
+            }
         }
         tracing::info!(
             unchanged = kept,

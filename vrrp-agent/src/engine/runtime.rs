@@ -59,6 +59,8 @@ pub struct Runtime {
     pub priority_reasons: Vec<String>,
     /// Stopped by shutdown or reload: never start again.
     pub stopped: bool,
+    /// In maintenance (`vrrp-agent drain`).
+    pub drain: Option<super::drain::DrainMode>,
     pub stats: Stats,
 }
 
@@ -83,6 +85,7 @@ impl Runtime {
             added: Vec::new(),
             priority_reasons: Vec::new(),
             stopped: false,
+            drain: None,
             stats: Stats::default(),
         }
     }

@@ -108,6 +108,10 @@ pub enum Cause {
     TrackFailed,
     /// Every cause of the fault has cleared (the log line says which cleared last).
     Recovered,
+    /// The operator drained the instance for maintenance (`vrrp-agent drain`).
+    Drained,
+    /// The operator ended the maintenance (`vrrp-agent undrain`).
+    Undrained,
     /// A member of our `vrrp_sync_group` changed state and this one followed.
     SyncGroup,
 }
