@@ -181,7 +181,12 @@ mod tests {
         F: FnOnce(tokio::net::TcpStream) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // A small fixed receive buffer (inherited by the accepted socket, and turning off
+        // autotuning) so a relay that stops reading stalls the sender soon.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(8).unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (s, _) = listener.accept().await.unwrap();
@@ -236,7 +241,7 @@ mod tests {
         let timeout = Duration::from_millis(500);
         // Every reply up front, then nothing is read: the message (far larger than the
         // socket buffers) cannot be written.
-        let (err, took) = fails_against(timeout, "x".repeat(32 << 20), |mut s| async move {
+        let (err, took) = fails_against(timeout, "x".repeat(16 << 20), |mut s| async move {
             s.write_all(b"220 hi\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n")
                 .await
                 .unwrap();
