@@ -63,6 +63,11 @@ enum Command {
         /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9650), at /metrics.
         #[arg(long)]
         metrics: Option<std::net::SocketAddr>,
+        /// Also serve, on the same page, the metric names and labels of another exporter,
+        /// so dashboards and alerts written for it keep working: `keepalived-exporter`
+        /// (mehdy/keepalived-exporter, formerly cafebazaar's).
+        #[arg(long, value_enum, requires = "metrics")]
+        metrics_compat: Option<vrrp_agent::control::Compat>,
         /// Real-time scheduling priority (SCHED_RR, 1-99) so adverts go out on time on a
         /// busy box; 0 (the default) keeps normal scheduling. Measured here: with it, stop
         /// on SIGTERM takes 250-500 ms instead of ~30 ms (not yet understood).
@@ -246,6 +251,7 @@ fn main() -> Result<()> {
             control,
             no_control,
             metrics,
+            metrics_compat,
             realtime_priority,
         } => {
             harden_scheduling(realtime_priority);
@@ -282,6 +288,7 @@ fn main() -> Result<()> {
                 control_socket: (!no_control)
                     .then(|| control.unwrap_or_else(default_control_socket)),
                 metrics,
+                metrics_compat,
             };
             let result = rt.block_on(vrrp_agent::engine::run(loaded.config, opts));
             drop(lock);

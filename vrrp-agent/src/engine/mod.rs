@@ -67,6 +67,8 @@ pub struct EngineOptions {
     pub control_socket: Option<PathBuf>,
     /// Serve Prometheus metrics here.
     pub metrics: Option<SocketAddr>,
+    /// Also serve another exporter's families on the metrics page.
+    pub metrics_compat: Option<crate::control::Compat>,
 }
 
 /// What woke the driver.
