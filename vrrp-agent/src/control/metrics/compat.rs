@@ -157,18 +157,6 @@ fn compat_labels<'a>(i: &'a InstanceStatus, vrid: &'a str) -> [(&'static str, &'
     [("iname", &i.name), ("intf", &i.interface), ("vrid", vrid)]
 }
 
-fn per_instance(
-    out: &mut Exposition,
-    name: &str,
-    instances: &[InstanceStatus],
-    value: impl Fn(&InstanceStatus) -> u64,
-) {
-    for i in instances {
-        let vrid = i.vrid.to_string();
-        out.sample(name, &compat_labels(i, &vrid), Num::Int(value(i)));
-    }
-}
-
 /// The exporter's families for this snapshot.
 pub fn render_keepalived_exporter(status: &Status, tally: &TransitionTally) -> String {
     let mut out = Exposition::with_capacity(1024 + 1024 * status.instances.len());
@@ -209,44 +197,35 @@ pub fn render_keepalived_exporter(status: &Status, tally: &TransitionTally) -> S
         }
     }
 
-    out.family(
-        "keepalived_advertisements_received_total",
-        "counter",
-        "VRRP advertisements received that passed the receive checks.",
-    );
-    per_instance(
-        &mut out,
-        "keepalived_advertisements_received_total",
-        inst,
-        |i| i.adverts_received,
-    );
-    out.family(
-        "keepalived_advertisements_sent_total",
-        "counter",
-        "VRRP advertisements sent.",
-    );
-    per_instance(
-        &mut out,
-        "keepalived_advertisements_sent_total",
-        inst,
-        |i| i.adverts_sent,
-    );
-    out.family(
-        "keepalived_become_master_total",
-        "counter",
-        "Transitions into MASTER.",
-    );
-    per_instance(&mut out, "keepalived_become_master_total", inst, |i| {
-        tally.became_master(&i.name)
-    });
-    out.family(
-        "keepalived_release_master_total",
-        "counter",
-        "Transitions out of MASTER.",
-    );
-    per_instance(&mut out, "keepalived_release_master_total", inst, |i| {
-        tally.released_master(&i.name)
-    });
+    let counters: [(&str, &str, &dyn Fn(&InstanceStatus) -> u64); 4] = [
+        (
+            "keepalived_advertisements_received_total",
+            "VRRP advertisements received that passed the receive checks.",
+            &|i| i.adverts_received,
+        ),
+        (
+            "keepalived_advertisements_sent_total",
+            "VRRP advertisements sent.",
+            &|i| i.adverts_sent,
+        ),
+        (
+            "keepalived_become_master_total",
+            "Transitions into MASTER.",
+            &|i| tally.became_master(&i.name),
+        ),
+        (
+            "keepalived_release_master_total",
+            "Transitions out of MASTER.",
+            &|i| tally.released_master(&i.name),
+        ),
+    ];
+    for (name, help, value) in counters {
+        out.family(name, "counter", help);
+        for i in inst {
+            let vrid = i.vrid.to_string();
+            out.sample(name, &compat_labels(i, &vrid), Num::Int(value(i)));
+        }
+    }
 
     // We count rejections per interface before a packet is matched to an instance (an
     // unknown VRID has none), so these carry `intf` only; summing by host, as the

@@ -17,13 +17,15 @@ const STATES: [StateName; 4] = [
     StateName::Fault,
 ];
 
-/// One sample per instance, labelled `instance`, `interface`, `vrid`.
+/// A family with one sample per instance (where `value` has one), labelled `instance`,
+/// `interface`, `vrid`.
 fn per_instance<'s>(
     out: &mut Exposition,
-    name: &str,
+    (name, kind, help): (&str, &str, &str),
     instances: &'s [InstanceStatus],
     value: impl Fn(&'s InstanceStatus) -> Option<Num>,
 ) {
+    out.family(name, kind, help);
     for i in instances {
         if let Some(v) = value(i) {
             let vrid = i.vrid.to_string();
@@ -99,92 +101,104 @@ pub fn render_prometheus(status: &Status, hist: &Histograms) -> String {
         }
     }
 
-    out.family(
-        "vrrpx_master_priority",
-        "gauge",
-        "Priority of the master this instance hears, when it hears one.",
-    );
-    per_instance(&mut out, "vrrpx_master_priority", inst, |i| {
-        i.master.map(|(_, p)| Num::Int(u64::from(p)))
-    });
-
-    out.family(
-        "vrrpx_advert_interval_seconds",
-        "gauge",
-        "Configured advertisement interval.",
-    );
-    per_instance(&mut out, "vrrpx_advert_interval_seconds", inst, |i| {
-        Some(seconds_cs(i.advert_interval_cs))
-    });
-
-    out.family(
-        "vrrpx_master_advert_interval_seconds",
-        "gauge",
-        "Master_Adver_Interval learned from the master's adverts.",
-    );
     per_instance(
         &mut out,
-        "vrrpx_master_advert_interval_seconds",
+        (
+            "vrrpx_master_priority",
+            "gauge",
+            "Priority of the master this instance hears, when it hears one.",
+        ),
+        inst,
+        |i| i.master.map(|(_, p)| Num::Int(u64::from(p))),
+    );
+
+    per_instance(
+        &mut out,
+        (
+            "vrrpx_advert_interval_seconds",
+            "gauge",
+            "Configured advertisement interval.",
+        ),
+        inst,
+        |i| Some(seconds_cs(i.advert_interval_cs)),
+    );
+
+    per_instance(
+        &mut out,
+        (
+            "vrrpx_master_advert_interval_seconds",
+            "gauge",
+            "Master_Adver_Interval learned from the master's adverts.",
+        ),
         inst,
         |i| Some(seconds_cs(i.master_adver_interval_cs)),
     );
 
-    out.family(
-        "vrrpx_transitions_total",
-        "counter",
-        "State transitions of the instance.",
-    );
-    per_instance(&mut out, "vrrpx_transitions_total", inst, |i| {
-        Some(Num::Int(i.transitions))
-    });
-
-    out.family(
-        "vrrpx_last_transition_timestamp_seconds",
-        "gauge",
-        "Unix time of the instance's latest state transition.",
-    );
     per_instance(
         &mut out,
-        "vrrpx_last_transition_timestamp_seconds",
+        (
+            "vrrpx_transitions_total",
+            "counter",
+            "State transitions of the instance.",
+        ),
+        inst,
+        |i| Some(Num::Int(i.transitions)),
+    );
+
+    per_instance(
+        &mut out,
+        (
+            "vrrpx_last_transition_timestamp_seconds",
+            "gauge",
+            "Unix time of the instance's latest state transition.",
+        ),
         inst,
         |i| i.last_transition.as_ref().map(|t| Num::Float(t.at_unix)),
     );
 
-    out.family(
-        "vrrpx_adverts_sent_total",
-        "counter",
-        "VRRP advertisements sent.",
+    per_instance(
+        &mut out,
+        (
+            "vrrpx_adverts_sent_total",
+            "counter",
+            "VRRP advertisements sent.",
+        ),
+        inst,
+        |i| Some(Num::Int(i.adverts_sent)),
     );
-    per_instance(&mut out, "vrrpx_adverts_sent_total", inst, |i| {
-        Some(Num::Int(i.adverts_sent))
-    });
 
-    out.family(
-        "vrrpx_adverts_received_total",
-        "counter",
-        "VRRP advertisements received that passed the receive checks.",
+    per_instance(
+        &mut out,
+        (
+            "vrrpx_adverts_received_total",
+            "counter",
+            "VRRP advertisements received that passed the receive checks.",
+        ),
+        inst,
+        |i| Some(Num::Int(i.adverts_received)),
     );
-    per_instance(&mut out, "vrrpx_adverts_received_total", inst, |i| {
-        Some(Num::Int(i.adverts_received))
-    });
 
-    out.family(
-        "vrrpx_timer_margin_seconds",
-        "gauge",
-        "While backup: how long before the Master_Down deadline the latest advert arrived.",
+    per_instance(
+        &mut out,
+        (
+            "vrrpx_timer_margin_seconds",
+            "gauge",
+            "While backup: how long before the Master_Down deadline the latest advert arrived.",
+        ),
+        inst,
+        |i| i.timer_margin_ms.map(|ms| Num::Float(ms / 1000.0)),
     );
-    per_instance(&mut out, "vrrpx_timer_margin_seconds", inst, |i| {
-        i.timer_margin_ms.map(|ms| Num::Float(ms / 1000.0))
-    });
 
-    out.family(
-        "vrrpx_timer_margin_min_seconds",
-        "gauge",
-        "Smallest timer margin seen since the daemon started.",
+    per_instance(
+        &mut out,
+        (
+            "vrrpx_timer_margin_min_seconds",
+            "gauge",
+            "Smallest timer margin seen since the daemon started.",
+        ),
+        inst,
+        |i| i.min_timer_margin_ms.map(|ms| Num::Float(ms / 1000.0)),
     );
-    per_instance(&mut out, "vrrpx_timer_margin_min_seconds", inst, |i| {
-        i.min_timer_margin_ms.map(|ms| Num::Float(ms / 1000.0))
-    });
 
     let name = "vrrpx_advert_interarrival_seconds";
     out.family(

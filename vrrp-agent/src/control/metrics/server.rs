@@ -1,14 +1,17 @@
 //! The `/metrics` HTTP/1.1 server: one request per connection, then close.
 //!
-//! A fault here must never reach VRRP, so what clients can hold is bounded: at most
-//! [`Limits::max_connections`] connections are served at once (the next ones are closed
-//! as soon as they are accepted, and counted), and each has [`Limits::io_timeout`] to send
-//! its request head and again to take the answer. An idle or slow client is dropped; no
-//! client holds a descriptor for longer than twice the timeout.
+//! A fault here must never reach VRRP, so what clients can hold is bounded. At most
+//! [`Limits::max_connections`] connections are open at once; when a new one arrives at
+//! the limit, the oldest connection still waiting for its request head is closed to make
+//! room (a scrape sends its head at once, so an idle client is what waits), and when every
+//! connection is busy answering the new one is closed instead. Both are counted. Each
+//! connection has [`Limits::io_timeout`] to send its request head and again to take the
+//! answer, so no client holds a descriptor for longer than twice the timeout.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,7 +19,7 @@ use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, Id, JoinSet};
 
 use super::compat::{render_keepalived_exporter, Compat, TransitionTally};
 use super::exposition::{Exposition, Num};
@@ -91,43 +94,39 @@ impl Sources {
     }
 
     fn render_server(&self) -> String {
+        let stats = &self.stats;
+        let max = self.limits.max_connections as u64;
+        let families = [
+            (
+                "vrrpx_metrics_connections_open",
+                "gauge",
+                "Metrics connections being served, this one included.",
+                stats.open.load(Ordering::Relaxed),
+            ),
+            (
+                "vrrpx_metrics_connections_max",
+                "gauge",
+                "Metrics connections served at once; the limit.",
+                max,
+            ),
+            (
+                "vrrpx_metrics_connections_refused_total",
+                "counter",
+                "Metrics connections closed because the limit was reached (the oldest idle one, or the newcomer).",
+                stats.refused.load(Ordering::Relaxed),
+            ),
+            (
+                "vrrpx_metrics_connections_timed_out_total",
+                "counter",
+                "Metrics connections dropped for sending their request or taking the answer too slowly.",
+                stats.timed_out.load(Ordering::Relaxed),
+            ),
+        ];
         let mut out = Exposition::with_capacity(1024);
-        let max = self.limits.max_connections;
-        out.family(
-            "vrrpx_metrics_connections_open",
-            "gauge",
-            "Metrics connections being served, this one included.",
-        );
-        let open = self.stats.open.load(Ordering::Relaxed);
-        out.sample("vrrpx_metrics_connections_open", &[], Num::Int(open));
-        out.family(
-            "vrrpx_metrics_connections_max",
-            "gauge",
-            "Metrics connections served at once; more are closed when accepted.",
-        );
-        out.sample("vrrpx_metrics_connections_max", &[], Num::Int(max as u64));
-        out.family(
-            "vrrpx_metrics_connections_refused_total",
-            "counter",
-            "Metrics connections closed at once because the limit was reached.",
-        );
-        let refused = self.stats.refused.load(Ordering::Relaxed);
-        out.sample(
-            "vrrpx_metrics_connections_refused_total",
-            &[],
-            Num::Int(refused),
-        );
-        out.family(
-            "vrrpx_metrics_connections_timed_out_total",
-            "counter",
-            "Metrics connections dropped for sending their request or taking the answer too slowly.",
-        );
-        let timed_out = self.stats.timed_out.load(Ordering::Relaxed);
-        out.sample(
-            "vrrpx_metrics_connections_timed_out_total",
-            &[],
-            Num::Int(timed_out),
-        );
+        for (name, kind, help, value) in families {
+            out.family(name, kind, help);
+            out.sample(name, &[], Num::Int(value));
+        }
         out.into_text()
     }
 }
@@ -223,42 +222,30 @@ impl MetricsServer {
         } = self;
         let sources = Arc::new(sources);
         let mut events = events.map(|bus| bus.subscribe());
-        let mut conns = JoinSet::new();
+        let mut conns = Connections::default();
         let mut refusal_log = Throttle::default();
         let mut accept_log = Throttle::default();
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        // Reap what has finished so the count is of live connections.
-                        while conns.try_join_next().is_some() {}
+                        conns.reap();
                         if conns.len() >= sources.limits.max_connections {
                             let n = sources.stats.refused.fetch_add(1, Ordering::Relaxed) + 1;
-                            drop(stream);
                             if refusal_log.due(WARN_EVERY) {
                                 tracing::warn!(
                                     %peer,
                                     limit = sources.limits.max_connections,
-                                    refused_total = n,
-                                    "metrics: too many connections; closing new ones at once"
+                                    closed_total = n,
+                                    "metrics: connection limit reached; closing idle or new connections"
                                 );
                             }
-                            continue;
-                        }
-                        let sources = sources.clone();
-                        sources.stats.open.fetch_add(1, Ordering::Relaxed);
-                        conns.spawn(async move {
-                            let result = answer(stream, &sources).await;
-                            sources.stats.open.fetch_sub(1, Ordering::Relaxed);
-                            match result {
-                                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                                    sources.stats.timed_out.fetch_add(1, Ordering::Relaxed);
-                                    tracing::debug!(%peer, "metrics connection: {e}");
-                                }
-                                Err(e) => tracing::debug!(%peer, "metrics connection: {e}"),
-                                Ok(()) => {}
+                            if !conns.evict_idle() {
+                                drop(stream);
+                                continue;
                             }
-                        });
+                        }
+                        conns.spawn(stream, peer, sources.clone());
                     }
                     Err(e) => {
                         if accept_log.due(WARN_EVERY) {
@@ -267,7 +254,9 @@ impl MetricsServer {
                         tokio::time::sleep(ACCEPT_BACKOFF).await;
                     }
                 },
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                Some(done) = conns.set.join_next_with_id(), if !conns.set.is_empty() => {
+                    conns.forget(done);
+                }
                 delivery = next_event(&mut events), if events.is_some() => {
                     let mut tally = sources.tally.lock().unwrap_or_else(|e| e.into_inner());
                     match delivery {
@@ -285,6 +274,83 @@ impl MetricsServer {
                 }
             }
         }
+    }
+}
+
+/// The open connections, oldest first, each with whether it still waits for its head.
+#[derive(Default)]
+struct Connections {
+    set: JoinSet<()>,
+    order: VecDeque<(Id, AbortHandle, Arc<AtomicBool>)>,
+}
+
+impl Connections {
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    fn spawn(&mut self, stream: TcpStream, peer: SocketAddr, sources: Arc<Sources>) {
+        let waiting = Arc::new(AtomicBool::new(true));
+        let w = waiting.clone();
+        let abort = self.set.spawn(async move {
+            let _open = OpenGuard::new(&sources.stats.open);
+            match answer(stream, &sources, &w).await {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    sources.stats.timed_out.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%peer, "metrics connection: {e}");
+                }
+                Err(e) => tracing::debug!(%peer, "metrics connection: {e}"),
+                Ok(()) => {}
+            }
+        });
+        self.order.push_back((abort.id(), abort, waiting));
+    }
+
+    /// Drops what has finished so the count is of live connections.
+    fn reap(&mut self) {
+        while let Some(done) = self.set.try_join_next_with_id() {
+            self.forget(done);
+        }
+    }
+
+    fn forget(&mut self, done: Result<(Id, ()), tokio::task::JoinError>) {
+        let id = match done {
+            Ok((id, ())) => id,
+            Err(e) => e.id(),
+        };
+        self.order.retain(|(i, _, _)| *i != id);
+    }
+
+    /// Closes the oldest connection that has not sent its request head yet; false if
+    /// every connection is past that.
+    fn evict_idle(&mut self) -> bool {
+        let Some(pos) = self
+            .order
+            .iter()
+            .position(|(_, _, waiting)| waiting.load(Ordering::Relaxed))
+        else {
+            return false;
+        };
+        if let Some((_, abort, _)) = self.order.remove(pos) {
+            abort.abort();
+        }
+        true
+    }
+}
+
+/// Counts a connection as open for as long as its task lives, even when it is aborted.
+struct OpenGuard<'a>(&'a AtomicU64);
+
+impl<'a> OpenGuard<'a> {
+    fn new(open: &'a AtomicU64) -> OpenGuard<'a> {
+        open.fetch_add(1, Ordering::Relaxed);
+        OpenGuard(open)
+    }
+}
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -392,9 +458,10 @@ async fn within<T>(
 }
 
 /// Answers one request and closes the connection.
-async fn answer(mut stream: TcpStream, sources: &Sources) -> io::Result<()> {
+async fn answer(mut stream: TcpStream, sources: &Sources, waiting: &AtomicBool) -> io::Result<()> {
     let limit = sources.limits.io_timeout;
     let head = within(limit, "the request head", read_head(&mut stream)).await?;
+    waiting.store(false, Ordering::Relaxed);
     let Some(head) = head else { return Ok(()) };
     let head = String::from_utf8_lossy(&head);
     let request_line = head.lines().next().unwrap_or("");
