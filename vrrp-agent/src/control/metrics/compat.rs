@@ -157,6 +157,9 @@ fn compat_labels<'a>(i: &'a InstanceStatus, vrid: &'a str) -> [(&'static str, &'
     [("iname", &i.name), ("intf", &i.interface), ("vrid", vrid)]
 }
 
+/// How a per-instance counter is read from the snapshot.
+type PerInstance<'a> = dyn Fn(&InstanceStatus) -> u64 + 'a;
+
 /// The exporter's families for this snapshot.
 pub fn render_keepalived_exporter(status: &Status, tally: &TransitionTally) -> String {
     let mut out = Exposition::with_capacity(1024 + 1024 * status.instances.len());
@@ -197,7 +200,7 @@ pub fn render_keepalived_exporter(status: &Status, tally: &TransitionTally) -> S
         }
     }
 
-    let counters: [(&str, &str, &dyn Fn(&InstanceStatus) -> u64); 4] = [
+    let counters: [(&str, &str, &PerInstance); 4] = [
         (
             "keepalived_advertisements_received_total",
             "VRRP advertisements received that passed the receive checks.",
