@@ -92,8 +92,7 @@ async fn serve(st: Status, limits: Limits, compat: Option<Compat>, bus: &EventBu
     .await
     .unwrap()
     .with_limits(limits)
-    .with_compat(compat)
-    .with_events(bus.clone());
+    .with_compat(compat, bus);
     let addr = server.local_addr().unwrap();
     Served {
         addr,

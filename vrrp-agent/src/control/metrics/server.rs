@@ -141,7 +141,7 @@ fn is_exposed(addr: SocketAddr) -> bool {
 pub struct MetricsServer {
     listener: TcpListener,
     sources: Sources,
-    events: Option<EventBus>,
+    events: Option<Subscription>,
 }
 
 impl std::fmt::Debug for MetricsServer {
@@ -187,16 +187,12 @@ impl MetricsServer {
         })
     }
 
-    /// Also serves another exporter's families (`--metrics-compat`).
-    pub fn with_compat(mut self, compat: Option<Compat>) -> MetricsServer {
+    /// Also serves another exporter's families (`--metrics-compat`). They need counts the
+    /// snapshot does not keep (entries into and exits from MASTER), so the server follows
+    /// the engine's event bus from now on; without a compat mode it does not subscribe.
+    pub fn with_compat(mut self, compat: Option<Compat>, events: &EventBus) -> MetricsServer {
         self.sources.compat = compat;
-        self
-    }
-
-    /// Follows the engine's event bus, for the counts the snapshot does not keep
-    /// (entries into and exits from MASTER). Only needed with a compat mode.
-    pub fn with_events(mut self, events: EventBus) -> MetricsServer {
-        self.events = Some(events);
+        self.events = compat.map(|_| events.subscribe());
         self
     }
 
@@ -221,7 +217,7 @@ impl MetricsServer {
             events,
         } = self;
         let sources = Arc::new(sources);
-        let mut events = events.map(|bus| bus.subscribe());
+        let mut events = events;
         let mut conns = Connections::default();
         let mut refusal_log = Throttle::default();
         let mut accept_log = Throttle::default();
