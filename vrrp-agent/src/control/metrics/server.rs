@@ -214,10 +214,9 @@ impl MetricsServer {
         let MetricsServer {
             listener,
             sources,
-            events,
+            mut events,
         } = self;
         let sources = Arc::new(sources);
-        let mut events = events;
         let mut conns = Connections::default();
         let mut refusal_log = Throttle::default();
         let mut accept_log = Throttle::default();
