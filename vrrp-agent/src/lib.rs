@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod notify;
 pub mod proto;
 pub mod receive;
+pub mod rlimit;
 pub mod run_dir;
 pub mod sdnotify;
 pub mod status;

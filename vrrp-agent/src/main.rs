@@ -63,6 +63,11 @@ enum Command {
         /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9650), at /metrics.
         #[arg(long)]
         metrics: Option<std::net::SocketAddr>,
+        /// Also serve, on the same page, the metric names and labels of another exporter,
+        /// so dashboards and alerts written for it keep working: `keepalived-exporter`
+        /// (mehdy/keepalived-exporter, formerly cafebazaar's).
+        #[arg(long, value_enum, requires = "metrics")]
+        metrics_compat: Option<vrrp_agent::control::Compat>,
         /// Real-time scheduling priority (SCHED_RR, 1-99) so adverts go out on time on a
         /// busy box; 0 (the default) keeps normal scheduling. Measured here: with it, stop
         /// on SIGTERM takes 250-500 ms instead of ~30 ms (not yet understood).
@@ -305,6 +310,7 @@ fn main() -> Result<()> {
             control,
             no_control,
             metrics,
+            metrics_compat,
             realtime_priority,
         } => {
             harden_scheduling(realtime_priority);
@@ -325,6 +331,14 @@ fn main() -> Result<()> {
             for w in &loaded.warnings {
                 tracing::warn!("{w}");
             }
+            // Many notify scripts, checks and metrics clients must not run the daemon out
+            // of descriptors (keepalived raises the limit too).
+            if let Err(e) = vrrp_agent::rlimit::raise_nofile() {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "could not raise the open-file limit"
+                );
+            }
             // One daemon per network namespace: a second would remove the first one's
             // addresses as leftovers and answer for the same virtual routers.
             let lock = match vrrp_agent::run_dir::DaemonLock::acquire() {
@@ -341,6 +355,7 @@ fn main() -> Result<()> {
                 control_socket: (!no_control)
                     .then(|| control.unwrap_or_else(default_control_socket)),
                 metrics,
+                metrics_compat,
             };
             let result = rt.block_on(vrrp_agent::engine::run(loaded.config, opts));
             drop(lock);

@@ -21,6 +21,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "tcpdump",
     "netsniff-ng",
     "nftables",
+    // promtool, which checks configs/prometheus/ (the package also brings the server).
+    "prometheus",
 ];
 
 /// Where tools we build ourselves live, shared by every clone on this machine.

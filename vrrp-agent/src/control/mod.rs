@@ -27,7 +27,10 @@ pub mod metrics;
 pub mod server;
 
 pub use client::{render_status, request};
-pub use metrics::{render_prometheus, serve_metrics, Histograms, MetricsServer};
+pub use metrics::{
+    render_keepalived_exporter, render_prometheus, serve_metrics, Compat, Histograms, Limits,
+    MetricsServer,
+};
 pub use server::{
     ControlServer, Delivery, EngineCommand, EventBus, Handles, ReloadRequest, Subscription,
 };

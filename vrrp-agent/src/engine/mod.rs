@@ -68,6 +68,8 @@ pub struct EngineOptions {
     pub control_socket: Option<PathBuf>,
     /// Serve Prometheus metrics here.
     pub metrics: Option<SocketAddr>,
+    /// Also serve another exporter's families on the metrics page.
+    pub metrics_compat: Option<crate::control::Compat>,
 }
 
 /// What woke the driver.
@@ -762,7 +764,8 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
         let server =
             crate::control::MetricsServer::bind(addr, e.status_tx.subscribe(), e.hist.clone())
                 .await
-                .with_context(|| format!("metrics on {addr}"))?;
+                .with_context(|| format!("metrics on {addr}"))?
+                .with_compat(opts.metrics_compat, &e.events);
         tracing::info!(%addr, "serving Prometheus metrics at /metrics");
         tokio::spawn(server.run());
     }
