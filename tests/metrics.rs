@@ -56,6 +56,7 @@ fn instance(name: &str, vrid: u8, state: StateName) -> InstanceStatus {
             up: Some(true),
         }],
         replies_suppressed: 1,
+        drained: None,
     }
 }
 
