@@ -145,16 +145,18 @@ pub fn parse_status_line(head: &[u8]) -> Option<u16> {
     code.parse().ok()
 }
 
-/// Interface state as the engine reads its own interface: operstate `up`, or `unknown` for
-/// interfaces that do not report carrier (loopback, dummy, some tunnels).
-pub fn link_state(net_root: &Path, name: &str) -> (bool, String) {
+/// Interface state: operstate `up`, or `unknown` for interfaces that do not report carrier
+/// (loopback, dummy, some tunnels). `None` when it cannot be read for another reason than
+/// the interface being gone (out of file descriptors, say): unknown is not down, so the
+/// last reading stands.
+pub fn link_state(net_root: &Path, name: &str) -> Option<(bool, String)> {
     match std::fs::read_to_string(net_root.join(name).join("operstate")) {
         Ok(s) => {
             let s = s.trim();
-            (matches!(s, "up" | "unknown"), format!("operstate {s}"))
+            Some((matches!(s, "up" | "unknown"), format!("operstate {s}")))
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => (false, "no such interface".into()),
-        Err(e) => (false, format!("operstate: {e}")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some((false, "no such interface".into())),
+        Err(_) => None,
     }
 }
 
@@ -262,12 +264,12 @@ pub fn spawn_poller(
 
 /// One reading of every interface and file.
 pub fn read_all(net_root: &Path, interfaces: &[String], files: &[FilePlan]) -> Vec<TrackUpdate> {
-    let links = interfaces.iter().map(|name| {
-        let (up, detail) = link_state(net_root, name);
-        TrackUpdate {
+    let links = interfaces.iter().filter_map(|name| {
+        let (up, detail) = link_state(net_root, name)?;
+        Some(TrackUpdate {
             source: Source::Interface(name.clone()),
             observation: Observation::Link { up, detail },
-        }
+        })
     });
     let values = files.iter().map(|f| {
         let (value, detail) = read_track_file(&f.path);
@@ -317,12 +319,24 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_operstate_is_unknown_not_down() {
+        // A directory where the file should be: reading fails with EISDIR, as it would
+        // fail with EMFILE when descriptors run out.
+        let root = std::env::temp_dir().join(format!("vrrpx-net-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("eth9").join("operstate")).unwrap();
+        assert_eq!(link_state(&root, "eth9"), None);
+        let updates = read_all(&root, &["eth9".to_string()], &[]);
+        assert!(updates.is_empty(), "no reading, no update: {updates:?}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
     fn loopback_counts_as_up_and_a_missing_interface_as_down() {
         let root = Path::new("/sys/class/net");
-        assert!(link_state(root, "lo").0);
+        assert!(link_state(root, "lo").unwrap().0);
         assert_eq!(
             link_state(root, "vrrpx-nope0"),
-            (false, "no such interface".to_string())
+            Some((false, "no such interface".to_string()))
         );
     }
 }
