@@ -73,6 +73,10 @@ enum Command {
         /// on SIGTERM takes 250-500 ms instead of ~30 ms (not yet understood).
         #[arg(long, default_value = "0")]
         realtime_priority: i32,
+        /// Record every input of the protocol core (adverts, timers, health, priorities)
+        /// to FILE as JSON lines, so an incident can be replayed as a test.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
     },
     /// Show the running daemon's instances: state, priorities and why they differ, the
     /// master heard, adverts sent/received, last transition, timer margin, rejections.
@@ -312,6 +316,7 @@ fn main() -> Result<()> {
             metrics,
             metrics_compat,
             realtime_priority,
+            record,
         } => {
             harden_scheduling(realtime_priority);
             let loaded = match vrrp_agent::config::load(&config) {
@@ -354,6 +359,7 @@ fn main() -> Result<()> {
                 config_path: Some(config.clone()),
                 control_socket: (!no_control)
                     .then(|| control.unwrap_or_else(default_control_socket)),
+                record,
                 metrics,
                 metrics_compat,
             };

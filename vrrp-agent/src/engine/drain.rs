@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Engine;
-use crate::proto::router::Input;
+use crate::proto::node::NodeInput;
 
 /// How an instance is drained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,16 +124,23 @@ impl Engine {
             "mode": mode.or(was).map(DrainMode::name),
         }));
         // The priority in effect: 1 while soft-drained, else what tracking says.
-        if mode == Some(DrainMode::Soft) {
-            let _ = self.rts[i]
-                .router
-                .handle(Input::SetPriority(SOFT_DRAIN_PRIORITY), now);
+        let priority = if mode == Some(DrainMode::Soft) {
+            SOFT_DRAIN_PRIORITY
         } else {
-            let base = self.rts[i].cfg.priority;
-            let _ = self.rts[i].router.handle(Input::SetPriority(base), now);
-            self.take_tracking_verdict(i, now);
+            self.rts[i].cfg.priority
+        };
+        self.feed(
+            NodeInput::Priority {
+                instance: i,
+                priority,
+            },
+            now,
+        )
+        .await;
+        if mode != Some(DrainMode::Soft) {
+            self.take_tracking_verdict(i, now).await;
         }
-        self.reconcile(i, now).await;
+        self.report_health(i, now).await;
         self.publish_status();
     }
 

@@ -1,21 +1,22 @@
 //! The engine following the host: it resolves each instance's interface, source address
 //! and sockets (waiting for whatever is missing instead of failing), hears links and
-//! addresses change through rtnetlink, and tells each state machine what that means
-//! through [`health::reconcile`](super::health::reconcile).
+//! addresses change through rtnetlink, and reports each instance's health to the node
+//! core, which decides what that means ([`crate::proto::health::reconcile`]).
 
 use std::net::IpAddr;
 
-use super::health::{self, LinkHealth};
 use super::Engine;
 use crate::config::model::Family;
 use crate::io::host_events::HostEvent;
 use crate::io::netlink::IfAddr;
+use crate::proto::health::LinkHealth;
+use crate::proto::node::NodeInput;
 use crate::proto::router::{Action, StateName};
 
 impl Engine {
     /// Find instance `i`'s interface, source address and sockets. Whatever is missing is
     /// recorded in its health (and retried later); nothing here is fatal.
-    pub(super) async fn resolve(&mut self, i: usize) {
+    pub(super) async fn resolve(&mut self, i: usize, now: u64) {
         let name = self.rts[i].cfg.interface.clone();
         let link = match self.edges.link_by_name(&name).await {
             Ok(l) => l,
@@ -49,12 +50,12 @@ impl Engine {
         } else {
             LinkHealth::Down
         };
-        self.refresh_source(i).await;
+        self.refresh_source(i, now).await;
         self.setup_sockets(i).await;
     }
 
     /// Pick the advert source again (an address was added or removed on the interface).
-    pub(super) async fn refresh_source(&mut self, i: usize) {
+    pub(super) async fn refresh_source(&mut self, i: usize, now: u64) {
         let ifindex = self.rts[i].ifindex;
         if ifindex == 0 {
             return;
@@ -96,12 +97,14 @@ impl Engine {
                 (None, None) => {}
             }
             rt.primary = picked;
-            if let Some(p) = picked {
-                rt.router.set_primary(p);
-            }
             // A new source needs its own socket.
             rt.health.setup = false;
+            if let Some(addr) = picked {
+                self.feed(NodeInput::Primary { instance: i, addr }, now)
+                    .await;
+            }
         }
+        let rt = &mut self.rts[i];
         rt.health.source = rt.primary.is_some();
         if !rt.health.source && rt.cfg.family == Family::V6 {
             tracing::debug!(
@@ -162,21 +165,16 @@ impl Engine {
         }
     }
 
-    /// Tell instance `i` (and its sync group) what its health now means.
-    pub(super) async fn reconcile(&mut self, i: usize, now: u64) {
-        let rt = &self.rts[i];
-        let group_faulted = self.peers[i]
-            .iter()
-            .any(|&j| self.rts[j].health.fault().is_some());
-        let input = health::reconcile(
-            rt.router.state(),
-            &rt.health,
-            group_faulted,
-            rt.stopped,
-            rt.fault_cause(),
-        );
-        if let Some(input) = input {
-            if let Some(cause) = rt.health.fault() {
+    /// Tell the node core what the driver now knows of instance `i`'s health (only when it
+    /// changed: the node reconciles the state machine and its sync group).
+    pub(super) async fn report_health(&mut self, i: usize, now: u64) {
+        let health = self.rts[i].health;
+        if self.node.health(i) == Some(&health) {
+            return;
+        }
+        if let Some(cause) = health.fault() {
+            if self.node.health(i).and_then(|h| h.fault()) != Some(cause) {
+                let rt = &self.rts[i];
                 tracing::warn!(
                     instance = rt.label(),
                     cause = ?cause,
@@ -185,14 +183,21 @@ impl Engine {
                     "cannot run; FAULT until the cause clears"
                 );
             }
-            self.step(i, input, now).await;
         }
+        self.feed(
+            NodeInput::Health {
+                instance: i,
+                health,
+            },
+            now,
+        )
+        .await;
     }
 
-    /// Reconcile every instance (after a change that may touch several).
+    /// Report every instance's health (after a change that may touch several).
     pub(super) async fn reconcile_all(&mut self, now: u64) {
         for i in 0..self.rts.len() {
-            self.reconcile(i, now).await;
+            self.report_health(i, now).await;
         }
     }
 
@@ -205,7 +210,7 @@ impl Engine {
             let incomplete =
                 h.link == LinkHealth::Missing || !h.source || !h.setup || self.rts[i].ifindex == 0;
             if (everything || incomplete) && !self.rts[i].stopped {
-                self.resolve(i).await;
+                self.resolve(i, now).await;
             }
         }
         self.after_resolve(&before);
@@ -246,7 +251,7 @@ impl Engine {
                     }
                     if rt.ifindex != l.ifindex || rt.cfg.interface != l.name || !rt.health.setup {
                         // New, renamed or re-created: look it up from scratch.
-                        self.resolve(i).await;
+                        self.resolve(i, now).await;
                         continue;
                     }
                     let up = l.usable();
@@ -274,12 +279,12 @@ impl Engine {
             HostEvent::AddressRemoved(a) => {
                 self.address_removed(&a, now).await;
                 if !a.is_ours() {
-                    self.address_changed(a.ifindex).await;
+                    self.address_changed(a.ifindex, now).await;
                 }
             }
             HostEvent::AddressAdded(a) => {
                 if !a.is_ours() {
-                    self.address_changed(a.ifindex).await;
+                    self.address_changed(a.ifindex, now).await;
                 }
             }
         }
@@ -288,10 +293,10 @@ impl Engine {
     }
 
     /// A non-VIP address changed on `ifindex`: the advert source may have.
-    async fn address_changed(&mut self, ifindex: u32) {
+    async fn address_changed(&mut self, ifindex: u32, now: u64) {
         for i in 0..self.rts.len() {
             if self.rts[i].ifindex == ifindex && !self.rts[i].stopped {
-                self.refresh_source(i).await;
+                self.refresh_source(i, now).await;
                 if !self.rts[i].health.setup {
                     self.setup_sockets(i).await;
                 }
@@ -311,7 +316,7 @@ impl Engine {
                 continue;
             };
             rt.added.remove(pos);
-            if rt.router.state() != StateName::Master || rt.stopped {
+            if self.node.router(i).state() != StateName::Master || rt.stopped {
                 continue;
             }
             tracing::warn!(
@@ -321,12 +326,8 @@ impl Engine {
                 a.addr,
                 a.prefix_len
             );
-            self.apply(
-                i,
-                vec![Action::AddAddresses, Action::Announce { count: 1 }],
-                now,
-            )
-            .await;
+            self.act(i, Action::AddAddresses, now).await;
+            self.act(i, Action::Announce { count: 1 }, now).await;
         }
     }
 }

@@ -16,7 +16,9 @@ impl Engine {
         let instances = self
             .rts
             .iter()
-            .map(|rt| InstanceStatus {
+            .enumerate()
+            .map(|(i, rt)| (self.node.router(i), rt))
+            .map(|(router, rt)| InstanceStatus {
                 name: rt.cfg.name.clone(),
                 interface: rt.cfg.interface.clone(),
                 vrid: rt.cfg.vrid,
@@ -30,13 +32,13 @@ impl Engine {
                     crate::config::model::Version::V2 => 2,
                     crate::config::model::Version::V3 => 3,
                 },
-                state: rt.router.state(),
+                state: router.state(),
                 base_priority: rt.cfg.priority,
-                effective_priority: rt.router.priority(),
+                effective_priority: router.priority(),
                 priority_reasons: rt.priority_reasons.clone(),
-                master: rt.router.current_master,
+                master: router.current_master,
                 advert_interval_cs: rt.cfg.advert_int_cs,
-                master_adver_interval_cs: rt.router.master_adver_int_cs(),
+                master_adver_interval_cs: router.master_adver_int_cs(),
                 last_transition: rt.stats.last_transition.clone(),
                 transitions: rt.stats.transitions,
                 adverts_sent: rt.stats.adverts_sent,
@@ -77,7 +79,7 @@ impl Engine {
             receive_paths,
             instances,
             rejections,
-            split_brain_events: self.split_brain,
+            split_brain_events: self.node.split_brain_seen(),
         };
         self.status_tx.send_replace(status);
     }

@@ -7,11 +7,12 @@
 
 use std::path::Path;
 
-use super::runtime::{restart_needed, Runtime};
+use super::node_spec;
+use super::runtime::{instance_spec, restart_needed, Runtime};
 use super::Engine;
 use crate::config::model::Instance;
 use crate::io::rawsock::monotonic_ns;
-use crate::proto::router::Input;
+use crate::proto::node::NodeInput;
 
 impl Engine {
     pub(super) async fn reload_from(&mut self, path: &Path) -> Result<(), String> {
@@ -54,17 +55,16 @@ impl Engine {
                 instance = self.rts[i].label(),
                 "reload: stopping (changed or removed)"
             );
-            // A stopped instance must not drag its sync group along.
-            self.peers[i].clear();
             if let Some(m) = self.rts[i].drain {
                 drains.insert(self.rts[i].cfg.name.clone(), m);
             }
-            self.step(i, Input::Shutdown, now).await;
+            // A stopped master resigns; its sync group does not follow a shutdown.
+            self.feed(NodeInput::Stop { instance: i }, now).await;
+            self.feed(NodeInput::Remove { instance: i }, now).await;
             if let Ok(mut h) = self.hist.lock() {
                 h.forget(&self.rts[i].cfg.name);
             }
             self.rts.remove(i);
-            self.peers.remove(i);
         }
 
         // Start what is new or changed.
@@ -74,10 +74,14 @@ impl Engine {
                 continue;
             }
             self.rts.push(Runtime::new(c));
+            let spec = instance_spec(c);
+            self.feed(NodeInput::Add { spec }, now).await;
             let i = self.rts.len() - 1;
-            self.resolve(i).await;
+            self.resolve(i, now).await;
             started.push(i);
         }
+        let groups = node_spec(&new).groups;
+        self.feed(NodeInput::Groups { groups }, now).await;
         // Tracking restarts only when what it watches changed: a restarted tracker knows
         // no results yet, and an unchanged instance must not see its priority bounce.
         let tracks = |c: &Instance| {
@@ -112,13 +116,13 @@ impl Engine {
         self.after_resolve(&[]);
         let now = monotonic_ns();
         for i in 0..self.rts.len() {
-            self.take_tracking_verdict(i, now);
+            self.take_tracking_verdict(i, now).await;
         }
         for i in started.iter().copied() {
             tracing::info!(instance = self.rts[i].label(), "reload: starting");
             match drains.get(&self.rts[i].cfg.name) {
                 Some(&m) => self.set_drain(i, Some(m), now).await,
-                None => self.reconcile(i, now).await,
+                None => self.report_health(i, now).await,
             }
         }
         tracing::info!(

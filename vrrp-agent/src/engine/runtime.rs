@@ -1,14 +1,16 @@
-//! One configured virtual router at run time: its state machine, where it sends and
-//! receives, and what it has done (for status and metrics).
+//! One configured virtual router at run time, on the I/O side: where it sends and
+//! receives, what the host offers it, and what it has done (for status and metrics). Its
+//! state machine lives in the node core ([`Node`]) at the same index.
 
 use std::net::IpAddr;
 
 use vrrp_ebpf::abi::*;
 
-use super::health::Health;
 use crate::config::model::{ChecksumForm, Family, Instance, Version, VirtualAddress};
 use crate::filter::{vip_key, PolicyTable};
-use crate::proto::router::{Cause, Router, RouterParams, StateName};
+use crate::proto::health::Health;
+use crate::proto::node::{InstanceSpec, Node};
+use crate::proto::router::{RouterParams, StateName};
 use crate::status::Transition;
 
 #[derive(Clone, Debug, Default)]
@@ -23,12 +25,6 @@ pub struct Stats {
     /// How far before the Master_Down deadline the latest advert arrived (ms).
     pub margin_ms: Option<f64>,
     pub min_margin_ms: Option<f64>,
-    /// When split brain was last logged for this instance (rate limit).
-    pub split_logged_at: u64,
-    /// Until when, after the latest sign of another master, the addresses are
-    /// re-announced every second: clients that followed the other side come back even if
-    /// it steps down without a word.
-    pub reannounce_until: u64,
     /// When a peer's differing address list or interval was last logged (rate limit).
     pub mismatch_logged_at: u64,
     /// The latest router heard advertising (source, priority > 0), kept after it goes
@@ -43,7 +39,6 @@ pub struct Runtime {
     /// Where adverts, announcements and addresses go: the vmac, or the interface itself.
     pub tx_ifindex: u32,
     pub family: u8,
-    pub router: Router,
     /// The advert source (`unicast_src_ip`, or the interface's primary IPv4 address / IPv6
     /// link-local, followed as it changes); `None` while there is none.
     pub primary: Option<IpAddr>,
@@ -68,16 +63,11 @@ impl Runtime {
     /// A runtime for `c` that knows nothing about the host yet; the engine resolves the
     /// interface, the source address and the sockets before it starts anything.
     pub fn new(c: &Instance) -> Runtime {
-        let unspecified = match c.family {
-            Family::V4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-            Family::V6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
-        };
         Runtime {
             cfg: c.clone(),
             ifindex: 0,
             tx_ifindex: 0,
             family: family_code(c.family),
-            router: Router::new(router_params(c, c.unicast_src.unwrap_or(unspecified))),
             primary: None,
             destinations: destinations(c),
             health: Health::default(),
@@ -88,13 +78,6 @@ impl Runtime {
             drain: None,
             stats: Stats::default(),
         }
-    }
-
-    /// The cause of the Fault state this instance is in, if it is in one.
-    pub fn fault_cause(&self) -> Option<Cause> {
-        (self.router.state() == StateName::Fault)
-            .then(|| self.stats.last_transition.as_ref().map(|t| t.cause))
-            .flatten()
     }
 
     pub fn label(&self) -> String {
@@ -123,6 +106,20 @@ pub fn destinations(c: &Instance) -> Vec<IpAddr> {
     }]
 }
 
+/// The node core's view of an instance: its name and state-machine parameters (the tie-
+/// break address is the configured `unicast_src_ip`, or unspecified until the interface's
+/// primary address is known).
+pub fn instance_spec(c: &Instance) -> InstanceSpec {
+    let unspecified = match c.family {
+        Family::V4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        Family::V6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    };
+    InstanceSpec {
+        name: c.name.clone(),
+        router: router_params(c, c.unicast_src.unwrap_or(unspecified)),
+    }
+}
+
 pub fn router_params(c: &Instance, primary: IpAddr) -> RouterParams {
     RouterParams {
         version: c.version,
@@ -139,10 +136,14 @@ pub fn router_params(c: &Instance, primary: IpAddr) -> RouterParams {
 }
 
 /// The receive policy for one interface: exactly the configured virtual routers.
-pub fn policy_for(ifindex: u32, instances: &[Runtime]) -> PolicyTable {
+pub fn policy_for(ifindex: u32, instances: &[Runtime], node: &Node) -> PolicyTable {
     let mut p = PolicyTable::default();
     p.ifaces.insert(ifindex, IfacePolicy { flags: 0 });
-    for rt in instances.iter().filter(|r| r.ifindex == ifindex) {
+    for (i, rt) in instances
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.ifindex == ifindex)
+    {
         let c = &rt.cfg;
         let (auth_type, auth_pass) = match (c.version, c.auth_pass) {
             (Version::V2, Some(p)) => (AUTH_PASS, p),
@@ -174,9 +175,7 @@ pub fn policy_for(ifindex: u32, instances: &[Runtime]) -> PolicyTable {
         );
         // RFC 5798 §6.4.3: a master that does not own the addresses refuses traffic for
         // them unless Accept_Mode is on.
-        let refuse = !c.accept
-            && c.priority != 255
-            && rt.router.state() == crate::proto::router::StateName::Master;
+        let refuse = !c.accept && c.priority != 255 && node.router(i).state() == StateName::Master;
         for v in &c.virtual_addresses {
             p.vips.insert(vip_key(ifindex, v.addr));
             if refuse {

@@ -2,6 +2,8 @@
 //! sockets, no clock reads: time comes in as an argument.
 
 pub mod advert;
+pub mod health;
+pub mod node;
 pub mod router;
 pub mod timers;
 

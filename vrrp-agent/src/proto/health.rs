@@ -1,16 +1,19 @@
 //! Whether an instance can run, and what its state machine must be told when that
 //! changes. Pure: the driver gathers the facts (link, source address, set-up, tracking,
-//! the sync group) and feeds the router whatever [`reconcile`] returns.
+//! drain) and the node core ([`super::node`]) feeds the router whatever [`reconcile`]
+//! returns.
 //!
 //! keepalived's behaviour, which users rely on: an instance that cannot run starts in (or
 //! goes to) FAULT, with the FAULT notification, and starts per RFC 5798 §6.4.1 when the
 //! cause clears; the other instances are unaffected. An unweighted check that has not
 //! reported yet keeps its instance in INIT.
 
-use crate::proto::router::{Cause, Input, StateName};
+use serde::{Deserialize, Serialize};
+
+use super::router::{Cause, Input, StateName};
 
 /// The configured interface as the kernel reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LinkHealth {
     /// No interface of that name (yet).
     Missing,
@@ -20,7 +23,7 @@ pub enum LinkHealth {
 }
 
 /// What tracking says about the instance's unweighted checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TrackHealth {
     /// An unweighted check has not reported yet.
     Pending,
@@ -28,7 +31,7 @@ pub enum TrackHealth {
     Ok,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     /// Held out of service by the operator (`vrrp-agent drain`).
     pub drained: bool,
@@ -110,6 +113,7 @@ pub fn reconcile(
         StateName::Fault => Some(Input::Recovered(match fault_cause {
             Some(Cause::InterfaceDown) => Cause::InterfaceUp,
             Some(Cause::Drained) => Cause::Undrained,
+            Some(Cause::SyncGroup) => Cause::SyncGroup,
             _ => Cause::Recovered,
         })),
         StateName::Initialize => Some(Input::Startup),

@@ -1,0 +1,248 @@
+//! The driver's side of the node core: inputs go in through [`Engine::feed`] (recorded
+//! when `--record` is on), and every output comes back out as an effect on the edges:
+//! adverts, addresses, announcements, the transition's log line, event, notify programs,
+//! FIFO line and mail.
+
+use serde_json::json;
+
+use super::Engine;
+use crate::notify::commands_for;
+use crate::proto::advert::AdvertOut;
+use crate::proto::node::{NodeInput, NodeOutput};
+use crate::proto::router::{Action, StateName};
+
+impl Engine {
+    /// Feed the node core one input and carry out what it decides.
+    pub(super) async fn feed(&mut self, input: NodeInput, now: u64) {
+        if let Some(rec) = &mut self.recorder {
+            rec.record(&input, now);
+        }
+        let outputs = self.node.handle(input, now);
+        for o in outputs {
+            match o {
+                NodeOutput::Act { instance, action } => self.act(instance, action, now).await,
+                NodeOutput::SplitBrain { instance, seen } => {
+                    self.report_split_brain(instance, &seen)
+                }
+                NodeOutput::GroupMoved { instance, to } => self.notify_group(instance, to),
+            }
+        }
+    }
+
+    fn report_split_brain(&self, i: usize, seen: &str) {
+        let rt = &self.rts[i];
+        tracing::warn!(
+            instance = rt.label(),
+            "split brain: we are master and saw {seen}"
+        );
+        self.events.publish(json!({
+            "type": "split_brain",
+            "instance": rt.cfg.name,
+            "interface": rt.cfg.interface,
+            "vrid": rt.cfg.vrid,
+            "seen": seen,
+        }));
+    }
+
+    /// Run the group's notify scripts when a member moved the group on its own.
+    fn notify_group(&mut self, i: usize, to: StateName) {
+        let name = &self.rts[i].cfg.name;
+        let Some(g) = self
+            .config
+            .sync_groups
+            .iter()
+            .find(|g| g.members.iter().any(|m| m == name))
+        else {
+            return;
+        };
+        let prio = self.node.router(i).priority();
+        let cmds = commands_for(&g.notify, "GROUP", &g.name, to, prio);
+        let (name, mail) = (g.name.clone(), g.smtp_alert);
+        self.notifier.queue(&format!("group:{name}"), cmds);
+        self.notify_extras("GROUP", &name, to, prio, mail);
+    }
+
+    /// The notify FIFO line and, with `smtp_alert`, a mail; the mail goes out on its own
+    /// task so a slow relay never holds up the engine.
+    fn notify_extras(&self, kind: &str, name: &str, to: StateName, prio: u8, mail: bool) {
+        if let Some(fifo) = &self.config.notify_fifo {
+            crate::notify::write_fifo(fifo, &crate::notify::fifo_line(kind, name, to, prio));
+        }
+        let email = &self.config.email;
+        let Some(server) = email.smtp_server.clone() else {
+            return;
+        };
+        if !mail || email.to.is_empty() {
+            return;
+        }
+        let router_id = self
+            .config
+            .router_id
+            .clone()
+            .unwrap_or_else(|| "vrrpx".to_string());
+        let alert = crate::notify::alert_for(&router_id, kind, name, to);
+        let from = email
+            .from
+            .clone()
+            .unwrap_or_else(|| format!("vrrpx@{router_id}"));
+        let to_list = email.to.clone();
+        let timeout = email.smtp_connect_timeout;
+        tokio::spawn(async move {
+            let addr = match tokio::net::lookup_host((server.host.as_str(), server.port)).await {
+                Ok(mut a) => a.next(),
+                Err(_) => None,
+            };
+            let Some(addr) = addr else {
+                tracing::warn!(
+                    server = server.host.as_str(),
+                    "smtp_alert: cannot resolve the SMTP server"
+                );
+                return;
+            };
+            let settings = crate::notify::mail::MailSettings {
+                server: addr,
+                connect_timeout: timeout,
+                from,
+                to: to_list,
+                router_id,
+            };
+            if let Err(e) = crate::notify::mail::send(&settings, &alert).await {
+                tracing::warn!(error = format!("{e:#}"), "smtp_alert: mail not sent");
+            }
+        });
+    }
+
+    /// Carry out one action of instance `i`'s state machine on the edges.
+    pub(super) async fn act(&mut self, i: usize, a: Action, now: u64) {
+        {
+            let rt = &mut self.rts[i];
+            match a {
+                Action::SendAdvert { priority } => {
+                    let Some(src) = rt.primary else {
+                        return; // no source address: nothing can be sent
+                    };
+                    let advert = AdvertOut {
+                        version: rt.cfg.version,
+                        vrid: rt.cfg.vrid,
+                        priority,
+                        interval_cs: rt.cfg.advert_int_cs,
+                        addrs: rt.cfg.virtual_addresses.iter().map(|v| v.addr).collect(),
+                        auth_pass: rt.cfg.auth_pass,
+                    };
+                    for &dst in &rt.destinations {
+                        let msg = advert.emit(src, dst, rt.cfg.checksum);
+                        match self.edges.send_advert(rt.tx_ifindex, src, &msg, dst) {
+                            Ok(()) => rt.stats.adverts_sent += 1,
+                            Err(e) => {
+                                tracing::warn!(instance = rt.label(), error = %e, "advert not sent")
+                            }
+                        }
+                    }
+                }
+                Action::AddAddresses => {
+                    for v in &rt.cfg.virtual_addresses {
+                        match self.edges.add_address(rt.tx_ifindex, v).await {
+                            Ok(Some(idx)) => {
+                                if !rt.added.iter().any(|(i, a)| *i == idx && a == v) {
+                                    rt.added.push((idx, v.clone()));
+                                }
+                            }
+                            Ok(None) => tracing::warn!(
+                                instance = rt.label(),
+                                addr = %v.addr,
+                                "virtual address already present and not added by vrrpx; leaving it as it is (it will not be removed)"
+                            ),
+                            Err(e) => {
+                                tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot add virtual address")
+                            }
+                        }
+                    }
+                }
+                Action::RemoveAddresses => {
+                    // Only what we added: an address an administrator put there stays.
+                    for (idx, v) in std::mem::take(&mut rt.added) {
+                        if let Err(e) = self.edges.remove_address(idx, &v).await {
+                            tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot remove virtual address");
+                        }
+                    }
+                }
+                Action::Announce { count } => {
+                    for v in &rt.cfg.virtual_addresses {
+                        for _ in 0..count {
+                            if let Err(e) = self.edges.announce(rt.tx_ifindex, v.addr) {
+                                tracing::warn!(instance = rt.label(), addr = %v.addr, error = %e, "announcement not sent");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Action::Transition { from, to, cause } => {
+                    // The master heard: the one we now follow, or the one that went silent.
+                    let router = self.node.router(i);
+                    let master = match router.current_master.or(rt.stats.master_heard) {
+                        Some((a, p)) => format!("{a} priority {p}"),
+                        None => "none heard".to_string(),
+                    };
+                    tracing::info!(
+                        instance = rt.cfg.name.as_str(),
+                        iface = rt.cfg.interface.as_str(),
+                        vrid = rt.cfg.vrid,
+                        from = %from,
+                        to = %to,
+                        cause = ?cause,
+                        priority = router.priority(),
+                        master = master.as_str(),
+                        "state change"
+                    );
+                    let at_unix = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or(0.0);
+                    rt.stats.transitions += 1;
+                    rt.stats.last_transition = Some(crate::status::Transition {
+                        from,
+                        to,
+                        cause,
+                        at_unix,
+                        at_mono_ns: now,
+                    });
+                    self.events.publish(json!({
+                        "type": "transition",
+                        "instance": rt.cfg.name,
+                        "interface": rt.cfg.interface,
+                        "vrid": rt.cfg.vrid,
+                        "from": from,
+                        "to": to,
+                        "cause": cause,
+                        "priority": router.priority(),
+                        "at_unix": at_unix,
+                    }));
+                    let cmds = commands_for(
+                        &rt.cfg.notify,
+                        "INSTANCE",
+                        &rt.cfg.name,
+                        to,
+                        router.priority(),
+                    );
+                    let owner = rt.cfg.name.clone();
+                    self.notifier.queue(&owner, cmds);
+                    let prio = router.priority();
+                    let mail = rt.cfg.smtp_alert;
+                    self.notify_extras("INSTANCE", &owner, to, prio, mail);
+                    if !self.rts[i].cfg.accept {
+                        // Entering or leaving Master changes what the filter refuses.
+                        self.sync_paths();
+                    }
+                    self.publish_status();
+                }
+                Action::ReplySuppressed => {
+                    rt.stats.replies_suppressed += 1;
+                    tracing::debug!(
+                        instance = rt.cfg.name.as_str(),
+                        "reply to a lower priority advert rate-limited"
+                    );
+                }
+            }
+        }
+    }
+}
