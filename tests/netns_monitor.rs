@@ -371,3 +371,84 @@ fn vlan_tagged_adverts_are_left_to_the_vlan_device_on_the_xdp_and_raw_socket_pat
         }
     }
 }
+
+#[test]
+fn on_a_stacked_device_without_native_xdp_auto_mode_falls_back_to_generic_and_judges_by_its_policy()
+{
+    preconditions();
+    // A macvlan over eth0 stands in for a VLAN device (none can be made on this kernel):
+    // stacked on the NIC, no driver-mode XDP, frames delivered to it untagged.
+    let prefix = "vxt-stack-";
+    let dir = scratch(prefix);
+    let mut lab = Lab::new(prefix).unwrap();
+    lab.host("mon", "eth0", &["10.83.0.10/24"]).unwrap();
+    lab.host("junk", "eth0", &["10.83.0.66/24"]).unwrap();
+    for cmd in [
+        &[
+            "ip", "link", "add", "mv0", "link", "eth0", "type", "macvlan", "mode", "bridge",
+        ][..],
+        // Multicast reaches a macvlan only for groups it joined; the monitor joins none.
+        &["ip", "link", "set", "mv0", "allmulticast", "on", "up"][..],
+    ] {
+        lab.exec("mon", cmd).unwrap();
+    }
+    let bin = agent_bin();
+    let argv = [
+        bin.to_str().unwrap(),
+        "monitor",
+        "-i",
+        "mv0",
+        "--json",
+        "--vrid",
+        "61",
+    ];
+    let log = dir.join("mon.log");
+    let idx = lab
+        .spawn("mon", &argv, &dir.join("mon.json"), &log)
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("receive path"))
+    }));
+    let base = Advert {
+        vrid: 61,
+        src: IpAddr::V4(Ipv4Addr::new(10, 83, 0, 66)),
+        ..Advert::v3_ipv4()
+    };
+    let frames = vec![
+        base.build(),
+        Advert {
+            ttl: 1,
+            ..base.clone()
+        }
+        .build(),
+        Advert {
+            vrid: 62,
+            ..base.clone()
+        }
+        .build(),
+    ];
+    let sent = burst_in(
+        &lab.ns("junk"),
+        "eth0",
+        frames,
+        150,
+        5_000,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(sent, 150);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(lab
+        .stop(idx, libc::SIGTERM, Duration::from_secs(3))
+        .unwrap());
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(
+        text.contains("driver-mode XDP refused") && text.contains("mode=\"generic\""),
+        "auto mode fell back to generic: {text}"
+    );
+    let out = std::fs::read_to_string(dir.join("mon.json")).unwrap();
+    let c: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    for (reason, n) in [("accepted", 50), ("ttl", 50), ("foreign", 50)] {
+        assert_eq!(c["counters"][reason], n, "{reason}: {c}");
+    }
+}
