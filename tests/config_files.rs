@@ -77,6 +77,15 @@ fn single_error(result: Result<Loaded, Vec<ConfigError>>) -> ConfigError {
     errors.into_iter().next().unwrap()
 }
 
+/// The warnings besides the one any file with a script gets on a machine without the user
+/// keepalived_script and without `script_user`: scripts then run as root.
+fn besides_script_user(warnings: &[Warning]) -> Vec<&Warning> {
+    warnings
+        .iter()
+        .filter(|w| !w.message.contains("no `script_user`"))
+        .collect()
+}
+
 fn warning_containing<'a>(warnings: &'a [Warning], needle: &str) -> &'a Warning {
     warnings
         .iter()
@@ -481,7 +490,8 @@ vrrp_instance VI_1 {
     assert!(!i.accept);
     assert_eq!(i.checksum, ChecksumForm::Plain);
     assert_eq!(i.location, at("test.conf", 12));
-    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+    let warnings = besides_script_user(&loaded.warnings);
+    assert!(warnings.is_empty(), "{}", show(&warnings));
 }
 
 #[test]
@@ -649,15 +659,16 @@ fn track_script_naming_an_undefined_vrrp_script_is_an_error() {
 }
 
 #[test]
-fn notify_script_with_arguments_must_be_quoted_and_unquoted_words_after_it_warn() {
-    let loaded = ok(conf(&one_instance("notify_master /etc/master.sh arg1")));
-    assert_eq!(
-        loaded.config.instances[0].notify.master.as_deref(),
-        Some("/etc/master.sh")
-    );
-    let w = warning_containing(&loaded.warnings, "user");
-    assert!(w.message.contains("arg1"));
-    assert_eq!(w.location.line, 7);
+fn a_word_after_an_unquoted_notify_script_is_the_user_it_runs_as_as_in_keepalived() {
+    let loaded = ok(conf(&one_instance("notify_master /etc/master.sh nobody")));
+    let notify = &loaded.config.instances[0].notify;
+    assert_eq!(notify.master.as_deref(), Some("/etc/master.sh"));
+    let run_as = notify.run_as.master.as_ref().unwrap();
+    assert_eq!((run_as.user.as_str(), run_as.uid), ("nobody", 65534));
+    // Arguments meant for the script name no user, so the mistake is an error at its line.
+    let e = single_error(conf(&one_instance("notify_master /etc/master.sh arg1")));
+    assert!(e.message.contains("no user `arg1`"), "{e}");
+    assert_eq!(e.location.line, 7);
 }
 
 #[test]
@@ -1260,7 +1271,8 @@ vrrp_instance VI_1 {
 #[test]
 fn classic_nginx_keepalived_pair_loads_as_written() {
     let master = ok(conf(NGINX_PAIR_MASTER));
-    assert!(master.warnings.is_empty(), "{}", show(&master.warnings));
+    let warnings = besides_script_user(&master.warnings);
+    assert!(warnings.is_empty(), "{}", show(&warnings));
     let backup = ok(conf(
         &NGINX_PAIR_MASTER
             .replace("state MASTER", "state BACKUP")
@@ -1322,7 +1334,8 @@ fn messages_come_in_file_order() {
     let mut sorted = lines.clone();
     sorted.sort();
     assert_eq!(lines, sorted);
-    assert_eq!(lines.len(), 3, "{}", show(&checked.warnings));
+    let warnings = besides_script_user(&checked.warnings);
+    assert_eq!(warnings.len(), 3, "{}", show(&warnings));
 }
 
 #[test]
@@ -1447,7 +1460,8 @@ name = \"G\"
 members = [\"A\", \"B\"]
 ";
     let loaded = ok(native(text));
-    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+    let warnings = besides_script_user(&loaded.warnings);
+    assert!(warnings.is_empty(), "{}", show(&warnings));
     let i = &loaded.config.instances[0];
     assert_eq!(i.initial_state, InitialState::Master);
     assert_eq!(i.checksum, ChecksumForm::Plain);
@@ -1784,11 +1798,8 @@ fn vrrp_script_init_fail_reaches_the_model_in_both_syntaxes_and_is_off_by_defaul
          vrrp_script b {{\n script /bin/true\n}}\n{}",
         one_instance("track_script {\n a\n b\n}")
     )));
-    assert!(
-        from_conf.warnings.is_empty(),
-        "{}",
-        show(&from_conf.warnings)
-    );
+    let warnings = besides_script_user(&from_conf.warnings);
+    assert!(warnings.is_empty(), "{}", show(&warnings));
     let from_toml = ok(native(&format!(
         "[[script]]\nname = \"a\"\ncommand = \"/bin/true\"\ninit_fail = true\n\
          [[script]]\nname = \"b\"\ncommand = \"/bin/true\"\n\
@@ -1801,15 +1812,22 @@ fn vrrp_script_init_fail_reaches_the_model_in_both_syntaxes_and_is_off_by_defaul
 }
 
 #[test]
-fn vrrp_script_user_is_still_a_warning() {
+fn vrrp_script_user_and_script_user_name_who_runs_scripts() {
     let loaded = ok(conf(&format!(
-        "vrrp_script a {{\n script /bin/true\n user nobody\n}}\n{}",
+        "global_defs {{\n script_user root\n}}\n\
+         vrrp_script a {{\n script /bin/true\n user nobody\n}}\n\
+         vrrp_script b {{\n script /bin/true\n}}\n{}",
+        one_instance("track_script {\n a\n b\n}")
+    )));
+    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
+    let uid = |i: usize| loaded.config.scripts[i].run_as.as_ref().map(|r| r.uid);
+    assert_eq!((uid(0), uid(1)), (Some(65534), Some(0)));
+    let e = single_error(conf(&format!(
+        "vrrp_script a {{\n script /bin/true\n user vrrpx-nobody-here\n}}\n{}",
         one_instance("track_script {\n a\n}")
     )));
-    assert_eq!(
-        warning_containing(&loaded.warnings, "`user`").location,
-        at("test.conf", 3)
-    );
+    assert_eq!(e.location, at("test.conf", 3));
+    assert!(e.message.contains("no user `vrrpx-nobody-here`"), "{e}");
 }
 
 const TRACK_FILES_CONF: &str = "\

@@ -6,7 +6,7 @@
 //! - [`wire`]: one Ethernet frame through the raw-socket path (`process_frame`, which runs
 //!   the shared XDP classifier) under four policies. The verdict is compared with a
 //!   reference reading of the receive checks written here from RFC 5798 §7.1 / RFC 3768
-//!   §7.1 and `shared/VRRP.md` (and §6.4.3 for traffic to the addresses of a master
+//!   §7.1 and `docs/rfc-index.md` (and §6.4.3 for traffic to the addresses of a master
 //!   without Accept_Mode; docs/xdp-filter.md for what is not ours: other VRIDs and
 //!   VLAN-tagged frames pass); an accepted advert or a reported ARP must carry exactly the
 //!   fields in the bytes, and the counters must count the verdict once.

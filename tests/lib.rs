@@ -1,6 +1,7 @@
 //! Shared test support for vrrpx: frames built byte by byte, network-namespace labs and
 //! real peers. Used by the integration tests in this folder, the demo and the benchmarks.
 
+pub mod agent;
 pub mod frames;
 pub mod fuzz_targets;
 pub mod inject;

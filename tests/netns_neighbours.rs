@@ -81,6 +81,16 @@ fn agent_config(dir: &Path, h: &str, vrid: u8, vip: &str) -> std::path::PathBuf 
     path
 }
 
+/// r1 and r2 (tests/pair.rs) and a third host, r3 (10.9.0.3), running vrrp-agent with
+/// VRID 53 alone: a neighbour none of whose VRRP is r1's or r2's.
+fn lab_with_neighbour(prefix: &str, dir: &Path) -> Lab {
+    let mut lab = pair_lab(prefix);
+    lab.host("r3", "eth0", &["10.9.0.3/24"]).unwrap();
+    let r3_conf = agent_config(dir, "r3", 53, VIP_53);
+    start_agent(&mut lab, "r3", &r3_conf, dir);
+    lab
+}
+
 /// How many of `hosts` hold `vip` on eth0.
 fn holders(lab: &Lab, hosts: &[&str], vip: &str) -> usize {
     hosts.iter().filter(|h| has(lab, h, vip)).count()
@@ -138,15 +148,12 @@ impl XdpCounters {
 fn beside_keepalived_on_the_same_nic_each_vrid_elects_one_master_and_the_agent_passes_the_others() {
     preconditions();
     let dir = scratch("neighbours-same-nic");
-    let mut lab = pair_lab("vxt-nbr-");
-    lab.host("r3", "eth0", &["10.9.0.3/24"]).unwrap();
+    let mut lab = lab_with_neighbour("vxt-nbr-", &dir);
     // keepalived first, so its election happens under the agents' filters.
     start_keepalived_vrid(&mut lab, "r1", 52, 150, VIP_52, &dir);
     start_keepalived_vrid(&mut lab, "r2", 52, 100, VIP_52, &dir);
     start_agent(&mut lab, "r1", &config("pair-master.conf"), &dir);
     start_agent(&mut lab, "r2", &config("pair-backup.conf"), &dir);
-    let r3_conf = agent_config(&dir, "r3", 53, VIP_53);
-    start_agent(&mut lab, "r3", &r3_conf, &dir);
 
     let pair = ["r1", "r2"];
     let settled = wait_for(Duration::from_secs(15), || {
@@ -224,12 +231,9 @@ fn status_json(dir: &Path, h: &str) -> Value {
 fn neighbours_running_other_vrids_are_not_counted_as_rejections_in_status() {
     preconditions();
     let dir = scratch("neighbours-status");
-    let mut lab = pair_lab("vxt-nbs-");
-    lab.host("r3", "eth0", &["10.9.0.3/24"]).unwrap();
-    // The neighbours speak first: keepalived's VRID 52 on r2, vrrp-agent's VRID 53 on r3.
+    // The neighbours speak first: vrrp-agent's VRID 53 on r3, keepalived's VRID 52 on r2.
+    let mut lab = lab_with_neighbour("vxt-nbs-", &dir);
     start_keepalived_vrid(&mut lab, "r2", 52, 100, VIP_52, &dir);
-    let r3_conf = agent_config(&dir, "r3", 53, VIP_53);
-    start_agent(&mut lab, "r3", &r3_conf, &dir);
     assert!(
         wait_for(Duration::from_secs(10), || has(&lab, "r2", VIP_52)
             && has(&lab, "r3", VIP_53)),

@@ -51,6 +51,7 @@ fn plan_one_script(script: &str, interval: Duration, timeout: Duration) -> Plan 
             rise: 1,
             fall: 1,
             init_fail: false,
+            run_as: None,
         }],
         interfaces: Vec::new(),
         files: Vec::new(),

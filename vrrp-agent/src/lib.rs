@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod notify;
 pub mod proto;
 pub mod receive;
+pub mod run_dir;
 pub mod sdnotify;
 pub mod status;
 pub mod track;

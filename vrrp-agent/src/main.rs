@@ -4,11 +4,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use vrrp_agent::engine::EngineOptions;
 use vrrp_agent::io::xdp::ModeChoice;
 use vrrp_agent::monitor::{self, MonitorOptions};
 use vrrp_agent::receive::PathOptions;
+use vrrp_agent::run_dir::default_control_socket;
 
 /// vrrpx agent: VRRP (RFC 5798 / RFC 3768) with an XDP fast path.
 ///
@@ -50,9 +51,11 @@ enum Command {
         /// XDP attach mode.
         #[arg(long, value_enum, default_value = "auto")]
         xdp_mode: ModeChoice,
-        /// Control socket for `status`, `reload` and the event stream.
-        #[arg(long, default_value = vrrp_agent::control::DEFAULT_SOCKET)]
-        control: PathBuf,
+        /// Control socket for `status`, `reload` and the event stream [default:
+        /// /run/vrrpx/control.sock, or /run/vrrpx/netns/NAME/control.sock inside `ip netns
+        /// exec NAME`, so each namespace's daemon has its own].
+        #[arg(long)]
+        control: Option<PathBuf>,
         /// Do not open a control socket.
         #[arg(long)]
         no_control: bool,
@@ -71,20 +74,26 @@ enum Command {
         /// The whole snapshot as JSON.
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = vrrp_agent::control::DEFAULT_SOCKET)]
-        control: PathBuf,
+        /// Control socket of the daemon to ask [default: /run/vrrpx/control.sock, or
+        /// /run/vrrpx/netns/NAME/control.sock inside `ip netns exec NAME`].
+        #[arg(long)]
+        control: Option<PathBuf>,
     },
     /// Make the running daemon re-read its configuration (as SIGHUP does). Unchanged
     /// instances keep their state; a file that fails validation changes nothing.
     Reload {
-        #[arg(long, default_value = vrrp_agent::control::DEFAULT_SOCKET)]
-        control: PathBuf,
+        /// Control socket of the daemon to ask [default: /run/vrrpx/control.sock, or
+        /// /run/vrrpx/netns/NAME/control.sock inside `ip netns exec NAME`].
+        #[arg(long)]
+        control: Option<PathBuf>,
     },
     /// Follow the running daemon's events (transitions, split brain) as JSON lines with
     /// sequence numbers.
     Events {
-        #[arg(long, default_value = vrrp_agent::control::DEFAULT_SOCKET)]
-        control: PathBuf,
+        /// Control socket of the daemon to ask [default: /run/vrrpx/control.sock, or
+        /// /run/vrrpx/netns/NAME/control.sock inside `ip netns exec NAME`].
+        #[arg(long)]
+        control: Option<PathBuf>,
     },
     /// Check a configuration file without running it (like `keepalived -t`): prints every
     /// error and warning with file:line; exit status 0 when it is valid.
@@ -127,6 +136,12 @@ enum Command {
         #[arg(long, default_value = "1")]
         refresh: f64,
     },
+    /// Write the man pages, vrrp-agent(8) and one per subcommand, into DIR (packaging).
+    #[command(hide = true)]
+    GenerateMan { dir: PathBuf },
+    /// Print the completion script for SHELL on stdout (packaging).
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
 }
 
 fn main() -> Result<()> {
@@ -176,6 +191,7 @@ fn main() -> Result<()> {
             }
         }
         Command::Status { json, control } => rt.block_on(async {
+            let control = control.unwrap_or_else(default_control_socket);
             let status = vrrp_agent::control::client::status(&control).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
@@ -185,11 +201,13 @@ fn main() -> Result<()> {
             Ok(())
         }),
         Command::Reload { control } => rt.block_on(async {
+            let control = control.unwrap_or_else(default_control_socket);
             vrrp_agent::control::client::reload(&control).await?;
             println!("reloaded");
             Ok(())
         }),
         Command::Events { control } => rt.block_on(async {
+            let control = control.unwrap_or_else(default_control_socket);
             let mut stream = vrrp_agent::control::client::subscribe(&control).await?;
             while let Some(ev) = stream.next().await? {
                 println!("{ev}");
@@ -223,13 +241,26 @@ fn main() -> Result<()> {
             for w in &loaded.warnings {
                 tracing::warn!("{w}");
             }
+            // One daemon per network namespace: a second would remove the first one's
+            // addresses as leftovers and answer for the same virtual routers.
+            let lock = match vrrp_agent::run_dir::DaemonLock::acquire() {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("vrrp-agent: {e:#}");
+                    std::process::exit(1);
+                }
+            };
+            tracing::debug!(lock = %lock.path().display(), "daemon lock held");
             let opts = EngineOptions {
                 path: PathOptions { no_xdp, xdp_mode },
                 config_path: Some(config.clone()),
-                control_socket: (!no_control).then_some(control),
+                control_socket: (!no_control)
+                    .then(|| control.unwrap_or_else(default_control_socket)),
                 metrics,
             };
-            rt.block_on(vrrp_agent::engine::run(loaded.config, opts))
+            let result = rt.block_on(vrrp_agent::engine::run(loaded.config, opts));
+            drop(lock);
+            result
         }
         Command::Monitor {
             interface,
@@ -256,7 +287,60 @@ fn main() -> Result<()> {
             };
             rt.block_on(monitor::run(opts))
         }
+        Command::GenerateMan { dir } => generate_man(&dir),
+        Command::Completions { shell } => {
+            // clap_complete's bash script offers hidden subcommands too; offer only the
+            // visible ones (clap cannot drop a subcommand, so rebuild the root).
+            let full = Cli::command();
+            let mut visible = clap::Command::new("vrrp-agent")
+                .version(env!("CARGO_PKG_VERSION"))
+                .args(full.get_arguments().cloned())
+                .subcommands(full.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
+            clap_complete::generate(shell, &mut visible, "vrrp-agent", &mut std::io::stdout());
+            Ok(())
+        }
     }
+}
+
+/// The package's man pages come from the same definitions as `--help`, so they cannot
+/// drift: vrrp-agent(8) and vrrp-agent-SUBCOMMAND(8) for each visible subcommand, each
+/// ending with the files the package installs and a pointer to vrrpx.conf(5).
+fn generate_man(dir: &std::path::Path) -> Result<()> {
+    const FILES: &str = r#".SH FILES
+.TP
+.I /etc/keepalived/keepalived.conf
+The configuration the packaged service reads (keepalived.conf syntax; a name ending in
+\fI.toml\fR is read as the native format).
+.TP
+.I /etc/default/vrrpx
+\fBVRRPX_CONFIG\fR, the configuration file of the service, and \fBVRRPX_OPTS\fR, extra
+options for \fBvrrp-agent run\fR.
+.TP
+.I /run/vrrpx/control.sock
+The control socket of \fBstatus\fR, \fBreload\fR and \fBevents\fR.
+.SH SEE ALSO
+.BR vrrpx.conf (5),
+.BR keepalived (8),
+.BR systemctl (1)
+"#;
+    std::fs::create_dir_all(dir)?;
+    let mut root = Cli::command().disable_help_subcommand(true);
+    root.build();
+    let pages = std::iter::once(root.clone())
+        .chain(root.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
+    for cmd in pages {
+        let man = clap_mangen::Man::new(cmd)
+            .section("8")
+            .source(concat!("vrrpx ", env!("CARGO_PKG_VERSION")))
+            .manual("System Administration");
+        let path = dir.join(man.get_filename());
+        let mut page = Vec::new();
+        man.render(&mut page)?;
+        page.extend_from_slice(FILES.as_bytes());
+        std::fs::write(&path, page)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// A VRRP router is a timekeeper: when other processes saturate the CPUs its adverts must

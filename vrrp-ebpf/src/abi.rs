@@ -134,7 +134,8 @@ pub struct VridKey {
 pub const FAMILY_V4: u8 = 4;
 pub const FAMILY_V6: u8 = 6;
 
-/// How a v3-over-IPv4 checksum is expected to be computed (VRRP.md: the RFCs disagree).
+/// How a v3-over-IPv4 checksum is expected to be computed (the RFCs disagree:
+/// docs/rfc-index.md).
 pub const CSUM_PSEUDO: u8 = 0;
 /// RFC 9568: no IPv4 pseudo-header.
 pub const CSUM_PLAIN: u8 = 1;
@@ -147,7 +148,7 @@ pub const AUTH_NONE: u8 = 0;
 pub const AUTH_PASS: u8 = 1;
 
 /// `VridPolicy::flags`: the instance talks to unicast peers; a unicast advert is exempt
-/// from the TTL check (VRRP.md check 1).
+/// from the TTL check (docs/xdp-filter.md, check 1).
 pub const VRID_UNICAST: u8 = 1;
 
 pub const VERSION_ANY: u8 = 0;

@@ -2,6 +2,7 @@
 //! something is missing, so a fresh clone needs nothing else.
 
 mod bench;
+mod deb;
 mod demo;
 mod failover_demo;
 mod setup;
@@ -31,6 +32,9 @@ enum Cmd {
     BuildEbpf,
     /// Build the XDP object and target/release/vrrp-agent.
     Build,
+    /// Build the Debian package target/debian/vrrpx_VERSION_ARCH.deb (agent with the XDP
+    /// object embedded, vrrpx.service, /etc/default/vrrpx, man pages, completions).
+    Deb,
     /// The lab demo: three vrrp-agent routers and a client; link cut and graceful
     /// handover with the client-observed outage beside the RFC floor.
     Demo {
@@ -118,7 +122,10 @@ pub fn build_all() -> Result<PathBuf> {
 fn test(args: &[String]) -> Result<()> {
     require_root()?;
     setup::apt(setup::APT_PACKAGES)?;
-    build_all()?;
+    // The package test (tests/deb_package.rs) checks the package this builds; building it
+    // also builds the XDP object and the release agent the other tests run.
+    let deb = deb::build()?;
+    eprintln!("built {}", deb.display());
     let ws = workspace();
     sh(Command::new("cargo")
         .current_dir(&ws)
@@ -175,8 +182,9 @@ fn main() -> Result<()> {
             require_root()?;
             setup::apt(setup::APT_PACKAGES)?;
             let tc = setup::ebpf_toolchain()?;
+            setup::cargo_deb()?;
             eprintln!(
-                "setup: ready ({:?}, bpf-linker in {})",
+                "setup: ready ({:?}, bpf-linker and cargo-deb in {})",
                 tc.compiler,
                 tc.linker_bin.display()
             );
@@ -191,6 +199,11 @@ fn main() -> Result<()> {
         Cmd::Build => {
             let agent = build_all()?;
             eprintln!("built {}", agent.display());
+            Ok(())
+        }
+        Cmd::Deb => {
+            let deb = deb::build()?;
+            println!("{}", deb.display());
             Ok(())
         }
         Cmd::Demo { monitor } => {

@@ -1,7 +1,7 @@
 //! Idempotent machine set-up: Debian packages for the tests and demo, and the eBPF
 //! toolchain (nightly rust-src, or Debian's BPF-capable rustc as a fallback, plus
-//! bpf-linker linked against the toolchain's own LLVM). A second run only checks.
-//! The recipe is `../shared/TOOLCHAIN.md`.
+//! bpf-linker linked against the toolchain's own LLVM), and cargo-deb for `cargo xtask
+//! deb`. A second run only checks. Why each step is there: `docs/toolchain.md`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -174,6 +174,37 @@ fn bpf_linker(sysroot: &Path) -> Result<PathBuf> {
         .arg(cache.join("tools"))
         .arg("--force"))?;
     std::fs::write(&stamp, lib.to_string_lossy().as_bytes())?;
+    Ok(bin)
+}
+
+/// The cargo-deb release `cargo xtask deb` uses: 3.8 declares rust-version 1.85, so it
+/// builds on our stable 1.95 (`--locked`: the dependency versions its authors tested).
+const CARGO_DEB_VERSION: &str = "3.8.0";
+
+/// cargo-deb in the tools directory beside bpf-linker; installed once, then only checked.
+pub fn cargo_deb() -> Result<PathBuf> {
+    let root = cache_dir().join("tools");
+    let bin = root.join("bin/cargo-deb");
+    let current = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(CARGO_DEB_VERSION))
+        .unwrap_or(false);
+    if current {
+        return Ok(bin);
+    }
+    eprintln!("setup: building cargo-deb {CARGO_DEB_VERSION} (a few minutes)");
+    sh(Command::new("cargo")
+        .args([
+            "install",
+            "--locked",
+            "cargo-deb",
+            "--version",
+            CARGO_DEB_VERSION,
+        ])
+        .arg("--root")
+        .arg(&root)
+        .arg("--force"))?;
     Ok(bin)
 }
 

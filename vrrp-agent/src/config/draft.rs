@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use super::model::{ChecksumForm, InitialState, Location, Notify, Version};
+use super::model::{ChecksumForm, InitialState, Location, Notify, PerNotify, UserSpec, Version};
 
 /// A value and where it was set.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +44,10 @@ pub struct DraftConfig {
     pub smtp_connect_timeout: Option<Located<Micros>>,
     /// `notify_fifo` / `vrrp_notify_fifo`.
     pub notify_fifo: Option<Located<String>>,
+    /// `enable_script_security`.
+    pub script_security: Option<Located<bool>>,
+    /// `script_user USER [GROUP]`.
+    pub script_user: Option<Located<UserSpec>>,
     /// keepalived's `global_defs { smtp_alert_vrrp }` (or `smtp_alert`): the `smtp_alert` of
     /// instances and groups that do not set their own.
     pub smtp_alert_default: Option<Located<bool>>,
@@ -107,6 +111,8 @@ pub struct DraftInstance {
     pub track_scripts: Vec<Located<DraftTrack>>,
     pub track_files: Vec<Located<DraftTrack>>,
     pub notify: Notify,
+    /// `USER [GROUP]` written after each notify script.
+    pub notify_users: PerNotify<Option<Located<UserSpec>>>,
     pub smtp_alert: Option<Located<bool>>,
     pub garp_master_delay: Option<Located<Micros>>,
     pub garp_master_repeat: Option<Located<i64>>,
@@ -128,6 +134,8 @@ pub struct DraftScript {
     pub rise: Option<Located<i64>>,
     pub fall: Option<Located<i64>>,
     pub init_fail: bool,
+    /// `user USER [GROUP]`.
+    pub user: Option<Located<UserSpec>>,
 }
 
 #[derive(Debug, Default)]
@@ -136,6 +144,8 @@ pub struct DraftSyncGroup {
     pub location: Location,
     pub members: Vec<Located<String>>,
     pub notify: Notify,
+    /// `USER [GROUP]` written after each notify script.
+    pub notify_users: PerNotify<Option<Located<UserSpec>>>,
     pub smtp_alert: Option<Located<bool>>,
     /// keepalived's `sync_group_tracking_weight`: members keep their weighted tracking.
     pub tracking_weight: bool,

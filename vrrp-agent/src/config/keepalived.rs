@@ -12,7 +12,8 @@ use super::draft::{
     DraftScript, DraftSmtpServer, DraftSyncGroup, DraftTrack, DraftTrackFile, DraftTrackFileInit,
     Located, Micros, MICROS_PER_SECOND,
 };
-use super::model::{ChecksumForm, InitialState, Notify};
+use super::lexer::is_secret_keyword;
+use super::model::{ChecksumForm, InitialState, Notify, PerNotify, UserSpec};
 use super::report::Diagnostics;
 use super::syntax::Statement;
 
@@ -67,9 +68,6 @@ fn hint(keyword: &str) -> Option<&'static str> {
         "dont_track_primary" => "the instance always tracks its own interface",
         "vrrp_strict" | "strict_mode" => {
             "strict mode is not implemented; write `no_accept` if that is the part you need"
-        }
-        "enable_script_security" | "script_user" | "user" => {
-            "scripts run as the user vrrpx runs as"
         }
         "notify_fifo_script" | "vrrp_notify_fifo_script" => {
             "vrrpx writes the FIFO named by `notify_fifo` and starts no reader for it; run the \
@@ -148,6 +146,9 @@ fn is_keyword(word: &str) -> bool {
             | "smtp_connect_timeout"
             | "notify_fifo"
             | "vrrp_notify_fifo"
+            | "user"
+            | "script_user"
+            | "enable_script_security"
     )
 }
 
@@ -215,6 +216,18 @@ impl Reader<'_> {
     }
 
     fn ignored_rest(&mut self, stmt: &Statement, used: usize) {
+        if is_secret_keyword(stmt.name()) {
+            // What follows a password may be the rest of it: never quoted.
+            self.diag.warn(
+                stmt.location(),
+                format!(
+                    "`{}` takes its value up to the first blank; the rest of the line is \
+                     ignored, as keepalived does (quote the password if it has blanks)",
+                    stmt.name()
+                ),
+            );
+            return;
+        }
         let rest = &stmt.args[used..];
         let advice = if is_keyword(&rest[0].text) {
             "; put each keyword on its own line"
@@ -404,6 +417,15 @@ impl Reader<'_> {
                     );
                 }
                 "notify_fifo" | "vrrp_notify_fifo" => self.notify_fifo(s, draft),
+                "enable_script_security" => {
+                    self.flag(s);
+                    let on = Some(Located::new(true, s.location()));
+                    self.set(&mut draft.script_security, on, "enable_script_security");
+                }
+                "script_user" => {
+                    let user = self.user_spec(s, 0);
+                    self.set(&mut draft.script_user, user, "script_user");
+                }
                 // keepalived: `smtp_alert_vrrp` sets the default of VRRP instances and
                 // groups, and wins over `smtp_alert`, the default of everything.
                 "smtp_alert_vrrp" => {
@@ -628,11 +650,9 @@ impl Reader<'_> {
                 let on = self.bool_flag(s);
                 self.set(&mut d.smtp_alert, on, "smtp_alert");
             }
-            "notify_master" => d.notify.master = self.notify_script(s),
-            "notify_backup" => d.notify.backup = self.notify_script(s),
-            "notify_fault" => d.notify.fault = self.notify_script(s),
-            "notify_stop" => d.notify.stop = self.notify_script(s),
-            "notify" => d.notify.any = self.notify_script(s),
+            "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
+                self.notify_keyword(s, &mut d.notify, &mut d.notify_users)
+            }
             "garp_master_delay" => {
                 let delay = self.seconds(s, "seconds");
                 self.set(&mut d.garp_master_delay, delay, "garp_master_delay");
@@ -864,9 +884,47 @@ impl Reader<'_> {
         Some(Located::new(track, s.location()))
     }
 
-    /// `notify_* SCRIPT [user [group]]`: a script with arguments must be quoted, and what
-    /// follows it names the user to run it as, as in keepalived.
-    fn notify_script(&mut self, s: &Statement) -> Option<String> {
+    /// `notify_* SCRIPT [USER [GROUP]]`: a script with arguments must be quoted, and what
+    /// follows it names the user (and group) to run it as, as in keepalived. The script
+    /// goes to `script`, the user to `user`.
+    fn notify_script(
+        &mut self,
+        s: &Statement,
+        script: &mut Option<String>,
+        user: &mut Option<Located<UserSpec>>,
+    ) {
+        *script = self.notify_command(s);
+        *user = if script.is_some() && s.args.len() > 1 {
+            self.user_spec(s, 1)
+        } else {
+            None
+        };
+    }
+
+    /// `KEYWORD ... USER [GROUP]`, the user at `args[first]`; words after GROUP are
+    /// ignored with a warning.
+    fn user_spec(&mut self, s: &Statement, first: usize) -> Option<Located<UserSpec>> {
+        if !self.no_block(s) {
+            return None;
+        }
+        let Some(user) = s.args.get(first) else {
+            self.diag.error(
+                s.location(),
+                format!("`{}` needs a user name: `USER [GROUP]`", s.name()),
+            );
+            return None;
+        };
+        if s.args.len() > first + 2 {
+            self.ignored_rest(s, first + 2);
+        }
+        let spec = UserSpec {
+            user: user.text.clone(),
+            group: s.args.get(first + 1).map(|g| g.text.clone()),
+        };
+        Some(Located::new(spec, s.location()))
+    }
+
+    fn notify_command(&mut self, s: &Statement) -> Option<String> {
         if !self.no_block(s) {
             return None;
         }
@@ -883,19 +941,24 @@ impl Reader<'_> {
             );
             return None;
         };
-        if s.args.len() > 1 {
-            self.diag.warn(
-                s.location(),
-                format!(
-                    "`{}`: keepalived reads `{}` after the script as the user (and group) to \
-                     run it as; vrrpx runs scripts as its own user and ignores it (quote the \
-                     script if these were meant as its arguments)",
-                    s.name(),
-                    join(&s.args[1..])
-                ),
-            );
-        }
         Some(script.text.clone())
+    }
+
+    /// One of `notify_master`, `notify_backup`, `notify_fault`, `notify_stop`, `notify`.
+    fn notify_keyword(
+        &mut self,
+        s: &Statement,
+        notify: &mut Notify,
+        users: &mut PerNotify<Option<Located<UserSpec>>>,
+    ) {
+        let (script, user) = match s.name() {
+            "notify_master" => (&mut notify.master, &mut users.master),
+            "notify_backup" => (&mut notify.backup, &mut users.backup),
+            "notify_fault" => (&mut notify.fault, &mut users.fault),
+            "notify_stop" => (&mut notify.stop, &mut users.stop),
+            _ => (&mut notify.any, &mut users.any),
+        };
+        self.notify_script(s, script, user);
     }
 
     fn script(&mut self, stmt: &Statement) -> Option<DraftScript> {
@@ -951,6 +1014,10 @@ impl Reader<'_> {
                 "init_fail" => {
                     self.flag(s);
                     d.init_fail = true;
+                }
+                "user" => {
+                    let user = self.user_spec(s, 0);
+                    self.set(&mut d.user, user, "user");
                 }
                 _ => self.unsupported(s),
             }
@@ -1158,11 +1225,9 @@ impl Reader<'_> {
                         }
                     }
                 }
-                "notify_master" => notify.master = self.notify_script(s),
-                "notify_backup" => notify.backup = self.notify_script(s),
-                "notify_fault" => notify.fault = self.notify_script(s),
-                "notify_stop" => notify.stop = self.notify_script(s),
-                "notify" => notify.any = self.notify_script(s),
+                "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
+                    self.notify_keyword(s, &mut notify, &mut d.notify_users)
+                }
                 "sync_group_tracking_weight" => {
                     self.flag(s);
                     d.tracking_weight = true;

@@ -5,7 +5,9 @@
 //! removed, no escapes, never spanning lines); and `#` or `!` outside quotes starts a comment
 //! that runs to the end of the line, even in the middle of a word. That last rule turns
 //! `auth_pass s3cret!!` into `s3cret`, which is keepalived's behaviour and so ours, but it is
-//! almost always a mistake, so it earns a warning.
+//! almost always a mistake, so it earns a warning. The warning quotes the word it cut,
+//! except when that word is a password (the value of a [`is_secret_keyword`]): passwords
+//! never appear in messages.
 
 use std::path::Path;
 
@@ -44,6 +46,11 @@ impl Token {
     }
 }
 
+/// Keywords whose value is a secret, never to be quoted in a message.
+pub fn is_secret_keyword(word: &str) -> bool {
+    word == "auth_pass"
+}
+
 fn is_comment_start(c: char) -> bool {
     c == '#' || c == '!'
 }
@@ -74,16 +81,27 @@ fn tokenize_line(line: &str, location: &Location, tokens: &mut Vec<Token>, diag:
     while let Some(c) = chars.next() {
         if c.is_whitespace() || c == '{' || c == '}' || c == '"' || is_comment_start(c) {
             if is_comment_start(c) && !word.is_empty() {
-                let rest: String = chars.clone().collect();
-                diag.warn(
-                    location,
+                let secret = tokens
+                    .last()
+                    .is_some_and(|t: &Token| t.location == *location && is_secret_keyword(&t.text));
+                let message = if secret {
+                    format!(
+                        "`{c}` directly after the value of `{}` starts a comment, so the \
+                         password ends there and the rest of the line is dropped (keepalived \
+                         reads it the same way); put the password in double quotes if `{c}` \
+                         belongs to it",
+                        tokens.last().map_or("", |t| t.text.as_str())
+                    )
+                } else {
+                    let rest: String = chars.clone().collect();
                     format!(
                         "`{c}` directly after `{word}` starts a comment, so the value is \
                          `{word}` and `{c}{rest}` is dropped (keepalived reads it the same \
                          way); put the value in double quotes if `{c}` belongs to it, or a \
                          space before the comment"
-                    ),
-                );
+                    )
+                };
+                diag.warn(location, message);
             }
             if !word.is_empty() {
                 push(tokens, TokenKind::Word, std::mem::take(&mut word));
@@ -176,11 +194,26 @@ mod tests {
 
     #[test]
     fn comment_character_glued_to_a_word_cuts_it_and_warns() {
-        let (tokens, diag) = lex("auth_pass s3cret!!\n");
+        let (tokens, diag) = lex("notify_master s3cret!!\n");
         assert_eq!(tokens.last().unwrap().1, "s3cret");
         assert_eq!(diag.warnings.len(), 1);
         assert!(diag.warnings[0].message.contains("`s3cret`"));
         assert_eq!(diag.warnings[0].location.line, 1);
+    }
+
+    #[test]
+    fn a_password_cut_by_a_comment_character_is_not_quoted_in_the_warning() {
+        for text in [
+            "auth_pass s3cret!!\n",
+            "authentication { auth_pass s3cret#x }\n",
+        ] {
+            let (tokens, diag) = lex(text);
+            assert!(tokens.iter().any(|t| t.1 == "s3cret"), "{text}");
+            assert_eq!(diag.warnings.len(), 1, "{text}");
+            let message = &diag.warnings[0].message;
+            assert!(!message.contains("s3cret"), "{message}");
+            assert!(message.contains("auth_pass"), "{message}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod lexer;
 pub mod model;
 mod native;
 mod report;
+mod script_users;
 mod syntax;
 mod validate;
 
@@ -86,7 +87,7 @@ pub fn load_str(text: &str, name: &Path) -> Result<Loaded, Vec<ConfigError>> {
 
 /// Reads and validates `path`, keeping warnings even when there are errors.
 pub fn check(path: &Path) -> Checked {
-    match std::fs::read_to_string(path) {
+    match include::read_regular_file(path) {
         Ok(text) => check_str(&text, path),
         Err(e) => Checked {
             config: None,

@@ -33,7 +33,7 @@ pub enum Family {
     V6,
 }
 
-/// How a v3-over-IPv4 checksum is computed (`../shared/VRRP.md` check 4).
+/// How a v3-over-IPv4 checksum is computed (`docs/rfc-index.md`, the checksum rule).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChecksumForm {
     /// With the IPv4 pseudo-header: keepalived 2.2 and FRR (the default).
@@ -116,6 +116,44 @@ pub struct Notify {
     pub stop: Option<String>,
     /// `notify`: called on every change with `INSTANCE name state priority`.
     pub any: Option<String>,
+    /// Who each script runs as (`notify_master SCRIPT USER [GROUP]`, else the default
+    /// script user), filled in when the configuration is loaded. `None` runs it as the
+    /// agent's own user.
+    pub run_as: PerNotify<Option<RunAs>>,
+}
+
+/// One value for each of the notify scripts of an instance or a sync group.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PerNotify<T> {
+    pub master: T,
+    pub backup: T,
+    pub fault: T,
+    pub stop: T,
+    pub any: T,
+}
+
+/// `USER [GROUP]` as written after `script_user`, a vrrp_script's `user`, or a notify
+/// script. A GROUP written `:GROUP` (or a lone `:`) also sets the user's supplementary
+/// groups, as in keepalived.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserSpec {
+    pub user: String,
+    pub group: Option<String>,
+}
+
+/// The credentials a script or notify program runs with, looked up when the
+/// configuration is loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    /// The user name, for messages and the child's `USER`.
+    pub user: String,
+    pub uid: u32,
+    /// The user's own group, or the GROUP written after it.
+    pub gid: u32,
+    /// Supplementary groups; empty (cleared) unless asked for with `:GROUP`.
+    pub groups: Vec<u32>,
+    /// The child's `HOME`.
+    pub home: PathBuf,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,6 +225,10 @@ pub struct Script {
     /// `init_fail`: the script counts as failed until it has succeeded `rise` times;
     /// otherwise its first result decides.
     pub init_fail: bool,
+    /// Who the program runs as (`user USER [GROUP]`, else the default script user);
+    /// `None` for built-in checks, which run inside the agent, and for the agent's own
+    /// user.
+    pub run_as: Option<RunAs>,
     pub location: Location,
 }
 
@@ -203,6 +245,7 @@ impl Default for Script {
             rise: 1,
             fall: 1,
             init_fail: false,
+            run_as: None,
             location: Location::default(),
         }
     }
@@ -264,6 +307,9 @@ pub struct Config {
     /// `notify_fifo PATH` (or `vrrp_notify_fifo`): a FIFO that gets one line per state
     /// change in keepalived's format, such as `INSTANCE "VI_1" MASTER 100`.
     pub notify_fifo: Option<PathBuf>,
+    /// `enable_script_security`: a script run as root whose file or any directory above it
+    /// is writable by someone other than root is refused at load.
+    pub script_security: bool,
 }
 
 /// A keyword we read but do not act on yet, or something suspicious: never silently

@@ -19,7 +19,7 @@ use super::draft::{
     DraftScript, DraftSmtpServer, DraftSyncGroup, DraftTrack, DraftTrackFile, DraftTrackFileInit,
     Located, Micros,
 };
-use super::model::{ChecksumForm, InitialState, Location, Notify};
+use super::model::{ChecksumForm, InitialState, Location, Notify, UserSpec};
 use super::report::Diagnostics;
 
 #[derive(Deserialize)]
@@ -38,6 +38,10 @@ struct NativeFile {
     track_file: Vec<Spanned<NativeTrackFile>>,
     /// keepalived's `notify_fifo` / `vrrp_notify_fifo`.
     notify_fifo: Option<Spanned<String>>,
+    /// keepalived's `enable_script_security`.
+    enable_script_security: Option<Spanned<bool>>,
+    /// keepalived's `script_user`: `"USER"` or `"USER GROUP"`.
+    script_user: Option<Spanned<String>>,
     /// keepalived's mail settings in `global_defs`.
     #[serde(default)]
     email: NativeEmail,
@@ -167,6 +171,8 @@ struct NativeScript {
     fall: Option<Spanned<i64>>,
     #[serde(default)]
     init_fail: bool,
+    /// `"USER"` or `"USER GROUP"`.
+    user: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -394,6 +400,12 @@ pub fn read(text: &str, file: &Path, diag: &mut Diagnostics) -> Option<DraftConf
         }),
         smtp_connect_timeout: reader.duration(&email.smtp_connect_timeout),
         notify_fifo: parsed.notify_fifo.as_ref().map(|f| reader.lines.located(f)),
+        script_security: parsed
+            .enable_script_security
+            .as_ref()
+            .filter(|on| *on.get_ref())
+            .map(|on| reader.lines.located(on)),
+        script_user: parsed.script_user.as_ref().map(|u| reader.user_spec(u)),
         // Each instance and group says `smtp_alert` for itself.
         smtp_alert_default: None,
     })
@@ -411,10 +423,21 @@ fn notify(n: &NativeNotify) -> Notify {
         fault: n.fault.clone(),
         stop: n.stop.clone(),
         any: n.any.clone(),
+        run_as: Default::default(),
     }
 }
 
 impl Reader<'_> {
+    /// `"USER"` or `"USER GROUP"`, split as keepalived splits the words of its line.
+    fn user_spec(&self, spanned: &Spanned<String>) -> Located<UserSpec> {
+        let mut words = spanned.get_ref().split_whitespace().map(str::to_string);
+        let spec = UserSpec {
+            user: words.next().unwrap_or_default(),
+            group: words.next(),
+        };
+        Located::new(spec, &self.lines.of(spanned))
+    }
+
     fn duration(&self, d: &Option<Spanned<NativeDuration>>) -> Option<Located<Micros>> {
         d.as_ref()
             .map(|d| Located::new(d.get_ref().0, &self.lines.of(d)))
@@ -538,6 +561,7 @@ impl Reader<'_> {
             rise: s.rise.as_ref().map(|v| lines.located(v)),
             fall: s.fall.as_ref().map(|v| lines.located(v)),
             init_fail: s.init_fail,
+            user: s.user.as_ref().map(|u| self.user_spec(u)),
         }
     }
 
@@ -569,6 +593,7 @@ impl Reader<'_> {
             location: self.lines.of(spanned),
             members: g.members.iter().map(|m| self.lines.located(m)).collect(),
             notify: notify(&g.notify),
+            notify_users: Default::default(),
             smtp_alert: g.smtp_alert.as_ref().map(|v| self.lines.located(v)),
             // The native format takes tracking weights as written.
             tracking_weight: true,

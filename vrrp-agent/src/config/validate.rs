@@ -18,6 +18,7 @@ use super::model::{
     Version, VirtualAddress,
 };
 use super::report::Diagnostics;
+use super::script_users;
 
 /// keepalived's defaults, which the native format shares (apart from the version).
 const DEFAULT_PRIORITY: i64 = 100;
@@ -172,15 +173,18 @@ pub fn validate(draft: DraftConfig, defaults: ReaderDefaults, diag: &mut Diagnos
         }
     });
 
-    Config {
-        router_id: draft.router_id,
+    let mut config = Config {
+        router_id: draft.router_id.clone(),
         instances,
         scripts,
         sync_groups,
         track_files,
         email,
         notify_fifo,
-    }
+        script_security: false,
+    };
+    script_users::apply(&draft, &mut config, diag);
+    config
 }
 
 /// What tracking can refer to, by name.
@@ -786,9 +790,8 @@ fn auth_pass(d: &DraftInstance, version: Version, diag: &mut Diagnostics) -> Opt
             &pass.location,
             format!(
                 "auth_pass is {} bytes; only the first {AUTH_PASS_LEN} are sent, as in \
-                 keepalived (`{}`)",
-                bytes.len(),
-                String::from_utf8_lossy(&bytes[..AUTH_PASS_LEN])
+                 keepalived",
+                bytes.len()
             ),
         );
     }
@@ -904,6 +907,8 @@ fn scripts(drafts: &[DraftScript], diag: &mut Diagnostics) -> Vec<Script> {
             rise,
             fall,
             init_fail: d.init_fail,
+            // Settled by `script_users`.
+            run_as: None,
             location: d.location.clone(),
         });
     }

@@ -5,7 +5,7 @@
 //!
 //! # Control socket protocol
 //!
-//! A Unix stream socket (default [`DEFAULT_SOCKET`]; directory 0700, socket 0600, and only
+//! A Unix stream socket (default [`crate::run_dir::default_control_socket`], per network namespace; directory 0700, socket 0600, and only
 //! root or the daemon's own user are served). Each request is one JSON object on one line;
 //! each answer is one JSON line:
 //!
@@ -30,5 +30,6 @@ pub use client::{render_status, request};
 pub use metrics::{render_prometheus, serve_metrics, Histograms, MetricsServer};
 pub use server::{ControlServer, Delivery, EventBus, Handles, ReloadRequest, Subscription};
 
-/// Where the daemon listens unless told otherwise.
+/// Where the daemon of the host's network namespace listens unless told otherwise; in
+/// another namespace see [`crate::run_dir::default_control_socket`].
 pub const DEFAULT_SOCKET: &str = "/run/vrrpx/control.sock";

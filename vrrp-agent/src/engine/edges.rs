@@ -7,27 +7,26 @@ use std::net::IpAddr;
 
 use anyhow::{anyhow, Context, Result};
 
-use crate::config::model::{Family, VirtualAddress};
+use crate::config::model::VirtualAddress;
 use crate::io::advert_socket::AdvertSocket;
 use crate::io::arp::GarpSender;
 use crate::io::iface;
-use crate::io::netlink::{Netlink, Sources};
+use crate::io::netlink::{Link, Netlink, Sources};
 use crate::io::vip::Vips;
-use crate::io::vmac::{default_vmac_name, set_parent_arp_sysctls, vmac_mac, Vmacs};
+use crate::io::vmac::{set_parent_arp_sysctls, vmac_mac, Vmacs};
 
 pub struct Edges {
     nl: Netlink,
     vips: Vips,
-    sockets: HashMap<(u32, bool), AdvertSocket>,
+    /// One advert socket per (interface, source address): instances sharing an interface
+    /// but not a source (a `unicast_src_ip` beside multicast instances) each send from
+    /// their own address, which their v3 checksum covers.
+    sockets: HashMap<(u32, IpAddr), AdvertSocket>,
     announcers: HashMap<u32, GarpSender>,
     sources: HashMap<u32, Sources>,
     vmacs: Vmacs,
     /// Names of the macvlans this run created, removed on exit.
     created_vmacs: Vec<String>,
-}
-
-fn is_v6(f: Family) -> bool {
-    f == Family::V6
 }
 
 impl Edges {
@@ -65,6 +64,29 @@ impl Edges {
         }
     }
 
+    /// The link called `name`, if there is one.
+    pub async fn link_by_name(&self, name: &str) -> Result<Option<Link>> {
+        self.nl.link_by_name(name).await
+    }
+
+    /// Re-read an interface's MAC and addresses (they changed, or may have).
+    pub async fn refresh_sources(&mut self, ifindex: u32) -> Result<&Sources> {
+        self.sources.remove(&ifindex);
+        self.sources(ifindex).await
+    }
+
+    /// Forget everything opened on an interface that went away.
+    pub fn forget_interface(&mut self, ifindex: u32) {
+        self.sources.remove(&ifindex);
+        self.announcers.remove(&ifindex);
+        self.sockets.retain(|(i, _), _| *i != ifindex);
+    }
+
+    /// Close the advert sockets no instance sends from any more (a source that changed).
+    pub fn retain_sockets(&mut self, used: &[(u32, IpAddr)]) {
+        self.sockets.retain(|k, _| used.contains(k));
+    }
+
     async fn sources(&mut self, ifindex: u32) -> Result<&Sources> {
         if !self.sources.contains_key(&ifindex) {
             let s = self.nl.sources(ifindex).await?;
@@ -73,30 +95,10 @@ impl Edges {
         Ok(&self.sources[&ifindex])
     }
 
-    /// The advert source: the interface's primary IPv4 address, or its IPv6 link-local.
-    pub async fn primary_address(&mut self, ifindex: u32, family: Family) -> Result<IpAddr> {
-        let s = self.sources(ifindex).await?;
-        match family {
-            Family::V4 => s.primary_v4.map(IpAddr::V4),
-            Family::V6 => s.link_local_v6.map(IpAddr::V6),
-        }
-        .ok_or_else(|| {
-            anyhow!(
-                "{} has no {family:?} source address",
-                iface::name_of(ifindex)
-            )
-        })
-    }
-
-    pub async fn open_advert_socket(
-        &mut self,
-        ifindex: u32,
-        family: Family,
-        src: IpAddr,
-    ) -> Result<()> {
+    pub async fn open_advert_socket(&mut self, ifindex: u32, src: IpAddr) -> Result<()> {
         // Learn the interface's MAC and link-local now: announcements need them later.
         self.sources(ifindex).await?;
-        let key = (ifindex, is_v6(family));
+        let key = (ifindex, src);
         if let Entry::Vacant(e) = self.sockets.entry(key) {
             let s = AdvertSocket::open(ifindex, src, false)
                 .with_context(|| format!("advert socket on {}", iface::name_of(ifindex)))?;
@@ -108,10 +110,10 @@ impl Edges {
         Ok(())
     }
 
-    pub fn send_advert(&self, ifindex: u32, family: Family, msg: &[u8], dst: IpAddr) -> Result<()> {
+    pub fn send_advert(&self, ifindex: u32, src: IpAddr, msg: &[u8], dst: IpAddr) -> Result<()> {
         self.sockets
-            .get(&(ifindex, is_v6(family)))
-            .ok_or_else(|| anyhow!("no advert socket"))?
+            .get(&(ifindex, src))
+            .ok_or_else(|| anyhow!("no advert socket from {src}"))?
             .send(msg, dst)
     }
 
@@ -127,8 +129,8 @@ impl Edges {
     /// and on which the addresses live, so clients' caches never need to change on
     /// failover. Returns its ifindex.
     pub async fn ensure_vmac(&mut self, parent: u32, vrid: u8, src: IpAddr) -> Result<u32> {
-        let name = default_vmac_name(vrid);
         let mac = vmac_mac(vrid, false);
+        let name = self.vmacs.pick_name(parent, vrid, mac).await?;
         let idx = self
             .vmacs
             .ensure(parent, &name, mac)
@@ -154,7 +156,7 @@ impl Edges {
                 link_local_v6: None,
             },
         );
-        if let Entry::Vacant(e) = self.sockets.entry((idx, false)) {
+        if let Entry::Vacant(e) = self.sockets.entry((idx, src)) {
             e.insert(
                 AdvertSocket::open(idx, src, false)
                     .with_context(|| format!("advert socket on {name}"))?,
@@ -184,18 +186,29 @@ impl Edges {
         }
     }
 
-    pub async fn add_address(&mut self, ifindex: u32, v: &VirtualAddress) -> Result<()> {
+    /// Add a virtual address; `Some(ifindex)` where it was added, `None` when it was
+    /// already there (someone else's: never ours to remove).
+    pub async fn add_address(&mut self, ifindex: u32, v: &VirtualAddress) -> Result<Option<u32>> {
         let idx = Self::target_ifindex(ifindex, v)?;
-        self.vips
+        let added = self
+            .vips
             .add(idx, v.addr, v.prefix_len, v.label.as_deref())
-            .await
-            .map(|_| ())
+            .await?;
+        if added {
+            return Ok(Some(idx));
+        }
+        // Already there: ours if it carries our tag (put there by this run before).
+        let present = self.vips.list(idx).await?;
+        let ours = present
+            .iter()
+            .any(|a| a.addr == v.addr && a.prefix_len == v.prefix_len && a.is_ours());
+        Ok(ours.then_some(idx))
     }
 
+    /// Remove a virtual address we added on `ifindex` (the interface it went on).
     pub async fn remove_address(&mut self, ifindex: u32, v: &VirtualAddress) -> Result<()> {
-        let idx = Self::target_ifindex(ifindex, v)?;
         self.vips
-            .remove(idx, v.addr, v.prefix_len)
+            .remove(ifindex, v.addr, v.prefix_len)
             .await
             .map(|_| ())
     }

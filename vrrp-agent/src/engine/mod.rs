@@ -8,6 +8,8 @@
 //! adverts' real arrival times instead of taking over (DESIGN.md bet 1).
 
 mod edges;
+pub mod health;
+mod host;
 mod observe;
 mod reload;
 mod runtime;
@@ -24,23 +26,26 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use vrrp_ebpf::abi::*;
 
-use crate::config::model::{Config, Family, Instance};
+use crate::config::model::Config;
 use crate::control::{ControlServer, EventBus, Handles, Histograms, ReloadRequest};
 use crate::filter::Counters;
+use crate::io::host_events::{HostEvent, HostEvents};
 use crate::io::iface;
 use crate::io::rawsock::monotonic_ns;
 use crate::monitor::table::{addr_from, event_src};
 use crate::notify::{commands_for, Notifier};
 use crate::proto::advert::AdvertOut;
-use crate::proto::router::{Action, Cause, Input, Router, StateName};
+use crate::proto::router::{Action, Cause, Input, StateName};
 use crate::receive::{PathOptions, ReceivePath};
 use crate::status::Status;
 use crate::track::{TrackUpdate, Tracker};
 use edges::Edges;
+use health::TrackHealth;
 use runtime::*;
 
-/// How often interface carrier is checked (down → Fault).
-const LINK_POLL: Duration = Duration::from_millis(50);
+/// How often instances still waiting for their interface, address or sockets are
+/// retried (netlink events usually resolve them sooner).
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// Counters are read and rejections logged at most this often; the counters carry the
 /// volume (DESIGN.md bet 4).
 const REJECT_LOG: Duration = Duration::from_secs(5);
@@ -51,6 +56,8 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 const REANNOUNCE_NS: u64 = 60_000_000_000;
 /// Split brain is logged at most this often per instance.
 const SPLIT_LOG_NS: u64 = 5_000_000_000;
+/// A peer advertising another address list or interval is logged at most this often.
+const MISMATCH_LOG_NS: u64 = 60_000_000_000;
 
 pub struct EngineOptions {
     pub path: PathOptions,
@@ -64,12 +71,16 @@ pub struct EngineOptions {
 
 /// What woke the driver.
 enum Wake {
-    Events(Vec<Event>),
+    Events(Result<Vec<Event>>),
     Deadline,
-    LinkPoll,
+    Retry,
     Counters,
     StatusTick,
+    Host(Option<HostEvent>),
+    /// A reload: from the control socket (with where to answer), or SIGHUP.
     Reload(Option<ReloadRequest>),
+    /// Nobody can send reloads over the channel any more (no control socket).
+    ReloadChannelClosed,
     Track(TrackUpdate),
     Watchdog,
     Stop,
@@ -93,9 +104,13 @@ pub struct Engine {
     counters: HashMap<u32, Counters>,
     tracker: Tracker,
     track_rx: mpsc::Receiver<TrackUpdate>,
+    /// When a receive error was last logged (rate limit).
+    recv_error_logged_at: u64,
 }
 
 impl Engine {
+    /// Only what every instance needs is fatal here (rtnetlink); an instance whose
+    /// interface, address or sockets are missing waits for them in FAULT.
     async fn new(config: Config, path_opts: PathOptions) -> Result<Engine> {
         let mut edges = Edges::open().await?;
         edges.cleanup_leftovers().await;
@@ -117,14 +132,15 @@ impl Engine {
             notifier: Notifier::default(),
             split_brain: 0,
             counters: HashMap::new(),
+            recv_error_logged_at: 0,
         };
-        for c in &config.instances {
-            let rt = e.build_runtime(c).await?;
-            e.rts.push(rt);
-        }
+        e.rts = config.instances.iter().map(Runtime::new).collect();
         e.config = config;
         e.reindex();
-        e.sync_paths()?;
+        for i in 0..e.rts.len() {
+            e.resolve(i).await;
+        }
+        e.after_resolve(&[]);
         for rt in e.rts.iter().filter(|r| !r.cfg.accept) {
             let raw = e
                 .paths
@@ -140,61 +156,13 @@ impl Engine {
         Ok(e)
     }
 
-    /// Resolve an instance's interface, source address and sockets.
-    async fn build_runtime(&mut self, c: &Instance) -> Result<Runtime> {
-        let ifindex = iface::index_of(&c.interface)
-            .with_context(|| format!("instance {} ({})", c.name, c.location))?;
-        let primary = match c.unicast_src {
-            Some(a) => a,
-            None => self
-                .edges
-                .primary_address(ifindex, c.family)
-                .await
-                .with_context(|| {
-                    format!(
-                        "instance {}: no usable source address on {}",
-                        c.name, c.interface
-                    )
-                })?,
-        };
-        self.edges
-            .open_advert_socket(ifindex, c.family, primary)
-            .await?;
-        let tx_ifindex = match (c.use_vmac, c.family) {
-            (true, Family::V4) => self.edges.ensure_vmac(ifindex, c.vrid, primary).await?,
-            (true, Family::V6) => {
-                tracing::warn!(
-                    instance = c.name.as_str(),
-                    "use_vmac is supported for IPv4 instances only; this IPv6 instance uses {}",
-                    c.interface
-                );
-                ifindex
-            }
-            (false, _) => ifindex,
-        };
-        Ok(Runtime {
-            tx_ifindex,
-            router: Router::new(router_params(c, primary)),
-            cfg: c.clone(),
-            ifindex,
-            family: family_code(c.family),
-            primary,
-            destinations: destinations(c),
-            link_up: link_up(&c.interface),
-            priority_reasons: Vec::new(),
-            track_fault: false,
-            track_pending: false,
-            stopped: false,
-            stats: Stats::default(),
-        })
-    }
-
     /// Rebuild the look-up tables after the instance list changed.
     fn reindex(&mut self) {
         self.by_key = self
             .rts
             .iter()
             .enumerate()
+            .filter(|(_, r)| r.ifindex != 0)
             .map(|(i, r)| ((r.ifindex, r.cfg.vrid, r.family), i))
             .collect();
         let index = |name: &str| self.rts.iter().position(|r| r.cfg.name == name);
@@ -209,51 +177,71 @@ impl Engine {
     }
 
     /// One receive path per interface in use, each filtering exactly our virtual routers.
-    /// Existing paths get their policy replaced in place (no detach, no gap).
-    fn sync_paths(&mut self) -> Result<()> {
-        let mut wanted: Vec<u32> = self.rts.iter().map(|r| r.ifindex).collect();
+    /// Existing paths get their policy replaced in place (no detach, no gap). A path that
+    /// cannot be opened faults the instances of that interface (retried), not the daemon.
+    fn sync_paths(&mut self) {
+        let mut wanted: Vec<u32> = self
+            .rts
+            .iter()
+            .filter(|r| r.ifindex != 0 && !r.stopped)
+            .map(|r| r.ifindex)
+            .collect();
         wanted.sort();
         wanted.dedup();
         self.paths.retain(|(ifx, _)| wanted.contains(ifx));
         for ifx in wanted {
             let policy = policy_for(ifx, &self.rts);
-            match self.paths.iter_mut().find(|(i, _)| *i == ifx) {
-                Some((_, p)) => p.set_policy(&policy)?,
+            let result = match self.paths.iter_mut().find(|(i, _)| *i == ifx) {
+                Some((_, p)) => p.set_policy(&policy),
                 None => {
                     let name = iface::name_of(ifx);
-                    let p = ReceivePath::open(&name, ifx, &policy, &self.path_opts)?;
-                    self.paths.push((ifx, p));
+                    ReceivePath::open(&name, ifx, &policy, &self.path_opts)
+                        .map(|p| self.paths.push((ifx, p)))
+                }
+            };
+            if let Err(e) = result {
+                let msg = format!("receive path: {e:#}");
+                for rt in self.rts.iter_mut().filter(|r| r.ifindex == ifx) {
+                    if rt.setup_error.as_deref() != Some(msg.as_str()) {
+                        tracing::error!(
+                            instance = rt.label(),
+                            error = msg.as_str(),
+                            "cannot receive; retrying"
+                        );
+                    }
+                    rt.health.setup = false;
+                    rt.setup_error = Some(msg.clone());
                 }
             }
         }
-        Ok(())
     }
 
     /// Feed `input` to instance `i`, carry out what it decides, and let the other members
     /// of its sync group follow its own moves (never moves they made by following).
+    ///
+    /// Faults and recoveries go through each member's own health
+    /// ([`health::reconcile`]): a member whose own check still fails stays in FAULT when
+    /// the rest of its group recovers.
     async fn step(&mut self, i: usize, input: Input, now: u64) {
         let actions = self.rts[i].router.handle(input, now);
         let moves = transitions(&actions);
         self.apply(i, actions, now).await;
-        for (from, _to, cause) in moves.iter().copied() {
-            let to = self.rts[i].router.state();
+        for (from, to, cause) in moves.iter().copied() {
             if matches!(cause, Cause::SyncGroup | Cause::Shutdown) {
                 continue;
             }
-            // Leaving Fault restarts the group; any other move is followed as it is.
-            let signal = if from == StateName::Fault {
-                StateName::Initialize
-            } else {
-                to
-            };
-            for j in self.peers[i].clone() {
-                if signal == StateName::Initialize && !self.rts[j].link_up {
-                    continue;
+            let peers = self.peers[i].clone();
+            if from == StateName::Fault || to == StateName::Fault {
+                for j in peers {
+                    Box::pin(self.reconcile(j, now)).await;
                 }
-                let actions = self.rts[j].router.handle(Input::SyncWith(signal), now);
-                self.apply(j, actions, now).await;
+            } else {
+                for j in peers {
+                    let actions = self.rts[j].router.handle(Input::SyncWith(to), now);
+                    self.apply(j, actions, now).await;
+                }
             }
-            self.notify_group(i, to);
+            self.notify_group(i, self.rts[i].router.state());
         }
     }
 
@@ -330,6 +318,9 @@ impl Engine {
             let rt = &mut self.rts[i];
             match a {
                 Action::SendAdvert { priority } => {
+                    let Some(src) = rt.primary else {
+                        continue; // no source address: nothing can be sent
+                    };
                     let advert = AdvertOut {
                         version: rt.cfg.version,
                         vrid: rt.cfg.vrid,
@@ -339,11 +330,8 @@ impl Engine {
                         auth_pass: rt.cfg.auth_pass,
                     };
                     for &dst in &rt.destinations {
-                        let msg = advert.emit(rt.primary, dst, rt.cfg.checksum);
-                        match self
-                            .edges
-                            .send_advert(rt.tx_ifindex, rt.cfg.family, &msg, dst)
-                        {
+                        let msg = advert.emit(src, dst, rt.cfg.checksum);
+                        match self.edges.send_advert(rt.tx_ifindex, src, &msg, dst) {
                             Ok(()) => rt.stats.adverts_sent += 1,
                             Err(e) => {
                                 tracing::warn!(instance = rt.label(), error = %e, "advert not sent")
@@ -353,14 +341,27 @@ impl Engine {
                 }
                 Action::AddAddresses => {
                     for v in &rt.cfg.virtual_addresses {
-                        if let Err(e) = self.edges.add_address(rt.tx_ifindex, v).await {
-                            tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot add virtual address");
+                        match self.edges.add_address(rt.tx_ifindex, v).await {
+                            Ok(Some(idx)) => {
+                                if !rt.added.iter().any(|(i, a)| *i == idx && a == v) {
+                                    rt.added.push((idx, v.clone()));
+                                }
+                            }
+                            Ok(None) => tracing::warn!(
+                                instance = rt.label(),
+                                addr = %v.addr,
+                                "virtual address already present and not added by vrrpx; leaving it as it is (it will not be removed)"
+                            ),
+                            Err(e) => {
+                                tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot add virtual address")
+                            }
                         }
                     }
                 }
                 Action::RemoveAddresses => {
-                    for v in &rt.cfg.virtual_addresses {
-                        if let Err(e) = self.edges.remove_address(rt.tx_ifindex, v).await {
+                    // Only what we added: an address an administrator put there stays.
+                    for (idx, v) in std::mem::take(&mut rt.added) {
+                        if let Err(e) = self.edges.remove_address(idx, &v).await {
                             tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot remove virtual address");
                         }
                     }
@@ -376,10 +377,11 @@ impl Engine {
                     }
                 }
                 Action::Transition { from, to, cause } => {
-                    let master = rt
-                        .router
-                        .current_master
-                        .map(|(a, p)| format!("{a} priority {p}"));
+                    // The master heard: the one we now follow, or the one that went silent.
+                    let master = match rt.router.current_master.or(rt.stats.master_heard) {
+                        Some((a, p)) => format!("{a} priority {p}"),
+                        None => "none heard".to_string(),
+                    };
                     tracing::info!(
                         instance = rt.cfg.name.as_str(),
                         iface = rt.cfg.interface.as_str(),
@@ -388,7 +390,7 @@ impl Engine {
                         to = %to,
                         cause = ?cause,
                         priority = rt.router.priority(),
-                        master = master.unwrap_or_default(),
+                        master = master.as_str(),
                         "state change"
                     );
                     let at_unix = std::time::SystemTime::now()
@@ -428,12 +430,7 @@ impl Engine {
                     self.notify_extras("INSTANCE", &owner, to, prio, mail);
                     if !self.rts[i].cfg.accept {
                         // Entering or leaving Master changes what the filter refuses.
-                        if let Err(e) = self.sync_paths() {
-                            tracing::error!(
-                                error = format!("{e:#}"),
-                                "cannot update the receive filter"
-                            );
-                        }
+                        self.sync_paths();
                     }
                     self.publish_status();
                 }
@@ -464,10 +461,14 @@ impl Engine {
         };
         let src = event_src(ev);
         let rt = &mut self.rts[i];
-        if src == rt.primary {
+        if Some(src) == rt.primary {
             return; // our own advert looped back
         }
         rt.stats.adverts_received += 1;
+        if ev.priority > 0 {
+            rt.stats.master_heard = Some((src, ev.priority));
+        }
+        warn_if_peer_differs(rt, ev, src, now);
         if let Some(prev) = rt.stats.last_rx_ts {
             if ev.ts_ns > prev {
                 if let Ok(mut h) = self.hist.lock() {
@@ -558,6 +559,21 @@ impl Engine {
         true
     }
 
+    /// A receive path returned an error (on the raw-socket path, ENETDOWN when the link
+    /// drops): log it at a rate limit and go on; link loss itself arrives through
+    /// rtnetlink and faults the instances. A short pause keeps a persistent error from
+    /// spinning the loop.
+    async fn receive_failed(&mut self, err: &anyhow::Error) {
+        let now = monotonic_ns();
+        if self.recv_error_logged_at == 0
+            || now > self.recv_error_logged_at + REJECT_LOG.as_nanos() as u64
+        {
+            self.recv_error_logged_at = now;
+            tracing::warn!(error = format!("{err:#}"), "receive path error; continuing");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
     fn refresh_counters(&mut self) {
         for (ifx, path) in &self.paths {
             if let Ok(now) = path.counters() {
@@ -571,6 +587,18 @@ impl Engine {
     /// Apply what tracking says about instance `i`: effective priority, fault, or still
     /// waiting for a first result (keepalived keeps such an instance in INIT).
     async fn apply_tracking(&mut self, i: usize, now: u64) {
+        self.take_tracking_verdict(i, now);
+        self.reconcile(i, now).await;
+    }
+
+    /// Record tracking's verdict for instance `i` (priority now, health for reconcile).
+    fn take_tracking_verdict(&mut self, i: usize, now: u64) {
+        let c = &self.rts[i].cfg;
+        if c.track_scripts.is_empty() && c.track_interfaces.is_empty() && c.track_files.is_empty() {
+            // Nothing tracked: the configured priority stands (a tracker started before a
+            // reload may still hold the old one).
+            return;
+        }
         let Some(v) = self.tracker.verdict(&self.rts[i].cfg.name) else {
             return;
         };
@@ -585,22 +613,15 @@ impl Engine {
             );
             rt.priority_reasons = v.reasons.clone();
         }
-        rt.router.handle(Input::SetPriority(v.priority), now);
-        let was_healthy = rt.link_up && !rt.track_fault;
-        rt.track_fault = v.fault;
-        rt.track_pending = v.pending;
-        let healthy = rt.link_up && !rt.track_fault;
-        if was_healthy && !healthy {
-            self.step(i, Input::InterfaceDown, now).await;
-        } else if !was_healthy && healthy {
-            self.step(i, Input::InterfaceUp, now).await;
-        } else if healthy
-            && !v.pending
-            && self.rts[i].router.state() == StateName::Initialize
-            && !self.rts[i].stopped
-        {
-            self.step(i, Input::Startup, now).await;
-        }
+        // SetPriority never yields actions: the new priority shows in the next advert.
+        let _ = rt.router.handle(Input::SetPriority(v.priority), now);
+        rt.health.track = if v.pending {
+            TrackHealth::Pending
+        } else if v.fault {
+            TrackHealth::Failed
+        } else {
+            TrackHealth::Ok
+        };
     }
 
     async fn shutdown(&mut self) {
@@ -622,6 +643,57 @@ fn transitions(actions: &[Action]) -> Vec<(StateName, StateName, Cause)> {
             _ => None,
         })
         .collect()
+}
+
+/// keepalived logs a peer whose advert carries another address list or interval than
+/// ours: it is how a misconfigured pair is found. Rate-limited per instance.
+fn warn_if_peer_differs(rt: &mut Runtime, ev: &Event, src: std::net::IpAddr, now: u64) {
+    if ev.priority == 0 || ev.kind != EVENT_ADVERT {
+        return;
+    }
+    let mut diffs = Vec::new();
+    let ours = rt.cfg.advert_int_cs;
+    if ev.interval_cs != ours {
+        diffs.push(format!("interval {} cs (ours {ours} cs)", ev.interval_cs));
+    }
+    let width = if ev.family == FAMILY_V4 { 4 } else { 16 };
+    let shown = (ev.addr_count as usize).min(EVENT_ADDR_BYTES / width);
+    let theirs: Vec<std::net::IpAddr> = (0..shown)
+        .filter_map(|k| {
+            let b = &ev.addrs[k * width..(k + 1) * width];
+            match width {
+                4 => <[u8; 4]>::try_from(b).ok().map(std::net::IpAddr::from),
+                _ => <[u8; 16]>::try_from(b).ok().map(std::net::IpAddr::from),
+            }
+        })
+        .collect();
+    let mine: Vec<std::net::IpAddr> = rt.cfg.virtual_addresses.iter().map(|v| v.addr).collect();
+    if ev.addr_count as usize != mine.len() || theirs.iter().any(|a| !mine.contains(a)) {
+        let list = |v: &[std::net::IpAddr]| {
+            v.iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        diffs.push(format!(
+            "addresses [{}] (ours [{}])",
+            list(&theirs),
+            list(&mine)
+        ));
+    }
+    if diffs.is_empty() {
+        return;
+    }
+    if rt.stats.mismatch_logged_at != 0 && now < rt.stats.mismatch_logged_at + MISMATCH_LOG_NS {
+        return;
+    }
+    rt.stats.mismatch_logged_at = now;
+    tracing::warn!(
+        instance = rt.label(),
+        peer = %src,
+        "peer advertises a different configuration: {}; check both routers' files",
+        diffs.join(", ")
+    );
 }
 
 /// Log what the receive checks rejected since the last report, per VRID and reason.
@@ -649,9 +721,11 @@ fn log_rejections(ifindex: u32, last: &Counters, now: &Counters) {
 /// Run the configured instances until SIGINT/SIGTERM.
 pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     let mut e = Engine::new(config, opts.path).await?;
-    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     // The control socket is a convenience: without it the routers still run, so a path
-    // already in use (another vrrp-agent on this host) is a warning, not a failure.
+    // that cannot be bound is a warning, not a failure. Without it nothing can send
+    // reloads over the channel; SIGHUP still works.
+    let mut reload_rx = Some(reload_rx);
     let _control = match &opts.control_socket {
         Some(path) => {
             let handles = Handles {
@@ -668,13 +742,16 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                     tracing::warn!(
                         socket = %path.display(),
                         error = format!("{err:#}"),
-                        "no control socket (use --control PATH); running without status and reload"
+                        "no control socket; running without status and reload (SIGHUP still reloads)"
                     );
                     None
                 }
             }
         }
-        None => None,
+        None => {
+            drop(reload_tx);
+            None
+        }
     };
     if let Some(addr) = opts.metrics {
         let server =
@@ -684,52 +761,46 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
         tracing::info!(%addr, "serving Prometheus metrics at /metrics");
         tokio::spawn(server.run());
     }
+    let mut host = match HostEvents::subscribe() {
+        Ok(h) => Some(h),
+        Err(err) => {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "no rtnetlink events; interfaces and addresses are re-read every second"
+            );
+            None
+        }
+    };
 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let mut link_poll = tokio::time::interval(LINK_POLL);
+    let mut retry_tick = tokio::time::interval(RETRY_EVERY);
     let mut counter_tick = tokio::time::interval(REJECT_LOG);
     let mut status_tick = tokio::time::interval(STATUS_EVERY);
     let timer = crate::io::timer::PreciseTimer::new()?;
 
     let now = monotonic_ns();
     for i in 0..e.rts.len() {
-        if let Some(v) = e.tracker.verdict(&e.rts[i].cfg.name) {
-            e.rts[i].router.handle(Input::SetPriority(v.priority), now);
-            e.rts[i].priority_reasons = v.reasons.clone();
-            e.rts[i].track_fault = v.fault;
-            e.rts[i].track_pending = v.pending;
-        }
-        if e.rts[i].track_pending {
+        e.take_tracking_verdict(i, now);
+        if e.rts[i].health.pending() {
             tracing::info!(
                 instance = e.rts[i].label(),
                 "waiting for a first tracking result"
             );
-        } else if e.rts[i].track_fault {
-            tracing::warn!(
-                instance = e.rts[i].label(),
-                reasons = e.rts[i].priority_reasons.join("; "),
-                "tracking fault at start; waiting in FAULT"
-            );
-        } else if e.rts[i].link_up {
-            e.step(i, Input::Startup, now).await;
-        } else {
-            tracing::warn!(
-                instance = e.rts[i].label(),
-                "interface down at start; waiting in FAULT"
-            );
         }
     }
+    e.reconcile_all(now).await;
     e.publish_status();
     crate::sdnotify::notify(&format!(
-        "READY=1\nSTATUS={} instance(s) running",
+        "READY=1\nSTATUS={} instance(s) configured",
         e.rts.len()
     ));
     let watchdog = crate::sdnotify::watchdog_interval();
     let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
 
     let mut buf: Vec<Event> = Vec::with_capacity(256);
+    let mut resyncs: u64 = 0;
     loop {
         let deadline = e.rts.iter().filter_map(|r| r.router.next_deadline()).min();
         let sleep = async {
@@ -748,17 +819,37 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                 let all = paths.iter_mut().map(|(_, p)| Box::pin(p.next_batch()));
                 futures::future::select_all(all).await.0
             };
-            tokio::select! {
-                r = recv => Wake::Events(r?),
-                r = sleep => {
-                    r?;
-                    Wake::Deadline
+            let reload = async {
+                match reload_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
                 }
-                _ = link_poll.tick() => Wake::LinkPoll,
+            };
+            let host_event = async {
+                match host.as_mut() {
+                    Some(h) => h.next().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = recv => Wake::Events(r),
+                r = sleep => match r {
+                    Ok(()) => Wake::Deadline,
+                    Err(err) => {
+                        tracing::error!(error = %err, "timer failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        Wake::Deadline
+                    }
+                },
+                ev = host_event => Wake::Host(ev),
+                _ = retry_tick.tick() => Wake::Retry,
                 _ = counter_tick.tick() => Wake::Counters,
                 _ = status_tick.tick() => Wake::StatusTick,
                 _ = watchdog_tick.tick(), if watchdog.is_some() => Wake::Watchdog,
-                r = reload_rx.recv() => Wake::Reload(r),
+                r = reload => match r {
+                    Some(req) => Wake::Reload(Some(req)),
+                    None => Wake::ReloadChannelClosed,
+                },
                 Some(u) = e.track_rx.recv() => Wake::Track(u),
                 _ = sighup.recv() => Wake::Reload(None),
                 _ = sigint.recv() => Wake::Stop,
@@ -766,16 +857,19 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
             }
         };
         match wake {
-            Wake::Events(batch) => {
+            Wake::Events(Ok(batch)) => {
                 let now = monotonic_ns();
                 for ev in &batch {
                     e.deliver(ev, now).await;
                 }
             }
+            Wake::Events(Err(err)) => e.receive_failed(&err).await,
             Wake::Deadline => {
                 // Drain first: adverts that already arrived decide before the timer does.
                 for (_, p) in e.paths.iter_mut() {
-                    p.try_recv(&mut buf)?;
+                    if let Err(err) = p.try_recv(&mut buf) {
+                        tracing::debug!(error = format!("{err:#}"), "draining a receive path");
+                    }
                 }
                 let now = monotonic_ns();
                 for ev in std::mem::take(&mut buf) {
@@ -787,26 +881,19 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                     }
                 }
             }
-            Wake::LinkPoll => {
-                let now = monotonic_ns();
-                for i in 0..e.rts.len() {
-                    let up = link_up(&e.rts[i].cfg.interface);
-                    if up != e.rts[i].link_up {
-                        e.rts[i].link_up = up;
-                        if e.rts[i].track_fault || e.rts[i].track_pending {
-                            // Tracking holds it; the link alone decides nothing now.
-                            continue;
-                        }
-                        let input = if up {
-                            tracing::info!(instance = e.rts[i].label(), "interface link is up");
-                            Input::InterfaceUp
-                        } else {
-                            tracing::warn!(instance = e.rts[i].label(), "interface link is down");
-                            Input::InterfaceDown
-                        };
-                        e.step(i, input, now).await;
-                    }
-                }
+            Wake::Host(Some(ev)) => e.on_host_event(ev, monotonic_ns()).await,
+            Wake::Host(None) => {
+                tracing::warn!(
+                    "rtnetlink events ended; interfaces and addresses are re-read every second"
+                );
+                host = None;
+            }
+            Wake::Retry => {
+                // Every few seconds everything, in case a netlink message was dropped;
+                // otherwise only what is still waiting.
+                resyncs += 1;
+                let everything = host.is_none() || resyncs.is_multiple_of(5);
+                e.resync(everything, monotonic_ns()).await;
             }
             Wake::Track(update) => {
                 let now = monotonic_ns();
@@ -831,6 +918,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
             Wake::Watchdog => {
                 crate::sdnotify::notify("WATCHDOG=1");
             }
+            Wake::ReloadChannelClosed => reload_rx = None,
             Wake::Reload(request) => {
                 crate::sdnotify::notify("RELOADING=1");
                 let result = match &opts.config_path {

@@ -94,7 +94,7 @@ impl Engine {
         let interfaces = rt.cfg.track_interfaces.iter().map(|t| TrackResult {
             name: t.name.clone(),
             kind: "interface".into(),
-            up: Some(link_up(&t.name)),
+            up: link_up(&t.name),
         });
         scripts.chain(interfaces).collect()
     }

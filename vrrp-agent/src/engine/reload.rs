@@ -1,12 +1,15 @@
 //! Reload as a diff: instances whose definition did not change keep their state machine,
-//! their timers and their addresses, and go on advertising through the reload; changed
-//! ones are stopped (a master resigns with priority 0) and started anew; removed ones stop;
-//! added ones start. A file that fails validation changes nothing.
+//! their timers and their addresses, and go on advertising through the reload; so do
+//! instances where only what never reaches the wire changed (notify programs, mail,
+//! tracking, Accept_Mode: applied in place). Instances whose wire or addresses changed are
+//! stopped (a master resigns with priority 0) and started anew; removed ones stop; added
+//! ones start. A file that fails validation changes nothing.
 
 use std::path::Path;
 
-use super::runtime::same_instance;
+use super::runtime::{restart_needed, Runtime};
 use super::Engine;
+use crate::config::model::Instance;
 use crate::io::rawsock::monotonic_ns;
 use crate::proto::router::Input;
 
@@ -29,12 +32,19 @@ impl Engine {
         let mut i = 0;
         let mut kept = 0;
         while i < self.rts.len() {
-            let same = new
+            let kept_as = new
                 .instances
                 .iter()
                 .find(|c| c.name == self.rts[i].cfg.name)
-                .is_some_and(|c| same_instance(c, &self.rts[i].cfg));
-            if same {
+                .filter(|c| !restart_needed(&self.rts[i].cfg, c));
+            if let Some(c) = kept_as {
+                if *c != self.rts[i].cfg {
+                    tracing::info!(
+                        instance = self.rts[i].label(),
+                        "reload: notify, tracking or accept changed; applied without a restart"
+                    );
+                    self.rts[i].cfg = c.clone();
+                }
                 kept += 1;
                 i += 1;
                 continue;
@@ -59,24 +69,33 @@ impl Engine {
             if self.rts.iter().any(|r| r.cfg.name == c.name) {
                 continue;
             }
-            match self.build_runtime(c).await {
-                Ok(rt) => {
-                    self.rts.push(rt);
-                    started.push(self.rts.len() - 1);
-                }
-                Err(e) => tracing::error!(
-                    instance = c.name.as_str(),
-                    error = format!("{e:#}"),
-                    "reload: cannot start instance"
-                ),
-            }
+            self.rts.push(Runtime::new(c));
+            let i = self.rts.len() - 1;
+            self.resolve(i).await;
+            started.push(i);
         }
         // Tracking restarts only when what it watches changed: a restarted tracker knows
         // no results yet, and an unchanged instance must not see its priority bounce.
-        let tracking_changed = format!("{:?}", self.config.scripts) != format!("{:?}", new.scripts)
+        let tracks = |c: &Instance| {
+            (
+                c.track_scripts.clone(),
+                c.track_interfaces.clone(),
+                c.track_files.clone(),
+            )
+        };
+        let kept_tracks_changed = self.config.instances.iter().any(|old| {
+            self.rts
+                .iter()
+                .any(|r| r.cfg.name == old.name && tracks(&r.cfg) != tracks(old))
+        });
+        let tracking_changed = self.config.scripts != new.scripts
+            || self.config.track_files != new.track_files
+            || kept_tracks_changed
             || started.iter().any(|&i| {
                 let c = &self.rts[i].cfg;
-                !c.track_scripts.is_empty() || !c.track_interfaces.is_empty()
+                !c.track_scripts.is_empty()
+                    || !c.track_interfaces.is_empty()
+                    || !c.track_files.is_empty()
             });
         self.config = new;
         if tracking_changed {
@@ -86,13 +105,14 @@ impl Engine {
             tracing::info!("reload: tracking restarted");
         }
         self.reindex();
-        self.sync_paths().map_err(|e| format!("{e:#}"))?;
+        self.after_resolve(&[]);
         let now = monotonic_ns();
+        for i in 0..self.rts.len() {
+            self.take_tracking_verdict(i, now);
+        }
         for i in started.iter().copied() {
-            if self.rts[i].link_up {
-                tracing::info!(instance = self.rts[i].label(), "reload: starting");
-                self.step(i, Input::Startup, now).await;
-            }
+            tracing::info!(instance = self.rts[i].label(), "reload: starting");
+            self.reconcile(i, now).await;
         }
         tracing::info!(
             unchanged = kept,

@@ -5,9 +5,10 @@ use std::net::IpAddr;
 
 use vrrp_ebpf::abi::*;
 
-use crate::config::model::{ChecksumForm, Family, Instance, Version};
+use super::health::Health;
+use crate::config::model::{ChecksumForm, Family, Instance, Version, VirtualAddress};
 use crate::filter::{vip_key, PolicyTable};
-use crate::proto::router::{Router, RouterParams};
+use crate::proto::router::{Cause, Router, RouterParams, StateName};
 use crate::status::Transition;
 
 #[derive(Clone, Debug, Default)]
@@ -28,32 +29,71 @@ pub struct Stats {
     /// re-announced every second: clients that followed the other side come back even if
     /// it steps down without a word.
     pub reannounce_until: u64,
+    /// When a peer's differing address list or interval was last logged (rate limit).
+    pub mismatch_logged_at: u64,
+    /// The latest router heard advertising (source, priority > 0), kept after it goes
+    /// silent so the takeover log names the master that was lost.
+    pub master_heard: Option<(IpAddr, u8)>,
 }
 
 pub struct Runtime {
     pub cfg: Instance,
-    /// Where adverts are received (the configured interface).
+    /// Where adverts are received (the configured interface); 0 while it does not exist.
     pub ifindex: u32,
     /// Where adverts, announcements and addresses go: the vmac, or the interface itself.
     pub tx_ifindex: u32,
     pub family: u8,
     pub router: Router,
-    pub primary: IpAddr,
+    /// The advert source (`unicast_src_ip`, or the interface's primary IPv4 address / IPv6
+    /// link-local, followed as it changes); `None` while there is none.
+    pub primary: Option<IpAddr>,
     /// Multicast group, or the unicast peers.
     pub destinations: Vec<IpAddr>,
-    pub link_up: bool,
+    pub health: Health,
+    /// Why the set-up failed last (logged once per distinct error).
+    pub setup_error: Option<String>,
+    /// The virtual addresses this instance added itself (interface, address): only these
+    /// are ever removed, so an address an administrator put there by hand stays.
+    pub added: Vec<(u32, VirtualAddress)>,
     /// Priority adjustments from tracking and why (base priority comes from `cfg`).
     pub priority_reasons: Vec<String>,
-    /// Tracking says fault (weight 0 failure).
-    pub track_fault: bool,
-    /// Tracking has no first result yet for an unweighted check: stay in INIT.
-    pub track_pending: bool,
     /// Stopped by shutdown or reload: never start again.
     pub stopped: bool,
     pub stats: Stats,
 }
 
 impl Runtime {
+    /// A runtime for `c` that knows nothing about the host yet; the engine resolves the
+    /// interface, the source address and the sockets before it starts anything.
+    pub fn new(c: &Instance) -> Runtime {
+        let unspecified = match c.family {
+            Family::V4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            Family::V6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        };
+        Runtime {
+            cfg: c.clone(),
+            ifindex: 0,
+            tx_ifindex: 0,
+            family: family_code(c.family),
+            router: Router::new(router_params(c, c.unicast_src.unwrap_or(unspecified))),
+            primary: None,
+            destinations: destinations(c),
+            health: Health::default(),
+            setup_error: None,
+            added: Vec::new(),
+            priority_reasons: Vec::new(),
+            stopped: false,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The cause of the Fault state this instance is in, if it is in one.
+    pub fn fault_cause(&self) -> Option<Cause> {
+        (self.router.state() == StateName::Fault)
+            .then(|| self.stats.last_transition.as_ref().map(|t| t.cause))
+            .flatten()
+    }
+
     pub fn label(&self) -> String {
         format!(
             "{} ({} vrid {})",
@@ -143,19 +183,72 @@ pub fn policy_for(ifindex: u32, instances: &[Runtime]) -> PolicyTable {
     p
 }
 
-/// Whether two instance definitions are the same apart from where they were written: a
-/// reload leaves such an instance alone.
-pub fn same_instance(a: &Instance, b: &Instance) -> bool {
-    let mut a = a.clone();
-    let mut b = b.clone();
-    a.location = Default::default();
-    b.location = Default::default();
-    a == b
+/// Whether a reload must restart an instance going from `old` to `new`: only when
+/// something that reaches the wire or the addresses changed. Notify programs, mail,
+/// tracking and Accept_Mode are applied in place, so a Master stays Master through them
+/// (keepalived users edit notify paths on live pairs).
+pub fn restart_needed(old: &Instance, new: &Instance) -> bool {
+    let mut live = new.clone();
+    live.notify = old.notify.clone();
+    live.smtp_alert = old.smtp_alert;
+    live.track_interfaces = old.track_interfaces.clone();
+    live.track_scripts = old.track_scripts.clone();
+    live.track_files = old.track_files.clone();
+    live.accept = old.accept;
+    live.location = old.location.clone();
+    live != *old
 }
 
-pub fn link_up(ifname: &str) -> bool {
-    // operstate "up" (or "unknown" for interfaces without carrier reporting).
-    std::fs::read_to_string(format!("/sys/class/net/{ifname}/operstate"))
-        .map(|s| matches!(s.trim(), "up" | "unknown"))
-        .unwrap_or(false)
+/// For status: operstate "up" (or "unknown" for interfaces without carrier reporting).
+/// `None` when it cannot be read (no such interface, or no file descriptor to read it
+/// with): unknown is not down.
+pub fn link_up(ifname: &str) -> Option<bool> {
+    match std::fs::read_to_string(format!("/sys/class/net/{ifname}/operstate")) {
+        Ok(s) => Some(matches!(s.trim(), "up" | "unknown")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
+        Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::Notify;
+
+    fn instance() -> Instance {
+        let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n virtual_ipaddress {\n 10.9.0.100/24\n }\n}\n";
+        let dir = std::env::temp_dir().join(format!("vrrpx-rt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("k.conf");
+        std::fs::write(&path, text).unwrap();
+        let loaded = crate::config::load(&path).map_err(|_| ()).unwrap();
+        loaded.config.instances[0].clone()
+    }
+
+    #[test]
+    fn a_changed_notify_path_or_tracking_needs_no_restart() {
+        let old = instance();
+        let mut new = old.clone();
+        new.notify = Notify {
+            master: Some("/usr/local/bin/other.sh".into()),
+            ..Notify::default()
+        };
+        new.smtp_alert = true;
+        new.accept = !old.accept;
+        assert!(!restart_needed(&old, &new));
+    }
+
+    #[test]
+    fn a_changed_priority_interval_or_address_list_restarts_the_instance() {
+        let old = instance();
+        let mut p = old.clone();
+        p.priority = 120;
+        assert!(restart_needed(&old, &p));
+        let mut i = old.clone();
+        i.advert_int_cs = 50;
+        assert!(restart_needed(&old, &i));
+        let mut a = old.clone();
+        a.virtual_addresses.clear();
+        assert!(restart_needed(&old, &a));
+    }
 }

@@ -1,6 +1,7 @@
 //! The edges: kernel interfaces the agent talks to.
 pub mod advert_socket;
 pub mod arp;
+pub mod host_events;
 pub mod iface;
 pub mod netlink;
 pub mod rawsock;

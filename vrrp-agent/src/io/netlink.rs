@@ -85,6 +85,20 @@ impl Netlink {
         Ok(msgs.iter().filter_map(IfAddr::from_message).collect())
     }
 
+    /// Every link in the namespace.
+    pub async fn links(&self) -> Result<Vec<Link>> {
+        let msgs: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl_error)
+            .context("listing interfaces")?;
+        Ok(msgs.iter().map(Link::from_message).collect())
+    }
+
     /// The MAC, primary IPv4 address and IPv6 link-local address of `ifindex`: the
     /// sources of adverts (RFC 5798 §5.1.1.1, §5.1.2.1) and of GARP / NA.
     pub async fn sources(&self, ifindex: u32) -> Result<Sources> {
@@ -143,6 +157,8 @@ pub struct Link {
     pub mac: Option<[u8; 6]>,
     /// Administratively up (IFF_UP).
     pub up: bool,
+    /// Carrier: the kernel says the link is operational (IFF_RUNNING), so frames flow.
+    pub running: bool,
     /// The parent link (IFLA_LINK), for macvlan, vlan and the like.
     pub parent: Option<u32>,
     /// The link kind ("macvlan", "veth", ...), when it has one.
@@ -150,12 +166,18 @@ pub struct Link {
 }
 
 impl Link {
-    fn from_message(m: &LinkMessage) -> Link {
+    /// Up and with carrier: what an instance needs to run on it.
+    pub fn usable(&self) -> bool {
+        self.up && self.running
+    }
+
+    pub(crate) fn from_message(m: &LinkMessage) -> Link {
         let mut l = Link {
             ifindex: m.header.index,
             name: String::new(),
             mac: None,
             up: m.header.flags.contains(LinkFlags::Up),
+            running: m.header.flags.contains(LinkFlags::Running),
             parent: None,
             kind: None,
         };
@@ -206,7 +228,7 @@ impl IfAddr {
         self.flags.contains(AddressFlags::Tentative)
     }
 
-    fn from_message(m: &AddressMessage) -> Option<IfAddr> {
+    pub(crate) fn from_message(m: &AddressMessage) -> Option<IfAddr> {
         let mut local = None;
         let mut address = None;
         let mut label = None;

@@ -23,6 +23,13 @@ pub fn default_vmac_name(vrid: u8) -> String {
     format!("vrrp.{vrid}")
 }
 
+/// The names tried for a vmac of `vrid`, in order: keepalived's `vrrp.<VRID>` first, then
+/// `vrrp<N>.<VRID>`, so the same VRID on two interfaces gets two macvlans (interface
+/// names are per namespace and at most 15 bytes: `vrrp99.255` is 10).
+pub fn vmac_name_candidates(vrid: u8) -> impl Iterator<Item = String> {
+    std::iter::once(default_vmac_name(vrid)).chain((1..100).map(move |n| format!("vrrp{n}.{vrid}")))
+}
+
 /// `aa:bb:cc:dd:ee:ff`.
 pub fn fmt_mac(m: [u8; 6]) -> String {
     format!(
@@ -101,6 +108,20 @@ impl Vmacs {
                 .with_context(|| format!("bringing up {}", what()))?;
         }
         Ok(link.ifindex)
+    }
+
+    /// The first free name for a vmac of `vrid` on `parent`, or the name of one that
+    /// already matches (same parent, same MAC: left by an earlier run of ours, or made by
+    /// this run for another instance of the same virtual router).
+    pub async fn pick_name(&self, parent: u32, vrid: u8, mac: [u8; 6]) -> Result<String> {
+        for name in vmac_name_candidates(vrid) {
+            match self.nl.link_by_name(&name).await? {
+                None => return Ok(name),
+                Some(l) if check_matches(&l, parent, mac).is_ok() => return Ok(name),
+                Some(_) => continue,
+            }
+        }
+        bail!("no free vmac name for VRID {vrid} on {}", name_of(parent))
     }
 
     /// Delete the vmac `name`. Returns `false` if there was none; refuses to delete an
@@ -187,5 +208,8 @@ mod tests {
         assert_eq!(vmac_mac(255, true), [0, 0, 0x5e, 0, 2, 255]);
         assert_eq!(fmt_mac(vmac_mac(0x33, false)), "00:00:5e:00:01:33");
         assert_eq!(default_vmac_name(7), "vrrp.7");
+        let names: Vec<String> = vmac_name_candidates(51).take(3).collect();
+        assert_eq!(names, ["vrrp.51", "vrrp1.51", "vrrp2.51"]);
+        assert!(vmac_name_candidates(255).all(|n| n.len() <= 15));
     }
 }

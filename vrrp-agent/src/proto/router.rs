@@ -13,6 +13,11 @@ use super::timers::{
 };
 use crate::config::model::Version;
 
+/// How much longer than our own interval a learned Master_Adver_Interval may be.
+pub const LEARNED_INTERVAL_SLOWER: u16 = 3;
+/// How much shorter than our own interval a learned Master_Adver_Interval may be.
+pub const LEARNED_INTERVAL_FASTER: u16 = 10;
+
 /// What the state machine needs to know about its instance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouterParams {
@@ -23,7 +28,9 @@ pub struct RouterParams {
     pub advert_int_cs: u16,
     /// Preempt_Mode.
     pub preempt: bool,
-    /// keepalived's `preempt_delay`: no preemption until this long after start-up.
+    /// keepalived's `preempt_delay`: a Backup that may preempt waits this long after it
+    /// first hears a lower-priority master before it stops accepting that master's adverts
+    /// (so a router whose health check just recovered does not flap the VIP at once).
     pub preempt_delay_ns: u64,
     /// Our primary address on the interface (the tie-breaker of §6.4.3).
     pub primary: IpAddr,
@@ -82,8 +89,21 @@ pub enum Cause {
     /// A higher priority (or equal priority, higher address) advert (§6.4.3).
     Preempted,
     Shutdown,
+    /// The interface lost its carrier or was set down.
     InterfaceDown,
+    /// The interface came back (carrier and administratively up).
     InterfaceUp,
+    /// The configured interface does not exist (yet).
+    NoInterface,
+    /// The interface has no usable source address: no primary IPv4 address, or an IPv6
+    /// link-local that is absent or still tentative (RFC 5798 §5.1.1.1, §5.1.2.1).
+    NoSourceAddress,
+    /// The advert socket, the vmac or the receive path could not be set up (retried).
+    SetupFailed,
+    /// An unweighted tracked script, interface or file failed.
+    TrackFailed,
+    /// Every cause of the fault has cleared (the log line says which cleared last).
+    Recovered,
     /// A member of our `vrrp_sync_group` changed state and this one followed.
     SyncGroup,
 }
@@ -104,9 +124,13 @@ pub enum Input {
     },
     /// A deadline passed; `now` is the current time.
     Timer,
-    /// The interface went down / came back.
-    InterfaceDown,
-    InterfaceUp,
+    /// The instance cannot run (link down, no interface, no source address, a failed
+    /// unweighted check): enter Fault from any state, Initialize included, so an instance
+    /// that cannot start reports FAULT instead of waiting silently in INIT.
+    Fault(Cause),
+    /// Every cause of the fault cleared: leave Fault and start as in §6.4.1. Ignored in
+    /// any other state.
+    Recovered(Cause),
     /// Tracking changed our effective priority (1..=254; 255 is only ever configured).
     SetPriority(u8),
     /// A member of our `vrrp_sync_group` went to this state on its own; follow it
@@ -143,8 +167,9 @@ pub struct Router {
     priority: u8,
     /// Master_Adver_Interval learned from the current master (v3, §6.4.2).
     master_adver_int_cs: u16,
-    /// When this instance started, for `preempt_delay`.
-    started_at: u64,
+    /// When this Backup first heard the current lower-priority master, for `preempt_delay`
+    /// (cleared on leaving Backup and on hearing a master we would not preempt).
+    lower_heard_at: Option<u64>,
     /// Earliest time another immediate reply to a lower-priority advert may go out.
     reply_allowed_at: u64,
     /// Arrival time of the newest advert that reset the Master_Down timer.
@@ -160,7 +185,7 @@ impl Router {
             master_adver_int_cs: params.advert_int_cs,
             params,
             state: State::Initialize,
-            started_at: 0,
+            lower_heard_at: None,
             reply_allowed_at: 0,
             last_advert_ts: 0,
             current_master: None,
@@ -182,6 +207,16 @@ impl Router {
 
     pub fn master_adver_int_cs(&self) -> u16 {
         self.master_adver_int_cs
+    }
+
+    /// The primary address changed (someone re-addressed the interface): it is our
+    /// tie-breaker from now on (§6.4.3) and the source of our adverts.
+    pub fn set_primary(&mut self, primary: IpAddr) {
+        self.params.primary = primary;
+    }
+
+    pub fn primary(&self) -> IpAddr {
+        self.params.primary
     }
 
     /// The Master_Down deadline while Backup (for status: the timer margin).
@@ -230,6 +265,9 @@ impl Router {
         let from = self.state();
         self.state = to;
         let to = self.state();
+        if to != StateName::Backup {
+            self.lower_heard_at = None;
+        }
         if from != to {
             out.push(Action::Transition { from, to, cause });
         }
@@ -281,33 +319,10 @@ impl Router {
                 interval_cs,
             } => self.advert(now, ts_ns, src, priority, interval_cs, &mut out),
             Input::Timer => self.timer(now, &mut out),
-            Input::InterfaceDown => {
-                if matches!(self.state, State::Master { .. }) {
-                    // Leaving Master: say so (the send fails harmlessly if the link is
-                    // really gone), then release.
-                    out.push(Action::SendAdvert { priority: 0 });
-                    out.push(Action::RemoveAddresses);
-                }
-                if self.state != State::Initialize {
-                    self.transition(State::Fault, Cause::InterfaceDown, &mut out);
-                }
-            }
-            Input::InterfaceUp => {
+            Input::Fault(cause) => self.fault(cause, &mut out),
+            Input::Recovered(cause) => {
                 if self.state == State::Fault {
-                    self.state = State::Initialize;
-                    let mut inner = Vec::new();
-                    self.startup(now, &mut inner);
-                    // Report one transition, Fault → wherever start-up led.
-                    for a in inner {
-                        match a {
-                            Action::Transition { to, .. } => out.push(Action::Transition {
-                                from: StateName::Fault,
-                                to,
-                                cause: Cause::InterfaceUp,
-                            }),
-                            other => out.push(other),
-                        }
-                    }
+                    self.restart_from_fault(now, cause, &mut out);
                 }
             }
             Input::SyncWith(to) => self.follow_group(to, now, &mut out),
@@ -333,30 +348,43 @@ impl Router {
                 self.become_backup(now, Cause::SyncGroup, out)
             }
             (StateName::Fault, StateName::Master | StateName::Backup) => {
-                if matches!(self.state, State::Master { .. }) {
-                    // Our own link is fine: a priority-0 advert hands over at once.
-                    out.push(Action::SendAdvert { priority: 0 });
-                    out.push(Action::RemoveAddresses);
-                }
-                self.transition(State::Fault, Cause::SyncGroup, out);
+                // Our own link is fine: a priority-0 advert hands over at once.
+                self.fault(Cause::SyncGroup, out)
             }
-            // The faulty member recovered: start over like after InterfaceUp.
+            // The faulty member recovered: start over like after a recovery of our own.
             (StateName::Initialize, StateName::Fault) => {
-                self.state = State::Initialize;
-                let mut inner = Vec::new();
-                self.startup(now, &mut inner);
-                for a in inner {
-                    match a {
-                        Action::Transition { to, .. } => out.push(Action::Transition {
-                            from: StateName::Fault,
-                            to,
-                            cause: Cause::SyncGroup,
-                        }),
-                        other => out.push(other),
-                    }
-                }
+                self.restart_from_fault(now, Cause::SyncGroup, out)
             }
             _ => {}
+        }
+    }
+
+    /// Enter Fault from any state; a Master first resigns (priority 0, §6.4.3 "Shutdown"
+    /// applied to a fault: the send fails harmlessly if the link is really gone) and
+    /// releases its addresses.
+    fn fault(&mut self, cause: Cause, out: &mut Vec<Action>) {
+        if matches!(self.state, State::Master { .. }) {
+            out.push(Action::SendAdvert { priority: 0 });
+            out.push(Action::RemoveAddresses);
+        }
+        self.transition(State::Fault, cause, out);
+    }
+
+    /// Leave Fault through Initialize (§6.4.1), reporting one transition: Fault →
+    /// wherever start-up led.
+    fn restart_from_fault(&mut self, now: u64, cause: Cause, out: &mut Vec<Action>) {
+        self.state = State::Initialize;
+        let mut inner = Vec::new();
+        self.startup(now, &mut inner);
+        for a in inner {
+            match a {
+                Action::Transition { to, .. } => out.push(Action::Transition {
+                    from: StateName::Fault,
+                    to,
+                    cause,
+                }),
+                other => out.push(other),
+            }
         }
     }
 
@@ -365,7 +393,6 @@ impl Router {
         if self.state != State::Initialize {
             return;
         }
-        self.started_at = now;
         self.master_adver_int_cs = self.params.advert_int_cs;
         if self.priority == 255 {
             self.become_master(now, Cause::AddressOwner, out);
@@ -444,15 +471,20 @@ impl Router {
                     };
                     return;
                 }
-                let preempt_allowed =
-                    self.params.preempt && now >= self.started_at + self.params.preempt_delay_ns;
-                if !preempt_allowed || priority >= self.priority {
+                let lower = priority < self.priority;
+                let preempt_allowed = self.params.preempt && lower && self.preempt_delay_over(ts);
+                if !preempt_allowed {
                     // §6.4.2: learn the master's interval (v3) and restart the timer from
                     // the advert's arrival time.
                     if self.params.version == Version::V3 && interval_cs > 0 {
-                        self.master_adver_int_cs = interval_cs;
+                        self.master_adver_int_cs = self.sane_learned_interval(interval_cs);
                     }
                     self.current_master = Some((src, priority));
+                    if !lower {
+                        // A master we would never preempt: the delay starts over the next
+                        // time a lower priority is heard.
+                        self.lower_heard_at = None;
+                    }
                     // Adverts may be read out of order across CPUs: an older one than the
                     // newest seen says nothing new about when the master was last alive.
                     if ts >= self.last_advert_ts {
@@ -468,13 +500,20 @@ impl Router {
             State::Master { .. } => {
                 if priority == 0 {
                     // §6.4.3: another router resigned; send an advert now so backups
-                    // hear a master without waiting.
-                    out.push(Action::SendAdvert {
-                        priority: self.priority,
-                    });
-                    let next = now + self.advert_interval_ns();
-                    if let State::Master { next_advert_at, .. } = &mut self.state {
-                        *next_advert_at = next;
+                    // hear a master without waiting. Rate-limited like every reply a
+                    // received packet can trigger: a flood of forged priority-0 adverts
+                    // must not make us send one advert per packet (DESIGN.md bet 3).
+                    if now >= self.reply_allowed_at {
+                        self.reply_allowed_at = now + self.advert_interval_ns();
+                        out.push(Action::SendAdvert {
+                            priority: self.priority,
+                        });
+                        let next = now + self.advert_interval_ns();
+                        if let State::Master { next_advert_at, .. } = &mut self.state {
+                            *next_advert_at = next;
+                        }
+                    } else {
+                        out.push(Action::ReplySuppressed);
                     }
                     return;
                 }
@@ -483,7 +522,7 @@ impl Router {
                 if theirs_wins {
                     // §6.4.3: yield to the higher priority (or higher address) master.
                     if self.params.version == Version::V3 && interval_cs > 0 {
-                        self.master_adver_int_cs = interval_cs;
+                        self.master_adver_int_cs = self.sane_learned_interval(interval_cs);
                     }
                     self.current_master = Some((src, priority));
                     self.become_backup(ts, Cause::Preempted, out);
@@ -506,6 +545,33 @@ impl Router {
             }
             State::Initialize | State::Fault => {}
         }
+    }
+
+    /// The Master_Adver_Interval a v3 Backup learns (§6.4.2), kept between our own
+    /// interval / [`LEARNED_INTERVAL_FASTER`] and x [`LEARNED_INTERVAL_SLOWER`]. One
+    /// advert is enough to set it, and in unicast mode (no TTL check) that advert may come
+    /// from anywhere: a forged 4095 cs would stretch Master_Down to two minutes (the
+    /// backup would sit out a real failure), a forged 1 cs would make it take over from a
+    /// healthy master in 30 ms. A real peer within the bounds is learned exactly; one
+    /// beyond them still works: a faster master only makes us wait longer, and a slower
+    /// one is heard in time up to 3 x 3 = 9 times our interval (Master_Down is three
+    /// learned intervals).
+    fn sane_learned_interval(&self, interval_cs: u16) -> u16 {
+        let ours = self.params.advert_int_cs.max(1);
+        let low = (ours / LEARNED_INTERVAL_FASTER).max(1);
+        let high = ours.saturating_mul(LEARNED_INTERVAL_SLOWER).min(4095);
+        interval_cs.clamp(low, high)
+    }
+
+    /// keepalived's `preempt_delay`, counted from the first lower-priority advert this
+    /// Backup heard (arrival time `ts`), not from start-up: a router whose health check
+    /// just recovered waits the delay out before it takes the role back.
+    fn preempt_delay_over(&mut self, ts: u64) -> bool {
+        if self.params.preempt_delay_ns == 0 {
+            return true;
+        }
+        let since = *self.lower_heard_at.get_or_insert(ts);
+        ts >= since + self.params.preempt_delay_ns
     }
 }
 

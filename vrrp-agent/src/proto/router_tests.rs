@@ -185,12 +185,62 @@ fn backup_within_preempt_delay_accepts_a_lower_priority_master_then_preempts_aft
         r.next_deadline(),
         Some(ts + master_down_interval_ns(200, 100))
     );
-    let later = T0 + 2_500 * MS;
+    // The delay runs from the first lower-priority advert heard (T0 + 1 s), so at
+    // T0 + 2.5 s the master is still accepted...
+    let within = T0 + 2_500 * MS;
+    r.handle(advert(within, "10.9.0.1", 100, 100), within);
+    assert_eq!(
+        r.next_deadline(),
+        Some(within + master_down_interval_ns(200, 100))
+    );
+    // ...and from T0 + 3 s on its adverts are discarded.
+    let later = T0 + 3_100 * MS;
     r.handle(advert(later, "10.9.0.1", 100, 100), later);
     assert_eq!(
         r.next_deadline(),
-        Some(ts + master_down_interval_ns(200, 100)),
+        Some(within + master_down_interval_ns(200, 100)),
         "after the delay the lower priority advert is discarded"
+    );
+}
+
+#[test]
+fn preempt_delay_counts_from_the_first_lower_priority_advert_not_from_start_up() {
+    // keepalived's semantics: a backup that recovers long after start-up (its priority
+    // rises above the master's) still waits the delay out before it preempts.
+    let mut p = params(200, 100);
+    p.preempt_delay_ns = 5_000 * MS;
+    let mut r = started(p);
+    let long_after = T0 + 600_000 * MS;
+    r.handle(advert(long_after, "10.9.0.1", 100, 100), long_after);
+    assert_eq!(
+        r.next_deadline(),
+        Some(long_after + master_down_interval_ns(200, 100)),
+        "the first lower-priority advert is accepted: the delay only starts now"
+    );
+    let after_delay = long_after + 5_000 * MS;
+    r.handle(advert(after_delay, "10.9.0.1", 100, 100), after_delay);
+    assert_eq!(
+        r.next_deadline(),
+        Some(long_after + master_down_interval_ns(200, 100)),
+        "once the delay is over the lower master is discarded"
+    );
+}
+
+#[test]
+fn a_higher_priority_master_restarts_the_preempt_delay() {
+    let mut p = params(200, 100);
+    p.preempt_delay_ns = 2_000 * MS;
+    let mut r = started(p);
+    let t1 = T0 + 1_000 * MS;
+    r.handle(advert(t1, "10.9.0.1", 100, 100), t1);
+    let t2 = T0 + 2_000 * MS;
+    r.handle(advert(t2, "10.9.0.1", 250, 100), t2);
+    // Lower again at 3.5 s: 2.5 s after the first lower advert, but the delay restarted.
+    let t3 = T0 + 3_500 * MS;
+    r.handle(advert(t3, "10.9.0.1", 100, 100), t3);
+    assert_eq!(
+        r.next_deadline(),
+        Some(t3 + master_down_interval_ns(200, 100))
     );
 }
 
@@ -322,11 +372,12 @@ fn backup_shutting_down_sends_nothing() {
 #[test]
 fn interface_down_puts_a_master_in_fault_and_releases_the_addresses() {
     let mut r = master(params(100, 100));
-    let out = r.handle(Input::InterfaceDown, T0 + 9_000 * MS);
+    let out = r.handle(Input::Fault(Cause::InterfaceDown), T0 + 9_000 * MS);
     assert_eq!(r.state(), StateName::Fault);
     assert!(out.contains(&Action::RemoveAddresses));
+    assert!(out.contains(&Action::SendAdvert { priority: 0 }));
     assert_eq!(r.next_deadline(), None);
-    let out = r.handle(Input::InterfaceUp, T0 + 10_000 * MS);
+    let out = r.handle(Input::Recovered(Cause::InterfaceUp), T0 + 10_000 * MS);
     assert_eq!(r.state(), StateName::Backup);
     assert!(out.contains(&Action::Transition {
         from: StateName::Fault,
@@ -426,5 +477,97 @@ fn master_that_wakes_a_little_late_keeps_its_cadence() {
         r.next_deadline(),
         Some(first + 10 * MS),
         "not stretched to 12 ms"
+    );
+}
+
+#[test]
+fn an_instance_that_cannot_start_goes_from_init_to_fault_and_starts_when_the_cause_clears() {
+    let mut r = Router::new(params(100, 100));
+    let out = r.handle(Input::Fault(Cause::NoSourceAddress), T0);
+    assert_eq!(r.state(), StateName::Fault);
+    assert_eq!(
+        out,
+        vec![Action::Transition {
+            from: StateName::Initialize,
+            to: StateName::Fault,
+            cause: Cause::NoSourceAddress
+        }]
+    );
+    assert!(sends(&out).is_empty(), "nothing is sent from INIT");
+    let t = T0 + 5_000 * MS;
+    let out = r.handle(Input::Recovered(Cause::Recovered), t);
+    assert_eq!(r.state(), StateName::Backup);
+    assert_eq!(
+        r.next_deadline(),
+        Some(t + master_down_interval_ns(100, 100))
+    );
+    assert!(out.contains(&Action::Transition {
+        from: StateName::Fault,
+        to: StateName::Backup,
+        cause: Cause::Recovered
+    }));
+}
+
+#[test]
+fn recovered_outside_fault_changes_nothing() {
+    let mut r = started(params(100, 100));
+    let before = r.next_deadline();
+    let out = r.handle(Input::Recovered(Cause::InterfaceUp), T0 + MS);
+    assert!(out.is_empty());
+    assert_eq!(r.state(), StateName::Backup);
+    assert_eq!(r.next_deadline(), before);
+}
+
+#[test]
+fn a_changed_primary_address_decides_the_next_tie() {
+    // Equal priorities: the higher primary address wins (§6.4.3).
+    let mut r = master(params(100, 100));
+    let t = T0 + 9_000 * MS;
+    r.set_primary("10.9.0.200".parse().unwrap());
+    r.handle(advert(t, "10.9.0.100", 100, 100), t);
+    assert_eq!(r.state(), StateName::Master, "our new address is higher");
+    r.set_primary("10.9.0.50".parse().unwrap());
+    r.handle(advert(t + MS, "10.9.0.100", 100, 100), t + MS);
+    assert_eq!(r.state(), StateName::Backup, "now theirs is higher");
+}
+
+#[test]
+fn a_learned_interval_is_kept_between_a_tenth_and_three_times_our_own() {
+    // Ours 100 cs: a forged 4095 cs advert must not stretch Master_Down to minutes.
+    let mut r = started(params(100, 100));
+    let ts = T0 + 10 * MS;
+    r.handle(advert(ts, "10.9.0.1", 150, 4095), ts);
+    assert_eq!(r.master_adver_int_cs(), 300);
+    assert_eq!(
+        r.next_deadline(),
+        Some(ts + master_down_interval_ns(100, 300))
+    );
+    // A forged 1 cs advert must not make us take over from a healthy master in 30 ms.
+    let ts = T0 + 20 * MS;
+    r.handle(advert(ts, "10.9.0.1", 150, 1), ts);
+    assert_eq!(r.master_adver_int_cs(), 10);
+    // A real peer within the factor is learned exactly.
+    let ts = T0 + 30 * MS;
+    r.handle(advert(ts, "10.9.0.1", 150, 200), ts);
+    assert_eq!(r.master_adver_int_cs(), 200);
+}
+
+#[test]
+fn master_answers_priority_zero_at_most_once_per_interval() {
+    let mut r = master(params(100, 100));
+    let t = T0 + 9_000 * MS;
+    let out = r.handle(advert(t, "10.9.0.66", 0, 100), t);
+    assert_eq!(sends(&out), vec![100]);
+    for k in 1..50u64 {
+        let tk = t + k * MS;
+        let out = r.handle(advert(tk, "10.9.0.66", 0, 100), tk);
+        assert_eq!(out, vec![Action::ReplySuppressed], "reply {k} suppressed");
+    }
+    let later = t + 1_000 * MS;
+    let out = r.handle(advert(later, "10.9.0.66", 0, 100), later);
+    assert_eq!(
+        sends(&out),
+        vec![100],
+        "one interval later it answers again"
     );
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::model::{Config, TrackFileInit};
+use crate::config::model::{Config, RunAs, TrackFileInit};
 
 use super::probe::Probe;
 use super::state::{evaluate, CheckState, Item, Kind, Reading, Status, Verdict};
@@ -26,6 +26,8 @@ pub struct CheckPlan {
     pub fall: u32,
     /// keepalived's `init_fail`: assume failed until `rise` successes.
     pub init_fail: bool,
+    /// Who a program runs as; `None`: the agent's own user.
+    pub run_as: Option<RunAs>,
 }
 
 impl CheckPlan {
@@ -149,6 +151,7 @@ impl Plan {
                 rise: s.rise,
                 fall: s.fall,
                 init_fail: s.init_fail,
+                run_as: s.run_as.clone(),
             })
             .collect();
         let files = config

@@ -12,8 +12,14 @@
 //!   [`Verdict`]s.
 //! - [`probe`] — what a `script` string means: a program (argv split, no shell) or a
 //!   built-in (`vrrpx:tcp HOST:PORT`, `vrrpx:http URL [status N]`).
-//! - [`runner`] — the tokio edges: run programs (never overlapping, killed at timeout),
-//!   connect, GET, read sysfs and files.
+//! - [`runner`] — the tokio edges: run checks (never overlapping), connect, GET, read sysfs
+//!   and files.
+//! - [`program`] — how a script or notify program is started: as its user, in its own
+//!   process group, with a clean environment and ordinary scheduling; killed whole at its
+//!   timeout.
+//! - [`credentials`] — user and group names to ids (`script_user`, `user`).
+//! - [`security`] — keepalived's script security: may anyone but root change what root
+//!   runs?
 //!
 //! ## How the engine drives it
 //!
@@ -40,8 +46,11 @@
 //! first run ends (they run at once, then every `interval`).
 
 pub mod book;
+pub mod credentials;
 pub mod probe;
+pub mod program;
 pub mod runner;
+pub mod security;
 pub mod state;
 
 use tokio::sync::mpsc;

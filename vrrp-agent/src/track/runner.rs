@@ -2,23 +2,15 @@
 //! [`TrackUpdate`]s on a channel. Everything here is an edge; the meaning of the reports is
 //! in [`super::state`].
 //!
-//! Programs run without a shell, in a process group of their own, with stdin/stdout/stderr
-//! on /dev/null. A check never overlaps itself: its task runs one probe at a time, and an
-//! interval that passes while a probe still runs is skipped (as keepalived skips a script
-//! that is "already running"). At `timeout` the whole process group gets SIGTERM, then
-//! SIGKILL after [`TERM_GRACE`] (and SIGKILL anyway once the leader is gone, for children
-//! it left behind); the run counts as a failure. Exit is awaited through a pidfd, so no
-//! SIGCHLD handler or polling is needed (polling every 10 ms is the fallback when the
-//! kernel has no pidfd_open).
+//! Programs run as [`super::program`] says: without a shell, as the configured user, in a
+//! process group of their own, killed whole at their timeout. A check never overlaps
+//! itself: its task runs one probe at a time, and an interval that passes while a probe
+//! still runs is skipped (as keepalived skips a script that is "already running").
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
 use std::time::Duration;
 
-use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -27,12 +19,10 @@ use tokio::time::MissedTickBehavior;
 
 use super::book::{CheckPlan, FilePlan, Observation, RunResult, Source, TrackUpdate};
 use super::probe::Probe;
+use super::program;
+use crate::config::model::RunAs;
 
-/// Time a timed-out program gets between SIGTERM and SIGKILL.
-pub const TERM_GRACE: Duration = Duration::from_secs(1);
-
-/// Fallback exit polling period when pidfds are not available.
-const EXIT_POLL: Duration = Duration::from_millis(10);
+pub use super::program::TERM_GRACE;
 
 /// Most of an HTTP response read to find its status line.
 const HTTP_HEAD_MAX: usize = 4096;
@@ -59,7 +49,7 @@ async fn check_loop(check: CheckPlan, tx: mpsc::Sender<TrackUpdate>) {
     loop {
         ticker.tick().await;
         let result = match &probe {
-            Ok(p) => run_probe(p, timeout).await,
+            Ok(p) => run_probe(p, check.run_as.as_ref(), timeout).await,
             Err(why) => RunResult::CannotStart(format!("script {:?}: {why}", check.script)),
         };
         match &result {
@@ -84,13 +74,13 @@ async fn check_loop(check: CheckPlan, tx: mpsc::Sender<TrackUpdate>) {
     }
 }
 
-/// Runs one probe to completion or `timeout`.
-pub async fn run_probe(probe: &Probe, timeout: Duration) -> RunResult {
+/// Runs one probe to completion or `timeout`; a program runs as `run_as`.
+pub async fn run_probe(probe: &Probe, run_as: Option<&RunAs>, timeout: Duration) -> RunResult {
     let timed_out = RunResult::TimedOut {
         after_ms: timeout.as_millis() as u64,
     };
     match probe {
-        Probe::Exec { argv } => run_program(argv, timeout).await,
+        Probe::Exec { argv } => program::run(argv, run_as, timeout).await,
         Probe::Tcp { target } => {
             match tokio::time::timeout(timeout, TcpStream::connect(target.as_str())).await {
                 Ok(Ok(_)) => RunResult::Success,
@@ -113,148 +103,6 @@ pub async fn run_probe(probe: &Probe, timeout: Duration) -> RunResult {
             }
         }
     }
-}
-
-async fn run_program(argv: &[String], timeout: Duration) -> RunResult {
-    let mut child = match Running::spawn(argv) {
-        Ok(c) => c,
-        Err(e) => return RunResult::CannotStart(format!("{}: {e}", argv[0])),
-    };
-    match tokio::time::timeout(timeout, child.wait(false)).await {
-        Ok(status) => describe_exit(status),
-        Err(_) => {
-            child.signal_group(libc::SIGTERM);
-            if tokio::time::timeout(TERM_GRACE, child.wait(true))
-                .await
-                .is_err()
-            {
-                child.signal_group(libc::SIGKILL);
-                child.wait(true).await;
-            }
-            RunResult::TimedOut {
-                after_ms: timeout.as_millis() as u64,
-            }
-        }
-    }
-}
-
-fn describe_exit(status: ExitStatus) -> RunResult {
-    if status.success() {
-        RunResult::Success
-    } else if let Some(code) = status.code() {
-        RunResult::Failed(format!("exit status {code}"))
-    } else {
-        let signal = status.signal().unwrap_or(0);
-        RunResult::Failed(format!("killed by signal {signal}"))
-    }
-}
-
-/// A started program, leader of its own process group. Dropping it (the tracker stopped,
-/// or the task was cancelled) kills the group and reaps the leader on a helper thread.
-struct Running {
-    child: Option<Child>,
-    pid: libc::pid_t,
-    /// Readable once the leader has exited (it stays a zombie until reaped).
-    pidfd: Option<AsyncFd<OwnedFd>>,
-    /// The leader's status, once reaped.
-    status: Option<ExitStatus>,
-}
-
-impl Running {
-    fn spawn(argv: &[String]) -> io::Result<Running> {
-        let child = std::process::Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()?;
-        let pid = child.id() as libc::pid_t;
-        Ok(Running {
-            pidfd: pidfd_open(pid),
-            child: Some(child),
-            pid,
-            status: None,
-        })
-    }
-
-    /// Waits for the leader to exit and reaps it. With `kill_rest`, the rest of its group
-    /// gets SIGKILL before the leader is reaped, while its pid still names the group.
-    async fn wait(&mut self, kill_rest: bool) -> ExitStatus {
-        if let Some(status) = self.status {
-            return status;
-        }
-        if let Some(fd) = &self.pidfd {
-            // Readiness is never cleared: once exited, the pidfd stays readable.
-            if fd.readable().await.is_err() {
-                // Cannot poll the pidfd after all: fall back to polling below.
-                self.pidfd = None;
-            }
-        }
-        loop {
-            if self.pidfd.is_some() && kill_rest {
-                self.signal_group(libc::SIGKILL);
-            }
-            let child = self.child.as_mut().expect("child kept until reaped");
-            match child.try_wait() {
-                Ok(Some(status)) => {
-                    if self.pidfd.is_none() && kill_rest {
-                        self.signal_group(libc::SIGKILL);
-                    }
-                    self.status = Some(status);
-                    self.child = None;
-                    return status;
-                }
-                Ok(None) => tokio::time::sleep(EXIT_POLL).await,
-                Err(e) => {
-                    // Someone else reaped it (a waitpid(-1) elsewhere in the process):
-                    // nothing more to learn; call it a failure rather than hang.
-                    tracing::warn!(pid = self.pid, "waiting for check program: {e}");
-                    let status = ExitStatus::from_raw(libc::SIGKILL);
-                    self.status = Some(status);
-                    self.child = None;
-                    return status;
-                }
-            }
-        }
-    }
-
-    /// Sends `signal` to the program's whole process group.
-    fn signal_group(&self, signal: libc::c_int) {
-        // SAFETY: kill(2) takes plain integers. The group id is the leader's pid; it cannot
-        // have been reused for another group, because either the leader is not reaped yet
-        // (we reap only in `wait`) or group members still hold the id.
-        unsafe { libc::kill(-self.pid, signal) };
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            self.signal_group(libc::SIGKILL);
-            // Reap off the runtime: after SIGKILL this is quick, but it is still blocking.
-            std::thread::spawn(move || {
-                let _ = child.wait();
-            });
-        }
-    }
-}
-
-/// A pidfd for `pid` registered with the runtime, or `None` where the kernel or a seccomp
-/// filter refuses (the exit is then polled).
-fn pidfd_open(pid: libc::pid_t) -> Option<AsyncFd<OwnedFd>> {
-    // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1; no
-    // memory is passed.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: `fd` was just returned by pidfd_open, is open (with O_CLOEXEC) and is owned
-    // by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
-    // SAFETY: the AsyncFd takes the OwnedFd, which stays open and names the same pidfd until
-    // the AsyncFd is dropped; OwnedFd::as_raw_fd always returns that descriptor.
-    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok()
 }
 
 /// Sends `GET path HTTP/1.0` to `target` and returns the status code of the answer.

@@ -1,0 +1,582 @@
+//! The host doing what hosts do while vrrp-agent runs (each test started the plain way,
+//! `vrrp-agent run -f FILE` with default paths): booting without carrier, a first health
+//! check that fails, someone deleting the virtual address or re-addressing the interface,
+//! a second daemon in another namespace and in the same one, one VRID with use_vmac on two
+//! interfaces, a sync group with a member still failing, preempt_delay after a health
+//! recovery, a cosmetic reload, a link flap on the raw-socket path, and running out of file
+//! descriptors. Needs root and the release agent (`cargo xtask test`).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use vrrpx_tests::agent::{cpu_ns, Agent};
+use vrrpx_tests::netns::{wait_for, Lab};
+use vrrpx_tests::pair::{has, pair_lab, preconditions};
+use vrrpx_tests::scratch;
+
+const VIP: &str = "10.9.0.100/24";
+
+/// A keepalived.conf with one VRRPv3 instance VI_1 (VRID 51, 100 ms adverts, VIP
+/// 10.9.0.100/24 on eth0) plus `extra` lines inside it and `top` before it.
+fn conf(dir: &Path, name: &str, priority: u8, top: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        "global_defs {{\n    vrrp_version 3\n}}\n{top}\nvrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority {priority}\n    advert_int 0.1\n{extra}\n    virtual_ipaddress {{\n        10.9.0.100/24\n    }}\n}}\n"
+    );
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A check script (no shell) that passes while `flag` exists.
+fn file_check(name: &str, flag: &Path, weight: Option<i32>) -> String {
+    let weight = weight
+        .map(|w| format!("    weight {w}\n"))
+        .unwrap_or_default();
+    format!(
+        "vrrp_script {name} {{\n    script \"/usr/bin/test -f {}\"\n    interval 1\n    rise 1\n    fall 1\n{weight}}}\n",
+        flag.display()
+    )
+}
+
+fn only(lab: &Lab, h: &str, other: &str) -> bool {
+    has(lab, h, VIP) && !has(lab, other, VIP)
+}
+
+#[test]
+fn an_instance_started_without_carrier_reports_fault_and_runs_when_carrier_comes() {
+    preconditions();
+    let dir = scratch("host-carrier");
+    let mut lab = pair_lab("vxt-h-carrier-");
+    lab.cut("r1").unwrap();
+    let r1 = Agent::start(
+        &mut lab,
+        "r1",
+        &conf(&dir, "r1.conf", 150, "", ""),
+        &dir,
+        &[],
+    );
+    assert!(
+        r1.wait_state(&lab, "VI_1", "Fault", Duration::from_secs(10)),
+        "no carrier at start: FAULT, not INIT\n{}",
+        r1.log()
+    );
+    assert_eq!(
+        r1.last_cause(&lab, "VI_1").as_deref(),
+        Some("InterfaceDown")
+    );
+    assert!(!has(&lab, "r1", VIP));
+    lab.set_port("p-r1", true).unwrap();
+    assert!(
+        r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)),
+        "carrier came: it starts and, alone, becomes MASTER\n{}",
+        r1.log()
+    );
+    assert!(wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)));
+}
+
+#[test]
+fn a_first_failing_check_gives_fault_and_a_pass_starts_the_instance() {
+    preconditions();
+    let dir = scratch("host-firstfail");
+    let mut lab = pair_lab("vxt-h-first-");
+    let flag = dir.join("healthy");
+    let c = conf(
+        &dir,
+        "r1.conf",
+        150,
+        &file_check("chk", &flag, None),
+        "    track_script {\n        chk\n    }",
+    );
+    let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
+    assert!(
+        r1.wait_state(&lab, "VI_1", "Fault", Duration::from_secs(10)),
+        "first run failed: FAULT\n{}",
+        r1.log()
+    );
+    assert_eq!(r1.last_cause(&lab, "VI_1").as_deref(), Some("TrackFailed"));
+    std::fs::write(&flag, "").unwrap();
+    assert!(
+        r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)),
+        "check passes: the instance starts\n{}",
+        r1.log()
+    );
+    assert!(wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)));
+}
+
+#[test]
+fn a_virtual_address_deleted_on_the_master_comes_back_on_exactly_one_router() {
+    preconditions();
+    let dir = scratch("host-vipdel");
+    let mut lab = pair_lab("vxt-h-vipdel-");
+    let r1 = Agent::start(
+        &mut lab,
+        "r1",
+        &conf(&dir, "r1.conf", 150, "", ""),
+        &dir,
+        &[],
+    );
+    let _r2 = Agent::start(
+        &mut lab,
+        "r2",
+        &conf(&dir, "r2.conf", 100, "", ""),
+        &dir,
+        &[],
+    );
+    assert!(wait_for(Duration::from_secs(10), || only(&lab, "r1", "r2")));
+    lab.exec("r1", &["ip", "addr", "del", VIP, "dev", "eth0"])
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)),
+        "the master put it back\n{}",
+        r1.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(only(&lab, "r1", "r2"), "exactly one holder");
+    assert!(r1.log().contains("removed by someone else"), "{}", r1.log());
+}
+
+#[test]
+fn an_address_the_administrator_added_by_hand_is_never_removed() {
+    preconditions();
+    let dir = scratch("host-admin");
+    let mut lab = pair_lab("vxt-h-admin-");
+    // The administrator already put the VIP on r1 before the agent started.
+    lab.exec("r1", &["ip", "addr", "add", VIP, "dev", "eth0"])
+        .unwrap();
+    let r1 = Agent::start(
+        &mut lab,
+        "r1",
+        &conf(&dir, "r1.conf", 150, "", ""),
+        &dir,
+        &[],
+    );
+    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
+    // A higher priority router takes the role: r1 leaves Master but keeps the address it
+    // did not add.
+    let _r2 = Agent::start(
+        &mut lab,
+        "r2",
+        &conf(&dir, "r2.conf", 200, "", ""),
+        &dir,
+        &[],
+    );
+    assert!(r1.wait_state(&lab, "VI_1", "Backup", Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        has(&lab, "r1", VIP),
+        "hand-added address kept\n{}",
+        r1.log()
+    );
+}
+
+#[test]
+fn a_changed_primary_address_becomes_the_advert_source() {
+    preconditions();
+    let dir = scratch("host-readdress");
+    let mut lab = pair_lab("vxt-h-readdr-");
+    let r1 = Agent::start(
+        &mut lab,
+        "r1",
+        &conf(&dir, "r1.conf", 150, "", ""),
+        &dir,
+        &[],
+    );
+    let r2 = Agent::start(
+        &mut lab,
+        "r2",
+        &conf(&dir, "r2.conf", 100, "", ""),
+        &dir,
+        &[],
+    );
+    assert!(wait_for(Duration::from_secs(10), || only(&lab, "r1", "r2")));
+    let heard = |a: &Agent| {
+        a.instance(&lab, "VI_1")
+            .and_then(|i| i["master"][0].as_str().map(str::to_string))
+    };
+    assert!(wait_for(Duration::from_secs(10), || heard(&r2).as_deref()
+        == Some("10.9.0.1")));
+    // netplan-style re-addressing: the new address first, then the old one goes.
+    lab.exec("r1", &["ip", "addr", "add", "10.9.0.11/24", "dev", "eth0"])
+        .unwrap();
+    lab.exec("r1", &["ip", "addr", "del", "10.9.0.1/24", "dev", "eth0"])
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || heard(&r2).as_deref()
+            == Some("10.9.0.11")),
+        "r2 hears r1 from its new address\nr1: {}\nr2: {:?}",
+        r1.log(),
+        r2.instance(&lab, "VI_1")
+    );
+    assert!(only(&lab, "r1", "r2"), "the election did not move");
+}
+
+#[test]
+fn daemons_in_two_namespaces_each_answer_status_and_stay_idle() {
+    preconditions();
+    let dir = scratch("host-twons");
+    let mut lab = pair_lab("vxt-h-twons-");
+    let r1 = Agent::start(
+        &mut lab,
+        "r1",
+        &conf(&dir, "r1.conf", 150, "", ""),
+        &dir,
+        &[],
+    );
+    let r2 = Agent::start(
+        &mut lab,
+        "r2",
+        &conf(&dir, "r2.conf", 100, "", ""),
+        &dir,
+        &[],
+    );
+    assert!(wait_for(Duration::from_secs(10), || only(&lab, "r1", "r2")));
+    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
+    assert!(r2.wait_state(&lab, "VI_1", "Backup", Duration::from_secs(10)));
+    let pids = [lab.pid(r1.idx), lab.pid(r2.idx)];
+    assert_eq!(
+        r1.status(&lab).unwrap()["pid"].as_u64(),
+        Some(pids[0] as u64),
+        "status in r1 reached r1's daemon"
+    );
+    assert_eq!(
+        r2.status(&lab).unwrap()["pid"].as_u64(),
+        Some(pids[1] as u64),
+        "status in r2 reached r2's daemon"
+    );
+    let before: Vec<u64> = pids.iter().map(|&p| cpu_ns(p)).collect();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let wall = t0.elapsed().as_nanos() as f64;
+    for (k, &p) in pids.iter().enumerate() {
+        let pct = (cpu_ns(p) - before[k]) as f64 / wall * 100.0;
+        assert!(pct < 1.0, "agent {k} used {pct:.2} % of a core while idle");
+    }
+}
+
+#[test]
+fn a_second_daemon_in_the_same_namespace_is_refused_and_the_first_keeps_its_address() {
+    preconditions();
+    let dir = scratch("host-samens");
+    let mut lab = pair_lab("vxt-h-samens-");
+    let c = conf(&dir, "r1.conf", 150, "", "");
+    let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
+    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
+    let bin = vrrpx_tests::agent_bin();
+    let out = lab
+        .command(
+            "r1",
+            &[bin.to_str().unwrap(), "run", "-f", c.to_str().unwrap()],
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already running"), "{err}");
+    assert!(has(&lab, "r1", VIP), "the first daemon's address stays");
+    assert_eq!(r1.state(&lab, "VI_1").as_deref(), Some("Master"));
+}
+
+#[test]
+fn one_vrid_with_use_vmac_on_two_interfaces_gets_two_macvlans() {
+    preconditions();
+    let dir = scratch("host-vmac2");
+    let mut lab = Lab::new("vxt-h-vmac2-").unwrap();
+    lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
+    // A second segment of its own (a veth pair inside r1, both ends up, so it has
+    // carrier), so the two instances do not hear each other.
+    lab.exec(
+        "r1",
+        &[
+            "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p",
+        ],
+    )
+    .unwrap();
+    lab.exec("r1", &["ip", "addr", "add", "10.9.6.1/24", "dev", "eth1"])
+        .unwrap();
+    lab.exec("r1", &["ip", "link", "set", "eth1p", "up"])
+        .unwrap();
+    lab.exec("r1", &["ip", "link", "set", "eth1", "up"])
+        .unwrap();
+    let text = "global_defs {\n    vrrp_version 3\n}\n\
+        vrrp_instance FRONT {\n    interface eth0\n    use_vmac\n    virtual_router_id 51\n    priority 150\n    advert_int 0.1\n    virtual_ipaddress {\n        10.9.0.100/24\n    }\n}\n\
+        vrrp_instance BACK {\n    interface eth1\n    use_vmac\n    virtual_router_id 51\n    priority 150\n    advert_int 0.1\n    virtual_ipaddress {\n        10.9.6.100/24\n    }\n}\n";
+    let c = dir.join("r1.conf");
+    std::fs::write(&c, text).unwrap();
+    let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
+    assert!(
+        r1.wait_state(&lab, "FRONT", "Master", Duration::from_secs(10))
+            && r1.wait_state(&lab, "BACK", "Master", Duration::from_secs(10)),
+        "both instances run\n{}",
+        r1.log()
+    );
+    let links = lab
+        .exec("r1", &["ip", "-o", "link", "show", "type", "macvlan"])
+        .unwrap();
+    let links = String::from_utf8_lossy(&links.stdout).to_string();
+    assert!(links.contains("vrrp.51@eth0"), "{links}");
+    assert!(links.contains("vrrp1.51@eth1"), "{links}");
+    let holds =
+        |ifname: &str, addr: &str| lab.addrs("r1", ifname).unwrap().iter().any(|a| a == addr);
+    assert!(holds("vrrp.51", "10.9.0.100/24"));
+    assert!(holds("vrrp1.51", "10.9.6.100/24"));
+}
+
+#[test]
+fn a_sync_group_member_whose_own_check_fails_stays_in_fault_when_the_other_recovers() {
+    preconditions();
+    let dir = scratch("host-syncfail");
+    let mut lab = Lab::new("vxt-h-syncf-").unwrap();
+    lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
+    lab.attach("r1", "eth1", &["10.9.6.1/24"]).unwrap();
+    let (fa, fb) = (dir.join("a-ok"), dir.join("b-ok"));
+    let text = format!(
+        "global_defs {{\n    vrrp_version 3\n}}\n{}{}\
+        vrrp_sync_group G {{\n    group {{\n        A\n        B\n    }}\n}}\n\
+        vrrp_instance A {{\n    interface eth0\n    virtual_router_id 51\n    priority 150\n    advert_int 0.1\n    track_script {{\n        chk_a\n    }}\n    virtual_ipaddress {{\n        10.9.0.100/24\n    }}\n}}\n\
+        vrrp_instance B {{\n    interface eth1\n    virtual_router_id 52\n    priority 150\n    advert_int 0.1\n    track_script {{\n        chk_b\n    }}\n    virtual_ipaddress {{\n        10.9.6.100/24\n    }}\n}}\n",
+        file_check("chk_a", &fa, None),
+        file_check("chk_b", &fb, None)
+    );
+    let c = dir.join("r1.conf");
+    std::fs::write(&c, text).unwrap();
+    let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
+    assert!(
+        r1.wait_state(&lab, "A", "Fault", Duration::from_secs(10))
+            && r1.wait_state(&lab, "B", "Fault", Duration::from_secs(10)),
+        "both checks fail: both FAULT\n{}",
+        r1.log()
+    );
+    // A's check passes; B's still fails: keepalived keeps the whole group in FAULT, and B
+    // above all must not be restarted.
+    std::fs::write(&fa, "").unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        r1.state(&lab, "B").as_deref(),
+        Some("Fault"),
+        "{}",
+        r1.log()
+    );
+    assert_eq!(
+        r1.state(&lab, "A").as_deref(),
+        Some("Fault"),
+        "{}",
+        r1.log()
+    );
+    let holds =
+        |ifname: &str, addr: &str| lab.addrs("r1", ifname).unwrap().iter().any(|a| a == addr);
+    assert!(!holds("eth0", "10.9.0.100/24") && !holds("eth1", "10.9.6.100/24"));
+    std::fs::write(&fb, "").unwrap();
+    assert!(
+        r1.wait_state(&lab, "A", "Master", Duration::from_secs(10))
+            && r1.wait_state(&lab, "B", "Master", Duration::from_secs(10)),
+        "both recovered: the group runs\n{}",
+        r1.log()
+    );
+}
+
+#[test]
+fn preempt_delay_after_a_health_recovery_waits_before_taking_the_role_back() {
+    preconditions();
+    let dir = scratch("host-pdelay");
+    let mut lab = pair_lab("vxt-h-pdelay-");
+    let flag = dir.join("healthy");
+    // r1: priority 150, a weighted check (-100 while failing) and a 3 s preempt_delay.
+    let c1 = conf(
+        &dir,
+        "r1.conf",
+        150,
+        &file_check("chk", &flag, Some(-100)),
+        "    preempt_delay 3\n    track_script {\n        chk\n    }",
+    );
+    let r1 = Agent::start(&mut lab, "r1", &c1, &dir, &[]);
+    let _r2 = Agent::start(
+        &mut lab,
+        "r2",
+        &conf(&dir, "r2.conf", 100, "", ""),
+        &dir,
+        &[],
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || only(&lab, "r2", "r1")),
+        "r1 is unhealthy (50): r2 is master\n{}",
+        r1.log()
+    );
+    // Long after start-up (beyond the delay), r1's check recovers.
+    std::thread::sleep(Duration::from_secs(4));
+    std::fs::write(&flag, "").unwrap();
+    let t0 = Instant::now();
+    assert!(
+        wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)),
+        "r1 takes the role back in the end\n{}",
+        r1.log()
+    );
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(2500),
+        "preempted after {took:?}: the delay must run from the recovery, not from start-up"
+    );
+}
+
+#[test]
+fn a_reload_that_changes_only_a_notify_path_makes_no_transition() {
+    preconditions();
+    let dir = scratch("host-reload");
+    let mut lab = pair_lab("vxt-h-reload-");
+    let c = conf(&dir, "r1.conf", 150, "", "    notify_master /bin/true");
+    let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
+    let _r2 = Agent::start(
+        &mut lab,
+        "r2",
+        &conf(&dir, "r2.conf", 100, "", ""),
+        &dir,
+        &[],
+    );
+    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(300));
+    let before = r1.transitions(&lab, "VI_1").unwrap();
+    conf(&dir, "r1.conf", 150, "", "    notify_master /usr/bin/true");
+    let bin = vrrpx_tests::agent_bin();
+    let out = lab.exec("r1", &[bin.to_str().unwrap(), "reload"]).unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        r1.transitions(&lab, "VI_1"),
+        Some(before),
+        "no transition\n{}",
+        r1.log()
+    );
+    assert_eq!(r1.state(&lab, "VI_1").as_deref(), Some("Master"));
+    assert!(only(&lab, "r1", "r2"));
+}
+
+#[test]
+fn a_link_flap_on_the_raw_socket_path_faults_and_recovers_without_ending_the_daemon() {
+    preconditions();
+    let dir = scratch("host-rawflap");
+    let mut lab = pair_lab("vxt-h-rawflap-");
+    let r1 = Agent::start(
+        &mut lab,
+        "r1",
+        &conf(&dir, "r1.conf", 150, "", ""),
+        &dir,
+        &["--no-xdp"],
+    );
+    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
+    for _ in 0..3 {
+        lab.cut("r1").unwrap();
+        assert!(
+            r1.wait_state(&lab, "VI_1", "Fault", Duration::from_secs(10)),
+            "{}",
+            r1.log()
+        );
+        lab.set_port("p-r1", true).unwrap();
+        assert!(
+            r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)),
+            "{}",
+            r1.log()
+        );
+    }
+    assert!(
+        !lab.exited(r1.idx),
+        "the daemon is still running\n{}",
+        r1.log()
+    );
+    assert!(has(&lab, "r1", VIP));
+}
+
+#[test]
+fn running_out_of_file_descriptors_does_not_move_a_master() {
+    preconditions();
+    let dir = scratch("host-emfile");
+    let mut lab = pair_lab("vxt-h-emfile-");
+    let r1 = Agent::start(
+        &mut lab,
+        "r1",
+        &conf(&dir, "r1.conf", 150, "", ""),
+        &dir,
+        &["--metrics", "10.9.0.1:9650"],
+    );
+    let _r2 = Agent::start(
+        &mut lab,
+        "r2",
+        &conf(&dir, "r2.conf", 100, "", ""),
+        &dir,
+        &[],
+    );
+    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
+    assert!(wait_for(Duration::from_secs(10), || only(&lab, "r1", "r2")));
+    let before = r1.transitions(&lab, "VI_1").unwrap();
+    // Squeeze the daemon's descriptor limit to what it holds now plus a few, then hold
+    // idle connections to its metrics port from r2 until it cannot accept more.
+    let pid = lab.pid(r1.idx);
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let limit = format!("--nofile={}:{}", open + 4, open + 4);
+    lab.exec("r1", &["prlimit", "--pid", &pid.to_string(), &limit])
+        .unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..32 {
+        if let Ok(c) = lab
+            .command(
+                "r2",
+                &[
+                    "python3",
+                    "-c",
+                    "import socket,time;s=socket.create_connection(('10.9.0.1',9650));time.sleep(8)",
+                ],
+            )
+            .spawn()
+        {
+            idle.push(c);
+        }
+    }
+    // Hold the pressure for a few link checks' worth of time.
+    std::thread::sleep(Duration::from_secs(4));
+    let held = only(&lab, "r1", "r2");
+    for mut c in idle {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert!(held, "r1 kept the address under fd pressure\n{}", r1.log());
+    // Status may not answer while descriptors are short; afterwards it must show no move.
+    assert!(wait_for(Duration::from_secs(10), || r1
+        .status(&lab)
+        .is_some()));
+    assert_eq!(r1.transitions(&lab, "VI_1"), Some(before), "{}", r1.log());
+    assert!(!lab.exited(r1.idx));
+}
+
+#[test]
+fn a_peer_with_another_address_list_or_interval_is_logged() {
+    preconditions();
+    let dir = scratch("host-mismatch");
+    let mut lab = pair_lab("vxt-h-mismatch-");
+    let r1 = Agent::start(
+        &mut lab,
+        "r1",
+        &conf(&dir, "r1.conf", 150, "", ""),
+        &dir,
+        &[],
+    );
+    let other = "global_defs {\n    vrrp_version 3\n}\nvrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority 100\n    advert_int 0.2\n    virtual_ipaddress {\n        10.9.0.100/24\n        10.9.0.101/24\n    }\n}\n";
+    let c2 = dir.join("r2.conf");
+    std::fs::write(&c2, other).unwrap();
+    let r2 = Agent::start(&mut lab, "r2", &c2, &dir, &[]);
+    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
+    assert!(
+        wait_for(Duration::from_secs(10), || r2
+            .log()
+            .contains("peer advertises a different configuration")),
+        "{}",
+        r2.log()
+    );
+    let line = r2
+        .log()
+        .lines()
+        .find(|l| l.contains("peer advertises a different configuration"))
+        .unwrap()
+        .to_string();
+    assert!(line.contains("interval 10 cs (ours 20 cs)"), "{line}");
+    assert!(line.contains("10.9.0.100"), "{line}");
+}

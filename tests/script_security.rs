@@ -1,0 +1,260 @@
+//! Script security with real processes and files, as root: scripts and notify programs run
+//! as the configured user, and `vrrp-agent check` refuses a script root would run from a
+//! place others can change. Every wait is bounded; every file lives in a scratch directory.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use vrrp_agent::config::load_str;
+use vrrp_agent::notify::{commands_for, Notifier};
+use vrrp_agent::proto::router::StateName;
+use vrrp_agent::track::Tracker;
+use vrrpx_tests::{agent_bin, is_root, scratch};
+
+/// Longest wait for a script to have run.
+const WAIT: Duration = Duration::from_secs(10);
+
+const INSTANCE: &str = "vrrp_instance VI_1 {\n  state BACKUP\n  interface lo\n  \
+     virtual_router_id 51\n  priority 100\n  advert_int 1\n  \
+     virtual_ipaddress {\n    10.9.0.100/24\n  }\n";
+
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, PermissionsExt::from_mode(mode)).unwrap();
+}
+
+/// A directory `dir` holding `id.sh`, which writes the uid it runs as to `out/NAME`; `out`
+/// is writable by everyone (sticky, like /tmp) so any user can leave its answer.
+struct Recorder {
+    script: PathBuf,
+    out: PathBuf,
+}
+
+impl Recorder {
+    fn new(dir: &Path) -> Recorder {
+        set_mode(dir, 0o755);
+        let out = dir.join("out");
+        std::fs::create_dir(&out).unwrap();
+        set_mode(&out, 0o1777);
+        let script = dir.join("id.sh");
+        // The answer goes to `out` under the name in $1, whole or not at all.
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nid -u > {out}/\"$1\".tmp && mv {out}/\"$1\".tmp {out}/\"$1\"\n",
+                out = out.display()
+            ),
+        )
+        .unwrap();
+        set_mode(&script, 0o755);
+        Recorder { script, out }
+    }
+
+    /// The uid recorded under `name`, waiting for it at most [`WAIT`].
+    fn uid(&self, name: &str) -> u32 {
+        let path = self.out.join(name);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                return text.trim().parse().unwrap_or_else(|_| panic!("{text:?}"));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never written",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_script_run_for_script_user_nobody_records_uid_65534() {
+    if !is_root() {
+        eprintln!("skipped: needs root to change users");
+        return;
+    }
+    let rec = Recorder::new(&scratch("security-script-user"));
+    let conf = format!(
+        "global_defs {{\n  script_user nobody\n}}\n\
+         vrrp_script chk {{\n  script \"{} check\"\n  interval 1\n}}\n\
+         {INSTANCE}  track_script {{\n    chk\n  }}\n}}\n",
+        rec.script.display()
+    );
+    let loaded = load_str(&conf, Path::new("security.conf")).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let (tracker, mut updates) = Tracker::start(&loaded.config);
+    let uid = tokio::task::spawn_blocking(move || rec.uid("check"))
+        .await
+        .unwrap();
+    assert_eq!(uid, 65534);
+    // The check itself succeeded as that user.
+    let update = tokio::time::timeout(WAIT, updates.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(format!("{update:?}").contains("Success"), "{update:?}");
+    drop(tracker);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn notify_scripts_run_as_the_user_written_after_them_else_script_user() {
+    if !is_root() {
+        eprintln!("skipped: needs root to change users");
+        return;
+    }
+    let rec = Recorder::new(&scratch("security-notify-user"));
+    let conf = format!(
+        "global_defs {{\n  script_user root\n}}\n\
+         {INSTANCE}  notify_master \"{script} master\" nobody\n  \
+         notify_backup \"{script} backup\"\n}}\n",
+        script = rec.script.display()
+    );
+    let loaded = load_str(&conf, Path::new("security.conf")).unwrap();
+    let instance = &loaded.config.instances[0];
+    let mut notifier = Notifier::default();
+    for to in [StateName::Master, StateName::Backup] {
+        let commands = commands_for(&instance.notify, "INSTANCE", "VI_1", to, 100);
+        notifier.queue("VI_1", commands);
+    }
+    notifier.drain(WAIT).await;
+    assert_eq!(rec.uid("master"), 65534);
+    assert_eq!(rec.uid("backup"), 0);
+}
+
+/// `vrrp-agent check -f` on `conf`: exit code and everything it printed.
+fn check(dir: &Path, conf: &str) -> (i32, String) {
+    let file = dir.join("keepalived.conf");
+    std::fs::write(&file, conf).unwrap();
+    let out = Command::new(agent_bin())
+        .args(["check", "-f"])
+        .arg(&file)
+        .output()
+        .expect("run target/release/vrrp-agent (cargo build --release -p vrrp-agent)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// A script root runs from a directory anyone may write to (no sticky bit), and the
+/// keepalived.conf that tracks it, with or without `enable_script_security`.
+fn unsafe_script(dir: &Path, security: bool) -> (PathBuf, String) {
+    set_mode(dir, 0o755);
+    let open = dir.join("open");
+    std::fs::create_dir(&open).unwrap();
+    set_mode(&open, 0o777);
+    let script = open.join("chk.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    set_mode(&script, 0o755);
+    let conf = format!(
+        "global_defs {{\n  {}script_user root\n}}\n\
+         vrrp_script chk {{\n  script \"{} --quiet\"\n}}\n\
+         {INSTANCE}  track_script {{\n    chk\n  }}\n}}\n",
+        if security {
+            "enable_script_security\n  "
+        } else {
+            ""
+        },
+        script.display()
+    );
+    (open, conf)
+}
+
+#[test]
+fn check_refuses_an_unsafe_script_with_file_and_line_under_enable_script_security() {
+    if !is_root() {
+        eprintln!("skipped: needs root to own the scratch files");
+        return;
+    }
+    let dir = scratch("security-check-refused");
+    let (open, conf) = unsafe_script(&dir, true);
+    let (code, text) = check(&dir, &conf);
+    assert_eq!(code, 1, "{text}");
+    // The `script` line of vrrp_script chk is line 6.
+    let at = format!("{}:6: error:", dir.join("keepalived.conf").display());
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&at))
+        .unwrap_or_else(|| panic!("no error at {at}:\n{text}"));
+    assert!(
+        line.contains(&format!("{} is writable by everyone", open.display())),
+        "{line}"
+    );
+    assert!(line.contains("enable_script_security"), "{line}");
+}
+
+#[test]
+fn without_enable_script_security_an_unsafe_script_is_warned_about_once_and_check_passes() {
+    if !is_root() {
+        eprintln!("skipped: needs root to own the scratch files");
+        return;
+    }
+    let dir = scratch("security-check-warned");
+    let (open, mut conf) = unsafe_script(&dir, false);
+    // The same program again, as a notify script: still one warning.
+    conf = conf.replacen(
+        "  track_script",
+        &format!("  notify_master {}/chk.sh\n  track_script", open.display()),
+        1,
+    );
+    let (code, text) = check(&dir, &conf);
+    assert_eq!(code, 0, "{text}");
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("is writable by everyone"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{text}");
+    // The `script` line of vrrp_script chk is line 5 here (no enable_script_security).
+    let at = format!("{}:5: warning:", dir.join("keepalived.conf").display());
+    assert!(warnings[0].starts_with(&at), "{}", warnings[0]);
+}
+
+#[test]
+fn check_passes_a_safe_script_under_enable_script_security() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let dir = scratch("security-check-safe");
+    let conf = format!(
+        "global_defs {{\n  enable_script_security\n  script_user root\n}}\n\
+         vrrp_script chk {{\n  script \"/usr/bin/pidof init\"\n}}\n\
+         {INSTANCE}  track_script {{\n    chk\n  }}\n  notify \"/usr/bin/logger -t vrrpx\"\n}}\n"
+    );
+    let (code, text) = check(&dir, &conf);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("valid (1 instance(s), 0 warning(s))"),
+        "{text}"
+    );
+}
+
+#[test]
+fn enable_script_security_without_a_script_user_refuses_to_fall_back_to_root() {
+    // keepalived_script is keepalived's default user; without it there is no one to
+    // run the script as but root, which script security refuses.
+    if nix_user_exists("keepalived_script") {
+        eprintln!("skipped: this machine has a keepalived_script user");
+        return;
+    }
+    let dir = scratch("security-check-no-user");
+    let conf = format!(
+        "global_defs {{\n  enable_script_security\n}}\n\
+         vrrp_script chk {{\n  script \"/usr/bin/pidof init\"\n}}\n\
+         {INSTANCE}  track_script {{\n    chk\n  }}\n}}\n"
+    );
+    let (code, text) = check(&dir, &conf);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(":5: error: vrrp_script chk: no user to run it as"),
+        "{text}"
+    );
+}
+
+fn nix_user_exists(name: &str) -> bool {
+    Command::new("getent")
+        .args(["passwd", name])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
