@@ -7,7 +7,8 @@
 //!   the shared XDP classifier) under four policies. The verdict is compared with a
 //!   reference reading of the receive checks written here from RFC 5798 §7.1 / RFC 3768
 //!   §7.1 and `docs/rfc-index.md` (and §6.4.3 for traffic to the addresses of a master
-//!   without Accept_Mode); an accepted advert or a reported ARP must carry exactly the
+//!   without Accept_Mode; docs/xdp-filter.md for what is not ours: other VRIDs and
+//!   VLAN-tagged frames pass); an accepted advert or a reported ARP must carry exactly the
 //!   fields in the bytes, and the counters must count the verdict once.
 //! - [`config`]: any bytes as keepalived.conf and as native TOML: no panic, the same answer
 //!   twice, messages that point into the text, and a configuration that loads keeps the
@@ -194,6 +195,8 @@ struct Msg {
 enum Spec {
     /// Neither VRRP nor an Ethernet/IPv4 ARP packet, nor IP to a refusable address.
     Pass,
+    /// Under one or more VLAN tags: the VLAN device's to judge, never the parent's.
+    Tagged,
     /// IP other than VRRP (and other than IPv6 neighbour discovery) to `dst`: refused when
     /// that is a virtual address of a master without Accept_Mode (RFC 5798 §6.4.3).
     ToAddress { family: u8, dst: [u8; 16] },
@@ -204,10 +207,14 @@ enum Spec {
         spa: [u8; 4],
         tpa: [u8; 4],
     },
-    /// IP protocol 112: counted under `vrid` (the byte the header claims, or 0 when the
-    /// frame is too short to hold it). `msg` is `None` when the IP framing is wrong or the
-    /// frame does not hold the whole message: never accepted.
-    Vrrp { vrid: u8, msg: Option<Msg> },
+    /// IP protocol 112 over `family`: counted under `vrid` (the byte the header claims, or
+    /// 0 when the frame is too short to hold it). `msg` is `None` when the IP framing is
+    /// wrong or the frame does not hold the whole message: never accepted.
+    Vrrp {
+        family: u8,
+        vrid: u8,
+        msg: Option<Msg>,
+    },
 }
 
 fn be16(f: &[u8], off: usize) -> Option<u16> {
@@ -215,25 +222,14 @@ fn be16(f: &[u8], off: usize) -> Option<u16> {
 }
 
 fn decode(f: &[u8]) -> Spec {
-    let Some(mut ethertype) = be16(f, 12) else {
+    let Some(ethertype) = be16(f, 12) else {
         return Spec::Pass;
     };
-    // Up to two VLAN tags (802.1Q inside 802.1ad, or two 802.1Q): TPID, TCI, ethertype.
-    let mut l3 = 14;
-    for _ in 0..2 {
-        if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
-            break;
-        }
-        let Some(inner) = be16(f, l3 + 2) else {
-            return Spec::Pass;
-        };
-        ethertype = inner;
-        l3 += 4;
-    }
     match ethertype {
-        ETH_P_IP => decode_v4(f, l3),
-        ETH_P_IPV6 => decode_v6(f, l3),
-        ETH_P_ARP => decode_arp(f, l3),
+        ETH_P_8021Q | ETH_P_8021AD => Spec::Tagged,
+        ETH_P_IP => decode_v4(f, 14),
+        ETH_P_IPV6 => decode_v6(f, 14),
+        ETH_P_ARP => decode_arp(f, 14),
         _ => Spec::Pass,
     }
 }
@@ -262,7 +258,11 @@ fn decode_v4(f: &[u8], ip: usize) -> Spec {
         && total - ihl <= MAX_MSG
         && f.len() >= ip + total;
     if !framed {
-        return Spec::Vrrp { vrid, msg: None };
+        return Spec::Vrrp {
+            family: FAMILY_V4,
+            vrid,
+            msg: None,
+        };
     }
     let len = total - ihl;
     let mut src = [0; 16];
@@ -274,6 +274,7 @@ fn decode_v4(f: &[u8], ip: usize) -> Spec {
     pseudo.extend_from_slice(&[0, PROTO_VRRP]);
     pseudo.extend_from_slice(&(len as u16).to_be_bytes());
     Spec::Vrrp {
+        family: FAMILY_V4,
         vrid,
         msg: Some(Msg {
             family: FAMILY_V4,
@@ -314,7 +315,11 @@ fn decode_v6(f: &[u8], ip: usize) -> Spec {
         && (8..=MAX_MSG).contains(&len)
         && f.len() >= ip + 40 + len;
     if !framed {
-        return Spec::Vrrp { vrid, msg: None };
+        return Spec::Vrrp {
+            family: FAMILY_V6,
+            vrid,
+            msg: None,
+        };
     }
     let src: [u8; 16] = f[ip + 8..ip + 24].try_into().unwrap();
     let dst: [u8; 16] = f[ip + 24..ip + 40].try_into().unwrap();
@@ -324,6 +329,7 @@ fn decode_v6(f: &[u8], ip: usize) -> Spec {
     pseudo.extend_from_slice(&(len as u32).to_be_bytes());
     pseudo.extend_from_slice(&[0, 0, 0, PROTO_VRRP]);
     Spec::Vrrp {
+        family: FAMILY_V6,
         vrid,
         msg: Some(Msg {
             family: FAMILY_V6,
@@ -386,6 +392,7 @@ fn expected(f: &[u8], spec: &Spec, policy: &PolicyTable) -> (Verdict, Option<Eve
     };
     match spec {
         Spec::Pass => (Verdict::Pass, None),
+        Spec::Tagged => (Verdict::Tagged, None),
         Spec::ToAddress { family, dst } => {
             let k = key(*family, *dst);
             // Refused only when it is a virtual address at all.
@@ -412,7 +419,24 @@ fn expected(f: &[u8], spec: &Spec, policy: &PolicyTable) -> (Verdict, Option<Eve
             ev.dst = target;
             (Verdict::Arp, Some(ev))
         }
-        Spec::Vrrp { vrid, msg } => {
+        Spec::Vrrp { family, vrid, msg } => {
+            let configured = policy
+                .vrids
+                .get(&VridKey {
+                    ifindex: IFINDEX,
+                    vrid: *vrid,
+                    family: *family,
+                    _pad: [0; 2],
+                })
+                .copied();
+            // Check 5 first: another router's packet, sound or not, is its owner's to judge.
+            if configured.is_none() && iface.flags & IFACE_ANY_VRID == 0 {
+                let foreign = Verdict::Vrrp {
+                    vrid: *vrid,
+                    reason: Reason::Foreign,
+                };
+                return (foreign, None);
+            }
             // Stands for "refused for some reason" (see `wire_one`).
             let reject = Verdict::Vrrp {
                 vrid: *vrid,
@@ -421,17 +445,7 @@ fn expected(f: &[u8], spec: &Spec, policy: &PolicyTable) -> (Verdict, Option<Eve
             let Some(m) = msg else {
                 return (reject, None);
             };
-            let configured = policy
-                .vrids
-                .get(&VridKey {
-                    ifindex: IFINDEX,
-                    vrid: *vrid,
-                    family: m.family,
-                    _pad: [0; 2],
-                })
-                .copied();
-            let any_vrid = iface.flags & IFACE_ANY_VRID != 0;
-            let Some(form) = accepts(f, m, configured, any_vrid) else {
+            let Some(form) = accepts(f, m, configured) else {
                 return (reject, None);
             };
             let b = &f[m.off..m.off + m.len];
@@ -467,9 +481,10 @@ fn expected(f: &[u8], spec: &Spec, policy: &PolicyTable) -> (Verdict, Option<Eve
     }
 }
 
-/// The checks of RFC 5798 §7.1 (RFC 3768 §7.1 for v2) with VRRP.md's choices: `Some(form)`
-/// of the checksum that verified when the advert is accepted.
-fn accepts(f: &[u8], m: &Msg, configured: Option<VridPolicy>, any_vrid: bool) -> Option<u8> {
+/// The checks of RFC 5798 §7.1 (RFC 3768 §7.1 for v2) with VRRP.md's choices, for an advert
+/// that is ours (`configured` is `None` only for the monitor, which takes every VRID):
+/// `Some(form)` of the checksum that verified when the advert is accepted.
+fn accepts(f: &[u8], m: &Msg, configured: Option<VridPolicy>) -> Option<u8> {
     let b = &f[m.off..m.off + m.len];
     // 1. TTL / hop limit 255, except an advert unicast to a unicast-peer instance.
     let unicast_ok = configured.is_some_and(|p| p.flags & VRID_UNICAST != 0) && !m.multicast;
@@ -511,10 +526,7 @@ fn accepts(f: &[u8], m: &Msg, configured: Option<VridPolicy>, any_vrid: bool) ->
             None
         }
     }?;
-    // 5. The VRID is configured here (or the monitor takes every VRID).
-    if configured.is_none() && !any_vrid {
-        return None;
-    }
+    // 5. The VRID is configured here (or the monitor takes every VRID): settled above.
     // 6. v2 against a v2 instance: authentication type, password and interval match.
     if let Some(p) = configured.filter(|p| version == 2 && p.version == 2) {
         if b[4] != p.auth_type {
@@ -541,6 +553,13 @@ fn check_counters(c: &Counters, verdict: Verdict, event: Option<&Event>, policy:
                 "{policy}: pass not counted"
             );
             assert_eq!(slots, 0, "{policy}: a pass counted under a VRID");
+        }
+        Verdict::Tagged => {
+            assert_eq!(
+                c.stats[STAT_VLAN_PASSED as usize], 1,
+                "{policy}: tagged frame not counted"
+            );
+            assert_eq!(slots, 0, "{policy}: a tagged frame counted under a VRID");
         }
         Verdict::Arp => {
             assert_eq!(
@@ -1011,7 +1030,9 @@ pub fn advert_roundtrip(data: &[u8]) {
         auth_pass,
     };
     let msg = advert.emit(src, dst, form);
-    let frame = wrap(&msg, src, dst, ttl, vlans);
+    // The VLAN device sees the frame untagged; its parent sees it tagged.
+    let frame = wrap(&msg, src, dst, ttl, &[]);
+    let tagged = wrap(&msg, src, dst, ttl, vlans);
     let family = if v6 { FAMILY_V6 } else { FAMILY_V4 };
     let wanted = if form == ChecksumForm::Plain {
         CSUM_PLAIN
@@ -1042,6 +1063,20 @@ pub fn advert_roundtrip(data: &[u8]) {
         )
     };
     let verdict = |reason| Verdict::Vrrp { vrid, reason };
+
+    // On the parent interface a tagged frame is passed untouched, even to a policy that
+    // would accept it untagged: the VLAN device's own policy judges it.
+    if !vlans.is_empty() {
+        for p in [
+            one_vrid_policy(vrid, family, matching),
+            PolicyTable::monitor(IFINDEX, &[]),
+        ] {
+            let mut counters = Counters::default();
+            let got = process_frame(&tagged, IFINDEX, TS_NS, &p, &mut counters);
+            assert_eq!(got, (Verdict::Tagged, None), "tagged: {}", hex(&tagged));
+            assert_eq!(counters.stats[STAT_VLAN_PASSED as usize], 1);
+        }
+    }
 
     let fits = count >= 1 && (!v6 || count <= 92);
     let dst_multicast = match dst {

@@ -466,7 +466,7 @@ fn keepalived_v3_ipv4_advert_with_a_flipped_address_byte_or_lower_ttl_is_rejecte
 }
 
 #[test]
-fn keepalived_v3_ipv4_advert_is_rejected_by_a_v2_instance_and_on_another_vrid() {
+fn keepalived_v3_ipv4_advert_is_rejected_by_a_v2_instance_and_passed_as_foreign_on_another_vrid() {
     let frame = vector("keepalived_v3_ipv4");
     let v2 = instance(
         52,
@@ -480,7 +480,7 @@ fn keepalived_v3_ipv4_advert_is_rejected_by_a_v2_instance_and_on_another_vrid() 
     assert_eq!(reason(&frame, &v2, 52), Reason::Version);
     assert_eq!(
         reason(&frame, &v3_instance(51, FAMILY_V4, CSUM_PSEUDO), 52),
-        Reason::Vrid
+        Reason::Foreign
     );
 }
 
@@ -513,7 +513,7 @@ fn keepalived_v3_ipv6_advert_is_not_matched_by_an_ipv4_instance_of_the_same_vrid
     let frame = vector("keepalived_v3_ipv6");
     assert_eq!(
         reason(&frame, &v3_instance(53, FAMILY_V4, CSUM_PSEUDO), 53),
-        Reason::Vrid
+        Reason::Foreign
     );
 }
 

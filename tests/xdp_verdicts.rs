@@ -1,7 +1,10 @@
 //! The XDP program run on crafted frames without a NIC (BPF_PROG_TEST_RUN), side by side
 //! with the raw-socket path's userspace checks on the same bytes: same verdict, same
-//! counter, same event. Needs root (CAP_BPF) and the agent built with the eBPF object
-//! (`cargo xtask test` does both).
+//! counter, same event, and every passed frame left byte for byte as it came. VLAN-tagged
+//! frames are covered here rather than on VLAN devices (this kernel has no 802.1Q module):
+//! the parent's program passes them, and the untagged frame the VLAN device would see is
+//! judged by that device's policy. Needs root (CAP_BPF) and the agent built with the eBPF
+//! object (`cargo xtask test` does both).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -40,8 +43,15 @@ impl Harness {
     }
 
     fn counter(&self, index: u32) -> u64 {
-        let m: PerCpuArray<_, u64> =
-            PerCpuArray::try_from(self.ebpf.map(MAP_COUNTERS).unwrap()).unwrap();
+        self.sum(MAP_COUNTERS, index)
+    }
+
+    fn stat(&self, index: u32) -> u64 {
+        self.sum(MAP_STATS, index)
+    }
+
+    fn sum(&self, map: &str, index: u32) -> u64 {
+        let m: PerCpuArray<_, u64> = PerCpuArray::try_from(self.ebpf.map(map).unwrap()).unwrap();
         m.get(&index, 0).unwrap().iter().sum()
     }
 
@@ -56,6 +66,14 @@ impl Harness {
                 ..TestRunOptions::default()
             })
             .expect("BPF_PROG_TEST_RUN");
+        if res.return_value == XDP_PASS {
+            // The program only reads: what passes is the frame as it came.
+            assert_eq!(
+                &out[..res.data_size_out as usize],
+                frame,
+                "passed frame altered"
+            );
+        }
         let ev = self.ring.next().and_then(|item| decode_event(&item));
         assert!(self.ring.next().is_none(), "at most one event per frame");
         (res.return_value, ev)
@@ -76,12 +94,23 @@ impl Harness {
             return verdict;
         }
         let before = slot.map(|s| self.counter(s));
+        let tagged_before = self.stat(STAT_VLAN_PASSED);
         let (action, xdp_ev) = self.xdp(frame);
         let want_action = match verdict {
-            Verdict::Vrrp { reason, .. } if reason != Reason::Accepted => XDP_DROP,
+            Verdict::Vrrp { reason, .. } if reason.is_rejection() => XDP_DROP,
             Verdict::ToVipRefused => XDP_DROP,
             _ => XDP_PASS,
         };
+        let tagged = u64::from(verdict == Verdict::Tagged);
+        assert_eq!(
+            self.stat(STAT_VLAN_PASSED),
+            tagged_before + tagged,
+            "kernel VLAN count for {verdict:?}"
+        );
+        assert_eq!(
+            counters.stats[STAT_VLAN_PASSED as usize], tagged,
+            "userspace VLAN count for {verdict:?}"
+        );
         assert_eq!(
             action, want_action,
             "XDP action for {verdict:?} on {frame:02x?}"
@@ -207,31 +236,64 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
         ("v3 ipv6 valid", v6.build(), vrrp(51, Accepted)),
         ("v2 PASS valid", v2().build(), vrrp(52, Accepted)),
         (
-            "v3 ipv4 under one 802.1Q tag",
+            "v3 ipv4 under one 802.1Q tag is the VLAN device's",
             Advert {
                 vlans: vec![(0x8100, 10)],
                 ..v4.clone()
             }
             .build(),
-            vrrp(51, Accepted),
+            Verdict::Tagged,
         ),
         (
-            "v3 ipv6 under QinQ",
+            "v3 ipv6 under QinQ is the VLAN device's",
             Advert {
                 vlans: vec![(0x88a8, 100), (0x8100, 10)],
                 ..v6.clone()
             }
             .build(),
-            vrrp(51, Accepted),
+            Verdict::Tagged,
         ),
         (
-            "v2 under QinQ",
+            "v2 under QinQ is the VLAN device's",
             Advert {
                 vlans: vec![(0x88a8, 100), (0x8100, 10)],
                 ..v2()
             }
             .build(),
-            vrrp(52, Accepted),
+            Verdict::Tagged,
+        ),
+        (
+            "tagged advert with TTL 1 is not the parent's to drop",
+            Advert {
+                ttl: 1,
+                vlans: vec![(0x8100, 10)],
+                ..v4.clone()
+            }
+            .build(),
+            Verdict::Tagged,
+        ),
+        (
+            "tagged UDP to a refused virtual address passes the parent",
+            {
+                let mut f = to_address("10.9.0.200".parse().unwrap(), 17, 0);
+                f.splice(12..12, [0x81, 0x00, 0x00, 0x0a]);
+                f
+            },
+            Verdict::Tagged,
+        ),
+        (
+            "tagged ARP for a virtual address is reported by the VLAN device, not here",
+            {
+                let mut f = arp_frame(
+                    1,
+                    [2, 0, 0, 0, 0, 9],
+                    Ipv4Addr::new(10, 9, 0, 7),
+                    Ipv4Addr::new(10, 9, 0, 100),
+                );
+                f.splice(12..12, [0x88, 0xa8, 0x00, 0x0a]);
+                f
+            },
+            Verdict::Tagged,
         ),
         (
             "v3 ipv4 with IP options (router alert)",
@@ -470,22 +532,62 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
             vrrp(53, Checksum),
         ),
         (
-            "unknown VRID",
+            "unknown VRID is another router's",
             Advert {
                 vrid: 99,
                 ..v4.clone()
             }
             .build(),
-            vrrp(99, Vrid),
+            vrrp(99, Foreign),
         ),
         (
-            "unknown VRID over ipv6",
+            "a VRID configured for ipv4 only is another router's over ipv6",
             Advert {
                 vrid: 52,
                 ..v6.clone()
             }
             .build(),
-            vrrp(52, Vrid),
+            vrrp(52, Foreign),
+        ),
+        (
+            "unknown VRID with TTL 64 is not ours to judge",
+            Advert {
+                vrid: 99,
+                ttl: 64,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(99, Foreign),
+        ),
+        (
+            "unknown VRID with a bad checksum is not ours to judge",
+            Advert {
+                vrid: 99,
+                csum: Csum::Bad,
+                ..v6.clone()
+            }
+            .build(),
+            vrrp(99, Foreign),
+        ),
+        (
+            "unknown v2 VRID with a short message is not ours to judge",
+            Advert {
+                vrid: 98,
+                count: Some(3),
+                ..Advert::v2_pass()
+            }
+            .build(),
+            vrrp(98, Foreign),
+        ),
+        (
+            "unknown VRID of version 9 is not ours to judge",
+            Advert {
+                vrid: 97,
+                version: 9,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(97, Foreign),
         ),
         (
             "v2 wrong password",
@@ -568,16 +670,15 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
             Verdict::Pass,
         ),
     ];
-    // A frame that is VRRP on a VLAN not stacked like any of ours: three tags deep is more
-    // than the parser walks, so it is not treated as VRRP.
+    // However deep the tags are stacked, the outermost one decides.
     c.push((
-        "three VLAN tags are not parsed",
+        "three VLAN tags are the VLAN device's too",
         Advert {
             vlans: vec![(0x88a8, 1), (0x8100, 2), (0x8100, 3)],
             ..v4
         }
         .build(),
-        Verdict::Pass,
+        Verdict::Tagged,
     ));
     c
 }
@@ -598,6 +699,105 @@ fn every_receive_check_gives_the_same_verdict_counter_and_event_in_xdp_and_users
         Reason::ALL.len(),
         "every reason exercised"
     );
+}
+
+/// `frame` with VLAN tags (TPID, VID), outermost first, after the MAC addresses: what
+/// the parent interface sees of a frame its VLAN device receives untagged.
+fn tagged(frame: &[u8], tags: &[(u16, u16)]) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    let mut at = 12;
+    for &(tpid, vid) in tags {
+        f.splice(
+            at..at,
+            tpid.to_be_bytes().into_iter().chain(vid.to_be_bytes()),
+        );
+        at += 4;
+    }
+    f
+}
+
+#[test]
+fn a_tagged_frame_passes_its_parent_untouched_and_untagged_it_meets_the_vlan_devices_policy() {
+    let mut h = Harness::new(strict_policy());
+    let v4 = Advert::v3_ipv4();
+    let arp = arp_frame(
+        1,
+        [2, 0, 0, 0, 0, 9],
+        Ipv4Addr::new(10, 9, 0, 7),
+        Ipv4Addr::new(10, 9, 0, 100),
+    );
+    for (name, untagged, on_vlan_device) in [
+        ("valid advert", v4.build(), vrrp(51, Reason::Accepted)),
+        (
+            "TTL 1",
+            Advert {
+                ttl: 1,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Reason::Ttl),
+        ),
+        (
+            "another router's advert",
+            Advert {
+                vrid: 99,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(99, Reason::Foreign),
+        ),
+        (
+            "UDP to a virtual address without Accept_Mode",
+            to_address("10.9.0.200".parse().unwrap(), 17, 0),
+            Verdict::ToVipRefused,
+        ),
+        ("ARP for a virtual address", arp, Verdict::Arp),
+    ] {
+        for tags in [vec![(0x8100, 10)], vec![(0x88a8, 100), (0x8100, 10)]] {
+            let f = tagged(&untagged, &tags);
+            assert_eq!(h.check(&f), Verdict::Tagged, "{name} under {tags:x?}");
+        }
+        assert_eq!(h.check(&untagged), on_vlan_device, "{name} untagged");
+    }
+    assert_eq!(h.stat(STAT_VLAN_PASSED), 10);
+}
+
+#[test]
+fn a_monitor_of_chosen_vrids_passes_every_other_vrid_as_foreign_even_when_malformed() {
+    let mut h = Harness::new(PolicyTable::monitor(IFINDEX, &[51]));
+    let v4 = Advert::v3_ipv4();
+    for (frame, want) in [
+        (v4.build(), vrrp(51, Reason::Accepted)),
+        (
+            Advert {
+                ttl: 3,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(51, Reason::Ttl),
+        ),
+        (
+            Advert {
+                vrid: 7,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(7, Reason::Foreign),
+        ),
+        (
+            Advert {
+                vrid: 7,
+                ttl: 3,
+                csum: Csum::Bad,
+                ..v4.clone()
+            }
+            .build(),
+            vrrp(7, Reason::Foreign),
+        ),
+    ] {
+        assert_eq!(h.check(&frame), want);
+    }
+    assert_eq!(h.counter(counter_index(7, Reason::Foreign as u32)), 2);
 }
 
 #[test]

@@ -159,7 +159,9 @@ impl Counters {
             .collect()
     }
 
-    /// `{"counters": {reason: n, ...}, "by_vrid": {"51": {...}}, ...}`.
+    /// `{"counters": {reason: n, ...}, "by_vrid": {"51": {...}}, ...}`. `foreign` counts
+    /// other routers' adverts, passed on; `vlan_passed` tagged frames left to the VLAN
+    /// device.
     pub fn to_json(&self) -> Value {
         let by_vrid: BTreeMap<String, Value> = (0..=255u8)
             .filter(|&v| self.vrid_seen(v) > 0)
@@ -181,6 +183,7 @@ impl Counters {
             "by_vrid": by_vrid,
             "ringbuf_full": self.stats[STAT_RINGBUF_FULL as usize],
             "arp_reported": self.stats[STAT_ARP_REPORTED as usize],
+            "vlan_passed": self.stats[STAT_VLAN_PASSED as usize],
         })
     }
 }

@@ -19,8 +19,10 @@ pub const MAX_VIPS: u32 = 4096;
 /// Ring buffer size in bytes (a power of two and a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 256 * 1024;
 
-/// Why a VRRP packet was accepted or rejected. The numeric value is the counter slot.
-/// The order is the order of the receive checks (RFC 5798 §7.1, RFC 3768 §7.1).
+/// What became of a VRRP packet: accepted, passed on as another router's, or rejected by
+/// one of the receive checks. The numeric value is the counter slot. The rejections are in
+/// the order of the receive checks (RFC 5798 §7.1, RFC 3768 §7.1); whether the packet is
+/// ours at all ([`Reason::Foreign`], check 5) is decided before any of them.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Reason {
@@ -35,8 +37,11 @@ pub enum Reason {
     Length = 4,
     /// Checksum does not verify in the form the instance expects.
     Checksum = 5,
-    /// VRID not configured on the receiving interface.
-    Vrid = 6,
+    /// Not ours: its VRID (in its address family) has no policy on the receiving interface,
+    /// which does not take every VRID either. RFC 5798 §7.1 check 5 discards it only for our
+    /// own state machines: it may be another daemon's, so it passes to the kernel stack
+    /// untouched, whatever the other checks would say (its owner applies them).
+    Foreign = 6,
     /// v2 authentication type or password mismatch (RFC 3768 §7.1).
     Auth = 7,
     /// v2 advertisement interval differs from ours (RFC 3768 §7.1).
@@ -51,7 +56,7 @@ impl Reason {
         Reason::Type,
         Reason::Length,
         Reason::Checksum,
-        Reason::Vrid,
+        Reason::Foreign,
         Reason::Auth,
         Reason::Interval,
     ];
@@ -65,10 +70,16 @@ impl Reason {
             Reason::Type => "type",
             Reason::Length => "length",
             Reason::Checksum => "checksum",
-            Reason::Vrid => "vrid",
+            Reason::Foreign => "foreign",
             Reason::Auth => "auth",
             Reason::Interval => "interval",
         }
+    }
+
+    /// Whether the packet failed a check of one of our routers and is dropped. Accepted and
+    /// foreign packets pass; logs of rejections and rejection metrics leave them out.
+    pub const fn is_rejection(self) -> bool {
+        !matches!(self, Reason::Accepted | Reason::Foreign)
     }
 }
 
@@ -93,7 +104,10 @@ pub const STAT_NON_VRRP: u32 = 2;
 /// Packets addressed to a virtual address of a master without Accept_Mode, dropped
 /// (RFC 5798 §6.4.3).
 pub const STAT_VIP_DROPPED: u32 = 3;
-pub const STAT_ENTRIES: u32 = 4;
+/// Frames under one or two VLAN tags, passed untouched: the VLAN device has its own
+/// program and policy and sees them untagged (docs/xdp-filter.md).
+pub const STAT_VLAN_PASSED: u32 = 4;
+pub const STAT_ENTRIES: u32 = 5;
 
 /// `IfacePolicy::flags`: accept every VRID (any version) without a `VRIDS` entry — the
 /// passive monitor's mode.
@@ -120,7 +134,8 @@ pub struct VridKey {
 pub const FAMILY_V4: u8 = 4;
 pub const FAMILY_V6: u8 = 6;
 
-/// How a v3-over-IPv4 checksum is expected to be computed (VRRP.md: the RFCs disagree).
+/// How a v3-over-IPv4 checksum is expected to be computed (the RFCs disagree:
+/// docs/rfc-index.md).
 pub const CSUM_PSEUDO: u8 = 0;
 /// RFC 9568: no IPv4 pseudo-header.
 pub const CSUM_PLAIN: u8 = 1;
@@ -133,7 +148,7 @@ pub const AUTH_NONE: u8 = 0;
 pub const AUTH_PASS: u8 = 1;
 
 /// `VridPolicy::flags`: the instance talks to unicast peers; a unicast advert is exempt
-/// from the TTL check (VRRP.md check 1).
+/// from the TTL check (docs/xdp-filter.md, check 1).
 pub const VRID_UNICAST: u8 = 1;
 
 pub const VERSION_ANY: u8 = 0;
@@ -263,6 +278,21 @@ const _: () = assert!(core::mem::size_of::<VridKey>() == 8);
 const _: () = assert!(core::mem::size_of::<VridPolicy>() == 16);
 const _: () = assert!(core::mem::size_of::<VipKey>() == 24);
 const _: () = assert!(core::mem::size_of::<Event>() == 128);
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+
+    #[test]
+    fn only_accepted_and_foreign_packets_pass_every_other_reason_is_a_rejection() {
+        let passed: std::vec::Vec<Reason> = Reason::ALL
+            .into_iter()
+            .filter(|r| !r.is_rejection())
+            .collect();
+        assert_eq!(passed, [Reason::Accepted, Reason::Foreign]);
+        assert_eq!(Reason::Foreign.name(), "foreign");
+    }
+}
 
 #[cfg(feature = "user")]
 mod pod {

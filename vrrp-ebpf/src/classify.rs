@@ -40,8 +40,13 @@ pub enum Verdict {
     /// Not VRRP, not an interesting ARP, or an interface we do not filter: let it through.
     Pass,
     /// A VRRP packet with the VRID it is counted under and the reason. Only
-    /// `Reason::Accepted` fills the event; everything else is dropped.
+    /// `Reason::Accepted` fills the event; accepted and foreign packets pass, the rest
+    /// ([`Reason::is_rejection`]) are dropped.
     Vrrp { vrid: u8, reason: Reason },
+    /// A frame under one or two VLAN tags (802.1Q, 802.1ad): not this interface's to judge.
+    /// The VLAN device has its own receive path and policy and sees the frame untagged, so
+    /// it passes untouched (counted).
+    Tagged,
     /// An ARP packet naming a virtual address: the event is filled; the frame passes.
     Arp,
     /// Addressed to a virtual address whose master does not accept traffic for it
@@ -58,29 +63,24 @@ pub fn classify<F: Frame, P: Policy>(frame: &F, policy: &P, event: &mut Event) -
         None => return Verdict::Pass,
     };
 
-    // Ethernet, then up to two VLAN tags (802.1Q / 802.1ad).
-    let mut off = ETH_HLEN;
-    let mut ethertype = match frame.u16_at(12) {
+    let ethertype = match frame.u16_at(12) {
         Some(t) => t,
         None => return Verdict::Pass,
     };
-    let mut tags = 0;
-    while tags < 2 && (ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD) {
-        ethertype = match frame.u16_at(off + 2) {
-            Some(t) => t,
-            None => return Verdict::Pass,
-        };
-        off += VLAN_HLEN;
-        tags += 1;
+    // A tagged frame belongs to a VLAN device, whose own program judges it by that VLAN's
+    // policy (routers, Accept_Mode, ARP). Judging it here by the parent's policy would mix
+    // up two segments that merely share a wire.
+    if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+        return Verdict::Tagged;
     }
     if let Some(mac) = frame.load::<6>(6) {
         event.mac = mac;
     }
 
     match ethertype {
-        ETH_P_IP => classify_v4(frame, policy, &iface, off, event),
-        ETH_P_IPV6 => classify_v6(frame, policy, &iface, off, event),
-        ETH_P_ARP => classify_arp(frame, policy, off, event),
+        ETH_P_IP => classify_v4(frame, policy, &iface, ETH_HLEN, event),
+        ETH_P_IPV6 => classify_v6(frame, policy, &iface, ETH_HLEN, event),
+        ETH_P_ARP => classify_arp(frame, policy, ETH_HLEN, event),
         _ => Verdict::Pass,
     }
 }
@@ -110,6 +110,10 @@ fn classify_v4<F: Frame, P: Policy>(
     let ihl = ((hdr[0] & 0x0f) as usize) * 4;
     let vrid = frame.u8_at(ip + ihl.max(20) + 1).unwrap_or(0);
     let reject = |reason| Verdict::Vrrp { vrid, reason };
+    let configured = match ownership(policy, iface, vrid, FAMILY_V4) {
+        Some(c) => c,
+        None => return reject(Reason::Foreign),
+    };
 
     if hdr[0] >> 4 != 4 || ihl < 20 {
         return reject(Reason::Length);
@@ -134,7 +138,7 @@ fn classify_v4<F: Frame, P: Policy>(
     // protocol and VRRP length.
     let pseudo = sum_bytes4(&src) + sum_bytes4(&dst) + IPPROTO_VRRP as u32 + len as u32;
     check_vrrp(
-        frame, policy, iface, vrrp, len, FAMILY_V4, ttl, multicast, pseudo, vrid, event,
+        frame, configured, vrrp, len, FAMILY_V4, ttl, multicast, pseudo, vrid, event,
     )
 }
 
@@ -158,6 +162,10 @@ fn classify_v6<F: Frame, P: Policy>(
     let vrrp = ip + IPV6_HLEN;
     let vrid = frame.u8_at(vrrp + 1).unwrap_or(0);
     let reject = |reason| Verdict::Vrrp { vrid, reason };
+    let configured = match ownership(policy, iface, vrid, FAMILY_V6) {
+        Some(c) => c,
+        None => return reject(Reason::Foreign),
+    };
     let (src, dst) = match (frame.load::<16>(ip + 8), frame.load::<16>(ip + 24)) {
         (Some(s), Some(d)) => (s, d),
         _ => return reject(Reason::Length),
@@ -177,17 +185,37 @@ fn classify_v6<F: Frame, P: Policy>(
     // IPv6 upper-layer checksum always covers the pseudo-header (RFC 8200 §8.1).
     let pseudo = sum_bytes16(&src) + sum_bytes16(&dst) + len as u32 + IPPROTO_VRRP as u32;
     check_vrrp(
-        frame, policy, iface, vrrp, len, FAMILY_V6, hop_limit, multicast, pseudo, vrid, event,
+        frame, configured, vrrp, len, FAMILY_V6, hop_limit, multicast, pseudo, vrid, event,
     )
 }
 
-/// The VRRP checks proper, in the order of RFC 5798 §7.1 (RFC 3768 §7.1 for v2).
-#[allow(clippy::too_many_arguments)]
+/// Whose packet this is (RFC 5798 §7.1 check 5, asked first): `Some(policy)` for a VRID
+/// configured on this interface in this family, `Some(None)` for any VRID on an interface
+/// that takes them all (the passive monitor), `None` for another router's packet, which is
+/// not ours to judge. A frame too short to carry a VRID claims VRID 0, which no instance
+/// has.
 #[inline(always)]
-fn check_vrrp<F: Frame, P: Policy>(
-    frame: &F,
+fn ownership<P: Policy>(
     policy: &P,
     iface: &IfacePolicy,
+    vrid: u8,
+    family: u8,
+) -> Option<Option<VridPolicy>> {
+    match policy.vrid(vrid, family) {
+        Some(p) => Some(Some(p)),
+        None if iface.flags & IFACE_ANY_VRID != 0 => Some(None),
+        None => None,
+    }
+}
+
+/// The VRRP checks proper for a packet that is ours (`configured` is its VRID's policy, or
+/// `None` when the interface takes every VRID), in the order of RFC 5798 §7.1 (RFC 3768
+/// §7.1 for v2).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn check_vrrp<F: Frame>(
+    frame: &F,
+    configured: Option<VridPolicy>,
     vrrp: usize,
     len: usize,
     family: u8,
@@ -198,8 +226,6 @@ fn check_vrrp<F: Frame, P: Policy>(
     event: &mut Event,
 ) -> Verdict {
     let reject = |reason| Verdict::Vrrp { vrid, reason };
-    let any_vrid = iface.flags & IFACE_ANY_VRID != 0;
-    let configured = policy.vrid(vrid, family);
 
     // 1. TTL / hop limit 255; adverts unicast to a unicast-peer instance are exempt.
     let unicast_ok = match configured {
@@ -276,17 +302,12 @@ fn check_vrrp<F: Frame, P: Policy>(
         return reject(Reason::Checksum);
     }
 
-    // 5. The VRID is configured on this interface.
-    let cfg = match configured {
-        Some(p) => Some(p),
-        None if any_vrid => None,
-        None => return reject(Reason::Vrid),
-    };
+    // 5. The VRID is configured on this interface: settled by `ownership` before check 1.
 
     // 6. v2 only: authentication and interval must match ours.
     let interval_cs = if version == 2 {
         // A passive entry (version "any") does not know the password or interval.
-        if let Some(p) = cfg.filter(|p| p.version == 2) {
+        if let Some(p) = configured.filter(|p| p.version == 2) {
             let auth_type = hdr[4];
             if auth_type != p.auth_type {
                 return reject(Reason::Auth);

@@ -1,7 +1,8 @@
-//! The XDP program: runs the shared VRRP receive checks on every frame, drops what can
-//! never be valid before the stack sees it, counts every verdict per VRID, and hands each
-//! accepted advert (and each ARP naming a virtual address) to the agent with its kernel
-//! arrival time.
+//! The XDP program: runs the shared VRRP receive checks on every frame, drops what fails
+//! them for one of our routers before the stack sees it, passes other routers' VRRP and
+//! VLAN-tagged frames untouched, counts every verdict per VRID, and hands each accepted
+//! advert (and each ARP naming a virtual address) to the agent with its kernel arrival
+//! time.
 //!
 //! Built only for `bpfel-unknown-none` (`cargo xtask build-ebpf`); on the host this file
 //! compiles to an empty program so `cargo clippy --workspace` and `cargo test` work.
@@ -49,7 +50,16 @@ mod program {
                 return None;
             }
             let p = self.start + off;
-            if p + N > self.end {
+            // LLVM folds `p + 1 > end` into `p >= end`, from which the verifier proves no
+            // readable byte at p. For one-byte reads a barrier keeps `p + 1` as computed,
+            // so the comparison the verifier sees is against the end of the read (wider
+            // reads are not folded and stay free of the barrier's stack round trip).
+            let last = if N == 1 {
+                core::hint::black_box(p + N)
+            } else {
+                p + N
+            };
+            if last > self.end {
                 return None;
             }
             // SAFETY: [p, p + N) lies inside the packet (checked against data_end just
@@ -119,6 +129,10 @@ mod program {
                 bump(&STATS, STAT_NON_VRRP);
                 xdp_action::XDP_PASS
             }
+            Verdict::Tagged => {
+                bump(&STATS, STAT_VLAN_PASSED);
+                xdp_action::XDP_PASS
+            }
             Verdict::ToVipRefused => {
                 bump(&STATS, STAT_VIP_DROPPED);
                 xdp_action::XDP_DROP
@@ -135,8 +149,13 @@ mod program {
             }
             Verdict::Vrrp { vrid, reason } => {
                 bump(&COUNTERS, counter_index(vrid, reason as u32));
-                if reason != Reason::Accepted {
+                if reason.is_rejection() {
                     return xdp_action::XDP_DROP;
+                }
+                if reason != Reason::Accepted {
+                    // Another router's advert: its owner (another daemon, a VLAN's
+                    // routers) must still get it.
+                    return xdp_action::XDP_PASS;
                 }
                 if event.family == FAMILY_V4 && event.version == 3 {
                     let slot = if event.csum_form == CSUM_PSEUDO {

@@ -174,7 +174,7 @@ fn log_rejections(ifindex: u32, last: &Counters, now: &Counters) {
     for vrid in 0..=255u8 {
         let parts: Vec<String> = Reason::ALL
             .iter()
-            .filter(|&&r| r != Reason::Accepted)
+            .filter(|r| r.is_rejection())
             .filter_map(|&r| {
                 let d = now.get(vrid, r).saturating_sub(last.get(vrid, r));
                 (d > 0).then(|| format!("{}={d}", r.name()))

@@ -67,7 +67,7 @@ impl Engine {
             .map(|(ifx, c)| {
                 let by_reason: BTreeMap<String, u64> = Reason::ALL
                     .iter()
-                    .filter(|&&r| r != Reason::Accepted)
+                    .filter(|r| r.is_rejection())
                     .map(|&r| (r.name().to_string(), c.total(r)))
                     .collect();
                 (iface::name_of(*ifx), by_reason)

@@ -2,6 +2,11 @@
 //! the interface reads every frame, and the very same classifier the XDP program runs
 //! decides on it in userspace. Rejected frames cannot be dropped here (the stack has its
 //! own copy); they are counted and ignored.
+//!
+//! The kernel takes the outer VLAN tag off a frame before a packet socket sees it and
+//! reports it beside the data (`PACKET_AUXDATA`). The tag is put back first, so the
+//! classifier sees the frame as it was on the wire, as XDP does, and leaves a tagged frame
+//! to the VLAN device's own receive path.
 
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -11,6 +16,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use vrrp_ebpf::abi::*;
 use vrrp_ebpf::classify::{classify, Frame, Verdict};
+use vrrp_ebpf::wire::{ETH_P_8021Q, VLAN_HLEN};
 
 use crate::filter::{Counters, PolicyTable};
 
@@ -46,6 +52,10 @@ pub fn process_frame(
             counters.stats[STAT_ARP_REPORTED as usize] += 1;
             (verdict, Some(ev))
         }
+        Verdict::Tagged => {
+            counters.stats[STAT_VLAN_PASSED as usize] += 1;
+            (verdict, None)
+        }
         // Counted only: a raw socket sees a copy and cannot stop the stack accepting it
         // (the engine warns that no_accept needs the XDP path).
         Verdict::ToVipRefused => {
@@ -54,6 +64,7 @@ pub fn process_frame(
         }
         Verdict::Vrrp { vrid, reason } => {
             counters.bump(vrid, reason as u32);
+            // Rejected or foreign: counted, and no event (nothing for our routers).
             if reason != Reason::Accepted {
                 return (verdict, None);
             }
@@ -68,6 +79,21 @@ pub fn process_frame(
             (verdict, Some(ev))
         }
     }
+}
+
+/// Put a VLAN tag the kernel took off (`tpid`, `tci`) back after the two MAC addresses of
+/// the `len`-byte frame in `buf`; returns the new length. `buf` must have room for
+/// [`VLAN_HLEN`] more bytes (the read leaves it); a frame too short for the MAC addresses
+/// is left as it is.
+pub fn restore_vlan_tag(buf: &mut [u8], len: usize, tpid: u16, tci: u16) -> usize {
+    const MACS: usize = 12;
+    if len < MACS || len + VLAN_HLEN > buf.len() {
+        return len;
+    }
+    buf.copy_within(MACS..len, MACS + VLAN_HLEN);
+    buf[MACS..MACS + 2].copy_from_slice(&tpid.to_be_bytes());
+    buf[MACS + 2..MACS + 4].copy_from_slice(&tci.to_be_bytes());
+    len + VLAN_HLEN
 }
 
 /// CLOCK_MONOTONIC now, in nanoseconds: the clock XDP's `bpf_ktime_get_ns` reads.
@@ -152,6 +178,9 @@ impl RawFilter {
             1,
         )
         .context("PACKET_IGNORE_OUTGOING")?;
+        // The VLAN tag the kernel strips, so it can be put back (see the module comment).
+        setsockopt_int(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)
+            .context("PACKET_AUXDATA")?;
         // The kernel stamps each frame on arrival; we convert that to CLOCK_MONOTONIC.
         setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
             .context("SO_TIMESTAMPNS")?;
@@ -184,9 +213,10 @@ impl RawFilter {
 
     /// Read one frame without blocking; `None` when the socket is drained.
     fn read_one(&mut self) -> std::io::Result<Option<(usize, u64)>> {
+        // Keep room to put a stripped VLAN tag back.
         let mut iov = libc::iovec {
             iov_base: self.buf.as_mut_ptr() as *mut libc::c_void,
-            iov_len: self.buf.len(),
+            iov_len: self.buf.len() - VLAN_HLEN,
         };
         let mut control = [0u64; 16];
         // SAFETY: msghdr is plain data; zero is a valid initial value.
@@ -208,21 +238,39 @@ impl RawFilter {
         let mono_now = monotonic_ns();
         let real_now = clock_ns(libc::CLOCK_REALTIME);
         let mut ts = mono_now;
+        let mut tag = None;
         // SAFETY: the CMSG_* macros walk the control buffer the kernel filled, bounded by
-        // msg_controllen.
+        // msg_controllen; each payload is read unaligned at the size its type has.
         unsafe {
             let mut c = libc::CMSG_FIRSTHDR(&msg);
             while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let (level, kind) = ((*c).cmsg_level, (*c).cmsg_type);
+                if level == libc::SOL_SOCKET && kind == libc::SCM_TIMESTAMPNS {
                     let t = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::timespec);
                     let real = t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
                     // Arrival in CLOCK_MONOTONIC: now minus how long ago it arrived.
                     ts = mono_now.saturating_sub(real_now.saturating_sub(real));
+                } else if level == libc::SOL_PACKET && kind == libc::PACKET_AUXDATA {
+                    let aux = std::ptr::read_unaligned(
+                        libc::CMSG_DATA(c) as *const libc::tpacket_auxdata
+                    );
+                    if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 {
+                        let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                            aux.tp_vlan_tpid
+                        } else {
+                            ETH_P_8021Q
+                        };
+                        tag = Some((tpid, aux.tp_vlan_tci));
+                    }
                 }
                 c = libc::CMSG_NXTHDR(&msg, c);
             }
         }
-        Ok(Some((n as usize, ts)))
+        let len = match tag {
+            Some((tpid, tci)) => restore_vlan_tag(&mut self.buf, n as usize, tpid, tci),
+            None => n as usize,
+        };
+        Ok(Some((len, ts)))
     }
 
     fn drain(&mut self, out: &mut Vec<Event>) -> std::io::Result<()> {
@@ -256,5 +304,32 @@ impl RawFilter {
 
     pub fn try_recv(&mut self, out: &mut Vec<Event>) -> Result<()> {
         Ok(self.drain(out)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stripped_vlan_tag_goes_back_after_the_mac_addresses() {
+        let frame: Vec<u8> = (0..20).collect();
+        let mut buf = frame.clone();
+        buf.resize(64, 0xee);
+        let n = restore_vlan_tag(&mut buf, frame.len(), 0x88a8, 0x2064);
+        assert_eq!(n, 24);
+        assert_eq!(&buf[..12], &frame[..12]);
+        assert_eq!(&buf[12..16], &[0x88, 0xa8, 0x20, 0x64]);
+        assert_eq!(&buf[16..24], &frame[12..20]);
+    }
+
+    #[test]
+    fn a_frame_without_room_or_without_mac_addresses_is_left_alone() {
+        let mut short = [1u8; 16];
+        assert_eq!(restore_vlan_tag(&mut short, 10, 0x8100, 5), 10);
+        assert_eq!(short, [1u8; 16]);
+        let mut full = [2u8; 20];
+        assert_eq!(restore_vlan_tag(&mut full, 20, 0x8100, 5), 20);
+        assert_eq!(full, [2u8; 20]);
     }
 }

@@ -156,8 +156,14 @@ impl XdpFilter {
             }
             ModeChoice::Auto => match prog.attach_to_if_index(ifindex, XdpMode::Driver) {
                 Ok(_) => "driver",
+                // Stacked devices (VLANs, macvlans) have no driver mode; generic mode runs
+                // the same program on their untagged frames (docs/xdp-filter.md).
                 Err(e) => {
-                    tracing::info!(error = %e, "driver-mode XDP refused; trying generic mode");
+                    tracing::info!(
+                        ifindex,
+                        error = %e,
+                        "driver-mode XDP refused; trying generic mode"
+                    );
                     prog.attach_to_if_index(ifindex, XdpMode::Skb)
                         .context("attaching in generic mode")?;
                     "generic"

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use serde_json::{json, Value};
-use vrrp_ebpf::abi::{Event, Reason, CSUM_PLAIN, CSUM_PSEUDO, FAMILY_V4};
+use vrrp_ebpf::abi::{Event, Reason, CSUM_PLAIN, CSUM_PSEUDO, FAMILY_V4, STAT_VLAN_PASSED};
 
 use super::table::{addr_from, event_addrs, event_src, RouterTable};
 use crate::filter::Counters;
@@ -117,5 +117,11 @@ pub fn table(t: &RouterTable, c: &Counters, path: &str, now_ns: u64) -> String {
         .map(|&r| format!("{}={}", r.name(), c.total(r)))
         .collect();
     let _ = writeln!(s, "verdicts: {}", counts.join(" "));
+    // Foreign adverts pass too; they are in the line above.
+    let _ = writeln!(
+        s,
+        "passed to the VLAN device: vlan_tagged={}",
+        c.stats[STAT_VLAN_PASSED as usize]
+    );
     s
 }

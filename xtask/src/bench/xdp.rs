@@ -241,7 +241,7 @@ fn flood_once(agent: &Path, path: RxPath, dur: Duration, dir: &Path) -> Result<F
             let v: Value = serde_json::from_str(last)?;
             let c = &v["counters"];
             [
-                "ttl", "checksum", "vrid", "version", "type", "length", "auth", "interval",
+                "ttl", "checksum", "version", "type", "length", "auth", "interval",
             ]
             .iter()
             .map(|k| c[k].as_u64().unwrap_or(0))
