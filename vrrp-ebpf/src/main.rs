@@ -13,7 +13,7 @@
 mod program {
     use aya_ebpf::{
         bindings::xdp_action,
-        helpers::bpf_ktime_get_ns,
+        helpers::{bpf_ktime_get_ns, bpf_ktime_get_tai_ns},
         macros::{map, xdp},
         maps::{HashMap, PerCpuArray, RingBuf},
         programs::XdpContext,
@@ -27,6 +27,8 @@ mod program {
     static VRIDS: HashMap<VridKey, VridPolicy> = HashMap::with_max_entries(MAX_VRIDS, 0);
     #[map(name = "VIPS")]
     static VIPS: HashMap<VipKey, u8> = HashMap::with_max_entries(MAX_VIPS, 0);
+    #[map(name = "PEERS")]
+    static PEERS: HashMap<PeerKey, PeerPolicy> = HashMap::with_max_entries(MAX_PEERS, 0);
     #[map(name = "COUNTERS")]
     static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_ENTRIES, 0);
     #[map(name = "STATS")]
@@ -102,6 +104,25 @@ mod program {
             };
             // SAFETY: a one-byte plain-old-data copy.
             unsafe { VIPS.get(&key).copied().unwrap_or(0) }
+        }
+
+        #[inline(always)]
+        fn peer(&self, vrid: u8, family: u8, addr: &[u8; 16]) -> Option<PeerPolicy> {
+            let key = PeerKey {
+                ifindex: self.ifindex,
+                vrid,
+                family,
+                _pad: [0; 2],
+                addr: *addr,
+            };
+            // SAFETY: as for `iface`: a plain-old-data copy.
+            unsafe { PEERS.get(&key).copied() }
+        }
+
+        #[inline(always)]
+        fn tai_now_s(&self) -> u64 {
+            // SAFETY: helper without preconditions (Linux 6.1+).
+            unsafe { bpf_ktime_get_tai_ns() / 1_000_000_000 }
         }
     }
 

@@ -197,6 +197,10 @@ pub struct Instance {
     pub virtual_addresses: Vec<VirtualAddress>,
     pub unicast_src: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
+    /// Per-peer `min_ttl` / `max_ttl` (0..=255 when not written), same order as the peers.
+    pub unicast_peer_ttl: Vec<(u8, u8)>,
+    /// keepalived 2.4 `auth_hmac { ... }` (docs/auth-hmac.md).
+    pub auth_hmac: Option<crate::proto::auth_hmac::AuthHmac>,
     pub track_interfaces: Vec<TrackInterface>,
     pub track_scripts: Vec<TrackScriptRef>,
     /// `track_file { NAME [weight N] }`: each names a [`TrackFile`] in [`Config::track_files`].

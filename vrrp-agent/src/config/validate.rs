@@ -470,7 +470,7 @@ fn instance(
         );
         src.value
     });
-    let unicast_peers = d
+    let unicast_peers: Vec<IpAddr> = d
         .unicast_peers
         .iter()
         .map(|peer| {
@@ -561,7 +561,9 @@ fn instance(
         auth_pass,
         virtual_addresses,
         unicast_src,
+        unicast_peer_ttl: vec![(0, 255); unicast_peers.len()],
         unicast_peers,
+        auth_hmac: None,
         track_interfaces,
         track_scripts,
         track_files,

@@ -7,7 +7,9 @@ use serde_json::json;
 
 use super::Engine;
 use crate::notify::commands_for;
+use crate::io::rawsock::realtime_ns;
 use crate::proto::advert::AdvertOut;
+use crate::proto::auth_hmac::Binding;
 use crate::proto::node::{NodeInput, NodeOutput};
 use crate::proto::router::{Action, StateName};
 
@@ -129,8 +131,19 @@ impl Engine {
                         addrs: rt.cfg.virtual_addresses.iter().map(|v| v.addr).collect(),
                         auth_pass: rt.cfg.auth_pass,
                     };
+                    // One signature for every copy (the HMAC leaves the destination out).
+                    let body = advert.body();
+                    let trailer = rt.cfg.auth_hmac.as_ref().and_then(|cfg| {
+                        let b = Binding {
+                            version: body[0] >> 4,
+                            vrid: rt.cfg.vrid,
+                            src,
+                        };
+                        rt.hmac.signer.sign(cfg, &b, &body, realtime_ns())
+                    });
                     for &dst in &rt.destinations {
-                        let msg = advert.emit(src, dst, rt.cfg.checksum);
+                        let msg =
+                            advert.seal(body.clone(), src, dst, rt.cfg.checksum, trailer.as_ref());
                         match self.edges.send_advert(rt.tx_ifindex, src, &msg, dst) {
                             Ok(()) => rt.stats.adverts_sent += 1,
                             Err(e) => {
