@@ -830,8 +830,8 @@ fn instance_adverts_accepted(a: &Instance) {
             VRID_UNICAST
         },
         adver_int_s: (a.advert_int_cs / 100).clamp(1, 255) as u8,
-        _pad: [0; 3],
         auth_pass,
+        ..VridPolicy::default()
     };
     let family = match a.family {
         Family::V4 => FAMILY_V4,
@@ -1049,8 +1049,8 @@ pub fn advert_roundtrip(data: &[u8]) {
         },
         flags: if unicast { VRID_UNICAST } else { 0 },
         adver_int_s: (interval_cs / 100).clamp(1, 255) as u8,
-        _pad: [0; 3],
         auth_pass: auth_pass.unwrap_or([0; 8]),
+        ..VridPolicy::default()
     };
     let judge = |p: VridPolicy| {
         let mut counters = Counters::default();

@@ -222,16 +222,6 @@ pub struct VridPolicy {
     /// clock steps by itself; the offset only changes at a leap second.
     pub tai_offset_s: i32,
     pub _pad: [u8; 4],
-    /// Key ids we hold, one bit each (id `n` is bit `n % 8` of byte `n / 8`).
-    pub hmac_keys: [u8; 32],
-}
-
-impl VridPolicy {
-    /// Whether key id `id` is one we can verify with.
-    #[inline(always)]
-    pub const fn has_hmac_key(&self, id: u8) -> bool {
-        self.hmac_keys[(id / 8) as usize] & (1 << (id % 8)) != 0
-    }
 }
 
 /// Key of the `PEERS` map: one configured unicast peer of one virtual router.
@@ -382,7 +372,7 @@ impl Event {
 const _: () = assert!(core::mem::align_of::<Event>() == 8);
 const _: () = assert!(core::mem::size_of::<IfacePolicy>() == 4);
 const _: () = assert!(core::mem::size_of::<VridKey>() == 8);
-const _: () = assert!(core::mem::size_of::<VridPolicy>() == 56);
+const _: () = assert!(core::mem::size_of::<VridPolicy>() == 24);
 const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
 const _: () = assert!(core::mem::size_of::<PeerPolicy>() == 4);
 const _: () = assert!(core::mem::size_of::<VipKey>() == 24);

@@ -389,7 +389,7 @@ fn check_vrrp<F: Frame, P: Policy>(
     };
 
     // 6 (auth_hmac). What XDP can judge without hashing: a trailer where one is required,
-    // its shape, a key id we hold, and a timestamp inside the window. The agent verifies
+    // its shape and a timestamp inside the window. The agent verifies
     // the HMAC and the sequence before the state machine sees the advert.
     if hmac_mode == HMAC_ENFORCE && !signed {
         return reject(Reason::HmacTrailer);
@@ -404,9 +404,6 @@ fn check_vrrp<F: Frame, P: Policy>(
             None => return reject(Reason::Length),
         };
         if head[0] != HMAC_SCHEME_SHA256_128 || head[2] != 0 || head[3] != 0 {
-            return reject(Reason::HmacTrailer);
-        }
-        if !p.has_hmac_key(head[1]) {
             return reject(Reason::HmacTrailer);
         }
         if p.hmac_window_s != 0 {

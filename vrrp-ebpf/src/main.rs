@@ -35,6 +35,10 @@ mod program {
     static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_ENTRIES, 0);
     #[map(name = "EVENTS")]
     static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+    /// Where the event of the frame in hand is built: it is too large for the 512-byte BPF
+    /// stack beside the classifier's own variables.
+    #[map(name = "SCRATCH")]
+    static SCRATCH: PerCpuArray<Event> = PerCpuArray::with_max_entries(1, 0);
 
     /// Offsets beyond this are never read; the bound lets the verifier prove every
     /// variable-offset packet access safe.
@@ -143,8 +147,13 @@ mod program {
         // SAFETY: ctx.ctx points at the kernel's xdp_md for this invocation.
         let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
         let policy = XdpPolicy { ifindex };
-        let mut slot = core::mem::MaybeUninit::<Event>::uninit();
-        let event = Event::clear(&mut slot);
+        let Some(slot) = SCRATCH.get_ptr_mut(0) else {
+            return xdp_action::XDP_PASS;
+        };
+        // SAFETY: the per-CPU slot is this program invocation's alone (XDP runs with
+        // preemption off), and an Event is plain old data, so any previous content is a
+        // valid MaybeUninit<Event> to clear.
+        let event = Event::clear(unsafe { &mut *(slot as *mut core::mem::MaybeUninit<Event>) });
         match classify(&frame, &policy, event) {
             Verdict::Pass => {
                 bump(&STATS, STAT_NON_VRRP);

@@ -38,7 +38,10 @@ impl Engine {
         }
         // auth_hmac: XDP judged the trailer's shape and age; the HMAC and the sequence are
         // checked here, before the node core sees anything of the advert.
-        if let Err(r) = rt.hmac.check_event(rt.cfg.auth_hmac.as_ref(), ev, src, realtime_ns()) {
+        if let Err(r) = rt
+            .hmac
+            .check_event(rt.cfg.auth_hmac.as_ref(), ev, src, realtime_ns())
+        {
             if let Some((_, path)) = self.paths.iter_mut().find(|(x, _)| *x == ev.ifindex) {
                 path.recount(ev.vrid, r.reason());
             }

@@ -6,8 +6,8 @@
 use serde_json::json;
 
 use super::Engine;
-use crate::notify::commands_for;
 use crate::io::rawsock::realtime_ns;
+use crate::notify::commands_for;
 use crate::proto::advert::AdvertOut;
 use crate::proto::auth_hmac::Binding;
 use crate::proto::node::{NodeInput, NodeOutput};

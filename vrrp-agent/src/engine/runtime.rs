@@ -169,7 +169,7 @@ pub fn policy_for(ifindex: u32, instances: &[Runtime], node: &Node) -> PolicyTab
                 );
             }
         }
-        let (hmac_mode, hmac_window_s, hmac_keys) = hmac_policy(c.auth_hmac.as_ref());
+        let (hmac_mode, hmac_window_s) = hmac_policy(c.auth_hmac.as_ref());
         p.vrids.insert(
             VridKey {
                 ifindex,
@@ -191,7 +191,6 @@ pub fn policy_for(ifindex: u32, instances: &[Runtime], node: &Node) -> PolicyTab
                 auth_pass,
                 tai_offset_s: tai_offset_s(),
                 _pad: [0; 4],
-                hmac_keys,
             },
         );
         // RFC 5798 §6.4.3: a master that does not own the addresses refuses traffic for
@@ -207,11 +206,10 @@ pub fn policy_for(ifindex: u32, instances: &[Runtime], node: &Node) -> PolicyTab
     p
 }
 
-/// The filter's share of `auth_hmac`: mode, freshness window (0: monotonic) and the key
-/// ids held.
-fn hmac_policy(cfg: Option<&AuthHmac>) -> (u8, u16, [u8; 32]) {
+/// The filter's share of `auth_hmac`: mode and freshness window (0: monotonic).
+fn hmac_policy(cfg: Option<&AuthHmac>) -> (u8, u16) {
     let Some(cfg) = cfg else {
-        return (HMAC_OFF, 0, [0; 32]);
+        return (HMAC_OFF, 0);
     };
     let mode = match cfg.mode {
         Mode::ReceiveOnly => HMAC_RECEIVE_ONLY,
@@ -222,11 +220,7 @@ fn hmac_policy(cfg: Option<&AuthHmac>) -> (u8, u16, [u8; 32]) {
         AntiReplay::Time { window_s } => window_s,
         AntiReplay::Monotonic => 0,
     };
-    let mut keys = [0u8; 32];
-    for &(id, _) in &cfg.keys {
-        keys[(id / 8) as usize] |= 1 << (id % 8);
-    }
-    (mode, window, keys)
+    (mode, window)
 }
 
 /// Whether a reload must restart an instance going from `old` to `new`: only when

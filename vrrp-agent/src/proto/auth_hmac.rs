@@ -306,13 +306,7 @@ impl Verifier {
     }
 
     /// Raise the sender's high-water mark, refusing a sequence that does not grow.
-    fn advance(
-        &mut self,
-        cfg: &AuthHmac,
-        src: IpAddr,
-        seq: u64,
-        now_s: u32,
-    ) -> Result<(), Reject> {
+    fn advance(&mut self, cfg: &AuthHmac, src: IpAddr, seq: u64, now_s: u32) -> Result<(), Reject> {
         let pos = self.senders.iter().position(|(a, _)| *a == src);
         if let Some(i) = pos {
             let (_, mark) = self.senders[i];
@@ -422,10 +416,7 @@ mod tests {
 
     /// (message, trailer) of a wire image.
     fn split(img: &[u8], msg_len: usize) -> (Vec<u8>, [u8; HMAC_TRAILER_LEN]) {
-        (
-            img[..msg_len].to_vec(),
-            img[msg_len..].try_into().unwrap(),
-        )
+        (img[..msg_len].to_vec(), img[msg_len..].try_into().unwrap())
     }
 
     const IPV4_VECTOR: &str = concat!(
@@ -487,16 +478,16 @@ mod tests {
         let cfg = draft_cfg();
         let img = hex(IPV6_VECTOR);
         let cases = [
-            (2, Err(Reject::BadHmac)),                   // priority
-            (5, Err(Reject::BadHmac)),                   // advert interval
-            (6, Ok(Accepted::Signed { key_id: 1 })),     // checksum: not covered
-            (8 + 15, Err(Reject::BadHmac)),              // the address
-            (24, Err(Reject::Malformed)),                // scheme
-            (25, Err(Reject::UnknownKey)),               // key id
-            (26, Err(Reject::Malformed)),                // reserved
-            (28, Err(Reject::BadHmac)),                  // seconds
-            (34, Err(Reject::BadHmac)),                  // counter
-            (36, Err(Reject::BadHmac)),                  // the HMAC itself
+            (2, Err(Reject::BadHmac)),               // priority
+            (5, Err(Reject::BadHmac)),               // advert interval
+            (6, Ok(Accepted::Signed { key_id: 1 })), // checksum: not covered
+            (8 + 15, Err(Reject::BadHmac)),          // the address
+            (24, Err(Reject::Malformed)),            // scheme
+            (25, Err(Reject::UnknownKey)),           // key id
+            (26, Err(Reject::Malformed)),            // reserved
+            (28, Err(Reject::BadHmac)),              // seconds
+            (34, Err(Reject::BadHmac)),              // counter
+            (36, Err(Reject::BadHmac)),              // the HMAC itself
         ];
         for (off, want) in cases {
             let mut b = img.clone();
@@ -520,8 +511,14 @@ mod tests {
             ..v6_binding()
         };
         let mut v = Verifier::new(1);
-        assert_eq!(v.verify(&cfg, &other_src, &m, Some(&t), 0), Err(Reject::BadHmac));
-        assert_eq!(v.verify(&cfg, &other_vrid, &m, Some(&t), 0), Err(Reject::BadHmac));
+        assert_eq!(
+            v.verify(&cfg, &other_src, &m, Some(&t), 0),
+            Err(Reject::BadHmac)
+        );
+        assert_eq!(
+            v.verify(&cfg, &other_vrid, &m, Some(&t), 0),
+            Err(Reject::BadHmac)
+        );
     }
 
     #[test]
@@ -553,7 +550,9 @@ mod tests {
         let cfg = time_cfg();
         let msg = hex(IPV4_VECTOR)[..12].to_vec();
         for sent in [NOW - 100_000_000_000, NOW + 100_000_000_000] {
-            let t = Signer::default().sign(&cfg, &v4_binding(), &msg, sent).unwrap();
+            let t = Signer::default()
+                .sign(&cfg, &v4_binding(), &msg, sent)
+                .unwrap();
             let got = Verifier::new(1).verify(&cfg, &v4_binding(), &msg, Some(&t), NOW);
             assert_eq!(got, Err(Reject::Stale));
         }
@@ -597,13 +596,17 @@ mod tests {
         let future = Signer::default()
             .sign(&cfg, &v4_binding(), &msg, NOW + 4_000_000_000)
             .unwrap();
-        assert!(v.verify(&cfg, &v4_binding(), &msg, Some(&future), NOW).is_ok());
+        assert!(v
+            .verify(&cfg, &v4_binding(), &msg, Some(&future), NOW)
+            .is_ok());
         // Ten seconds on, a sender restarted at the true time is heard again.
         let later = NOW + 10_000_000_000;
         let fresh = Signer::default()
             .sign(&cfg, &v4_binding(), &msg, later - 1_000_000_000)
             .unwrap();
-        assert!(v.verify(&cfg, &v4_binding(), &msg, Some(&fresh), later).is_ok());
+        assert!(v
+            .verify(&cfg, &v4_binding(), &msg, Some(&fresh), later)
+            .is_ok());
     }
 
     #[test]
@@ -642,7 +645,9 @@ mod tests {
             ..draft_cfg()
         };
         let mut v = Verifier::new(1);
-        let t1 = Signer::default().sign(&old, &v4_binding(), &msg, NOW).unwrap();
+        let t1 = Signer::default()
+            .sign(&old, &v4_binding(), &msg, NOW)
+            .unwrap();
         let t2 = Signer::default()
             .sign(&new, &v4_binding(), &msg, NOW + 1_000_000)
             .unwrap();
