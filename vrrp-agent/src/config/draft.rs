@@ -112,6 +112,12 @@ pub struct DraftInstance {
     pub virtual_addresses: Vec<Located<DraftAddress>>,
     pub unicast_src: Option<Located<IpAddr>>,
     pub unicast_peers: Vec<Located<IpAddr>>,
+    /// `min_ttl` / `max_ttl` written after each peer (0 and 255 when not), same order.
+    pub unicast_peer_ttl: Vec<(u8, u8)>,
+    /// `auth_hmac { ... }`, its keys read (files included).
+    pub auth_hmac: Option<Located<crate::proto::auth_hmac::AuthHmac>>,
+    /// `auth_hmac` written without `time_window`: the window follows the interval.
+    pub auth_hmac_window_unset: bool,
     pub track_interfaces: Vec<Located<DraftTrack>>,
     pub track_scripts: Vec<Located<DraftTrack>>,
     pub track_files: Vec<Located<DraftTrack>>,

@@ -115,6 +115,8 @@ fn is_keyword(word: &str) -> bool {
             | "unicast_src_ip"
             | "mcast_src_ip"
             | "unicast_peer"
+            | "check_unicast_src"
+            | "auth_hmac"
             | "track_interface"
             | "track_script"
             | "notify_master"
@@ -660,22 +662,16 @@ impl Reader<'_> {
                     if !self.no_block(p) {
                         continue;
                     }
-                    if !p.args.is_empty() {
-                        self.diag.warn(
-                            p.location(),
-                            format!(
-                                "unicast_peer {}: options `{}` are not supported and are \
-                                 ignored",
-                                p.name(),
-                                join(&p.args)
-                            ),
-                        );
-                    }
+                    let ttl = self.peer_ttl(p);
                     if let Some(addr) = self.ip(p, p.name()) {
                         d.unicast_peers.push(Located::new(addr, p.location()));
+                        d.unicast_peer_ttl.push(ttl);
                     }
                 }
             }
+            // keepalived's opt-in; here only the peers are ever heard (docs/xdp-filter.md).
+            "check_unicast_src" => self.flag(s),
+            "auth_hmac" => self.auth_hmac(s, d),
             "track_interface" => {
                 for t in self.block(s, "one interface per line: `IF [weight N]`") {
                     if let Some(track) = self.track(t) {
@@ -842,6 +838,144 @@ impl Reader<'_> {
                 _ => self.unsupported(s),
             }
         }
+    }
+
+    /// `ADDR [min_ttl N] [max_ttl N]` in `unicast_peer {}`: the TTL range this peer's
+    /// adverts must arrive with (any when not written).
+    fn peer_ttl(&mut self, p: &Statement) -> (u8, u8) {
+        let (mut min, mut max) = (0u8, 255u8);
+        let mut args = p.args.iter();
+        while let Some(option) = args.next() {
+            let slot = match option.text.as_str() {
+                "min_ttl" => &mut min,
+                "max_ttl" => &mut max,
+                other => {
+                    self.diag.warn(
+                        p.location(),
+                        format!(
+                            "unicast_peer {}: option `{other}` is not supported and is ignored",
+                            p.name()
+                        ),
+                    );
+                    continue;
+                }
+            };
+            match args.next().map(|t| t.text.parse::<u8>()) {
+                Some(Ok(n)) => *slot = n,
+                _ => self.diag.error(
+                    p.location(),
+                    format!(
+                        "unicast_peer {}: `{}` needs a TTL 0..255",
+                        p.name(),
+                        option.text
+                    ),
+                ),
+            }
+        }
+        if min > max {
+            self.diag.error(
+                p.location(),
+                format!("unicast_peer {}: min_ttl {min} is above max_ttl {max}", p.name()),
+            );
+        }
+        (min, max)
+    }
+
+    /// keepalived 2.4's `auth_hmac { key ID hex:HEX|file:PATH|TEXT; active_key ID;
+    /// anti_replay time|monotonic; time_window S; mode enforce|permissive|receive-only }`.
+    fn auth_hmac(&mut self, stmt: &Statement, d: &mut DraftInstance) {
+        use crate::proto::auth_hmac::{AntiReplay, AuthHmac, Mode};
+        let mut cfg = AuthHmac {
+            keys: Vec::new(),
+            active_key: 0,
+            mode: Mode::Enforce,
+            anti_replay: AntiReplay::Time { window_s: 0 },
+        };
+        let mut window = None;
+        let mut time = true;
+        for s in self.block(stmt, "`auth_hmac { key 1 hex:...  active_key 1 }`") {
+            match s.name() {
+                "key" => {
+                    if !self.no_block(s) {
+                        continue;
+                    }
+                    let (Some(id), Some(value)) = (s.args.first(), s.args.get(1)) else {
+                        self.diag
+                            .error(s.location(), "auth_hmac key needs an id and a value");
+                        continue;
+                    };
+                    let Some(id) = id.text.parse::<u8>().ok().filter(|&i| i >= 1) else {
+                        self.diag.error(
+                            s.location(),
+                            format!("auth_hmac key id `{}` must be 1..255", id.text),
+                        );
+                        continue;
+                    };
+                    match auth_hmac_key(&value.text) {
+                        Ok(bytes) if cfg.keys.iter().any(|(k, _)| *k == id) => {
+                            drop(bytes);
+                            self.diag.error(
+                                s.location(),
+                                format!("auth_hmac key {id} is defined twice"),
+                            );
+                        }
+                        Ok(bytes) => cfg.keys.push((id, bytes)),
+                        Err(e) => self
+                            .diag
+                            .error(s.location(), format!("auth_hmac key {id}: {e}")),
+                    }
+                }
+                "active_key" => match self.int(s, "a key id 1..255") {
+                    Some(v) if (1..=255).contains(&v.value) => cfg.active_key = v.value as u8,
+                    Some(v) => self.diag.error(
+                        s.location(),
+                        format!("auth_hmac active_key {} must be 1..255", v.value),
+                    ),
+                    None => {}
+                },
+                "anti_replay" => match self.value(s, "time or monotonic") {
+                    Some("time") => time = true,
+                    Some("monotonic") => time = false,
+                    Some(other) => self.diag.error(
+                        s.location(),
+                        format!("auth_hmac anti_replay `{other}`: expected time or monotonic"),
+                    ),
+                    None => {}
+                },
+                "time_window" => match self.int(s, "seconds 1..300") {
+                    Some(v) if (1..=300).contains(&v.value) => window = Some(v.value as u16),
+                    Some(v) => self.diag.error(
+                        s.location(),
+                        format!("auth_hmac time_window {} must be 1..300 seconds", v.value),
+                    ),
+                    None => {}
+                },
+                "mode" => match self.value(s, "enforce, permissive or receive-only") {
+                    Some("enforce") => cfg.mode = Mode::Enforce,
+                    Some("permissive") => cfg.mode = Mode::Permissive,
+                    Some("receive-only") => cfg.mode = Mode::ReceiveOnly,
+                    Some(other) => self.diag.error(
+                        s.location(),
+                        format!(
+                            "auth_hmac mode `{other}`: expected enforce, permissive or \
+                             receive-only"
+                        ),
+                    ),
+                    None => {}
+                },
+                _ => self.unsupported(s),
+            }
+        }
+        if time {
+            cfg.anti_replay = AntiReplay::Time {
+                window_s: window.unwrap_or(0),
+            };
+        } else {
+            cfg.anti_replay = AntiReplay::Monotonic;
+        }
+        d.auth_hmac_window_unset = window.is_none();
+        let cfg = Some(Located::new(cfg, stmt.location()));
+        self.set(&mut d.auth_hmac, cfg, "auth_hmac");
     }
 
     /// `ADDR[/LEN] [dev IF] [label L] [other ip-address options]`.
@@ -1316,6 +1450,46 @@ impl Reader<'_> {
         d.notify = notify;
         Some(d)
     }
+}
+
+/// An `auth_hmac` key value: `hex:` bytes, `file:PATH` (holding either form, its line end
+/// dropped; refused when others may read it), or the text itself.
+fn auth_hmac_key(value: &str) -> Result<Vec<u8>, String> {
+    use crate::proto::auth_hmac::{KEY_MAX, KEY_MIN};
+    use std::os::unix::fs::MetadataExt;
+    let text;
+    let value = match value.strip_prefix("file:") {
+        Some(path) => {
+            let meta = std::fs::metadata(path).map_err(|e| format!("{path}: {e}"))?;
+            if meta.mode() & 0o077 != 0 {
+                return Err(format!(
+                    "{path} is readable by group or others (chmod 600 it)"
+                ));
+            }
+            text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            text.trim_end_matches(['\n', '\r'])
+        }
+        None => value,
+    };
+    let bytes = match value.strip_prefix("hex:") {
+        Some(hex) => {
+            if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err("`hex:` needs an even number of hex digits".into());
+            }
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0))
+                .collect()
+        }
+        None => value.as_bytes().to_vec(),
+    };
+    if !(KEY_MIN..=KEY_MAX).contains(&bytes.len()) {
+        return Err(format!(
+            "{} bytes; keys are {KEY_MIN} to {KEY_MAX} bytes",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
 }
 
 fn join(tokens: &[super::lexer::Token]) -> String {

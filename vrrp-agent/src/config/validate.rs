@@ -544,6 +544,8 @@ fn instance(
         strict::check(d, version, family, priority, diag);
     }
 
+    let auth_hmac = auth_hmac(d, advert_int_cs.unwrap_or(100), diag);
+
     if diag.errors.len() > errors_before {
         return None;
     }
@@ -561,9 +563,9 @@ fn instance(
         auth_pass,
         virtual_addresses,
         unicast_src,
-        unicast_peer_ttl: vec![(0, 255); unicast_peers.len()],
+        unicast_peer_ttl: d.unicast_peer_ttl.clone(),
         unicast_peers,
-        auth_hmac: None,
+        auth_hmac,
         track_interfaces,
         track_scripts,
         track_files,
@@ -585,6 +587,39 @@ fn instance(
         strict,
         location: d.location.clone(),
     })
+}
+
+/// `auth_hmac`, checked against the rest of the instance; its window derived from the
+/// interval when not written.
+fn auth_hmac(
+    d: &DraftInstance,
+    advert_int_cs: u16,
+    diag: &mut Diagnostics,
+) -> Option<crate::proto::auth_hmac::AuthHmac> {
+    use crate::proto::auth_hmac::{AntiReplay, AuthHmac};
+    let located = d.auth_hmac.as_ref()?;
+    let mut cfg = located.value.clone();
+    if !cfg.keys.iter().any(|(id, _)| *id == cfg.active_key) {
+        diag.error(
+            &located.location,
+            format!(
+                "auth_hmac: active_key {} is not one of the keys defined here",
+                cfg.active_key
+            ),
+        );
+    }
+    if let Some(pass) = &d.auth_type {
+        diag.error(
+            &pass.location,
+            "authentication cannot be combined with auth_hmac (keepalived drops it); remove one",
+        );
+    }
+    if let AntiReplay::Time { window_s } = &mut cfg.anti_replay {
+        if d.auth_hmac_window_unset {
+            *window_s = AuthHmac::default_window(advert_int_cs);
+        }
+    }
+    Some(cfg)
 }
 
 /// The instance's family, from its virtual addresses, and the addresses themselves.
