@@ -875,7 +875,10 @@ impl Reader<'_> {
         if min > max {
             self.diag.error(
                 p.location(),
-                format!("unicast_peer {}: min_ttl {min} is above max_ttl {max}", p.name()),
+                format!(
+                    "unicast_peer {}: min_ttl {min} is above max_ttl {max}",
+                    p.name()
+                ),
             );
         }
         (min, max)
