@@ -94,6 +94,9 @@ fn as_r2(lab: &Lab, priority: u8, cfg: &AuthHmac, utc_ns: u64) -> Vec<u8> {
     .build()
 }
 
+/// Builds a frame when it is about to be sent (its timestamp is then fresh).
+type FrameFn<'a> = dyn Fn() -> Vec<u8> + 'a;
+
 #[test]
 fn a_signed_pair_elects_and_forged_or_replayed_adverts_are_refused_and_counted() {
     preconditions();
@@ -122,7 +125,7 @@ fn a_signed_pair_elects_and_forged_or_replayed_adverts_are_refused_and_counted()
     // master), heard once and played back: every copy after the first is a replay.
     let wrong = || as_r2(&lab, 255, &key(1, [0x33; 32]), realtime_ns());
     let replayed = || as_r2(&lab, 100, &key(1, KEY1), realtime_ns());
-    let cases: [(&dyn Fn() -> Vec<u8>, &str, u64); 2] =
+    let cases: [(&FrameFn, &str, u64); 2] =
         [(&wrong, "hmac_invalid", 0), (&replayed, "hmac_replay", 1)];
     for (frame, what, genuine) in cases {
         let sent = burst_in(
