@@ -77,6 +77,13 @@ impl Agent {
         self.instance(lab, name)?["transitions"].as_u64()
     }
 
+    /// Adverts the agent reports refused on `iface` for `reason` (e.g. "not_peer").
+    pub fn rejected(&self, lab: &Lab, iface: &str, reason: &str) -> u64 {
+        self.status(lab)
+            .and_then(|s| s["rejections"][iface][reason].as_u64())
+            .unwrap_or(0)
+    }
+
     /// The cause of instance `name`'s latest transition.
     pub fn last_cause(&self, lab: &Lab, name: &str) -> Option<String> {
         self.instance(lab, name)?["last_transition"]["cause"]

@@ -52,25 +52,6 @@ fn elected(lab: &Lab, r1: &Agent, r2: &Agent) -> bool {
     })
 }
 
-fn rejected(agent: &Agent, lab: &Lab, reason: &str) -> u64 {
-    agent
-        .status(lab)
-        .and_then(|s| s["rejections"]["eth0"][reason].as_u64())
-        .unwrap_or(0)
-}
-
-fn mac_of(lab: &Lab, h: &str) -> [u8; 6] {
-    let out = lab
-        .exec(h, &["cat", "/sys/class/net/eth0/address"])
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut mac = [0u8; 6];
-    for (i, part) in text.trim().split(':').enumerate().take(6) {
-        mac[i] = u8::from_str_radix(part, 16).unwrap();
-    }
-    mac
-}
-
 fn key(id: u8, bytes: [u8; 32]) -> AuthHmac {
     AuthHmac {
         keys: vec![(id, bytes.to_vec())],
@@ -87,7 +68,7 @@ fn as_r2(lab: &Lab, priority: u8, cfg: &AuthHmac, utc_ns: u64) -> Vec<u8> {
         priority,
         interval: 10,
         src: "10.9.0.2".parse::<IpAddr>().unwrap(),
-        src_mac: mac_of(lab, "x"),
+        src_mac: lab.mac("x", "eth0").unwrap(),
         ..Advert::v3_ipv4()
     }
     .signed(cfg, &mut Signer::default(), utc_ns)
@@ -138,7 +119,7 @@ fn a_signed_pair_elects_and_forged_or_replayed_adverts_are_refused_and_counted()
         )
         .unwrap();
         assert!(
-            wait_for(Duration::from_secs(8), || rejected(&r1, &lab, what)
+            wait_for(Duration::from_secs(8), || r1.rejected(&lab, "eth0", what)
                 >= sent as u64 - genuine),
             "r1 counts {sent} as {what}: {:?}\n{}",
             r1.status(&lab).map(|s| s["rejections"].clone()),
@@ -181,7 +162,12 @@ fn routers_signing_with_different_keys_that_both_hold_both_keys_elect_and_stay_p
     assert_eq!(r2.transitions(&lab, "VI_51"), Some(t2), "{}", r2.log());
     for r in [&r1, &r2] {
         for reason in ["hmac_trailer", "hmac_invalid", "hmac_replay", "hmac_stale"] {
-            assert_eq!(rejected(r, &lab, reason), 0, "{reason} at {}", r.host);
+            assert_eq!(
+                r.rejected(&lab, "eth0", reason),
+                0,
+                "{reason} at {}",
+                r.host
+            );
         }
     }
 }
@@ -202,9 +188,9 @@ fn a_router_without_the_peers_key_does_not_follow_it() {
         r2.log()
     );
     assert!(
-        wait_for(Duration::from_secs(8), || rejected(
-            &r2,
+        wait_for(Duration::from_secs(8), || r2.rejected(
             &lab,
+            "eth0",
             "hmac_trailer"
         ) > 0),
         "unknown key id counted"

@@ -216,6 +216,22 @@ impl Lab {
     }
 
     /// The IPv4 addresses on `ifname` in host `h`.
+    /// The MAC address of `ifname` in host `h`.
+    pub fn mac(&self, h: &str, ifname: &str) -> Result<[u8; 6]> {
+        let path = format!("/sys/class/net/{ifname}/address");
+        let out = self.exec(h, &["cat", &path])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut mac = [0u8; 6];
+        let parts: Vec<&str> = text.trim().split(':').collect();
+        if parts.len() != 6 {
+            bail!("{h} {ifname}: no MAC address in {text:?}");
+        }
+        for (i, part) in parts.iter().enumerate() {
+            mac[i] = u8::from_str_radix(part, 16).with_context(|| format!("{h} {ifname}"))?;
+        }
+        Ok(mac)
+    }
+
     pub fn addrs(&self, h: &str, ifname: &str) -> Result<Vec<String>> {
         let out = self.exec(h, &["ip", "-o", "-4", "addr", "show", "dev", ifname])?;
         Ok(String::from_utf8_lossy(&out.stdout)

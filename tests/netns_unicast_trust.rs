@@ -40,26 +40,6 @@ fn conf(dir: &Path, h: &str, priority: u8, interval: &str, src: &str, peers: &[&
     path
 }
 
-fn mac_of(lab: &Lab, h: &str) -> [u8; 6] {
-    let out = lab
-        .exec(h, &["cat", "/sys/class/net/eth0/address"])
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut mac = [0u8; 6];
-    for (i, part) in text.trim().split(':').enumerate().take(6) {
-        mac[i] = u8::from_str_radix(part, 16).unwrap();
-    }
-    mac
-}
-
-/// Rejections the agent reports for eth0 under `reason`.
-fn rejected(agent: &Agent, lab: &Lab, reason: &str) -> u64 {
-    agent
-        .status(lab)
-        .and_then(|s| s["rejections"]["eth0"][reason].as_u64())
-        .unwrap_or(0)
-}
-
 fn counter(agent: &Agent, lab: &Lab, field: &str) -> u64 {
     agent
         .instance(lab, "VI_51")
@@ -93,8 +73,8 @@ fn a_host_that_is_not_a_unicast_peer_sending_priority_255_does_not_move_the_addr
         src: "10.9.0.9".parse::<IpAddr>().unwrap(),
         dst: "10.9.0.1".parse().unwrap(),
         ttl: 61,
-        src_mac: mac_of(&lab, "x"),
-        dst_mac: mac_of(&lab, "r1"),
+        src_mac: lab.mac("x", "eth0").unwrap(),
+        dst_mac: lab.mac("r1", "eth0").unwrap(),
         interval: 10,
         ..Advert::v3_ipv4()
     }
@@ -111,7 +91,8 @@ fn a_host_that_is_not_a_unicast_peer_sending_priority_255_does_not_move_the_addr
     assert!(sent >= 250, "sent {sent}");
     // Counters reach the status at the agent's report interval (5 s).
     assert!(
-        wait_for(Duration::from_secs(8), || rejected(&r1, &lab, "not_peer")
+        wait_for(Duration::from_secs(8), || r1
+            .rejected(&lab, "eth0", "not_peer")
             >= sent as u64 * 9 / 10),
         "r1 counts the forged adverts as not_peer: {:?}",
         r1.status(&lab).map(|s| s["rejections"].clone())
@@ -144,7 +125,7 @@ fn a_priority_zero_flood_is_answered_at_most_once_per_advert_interval() {
     let flood = Advert {
         priority: 0,
         src: "10.9.0.9".parse::<IpAddr>().unwrap(),
-        src_mac: mac_of(&lab, "x"),
+        src_mac: lab.mac("x", "eth0").unwrap(),
         ..Advert::v3_ipv4()
     }
     .build();
