@@ -563,7 +563,12 @@ fn instance(
         auth_pass,
         virtual_addresses,
         unicast_src,
-        unicast_peer_ttl: d.unicast_peer_ttl.clone(),
+        // Any TTL for peers without bounds (the native format writes none).
+        unicast_peer_ttl: {
+            let mut ttl = d.unicast_peer_ttl.clone();
+            ttl.resize(unicast_peers.len(), (0, 255));
+            ttl
+        },
         unicast_peers,
         auth_hmac,
         track_interfaces,
