@@ -470,6 +470,8 @@ fn expected(f: &[u8], spec: &Spec, policy: &PolicyTable) -> (Verdict, Option<Eve
             let addr_len = if m.family == FAMILY_V4 { 4 } else { 16 };
             let n = (count * addr_len).min(EVENT_ADDR_BYTES);
             ev.addrs[..n].copy_from_slice(&b[8..8 + n]);
+            // The raw header, for the agent's auth_hmac check (no trailer: no such policy).
+            ev.hdr.copy_from_slice(&b[..8]);
             (
                 Verdict::Vrrp {
                     vrid: *vrid,
@@ -481,7 +483,7 @@ fn expected(f: &[u8], spec: &Spec, policy: &PolicyTable) -> (Verdict, Option<Eve
     }
 }
 
-/// The checks of RFC 5798 §7.1 (RFC 3768 §7.1 for v2) with VRRP.md's choices, for an advert
+/// The checks of RFC 5798 §7.1 (RFC 3768 §7.1 for v2) with docs/xdp-filter.md's choices, for an advert
 /// that is ours (`configured` is `None` only for the monitor, which takes every VRID):
 /// `Some(form)` of the checksum that verified when the advert is accepted.
 fn accepts(f: &[u8], m: &Msg, configured: Option<VridPolicy>) -> Option<u8> {
