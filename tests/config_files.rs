@@ -104,23 +104,6 @@ fn configs() -> PathBuf {
     workspace().join("configs")
 }
 
-/// The model with every location blanked, to compare what two files mean.
-fn without_locations(mut config: Config) -> Config {
-    for i in &mut config.instances {
-        i.location = Location::default();
-    }
-    for s in &mut config.scripts {
-        s.location = Location::default();
-    }
-    for g in &mut config.sync_groups {
-        g.location = Location::default();
-    }
-    for f in &mut config.track_files {
-        f.location = Location::default();
-    }
-    config
-}
-
 // ---------------------------------------------------------------------------------------
 // The example files
 
@@ -178,7 +161,8 @@ fn every_example_file_loads_without_errors() {
             show(&unexpected)
         );
         for instance in &loaded.config.instances {
-            assert_eq!(instance.location.file, path, "locations name the real file");
+            let lines = loaded.locations.instance(&instance.name).unwrap();
+            assert_eq!(lines.block.file, path, "locations name the real file");
         }
     }
 }
@@ -196,8 +180,8 @@ fn each_conf_example_means_the_same_as_its_toml_twin() {
             .unwrap_or_else(|e| panic!("{}: {}", twin.display(), show(&e)))
             .config;
         assert_eq!(
-            without_locations(from_conf),
-            without_locations(from_toml),
+            from_conf,
+            from_toml,
             "{} and {} differ",
             path.display(),
             twin.display()
@@ -489,7 +473,10 @@ vrrp_instance VI_1 {
     assert!(i.use_vmac);
     assert!(!i.accept);
     assert_eq!(i.checksum, ChecksumForm::Plain);
-    assert_eq!(i.location, at("test.conf", 12));
+    assert_eq!(
+        loaded.locations.instance("VI_1").unwrap().block,
+        at("test.conf", 12)
+    );
     let warnings = besides_script_user(&loaded.warnings);
     assert!(warnings.is_empty(), "{}", show(&warnings));
 }
@@ -723,7 +710,7 @@ fn sync_group_lists_its_members_and_notify_scripts() {
     assert_eq!(g.members, ["A", "B"]);
     assert_eq!(g.notify.master.as_deref(), Some("/g.sh up"));
     assert_eq!(g.notify.any.as_deref(), Some("/any.sh"));
-    assert_eq!(g.location, at("test.conf", 15));
+    assert_eq!(loaded.locations.sync_groups["G"], at("test.conf", 15));
 }
 
 #[test]
@@ -1148,11 +1135,11 @@ fn include_with_a_glob_reads_the_matching_files_in_name_order() {
         .collect();
     assert_eq!(names, ["A", "B"]);
     assert_eq!(
-        loaded.config.instances[0].location,
+        loaded.locations.instances[0].block,
         at(dir.join("conf.d/10-a.conf"), 2)
     );
     assert_eq!(
-        loaded.config.instances[1].location,
+        loaded.locations.instances[1].block,
         at(dir.join("conf.d/20-b.conf"), 1)
     );
 }
@@ -1374,7 +1361,10 @@ fn native_instance_reads_into_the_model() {
     assert_eq!((i.vrid, i.priority, i.advert_int_cs), (51, 150, 10));
     assert_eq!(i.virtual_addresses[1].dev.as_deref(), Some("eth1"));
     assert_eq!(i.virtual_addresses[1].label.as_deref(), Some("eth1:vip"));
-    assert_eq!(i.location, at("test.toml", 3));
+    assert_eq!(
+        loaded.locations.instance("VI_1").unwrap().block,
+        at("test.toml", 3)
+    );
 }
 
 #[test]
@@ -1473,7 +1463,7 @@ members = [\"A\", \"B\"]
     assert_eq!(loaded.config.scripts[0].interval, Duration::from_secs(2));
     // The native format keeps weighted tracking in sync groups as written.
     assert_eq!(loaded.config.sync_groups[0].members, ["A", "B"]);
-    assert_eq!(loaded.config.sync_groups[0].location.line, 26);
+    assert_eq!(loaded.locations.sync_groups["G"].line, 26);
 }
 
 #[test]
@@ -1870,7 +1860,6 @@ fn expected_track_files() -> Vec<TrackFile> {
         path: format!("/run/vrrpx/{name}").into(),
         weight,
         init,
-        location: Location::default(),
     };
     vec![
         file(
@@ -1911,7 +1900,7 @@ fn track_file_blocks_and_references_reach_the_model() {
         one_instance("track_file {\n maint\n flag weight -254\n plain weight 0\n}")
     )));
     assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
-    let config = without_locations(loaded.config);
+    let config = loaded.config;
     assert_eq!(config.track_files, expected_track_files());
     assert_eq!(config.instances[0].track_files, expected_track_file_refs());
 }
@@ -1923,8 +1912,8 @@ fn native_track_files_read_into_the_model() {
          {{ name = \"flag\", weight = -254 }}, {{ name = \"plain\", weight = 0 }}]\n"
     )));
     assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
-    assert_eq!(loaded.config.track_files[1].location, at("test.toml", 7));
-    let config = without_locations(loaded.config);
+    assert_eq!(loaded.locations.track_files["flag"], at("test.toml", 7));
+    let config = loaded.config;
     assert_eq!(config.track_files, expected_track_files());
     assert_eq!(config.instances[0].track_files, expected_track_file_refs());
 }
@@ -2180,7 +2169,7 @@ fn reference_examples_carry_every_new_setting_in_both_syntaxes() {
     }
     let from_conf = load(&configs().join("reference.conf")).unwrap().config;
     let from_toml = load(&configs().join("reference.toml")).unwrap().config;
-    assert_eq!(without_locations(from_conf), without_locations(from_toml));
+    assert_eq!(from_conf, from_toml);
 }
 
 #[test]

@@ -5,8 +5,11 @@
 
 use std::net::IpAddr;
 
+use std::collections::BTreeMap;
+
 use super::model::{
-    ChecksumForm, InitialState, InstanceLines, Location, Notify, PerNotify, UserSpec, Version,
+    ChecksumForm, InitialState, InstanceLines, Location, Locations, Notify, PerNotify, UserSpec,
+    Version,
 };
 
 /// A value and where it was set.
@@ -56,6 +59,27 @@ pub struct DraftConfig {
     /// keepalived's `global_defs { vrrp_strict }`: the default of every instance's
     /// `strict_mode`.
     pub strict: Option<Located<bool>>,
+}
+
+impl DraftConfig {
+    /// Where each block and instance setting was written: what the model leaves out.
+    pub fn locations(&self) -> Locations {
+        fn first_of<'a>(
+            blocks: impl Iterator<Item = (&'a String, &'a Location)>,
+        ) -> BTreeMap<String, Location> {
+            let mut map = BTreeMap::new();
+            for (name, at) in blocks {
+                map.entry(name.clone()).or_insert_with(|| at.clone());
+            }
+            map
+        }
+        Locations {
+            instances: self.instances.iter().map(DraftInstance::lines).collect(),
+            scripts: first_of(self.scripts.iter().map(|s| (&s.name, &s.location))),
+            sync_groups: first_of(self.sync_groups.iter().map(|g| (&g.name, &g.location))),
+            track_files: first_of(self.track_files.iter().map(|f| (&f.name, &f.location))),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -51,7 +51,6 @@ pub fn read(statements: &[Statement], diag: &mut Diagnostics) -> DraftConfig {
             _ => reader.unsupported(stmt),
         }
     }
-    reader.drop_weighted_tracking_in_sync_groups(&mut draft);
     draft
 }
 
@@ -1097,104 +1096,6 @@ impl Reader<'_> {
             }
         }
         Some(d)
-    }
-
-    /// keepalived ignores weighted tracking in the members of a sync group unless the
-    /// group says `sync_group_tracking_weight`: the whole group would otherwise move on one
-    /// member's priority. Kept so the file behaves as it did, with a warning for each: a
-    /// weighted track_interface or track_script is dropped, and so is a track_file given a
-    /// weight in the instance; a track_file that has its weight from its definition stays,
-    /// with weight 0 (fault while its value is not 0).
-    fn drop_weighted_tracking_in_sync_groups(&mut self, draft: &mut DraftConfig) {
-        #[derive(Clone, Copy)]
-        enum Kind {
-            Interface,
-            Script,
-            File,
-        }
-        let script_weight = |name: &str| {
-            draft
-                .scripts
-                .iter()
-                .find(|s| s.name == name)
-                .and_then(|s| s.weight.as_ref())
-                .map_or(0, |w| w.value)
-        };
-        // keepalived's default weight of a track file is 1.
-        let file_weight = |name: &str| {
-            draft
-                .track_files
-                .iter()
-                .find(|f| f.name == name)
-                .map_or(1, |f| f.weight.as_ref().map_or(1, |w| w.value))
-        };
-        let mut changes = Vec::new();
-        for group in draft.sync_groups.iter().filter(|g| !g.tracking_weight) {
-            for member in &group.members {
-                let Some(index) = draft.instances.iter().position(|i| i.name == member.value)
-                else {
-                    continue;
-                };
-                let instance = &draft.instances[index];
-                let tracks = instance
-                    .track_interfaces
-                    .iter()
-                    .map(|t| (Kind::Interface, t, t.value.weight.unwrap_or(0)))
-                    .chain(instance.track_scripts.iter().map(|t| {
-                        let weight = t
-                            .value
-                            .weight
-                            .unwrap_or_else(|| script_weight(&t.value.name));
-                        (Kind::Script, t, weight)
-                    }))
-                    .chain(instance.track_files.iter().map(|t| {
-                        let weight = t.value.weight.unwrap_or_else(|| file_weight(&t.value.name));
-                        (Kind::File, t, weight)
-                    }));
-                for (kind, track, weight) in tracks {
-                    if weight != 0 {
-                        changes.push((index, kind, track.clone(), weight, group.name.clone()));
-                    }
-                }
-            }
-        }
-        for (index, kind, track, weight, group) in changes {
-            let instance = &mut draft.instances[index];
-            let (list, keyword) = match kind {
-                Kind::Interface => (&mut instance.track_interfaces, "track_interface"),
-                Kind::Script => (&mut instance.track_scripts, "track_script"),
-                Kind::File => (&mut instance.track_files, "track_file"),
-            };
-            let same =
-                |t: &Located<DraftTrack>| t.location == track.location && t.value == track.value;
-            if matches!(kind, Kind::File) && track.value.weight.is_none() {
-                for t in list.iter_mut().filter(|t| same(t)) {
-                    t.value.weight = Some(0);
-                }
-                self.diag.warn(
-                    &track.location,
-                    format!(
-                        "track_file {}: its weight {weight} is ignored, as keepalived does, \
-                         because vrrp_instance {} is in vrrp_sync_group {group}; it puts the \
-                         group in fault while the file holds a value other than 0 (write \
-                         `weight 0` to say so, or `sync_group_tracking_weight` in the group)",
-                        track.value.name, instance.name
-                    ),
-                );
-                continue;
-            }
-            list.retain(|t| !same(t));
-            self.diag.warn(
-                &track.location,
-                format!(
-                    "{keyword} {} (weight {weight}) is dropped: vrrp_instance {} is in \
-                     vrrp_sync_group {group}, where keepalived ignores weighted tracking; use \
-                     `weight 0` to have it fault the group, or `sync_group_tracking_weight` in \
-                     the group",
-                    track.value.name, instance.name
-                ),
-            );
-        }
     }
 
     /// `track_file NAME { file PATH  weight N  init_file [VALUE] [overwrite] }`.

@@ -2,6 +2,7 @@
 //! exactly this; the engine consumes nothing else. Every value here is already checked:
 //! ranges, required keys, cross-references.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -96,7 +97,6 @@ pub struct TrackFile {
     pub weight: i32,
     /// `init_file`: write a value at startup.
     pub init: Option<TrackFileInit>,
-    pub location: Location,
 }
 
 /// `init_file [VALUE] [overwrite]`.
@@ -214,12 +214,31 @@ pub struct Instance {
     /// Validation has refused what strict mode forbids and made no_accept the default; at
     /// run time a strict master does not answer a lower-priority advert with its own.
     pub strict: bool,
-    pub location: Location,
+}
+
+/// Where everything in a [`Config`] was written, kept beside the model rather than in it:
+/// two configurations that mean the same compare equal with `==` however their lines are
+/// laid out, so a reload restarts only what changed.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Locations {
+    /// One per `vrrp_instance` block read, in file order.
+    pub instances: Vec<InstanceLines>,
+    /// Each `vrrp_script`, `vrrp_sync_group` and `track_file` block by name (the first
+    /// one when a name is defined twice: that is the one validation keeps).
+    pub scripts: BTreeMap<String, Location>,
+    pub sync_groups: BTreeMap<String, Location>,
+    pub track_files: BTreeMap<String, Location>,
+}
+
+impl Locations {
+    /// Where the settings of the instance `name` were written.
+    pub fn instance(&self, name: &str) -> Option<&InstanceLines> {
+        self.instances.iter().find(|i| i.name == name)
+    }
 }
 
 /// Where the settings of one `vrrp_instance` were written, for messages that compare two
-/// files or a file with the host (`check --peer`, the host checks). Kept beside the model,
-/// not in [`Instance`], so that moving a line does not make a reload see a changed instance.
+/// files or a file with the host (`check --peer`, the host checks).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct InstanceLines {
     pub name: String,
@@ -264,7 +283,6 @@ pub struct Script {
     /// `None` for built-in checks, which run inside the agent, and for the agent's own
     /// user.
     pub run_as: Option<RunAs>,
-    pub location: Location,
 }
 
 /// keepalived's defaults: run every second, as long as the interval, weight 0, rise and
@@ -281,7 +299,6 @@ impl Default for Script {
             fall: 1,
             init_fail: false,
             run_as: None,
-            location: Location::default(),
         }
     }
 }
@@ -294,7 +311,6 @@ pub struct SyncGroup {
     pub notify: Notify,
     /// `smtp_alert`: mail on each state change of the group (default as for instances).
     pub smtp_alert: bool,
-    pub location: Location,
 }
 
 /// `smtp_server HOST [PORT]`.
