@@ -90,7 +90,8 @@ pub struct DraftSmtpServer {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DraftTrackFileInit {
-    pub value: i64,
+    /// None when only `init_file` was written; validation supplies the default.
+    pub value: Option<i64>,
     pub overwrite: bool,
 }
 

@@ -83,8 +83,7 @@ struct NativeTrackFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NativeInitFile {
-    #[serde(default)]
-    value: i64,
+    value: Option<i64>,
     #[serde(default)]
     overwrite: bool,
 }
@@ -270,7 +269,7 @@ impl<'de> Deserialize<'de> for InitFile {
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<InitFile, E> {
                 Ok(InitFile(NativeInitFile {
-                    value: v,
+                    value: Some(v),
                     overwrite: false,
                 }))
             }

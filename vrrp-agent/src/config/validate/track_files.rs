@@ -7,6 +7,9 @@ use super::super::model::{TrackFile, TrackFileInit};
 use super::super::report::Diagnostics;
 use super::{in_range, DEFAULT_TRACK_FILE_WEIGHT, MAX_TRACK_FILE_WEIGHT};
 
+/// keepalived's `init_file` without a value writes 0.
+const DEFAULT_INIT_FILE_VALUE: i32 = 0;
+
 pub(super) fn track_files(drafts: Vec<&DraftTrackFile>, diag: &mut Diagnostics) -> Vec<TrackFile> {
     let mut out: Vec<TrackFile> = Vec::new();
     for d in drafts {
@@ -46,16 +49,26 @@ pub(super) fn track_files(drafts: Vec<&DraftTrackFile>, diag: &mut Diagnostics) 
             }
         });
         let init = d.init.as_ref().map(|i| {
-            let value = Located::new(i.value.value, &i.location);
-            let in_i32 = in_range(
-                &value,
-                i64::from(i32::MIN),
-                i64::from(i32::MAX),
-                "init_file value",
-                diag,
-            );
+            let value = match i.value.value {
+                Some(value) => {
+                    let located = Located::new(value, &i.location);
+                    let in_i32 = in_range(
+                        &located,
+                        i64::from(i32::MIN),
+                        i64::from(i32::MAX),
+                        "init_file value",
+                        diag,
+                    );
+                    if in_i32 {
+                        value as i32
+                    } else {
+                        DEFAULT_INIT_FILE_VALUE
+                    }
+                }
+                None => DEFAULT_INIT_FILE_VALUE,
+            };
             TrackFileInit {
-                value: if in_i32 { i.value.value as i32 } else { 0 },
+                value,
                 overwrite: i.value.overwrite,
             }
         });
