@@ -61,6 +61,19 @@ fn one_instance(extra: &str) -> String {
     )
 }
 
+/// `global_defs { GLOBALS }` (one setting a line) before [`one_instance`].
+fn with_globals(globals: &str) -> String {
+    format!("global_defs {{\n{globals}\n}}\n{}", one_instance(""))
+}
+
+/// [`one_instance`] with `authentication { auth_type PASS  auth_pass PASS }` from line 7
+/// (auth_pass on line 9), after the lines in `before`.
+fn with_password(before: &str, pass: &str) -> Loaded {
+    ok(conf(&one_instance(&format!(
+        "{before}authentication {{\n auth_type PASS\n auth_pass {pass}\n}}"
+    ))))
+}
+
 fn instance_of(text: &str) -> Instance {
     ok(conf(text)).config.instances.remove(0)
 }
@@ -387,7 +400,7 @@ fn native_format_defaults_to_vrrpv3_and_one_second_adverts() {
 
 #[test]
 fn global_vrrp_version_3_makes_instances_vrrpv3() {
-    let text = format!("global_defs {{\n vrrp_version 3\n}}\n{}", one_instance(""));
+    let text = with_globals(" vrrp_version 3");
     assert_eq!(instance_of(&text).version, Version::V3);
 }
 
@@ -646,17 +659,16 @@ fn vrrpx_checksum_selects_the_v3_ipv4_checksum_form() {
 
 #[test]
 fn auth_pass_is_zero_padded_to_eight_bytes() {
-    let i = instance_of(&one_instance(
-        "authentication {\n auth_type PASS\n auth_pass abc\n}",
-    ));
-    assert_eq!(i.auth_pass, Some(*b"abc\0\0\0\0\0"));
+    let loaded = with_password("", "abc");
+    assert_eq!(
+        loaded.config.instances[0].auth_pass,
+        Some(*b"abc\0\0\0\0\0")
+    );
 }
 
 #[test]
 fn auth_pass_longer_than_eight_is_truncated_with_a_warning() {
-    let loaded = ok(conf(&one_instance(
-        "authentication {\n auth_type PASS\n auth_pass 123456789012\n}",
-    )));
+    let loaded = with_password("", "123456789012");
     assert_eq!(loaded.config.instances[0].auth_pass, Some(*b"12345678"));
     let w = warning_containing(&loaded.warnings, "first 8");
     assert_eq!(w.location, at("test.conf", 9));
@@ -664,9 +676,7 @@ fn auth_pass_longer_than_eight_is_truncated_with_a_warning() {
 
 #[test]
 fn authentication_in_vrrpv3_is_ignored_with_a_warning() {
-    let loaded = ok(conf(&one_instance(
-        "version 3\nauthentication {\n auth_type PASS\n auth_pass x\n}",
-    )));
+    let loaded = with_password("version 3\n", "x");
     assert_eq!(loaded.config.instances[0].auth_pass, None);
     warning_containing(&loaded.warnings, "no authentication");
 }
@@ -744,6 +754,36 @@ fn two_instances_and(group: &str) -> String {
          vrrp_instance B {{\n interface eth0\n virtual_router_id 2\n \
          virtual_ipaddress {{\n 10.0.0.2\n }}\n}}\n{group}"
     )
+}
+
+#[test]
+fn the_same_settings_written_on_other_lines_load_into_an_equal_model() {
+    // A reload compares the old and new model with `==`: moving lines must not look like
+    // a change, so where things were written is kept beside the model.
+    let text = format!(
+        "vrrp_script chk {{\n script /bin/true\n}}\n{}",
+        two_instances_and("vrrp_sync_group G {\n group { A B }\n}\n").replacen(
+            " interface eth0\n",
+            " interface eth0\n track_script {\n chk\n }\n",
+            1
+        )
+    );
+    let moved = format!(
+        "# moved about\n\n{}",
+        text.replace(
+            " interface eth0\n virtual_router_id 2\n",
+            " virtual_router_id 2\n\n interface eth0\n"
+        )
+    );
+    let (a, b) = (ok(conf(&text)), ok(conf(&moved)));
+    assert_eq!(a.config, b.config);
+    assert_ne!(a.locations, b.locations);
+    assert_eq!(a.locations.scripts["chk"], at("test.conf", 1));
+    assert_eq!(b.locations.scripts["chk"], at("test.conf", 3));
+    let interface = |l: &vrrp_agent::config::model::Locations| {
+        l.instance("B").unwrap().interface.clone().unwrap().line
+    };
+    assert_eq!((interface(&a.locations), interface(&b.locations)), (15, 19));
 }
 
 #[test]
@@ -881,9 +921,7 @@ fn missing_file_is_an_error_naming_it() {
 
 #[test]
 fn bang_glued_to_an_unquoted_value_cuts_it_as_in_keepalived_and_warns() {
-    let loaded = ok(conf(&one_instance(
-        "authentication {\n auth_type PASS\n auth_pass s3cret!!\n}",
-    )));
+    let loaded = with_password("", "s3cret!!");
     assert_eq!(loaded.config.instances[0].auth_pass, Some(*b"s3cret\0\0"));
     let w = warning_containing(&loaded.warnings, "starts a comment");
     assert_eq!(w.location, at("test.conf", 9));
@@ -891,9 +929,7 @@ fn bang_glued_to_an_unquoted_value_cuts_it_as_in_keepalived_and_warns() {
 
 #[test]
 fn comment_characters_inside_double_quotes_are_kept() {
-    let loaded = ok(conf(&one_instance(
-        "authentication {\n auth_type PASS\n auth_pass \"s3cret!!\"\n}",
-    )));
+    let loaded = with_password("", "\"s3cret!!\"");
     assert_eq!(loaded.config.instances[0].auth_pass, Some(*b"s3cret!!"));
     assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
 }
@@ -1338,11 +1374,7 @@ fn native_email_table_and_notify_fifo_read_into_the_model() {
 
 #[test]
 fn mail_settings_default_to_smtp_port_25_a_30_second_timeout_and_no_fifo() {
-    let from_conf = ok(conf(&format!(
-        "global_defs {{\n smtp_server 10.0.0.25\n}}\n{}",
-        one_instance("")
-    )))
-    .config;
+    let from_conf = ok(conf(&with_globals(" smtp_server 10.0.0.25"))).config;
     let from_toml = ok(native(&format!(
         "[email]\nsmtp_server = \"10.0.0.25\"\n{NATIVE_INSTANCE}"
     )))
@@ -1367,18 +1399,14 @@ fn mail_settings_default_to_smtp_port_25_a_30_second_timeout_and_no_fifo() {
 
 #[test]
 fn vrrp_notify_fifo_is_the_same_fifo_as_notify_fifo_and_setting_both_warns() {
-    let one = ok(conf(&format!(
-        "global_defs {{\n vrrp_notify_fifo /run/a.fifo\n}}\n{}",
-        one_instance("")
-    )));
+    let one = ok(conf(&with_globals(" vrrp_notify_fifo /run/a.fifo")));
     assert!(one.warnings.is_empty(), "{}", show(&one.warnings));
     assert_eq!(
         one.config.notify_fifo.as_deref(),
         Some(Path::new("/run/a.fifo"))
     );
-    let both = ok(conf(&format!(
-        "global_defs {{\n notify_fifo /run/a.fifo\n vrrp_notify_fifo /run/b.fifo\n}}\n{}",
-        one_instance("")
+    let both = ok(conf(&with_globals(
+        " notify_fifo /run/a.fifo\n vrrp_notify_fifo /run/b.fifo",
     )));
     assert_eq!(
         both.config.notify_fifo.as_deref(),
@@ -1393,10 +1421,7 @@ fn vrrp_notify_fifo_is_the_same_fifo_as_notify_fifo_and_setting_both_warns() {
 #[test]
 fn notify_fifo_is_the_path_before_its_owner() {
     // The warning about the owner: tests/config_cases/notify-fifo-owner-is-ignored.conf.
-    let loaded = ok(conf(&format!(
-        "global_defs {{\n notify_fifo /run/a.fifo root\n}}\n{}",
-        one_instance("")
-    )));
+    let loaded = ok(conf(&with_globals(" notify_fifo /run/a.fifo root")));
     assert_eq!(
         loaded.config.notify_fifo.as_deref(),
         Some(Path::new("/run/a.fifo"))

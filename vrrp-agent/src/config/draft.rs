@@ -61,6 +61,36 @@ pub struct DraftConfig {
     pub strict: Option<Located<bool>>,
 }
 
+/// A block that defines something by name, `vrrp_instance NAME { ... }`: what both readers
+/// start from and what validation checks for names defined twice.
+pub trait Definition: Default {
+    fn name(&self) -> &str;
+    fn location(&self) -> &Location;
+    /// An empty definition of `name`, written at `location`.
+    fn named(name: String, location: Location) -> Self;
+}
+
+macro_rules! definition {
+    ($($type:ty),*) => {$(
+        impl Definition for $type {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn location(&self) -> &Location {
+                &self.location
+            }
+            fn named(name: String, location: Location) -> Self {
+                Self {
+                    name,
+                    location,
+                    ..Self::default()
+                }
+            }
+        }
+    )*};
+}
+definition!(DraftInstance, DraftScript, DraftSyncGroup, DraftTrackFile);
+
 impl DraftConfig {
     /// Where each block and instance setting was written: what the model leaves out.
     pub fn locations(&self) -> Locations {

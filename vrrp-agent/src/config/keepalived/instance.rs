@@ -10,13 +10,7 @@ use super::notify::{self, NOTIFY};
 use super::reader::{join, kw, Keyword, Reader};
 
 pub fn read(r: &mut Reader, stmt: &Statement) -> Option<DraftInstance> {
-    let (name, block) = r.named_block(stmt)?;
-    let mut d = DraftInstance {
-        name,
-        location: stmt.location().clone(),
-        ..DraftInstance::default()
-    };
-    r.keywords(block, INSTANCE, &mut d);
+    let mut d = r.definition(stmt, INSTANCE)?;
     keepalived_state_quirks(r, &mut d);
     Some(d)
 }

@@ -40,25 +40,19 @@ pub fn read(statements: &[Statement], diag: &mut Diagnostics) -> DraftConfig {
 const TOP: &[Keyword<DraftConfig>] = &[
     kw(&["global_defs"], global_defs::read),
     kw(&["vrrp_instance"], |r, s, d| {
-        if let Some(instance) = instance::read(r, s) {
-            d.instances.push(instance);
-        }
+        d.instances.extend(instance::read(r, s))
     }),
     kw(&["vrrp_script"], |r, s, d| {
-        if let Some(script) = script::read(r, s) {
-            d.scripts.push(script);
-        }
+        d.scripts.extend(r.definition(s, script::VRRP_SCRIPT))
     }),
     kw(&["vrrp_sync_group"], |r, s, d| {
-        if let Some(group) = sync_group::read(r, s) {
-            d.sync_groups.push(group);
-        }
+        d.sync_groups
+            .extend(r.definition(s, sync_group::SYNC_GROUP))
     }),
     // `vrrp_track_file` is keepalived's older name for it.
     kw(&["track_file", "vrrp_track_file"], |r, s, d| {
-        if let Some(file) = track_file::read(r, s) {
-            d.track_files.push(file);
-        }
+        d.track_files
+            .extend(r.definition(s, track_file::TRACK_FILE))
     }),
 ];
 

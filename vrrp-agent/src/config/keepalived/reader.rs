@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use super::super::draft::{parse_decimal_seconds, Located, Micros};
+use super::super::draft::{parse_decimal_seconds, Definition, Located, Micros};
 use super::super::lexer::{is_secret_keyword, Token};
 use super::super::model::UserSpec;
 use super::super::report::Diagnostics;
@@ -108,6 +108,18 @@ impl Reader<'_> {
         }
         let block = self.block(stmt, &format!("`{keyword} {} {{ ... }}`", name.text));
         Some((name.text.clone(), block))
+    }
+
+    /// `KEYWORD NAME { ... }`: a new `T` named NAME, its block read with `table`.
+    pub fn definition<T: Definition>(
+        &mut self,
+        stmt: &Statement,
+        table: &[Keyword<T>],
+    ) -> Option<T> {
+        let (name, block) = self.named_block(stmt)?;
+        let mut d = T::named(name, stmt.location().clone());
+        self.keywords(block, table, &mut d);
+        Some(d)
     }
 
     /// The words of a block that lists names, several to a line if need be, as keepalived

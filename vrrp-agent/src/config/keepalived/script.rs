@@ -2,19 +2,7 @@
 //! that track it.
 
 use super::super::draft::DraftScript;
-use super::super::syntax::Statement;
-use super::reader::{kw, Keyword, Reader};
-
-pub fn read(r: &mut Reader, stmt: &Statement) -> Option<DraftScript> {
-    let (name, block) = r.named_block(stmt)?;
-    let mut d = DraftScript {
-        name,
-        location: stmt.location().clone(),
-        ..DraftScript::default()
-    };
-    r.keywords(block, VRRP_SCRIPT, &mut d);
-    Some(d)
-}
+use super::reader::{kw, Keyword};
 
 pub const VRRP_SCRIPT: &[Keyword<DraftScript>] = &[
     kw(&["script"], |r, s, d| {

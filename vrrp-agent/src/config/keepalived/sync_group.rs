@@ -1,20 +1,8 @@
 //! `vrrp_sync_group NAME { group { ... } ... }`: instances that change state together.
 
 use super::super::draft::DraftSyncGroup;
-use super::super::syntax::Statement;
 use super::notify::{self, NOTIFY};
-use super::reader::{kw, Keyword, Reader};
-
-pub fn read(r: &mut Reader, stmt: &Statement) -> Option<DraftSyncGroup> {
-    let (name, block) = r.named_block(stmt)?;
-    let mut d = DraftSyncGroup {
-        name,
-        location: stmt.location().clone(),
-        ..DraftSyncGroup::default()
-    };
-    r.keywords(block, SYNC_GROUP, &mut d);
-    Some(d)
-}
+use super::reader::{kw, Keyword};
 
 pub const SYNC_GROUP: &[Keyword<DraftSyncGroup>] = &[
     kw(&["group"], |r, s, d| {

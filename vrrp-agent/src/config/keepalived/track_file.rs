@@ -5,17 +5,6 @@ use super::super::draft::{DraftTrackFile, DraftTrackFileInit, Located};
 use super::super::syntax::Statement;
 use super::reader::{kw, Keyword, Reader};
 
-pub fn read(r: &mut Reader, stmt: &Statement) -> Option<DraftTrackFile> {
-    let (name, block) = r.named_block(stmt)?;
-    let mut d = DraftTrackFile {
-        name,
-        location: stmt.location().clone(),
-        ..DraftTrackFile::default()
-    };
-    r.keywords(block, TRACK_FILE, &mut d);
-    Some(d)
-}
-
 pub const TRACK_FILE: &[Keyword<DraftTrackFile>] = &[
     kw(&["file"], |r, s, d| {
         r.set_string(s, &mut d.file, "the path of the file to read")

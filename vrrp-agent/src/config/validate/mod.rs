@@ -16,10 +16,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use super::draft::{
-    DraftConfig, DraftInstance, DraftScript, DraftSyncGroup, DraftTrack, DraftTrackFile, Located,
-    ReaderDefaults,
-};
+use super::draft::{Definition, DraftConfig, DraftInstance, DraftTrack, Located, ReaderDefaults};
 use super::model::{Config, Family, Instance, Location, Version};
 use super::report::Diagnostics;
 use super::script_users;
@@ -147,29 +144,9 @@ pub fn validate(
     config
 }
 
-/// A block that defines something by name: `vrrp_instance NAME { ... }`.
-trait Named {
-    fn name(&self) -> &str;
-    fn location(&self) -> &Location;
-}
-
-macro_rules! named {
-    ($($type:ty),*) => {$(
-        impl Named for $type {
-            fn name(&self) -> &str {
-                &self.name
-            }
-            fn location(&self) -> &Location {
-                &self.location
-            }
-        }
-    )*};
-}
-named!(DraftInstance, DraftScript, DraftSyncGroup, DraftTrackFile);
-
 /// The first block of each name; each later one is an error pointing at the first (as
 /// keepalived, which refuses a second definition). `noun` says what must be unique.
-fn unique<'d, T: Named>(
+fn unique<'d, T: Definition>(
     drafts: &'d [T],
     keyword: &str,
     noun: &str,
@@ -195,13 +172,13 @@ fn unique<'d, T: Named>(
 }
 
 /// The names `drafts` define, for references to them.
-fn defined<T: Named>(drafts: &[T]) -> HashMap<&str, &Location> {
+fn defined<T: Definition>(drafts: &[T]) -> HashMap<&str, &Location> {
     drafts.iter().map(|d| (d.name(), d.location())).collect()
 }
 
 /// A warning at each of the `names` (validated blocks) that no instance `tracks`; the
 /// block's line is that of its first definition among `blocks`.
-fn unused<'n, T: Named>(
+fn unused<'n, T: Definition>(
     names: impl Iterator<Item = &'n str>,
     draft: &DraftConfig,
     blocks: fn(&DraftConfig) -> &Vec<T>,
