@@ -1,10 +1,11 @@
 //! The configuration readers: keepalived.conf and native TOML into one validated model.
 //!
 //! The example files in `configs/` are the ones the network tests run, so they are checked
-//! here first; then each default, each keyword, includes, comments, and the errors and
-//! warnings a user sees, with the file and line they point at. None of this needs
-//! keepalived installed (checking the `.conf` examples with `keepalived -t` is done by hand,
-//! see configs/README.md).
+//! here first; then each default, each keyword, includes and comments, as values in the
+//! model. What the agent says about a file (errors and warnings with their file and line)
+//! is data, in `tests/config_cases/`, read by one test below (see docs/config.md). None of
+//! this needs keepalived installed (checking the `.conf` examples with `keepalived -t` is
+//! done by hand, see configs/README.md).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
