@@ -459,7 +459,7 @@ async fn check(path: &Path, peers: &[PathBuf], no_host: bool) -> (Vec<lint::Find
     let side = lint::Side {
         file: path,
         config,
-        lines: &mine.lines,
+        lines: &mine.locations.instances,
     };
     findings.extend(lint::smells::check(&side));
     for peer in peers {
@@ -475,7 +475,7 @@ async fn check(path: &Path, peers: &[PathBuf], no_host: bool) -> (Vec<lint::Find
             let other = lint::Side {
                 file: peer,
                 config: peer_config,
-                lines: &theirs.lines,
+                lines: &theirs.locations.instances,
             };
             findings.extend(lint::peer::compare(&side, &other));
         }

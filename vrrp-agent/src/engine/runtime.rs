@@ -235,7 +235,6 @@ pub fn restart_needed(old: &Instance, new: &Instance) -> bool {
     live.track_scripts = old.track_scripts.clone();
     live.track_files = old.track_files.clone();
     live.accept = old.accept;
-    live.location = old.location.clone();
     live != *old
 }
 
