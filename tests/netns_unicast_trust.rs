@@ -158,3 +158,42 @@ fn a_priority_zero_flood_is_answered_at_most_once_per_advert_interval() {
     );
     assert_eq!(r1.state(&lab, "VI_51").as_deref(), Some("Master"));
 }
+
+#[test]
+fn unicast_ttl_sets_the_ttl_of_adverts_to_peers_and_max_ttl_holds_them_to_it() {
+    preconditions();
+    let dir = scratch("unicast-ttl");
+    let mut lab = pair_lab("vxt-ucttl-");
+    // r1 sends its unicast adverts with TTL 64 (as to a peer behind routers); r2 accepts
+    // from r1 only TTL 64 exactly. With 255 on the wire r2 would refuse them all and take
+    // over: two masters.
+    let r1c = conf(&dir, "r1", 150, "0.1", "10.9.0.1", &["10.9.0.2"]);
+    let text = std::fs::read_to_string(&r1c).unwrap().replace(
+        "    check_unicast_src\n",
+        "    check_unicast_src\n    unicast_ttl 64\n",
+    );
+    std::fs::write(&r1c, text).unwrap();
+    let r2c = conf(
+        &dir,
+        "r2",
+        100,
+        "0.1",
+        "10.9.0.2",
+        &["10.9.0.1 min_ttl 64 max_ttl 64"],
+    );
+    let r1 = Agent::start(&mut lab, "r1", &r1c, &dir, &[]);
+    let r2 = Agent::start(&mut lab, "r2", &r2c, &dir, &[]);
+    assert!(
+        wait_for(Duration::from_secs(10), || r2
+            .instance(&lab, "VI_51")
+            .is_some_and(
+                |i| i["state"] == "Backup" && i["master"][0] == "10.9.0.1"
+            )),
+        "r2 hears r1 at TTL 64\nr1: {}\nr2: {:?}",
+        r1.log(),
+        r2.status(&lab)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(has(&lab, "r1", VIP) && !has(&lab, "r2", VIP), "one master");
+    assert_eq!(r2.state(&lab, "VI_51").as_deref(), Some("Backup"));
+}

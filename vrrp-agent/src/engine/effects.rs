@@ -144,7 +144,10 @@ impl Engine {
                     for &dst in &rt.destinations {
                         let msg =
                             advert.seal(body.clone(), src, dst, rt.cfg.checksum, trailer.as_ref());
-                        match self.edges.send_advert(rt.tx_ifindex, src, &msg, dst) {
+                        // keepalived's unicast_ttl applies to unicast peers only; the
+                        // group always gets 255 (RFC 5798 §5.1.1.3).
+                        let ttl = rt.cfg.unicast_ttl.filter(|_| !dst.is_multicast());
+                        match self.edges.send_advert(rt.tx_ifindex, src, &msg, dst, ttl) {
                             Ok(()) => rt.stats.adverts_sent += 1,
                             Err(e) => {
                                 tracing::warn!(instance = rt.label(), error = %e, "advert not sent")
