@@ -8,6 +8,7 @@
 //! allocates or panics.
 
 use crate::abi::*;
+use crate::checksum;
 use crate::wire::*;
 
 /// Read access to the bytes of one Ethernet frame.
@@ -140,7 +141,7 @@ fn classify_v4<F: Frame, P: Policy>(
 
     // Pseudo-header sum for v3 over IPv4 (RFC 5798 §5.2.8): source, destination, zero and
     // protocol; the length is added once it is known what the checksum covers.
-    let pseudo = sum_bytes4(&src) + sum_bytes4(&dst) + IPPROTO_VRRP as u32;
+    let pseudo = checksum::pseudo_header(&src, &dst, IPPROTO_VRRP);
     let packet = Packet {
         vrrp,
         len,
@@ -194,7 +195,7 @@ fn classify_v6<F: Frame, P: Policy>(
     event.ttl = hop_limit;
     let multicast = dst[0] == 0xff;
     // IPv6 upper-layer checksum always covers the pseudo-header (RFC 8200 §8.1).
-    let pseudo = sum_bytes16(&src) + sum_bytes16(&dst) + IPPROTO_VRRP as u32;
+    let pseudo = checksum::pseudo_header(&src, &dst, IPPROTO_VRRP);
     let packet = Packet {
         vrrp,
         len,
@@ -328,8 +329,8 @@ fn check_vrrp<F: Frame, P: Policy>(
         Some(s) => s,
         None => return reject(Reason::Length),
     };
-    let plain_ok = fold(body) == 0xffff;
-    let pseudo_ok = fold(body + pseudo) == 0xffff;
+    let plain_ok = checksum::verifies(body);
+    let pseudo_ok = checksum::verifies(body + pseudo);
     let form = if version == 2 {
         // RFC 3768 §5.3.8: the v2 checksum never includes a pseudo-header.
         if plain_ok {
@@ -496,30 +497,6 @@ fn refuse_to_vip_v6<F: Frame, P: Policy>(frame: &F, policy: &P, ip: usize, next:
 
 /// Not a valid checksum in any accepted form (internal marker, never stored).
 const CSUM_NONE: u8 = 0xff;
-
-#[inline(always)]
-fn sum_bytes4(b: &[u8; 4]) -> u32 {
-    u16::from_be_bytes([b[0], b[1]]) as u32 + u16::from_be_bytes([b[2], b[3]]) as u32
-}
-
-#[inline(always)]
-fn sum_bytes16(b: &[u8; 16]) -> u32 {
-    let mut s = 0u32;
-    let mut i = 0;
-    while i < 16 {
-        s += u16::from_be_bytes([b[i], b[i + 1]]) as u32;
-        i += 2;
-    }
-    s
-}
-
-/// Fold a 32-bit one's-complement accumulator to 16 bits (RFC 1071).
-#[inline(always)]
-pub fn fold(mut s: u32) -> u16 {
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s as u16
-}
 
 /// One's-complement sum of the `len / 2` 16-bit words at `off` (callers pass even
 /// lengths). `len` is at most [`MAX_VRRP_LEN`], so the loop bound is a constant the

@@ -10,6 +10,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use anyhow::{bail, Context, Result};
 
+use vrrp_ebpf::checksum;
+
 use super::iface::name_of;
 
 pub const ETH_BROADCAST: [u8; 6] = [0xff; 6];
@@ -103,24 +105,9 @@ pub fn unsolicited_na_frame(target: Ipv6Addr, mac: [u8; 6], src_ll: Ipv6Addr) ->
 /// The ICMPv6 checksum (RFC 4443 §2.3) of `msg` (its checksum field zero) with the
 /// IPv6 pseudo-header (RFC 8200 §8.1).
 pub fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, msg: &[u8]) -> u16 {
-    let mut sum = ones_sum(&src.octets()) + ones_sum(&dst.octets());
-    sum += msg.len() as u64; // upper-layer packet length (32 bits)
-    sum += u64::from(IPPROTO_ICMPV6); // three zero bytes and the next header
-    sum += ones_sum(msg);
-    !fold(sum)
-}
-
-fn ones_sum(b: &[u8]) -> u64 {
-    b.chunks(2)
-        .map(|c| u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum()
-}
-
-fn fold(mut s: u64) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
+    // Upper-layer length (32 bits), three zero bytes and the next header.
+    let pseudo = checksum::pseudo_header(&src.octets(), &dst.octets(), IPPROTO_ICMPV6);
+    checksum::finish(pseudo + msg.len() as u32 + checksum::sum(msg))
 }
 
 /// Sends GARP / NA frames on one interface through a send-only AF_PACKET socket.

@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 
 use vrrp_ebpf::abi::HMAC_TRAILER_LEN;
+use vrrp_ebpf::checksum;
+use vrrp_ebpf::wire::IPPROTO_VRRP;
 
 use crate::config::model::{ChecksumForm, Version};
 
@@ -18,19 +20,6 @@ pub struct AdvertOut {
     pub addrs: Vec<IpAddr>,
     /// v2 PASS authentication data.
     pub auth_pass: Option<[u8; 8]>,
-}
-
-fn sum16(b: &[u8]) -> u32 {
-    b.chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
-        .sum()
-}
-
-fn fold(mut s: u32) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
 }
 
 fn addr_bytes(a: &IpAddr) -> Vec<u8> {
@@ -92,14 +81,17 @@ impl AdvertOut {
         if let (true, Some(t)) = (src.is_ipv6(), trailer) {
             m.extend_from_slice(t);
         }
-        let mut sum = sum16(&m);
+        let mut sum = checksum::sum(&m);
         // RFC 5798 §5.2.8: v3 includes the pseudo-header (always for IPv6; for IPv4 as
         // configured, see docs/rfc-index.md); RFC 3768 v2 never does.
         let pseudo = self.version == Version::V3 && (src.is_ipv6() || form == ChecksumForm::Pseudo);
         if pseudo {
-            sum += sum16(&addr_bytes(&src)) + sum16(&addr_bytes(&dst)) + 112 + m.len() as u32;
+            sum += checksum::sum(&addr_bytes(&src))
+                + checksum::sum(&addr_bytes(&dst))
+                + IPPROTO_VRRP as u32
+                + m.len() as u32;
         }
-        let c = !fold(sum);
+        let c = checksum::finish(sum);
         m[6..8].copy_from_slice(&c.to_be_bytes());
         if let (false, Some(t)) = (src.is_ipv6(), trailer) {
             m.extend_from_slice(t);
@@ -179,7 +171,7 @@ mod tests {
             "224.0.0.18".parse().unwrap(),
             ChecksumForm::Plain,
         );
-        assert_eq!(fold(sum16(&m)), 0xffff);
+        assert!(checksum::verifies(checksum::sum(&m)));
     }
 
     #[test]
@@ -199,6 +191,9 @@ mod tests {
         );
         assert_eq!(&m[..6], &[0x21, 52, 100, 1, 1, 2]);
         assert_eq!(&m[12..], b"secret!!");
-        assert_eq!(fold(sum16(&m)), 0xffff, "v2 never uses the pseudo-header");
+        assert!(
+            checksum::verifies(checksum::sum(&m)),
+            "v2 never uses the pseudo-header"
+        );
     }
 }
