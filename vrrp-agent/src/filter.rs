@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
-use vrrp_ebpf::abi::*;
+use vrrp_ebpf::abi::{self, *};
 use vrrp_ebpf::classify::Policy;
 
 use crate::config::model::{ChecksumForm, Family, Instance, Version};
@@ -32,14 +32,9 @@ impl PolicyTable {
         let flags = if vrids.is_empty() { IFACE_ANY_VRID } else { 0 };
         t.ifaces.insert(ifindex, IfacePolicy { flags });
         for &vrid in vrids {
-            for family in [FAMILY_V4, FAMILY_V6] {
+            for family in [abi::Family::V4, abi::Family::V6] {
                 t.vrids.insert(
-                    VridKey {
-                        ifindex,
-                        vrid,
-                        family,
-                        _pad: [0; 2],
-                    },
+                    VridKey::new(ifindex, vrid, family),
                     VridPolicy {
                         version: VERSION_ANY,
                         csum_form: CSUM_EITHER,
@@ -93,12 +88,7 @@ impl PolicyTable {
                 );
             }
             p.vrids.insert(
-                VridKey {
-                    ifindex,
-                    vrid: c.vrid,
-                    family: family_code(c.family),
-                    _pad: [0; 2],
-                },
+                VridKey::new(ifindex, c.vrid, wire_family(c.family)),
                 vrid_policy(c, tai_offset_s),
             );
             // RFC 5798 §6.4.3: a master that does not own the addresses refuses traffic
@@ -163,45 +153,39 @@ fn hmac_policy(cfg: Option<&AuthHmac>) -> (u8, u16) {
     (mode, window)
 }
 
-/// The maps' family code of a configured address family.
-pub fn family_code(f: Family) -> u8 {
+/// The ABI's family of a configured address family.
+pub fn wire_family(f: Family) -> abi::Family {
     match f {
-        Family::V4 => FAMILY_V4,
-        Family::V6 => FAMILY_V6,
+        Family::V4 => abi::Family::V4,
+        Family::V6 => abi::Family::V6,
     }
 }
 
-/// An address in the maps' layout: its family code and 16 bytes (IPv4 in the first four).
-pub fn addr_bytes(addr: IpAddr) -> (u8, [u8; 16]) {
+/// The maps' family byte of a configured address family.
+pub fn family_code(f: Family) -> u8 {
+    wire_family(f) as u8
+}
+
+/// An address in the maps' layout: its family and 16 bytes (IPv4 in the first four).
+pub fn addr_bytes(addr: IpAddr) -> (abi::Family, [u8; 16]) {
     let mut bytes = [0u8; 16];
     match addr {
         IpAddr::V4(a) => {
             bytes[..4].copy_from_slice(&a.octets());
-            (FAMILY_V4, bytes)
+            (abi::Family::V4, bytes)
         }
-        IpAddr::V6(a) => (FAMILY_V6, a.octets()),
+        IpAddr::V6(a) => (abi::Family::V6, a.octets()),
     }
 }
 
 pub fn vip_key(ifindex: u32, addr: IpAddr) -> VipKey {
     let (family, addr) = addr_bytes(addr);
-    VipKey {
-        ifindex,
-        family,
-        _pad: [0; 3],
-        addr,
-    }
+    VipKey::new(ifindex, family, addr)
 }
 
 pub fn peer_key(ifindex: u32, vrid: u8, addr: IpAddr) -> PeerKey {
     let (family, addr) = addr_bytes(addr);
-    PeerKey {
-        ifindex,
-        vrid,
-        family,
-        _pad: [0; 2],
-        addr,
-    }
+    PeerKey::new(ifindex, vrid, family, addr)
 }
 
 /// CLOCK_TAI minus CLOCK_REALTIME in whole seconds (0 unless NTP set the kernel's TAI
@@ -222,23 +206,13 @@ impl Policy for PolicyView<'_> {
         self.table.ifaces.get(&self.ifindex).copied()
     }
 
-    fn vrid(&self, vrid: u8, family: u8) -> Option<VridPolicy> {
-        let key = VridKey {
-            ifindex: self.ifindex,
-            vrid,
-            family,
-            _pad: [0; 2],
-        };
+    fn vrid(&self, vrid: u8, family: abi::Family) -> Option<VridPolicy> {
+        let key = VridKey::new(self.ifindex, vrid, family);
         self.table.vrids.get(&key).copied()
     }
 
-    fn vip_flags(&self, family: u8, addr: &[u8; 16]) -> u8 {
-        let key = VipKey {
-            ifindex: self.ifindex,
-            family,
-            _pad: [0; 3],
-            addr: *addr,
-        };
+    fn vip_flags(&self, family: abi::Family, addr: &[u8; 16]) -> u8 {
+        let key = VipKey::new(self.ifindex, family, *addr);
         match (
             self.table.vips.contains(&key),
             self.table.refuse.contains(&key),
@@ -249,14 +223,8 @@ impl Policy for PolicyView<'_> {
         }
     }
 
-    fn peer(&self, vrid: u8, family: u8, addr: &[u8; 16]) -> Option<PeerPolicy> {
-        let key = PeerKey {
-            ifindex: self.ifindex,
-            vrid,
-            family,
-            _pad: [0; 2],
-            addr: *addr,
-        };
+    fn peer(&self, vrid: u8, family: abi::Family, addr: &[u8; 16]) -> Option<PeerPolicy> {
+        let key = PeerKey::new(self.ifindex, vrid, family, *addr);
         self.table.peers.get(&key).copied()
     }
 
@@ -394,12 +362,7 @@ mod tests {
         let all = instances(TWO);
         let served = all.iter().map(|cfg| Served { cfg, master: false });
         let p = PolicyTable::for_instances(7, served, 37);
-        let key = |vrid| VridKey {
-            ifindex: 7,
-            vrid,
-            family: FAMILY_V4,
-            _pad: [0; 2],
-        };
+        let key = |vrid| VridKey::new(7, vrid, abi::Family::V4);
         let a = p.vrids[&key(51)];
         assert_eq!((a.version, a.flags, a.adver_int_s), (2, 0, 2));
         assert_eq!(a.tai_offset_s, 37);
