@@ -68,21 +68,19 @@ pub fn classify<F: Frame, P: Policy>(frame: &F, policy: &P, event: &mut Event) -
         None => return Verdict::Pass,
     };
 
-    let ethertype = match frame.u16_at(12) {
-        Some(t) => t,
+    let eth = match frame.load::<ETH_HLEN>(0) {
+        Some(h) => EthHdr::from_bytes(h),
         None => return Verdict::Pass,
     };
     // A tagged frame belongs to a VLAN device, whose own program judges it by that VLAN's
     // policy (routers, Accept_Mode, ARP). Judging it here by the parent's policy would mix
     // up two segments that merely share a wire.
-    if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+    if eth.is_tagged() {
         return Verdict::Tagged;
     }
-    if let Some(mac) = frame.load::<6>(6) {
-        event.mac = mac;
-    }
+    event.mac = eth.src;
 
-    match ethertype {
+    match eth.ether_type() {
         ETH_P_IP => classify_v4(frame, policy, &iface, ETH_HLEN, event),
         ETH_P_IPV6 => classify_v6(frame, policy, &iface, ETH_HLEN, event),
         ETH_P_ARP => classify_arp(frame, policy, ETH_HLEN, event),
@@ -98,13 +96,13 @@ fn classify_v4<F: Frame, P: Policy>(
     ip: usize,
     event: &mut Event,
 ) -> Verdict {
-    let hdr = match frame.load::<20>(ip) {
-        Some(h) => h,
+    let hdr = match frame.load::<IPV4_HLEN>(ip) {
+        Some(h) => Ipv4Hdr::from_bytes(h),
         None => return Verdict::Pass,
     };
-    if hdr[9] != IPPROTO_VRRP {
+    if hdr.protocol != IPPROTO_VRRP {
         let mut dst = [0u8; 16];
-        dst[..4].copy_from_slice(&hdr[16..20]);
+        dst[..4].copy_from_slice(&hdr.dst);
         if policy.vip_flags(Family::V4, &dst) & VIP_DROP_TRAFFIC != 0 {
             return Verdict::ToVipRefused;
         }
@@ -112,28 +110,25 @@ fn classify_v4<F: Frame, P: Policy>(
     }
     // From here on it is VRRP and every outcome is counted. Read the VRID early so even a
     // malformed advert is counted under the router it claims to be.
-    let ihl = ((hdr[0] & 0x0f) as usize) * 4;
-    let vrid = frame.u8_at(ip + ihl.max(20) + 1).unwrap_or(0);
+    let ihl = hdr.header_len();
+    let vrid = frame.u8_at(ip + ihl.max(IPV4_HLEN) + 1).unwrap_or(0);
     let reject = |reason| Verdict::Vrrp { vrid, reason };
     let configured = match ownership(policy, iface, vrid, Family::V4) {
         Some(c) => c,
         None => return reject(Reason::Foreign),
     };
 
-    if hdr[0] >> 4 != 4 || ihl < 20 {
+    if hdr.version() != 4 || ihl < IPV4_HLEN {
         return reject(Reason::Length);
     }
-    let total = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
+    let total = hdr.total_len();
     // A fragment cannot be checked on its own (RFC 5798 adverts are never fragmented).
-    let frag = u16::from_be_bytes([hdr[6], hdr[7]]);
-    if frag & 0x3fff != 0 || total < ihl + VRRP_HLEN || total - ihl > MAX_VRRP_LEN {
+    if hdr.is_fragment() || total < ihl + VRRP_HLEN || total - ihl > MAX_VRRP_LEN {
         return reject(Reason::Length);
     }
     let vrrp = ip + ihl;
     let len = total - ihl;
-    let src = [hdr[12], hdr[13], hdr[14], hdr[15]];
-    let dst = [hdr[16], hdr[17], hdr[18], hdr[19]];
-    let ttl = hdr[8];
+    let (src, dst, ttl) = (hdr.src, hdr.dst, hdr.ttl);
     let multicast = dst[0] & 0xf0 == 0xe0;
     event.src[..4].copy_from_slice(&src);
     event.dst[..4].copy_from_slice(&dst);
@@ -283,12 +278,12 @@ fn check_vrrp<F: Frame, P: Policy>(
     }
 
     let hdr = match frame.load::<VRRP_HLEN>(vrrp) {
-        Some(h) => h,
+        Some(h) => VrrpHdr::from_bytes(h),
         None => return reject(Reason::Length),
     };
     // 2. Version and type.
-    let version = hdr[0] >> 4;
-    let vtype = hdr[0] & 0x0f;
+    let version = hdr.version();
+    let vtype = hdr.kind();
     let version_ok = match configured {
         Some(p) if p.version != VERSION_ANY => version == p.version,
         _ => version == 3 || version == 2,
@@ -301,7 +296,7 @@ fn check_vrrp<F: Frame, P: Policy>(
     }
 
     // 3. Length covers the header, `count` addresses and (v2) the authentication data.
-    let count = hdr[3] as usize;
+    let count = hdr.count as usize;
     let addr_len = family.addr_len();
     let auth_len = if version == 2 { V2_AUTH_LEN } else { 0 };
     let need = VRRP_HLEN + count * addr_len + auth_len;
@@ -367,8 +362,7 @@ fn check_vrrp<F: Frame, P: Policy>(
     let interval_cs = if version == 2 {
         // A passive entry (version "any") does not know the password or interval.
         if let Some(p) = configured.filter(|p| p.version == 2) {
-            let auth_type = hdr[4];
-            if auth_type != p.auth_type {
+            if hdr.auth_type() != p.auth_type {
                 return reject(Reason::Auth);
             }
             if p.auth_type == AUTH_PASS {
@@ -380,13 +374,13 @@ fn check_vrrp<F: Frame, P: Policy>(
                     return reject(Reason::Auth);
                 }
             }
-            if hdr[5] != p.adver_int_s {
+            if hdr.adver_int_s() != p.adver_int_s {
                 return reject(Reason::Interval);
             }
         }
-        hdr[5] as u16 * 100
+        hdr.adver_int_s() as u16 * 100
     } else {
-        u16::from_be_bytes([hdr[4], hdr[5]]) & 0x0fff
+        hdr.max_adver_int_cs()
     };
 
     // 6 (auth_hmac). What XDP can judge without hashing: a trailer where one is required,
@@ -429,11 +423,11 @@ fn check_vrrp<F: Frame, P: Policy>(
     event.family = family as u8;
     event.version = version;
     event.vrid = vrid;
-    event.priority = hdr[2];
-    event.addr_count = hdr[3];
+    event.priority = hdr.priority;
+    event.addr_count = hdr.count;
     event.interval_cs = interval_cs;
     event.csum_form = form;
-    event.hdr = hdr;
+    event.hdr = hdr.into_bytes();
     copy_addrs(frame, vrrp + VRRP_HLEN, count * addr_len, &mut event.addrs);
     Verdict::Vrrp {
         vrid,
@@ -450,24 +444,24 @@ fn classify_arp<F: Frame, P: Policy>(
     event: &mut Event,
 ) -> Verdict {
     let arp = match frame.load::<ARP_LEN>(off) {
-        Some(a) => a,
+        Some(a) => ArpHdr::from_bytes(a),
         None => return Verdict::Pass,
     };
     // Ethernet hardware (1), IPv4 protocol, 6- and 4-byte addresses.
-    if arp[0..2] != [0, 1] || arp[2..4] != [0x08, 0x00] || arp[4] != 6 || arp[5] != 4 {
+    if !arp.is_ethernet_ipv4() {
         return Verdict::Pass;
     }
     let mut sender = [0u8; 16];
     let mut target = [0u8; 16];
-    sender[..4].copy_from_slice(&arp[14..18]);
-    target[..4].copy_from_slice(&arp[24..28]);
+    sender[..4].copy_from_slice(&arp.spa);
+    target[..4].copy_from_slice(&arp.tpa);
     if policy.vip_flags(Family::V4, &sender) == 0 && policy.vip_flags(Family::V4, &target) == 0 {
         return Verdict::Pass;
     }
     event.kind = EventKind::Arp as u8;
     event.family = Family::V4 as u8;
-    event.arp_op = u16::from_be_bytes([arp[6], arp[7]]);
-    event.mac.copy_from_slice(&arp[8..14]);
+    event.arp_op = arp.op();
+    event.mac = arp.sha;
     event.src = sender;
     event.dst = target;
     Verdict::Arp
