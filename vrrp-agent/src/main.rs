@@ -343,7 +343,7 @@ fn main() -> Result<()> {
             let rt_priority = realtime_priority
                 .or(loaded.config.rt_priority)
                 .unwrap_or(vrrp_agent::realtime::DEFAULT_PRIORITY);
-            on_time(rt_priority, !no_mlock);
+
             // Many notify scripts, checks and metrics clients must not run the daemon out
             // of descriptors (keepalived raises the limit too).
             if let Err(e) = vrrp_agent::rlimit::raise_nofile() {
@@ -367,6 +367,7 @@ fn main() -> Result<()> {
                 config_path: Some(config.clone()),
                 control_socket: (!no_control)
                     .then(|| control.unwrap_or_else(default_control_socket)),
+                realtime: (rt_priority, !no_mlock),
                 record,
                 metrics,
                 metrics_compat,
@@ -504,27 +505,4 @@ async fn check(path: &Path, peers: &[PathBuf], no_host: bool) -> (Vec<lint::Find
     }
     lint::sort(&mut findings);
     (findings, config.instances.len())
-}
-
-/// Real-time scheduling and locked memory for the daemon (see `vrrp_agent::realtime`);
-/// each part that cannot be set up is a warning, never a reason not to run.
-fn on_time(priority: i32, lock_memory: bool) {
-    let a = vrrp_agent::realtime::apply(priority, lock_memory);
-    match (&a.scheduling, priority) {
-        (_, 0) => tracing::info!("real-time scheduling off (--realtime-priority 0)"),
-        (Ok(()), p) => tracing::info!(
-            priority = p,
-            "real-time scheduling (SCHED_RR, reset on fork)"
-        ),
-        (Err(e), _) => tracing::warn!(
-            error = %e,
-            "no real-time scheduling; adverts may be late on a busy box"
-        ),
-    }
-    if let Err(e) = &a.rttime {
-        tracing::warn!(error = %e, "no RLIMIT_RTTIME guard");
-    }
-    if let Some(Err(e)) = &a.memory {
-        tracing::warn!(error = %e, "memory not locked (mlockall); a page-in may delay an advert");
-    }
 }
