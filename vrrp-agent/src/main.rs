@@ -236,7 +236,7 @@ fn main() -> Result<()> {
             no_host,
             json,
         } => {
-            let (findings, instances) = rt.block_on(check(&config, &peers, no_host));
+            let (findings, instances, security) = rt.block_on(check(&config, &peers, no_host));
             let status = lint::exit_status(&findings);
             if json {
                 println!("{}", lint::to_json(&config, &findings));
@@ -246,6 +246,9 @@ fn main() -> Result<()> {
                 }
                 let errors = findings.iter().filter(|f| f.is_error()).count();
                 let warnings = findings.len() - errors;
+                for line in &security {
+                    println!("security: {line}");
+                }
                 if status == 0 {
                     println!(
                         "{}: valid ({instances} instance(s), {warnings} warning(s))",
@@ -459,11 +462,15 @@ The control socket of \fBstatus\fR, \fBreload\fR and \fBevents\fR.
 
 /// Everything `check` reports about `path`: validation, then (when it is valid) the lint
 /// layer against the peers' files and this host; and the number of instances.
-async fn check(path: &Path, peers: &[PathBuf], no_host: bool) -> (Vec<lint::Finding>, usize) {
+async fn check(
+    path: &Path,
+    peers: &[PathBuf],
+    no_host: bool,
+) -> (Vec<lint::Finding>, usize, Vec<String>) {
     let mine = vrrp_agent::config::check(path);
     let mut findings = lint::from_validation(&mine);
     let Some(config) = &mine.config else {
-        return (findings, 0);
+        return (findings, 0, Vec::new());
     };
     let side = lint::Side {
         file: path,
@@ -504,5 +511,9 @@ async fn check(path: &Path, peers: &[PathBuf], no_host: bool) -> (Vec<lint::Find
         }
     }
     lint::sort(&mut findings);
-    (findings, config.instances.len())
+    (
+        findings,
+        config.instances.len(),
+        lint::security::summary(config),
+    )
 }
