@@ -217,16 +217,47 @@ impl Lab {
 
     /// The IPv4 addresses on `ifname` in host `h`.
     pub fn addrs(&self, h: &str, ifname: &str) -> Result<Vec<String>> {
-        let out = self.exec(h, &["ip", "-o", "-4", "addr", "show", "dev", ifname])?;
+        self.addrs_of(h, ifname, &["-4"])
+    }
+
+    /// The addresses of both families on `ifname` in host `h`.
+    pub fn all_addrs(&self, h: &str, ifname: &str) -> Result<Vec<String>> {
+        self.addrs_of(h, ifname, &[])
+    }
+
+    fn addrs_of(&self, h: &str, ifname: &str, family: &[&str]) -> Result<Vec<String>> {
+        let mut argv = vec!["ip", "-o"];
+        argv.extend_from_slice(family);
+        argv.extend(["addr", "show", "dev", ifname]);
+        let out = self.exec(h, &argv)?;
         Ok(String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| {
                 let mut it = l.split_whitespace();
-                it.position(|w| w == "inet")?;
+                it.position(|w| w == "inet" || w == "inet6")?;
                 it.next().map(|s| s.to_string())
             })
             .collect())
     }
+
+    /// Whether host `h` holds `cidr` (either family) on `ifname`; false when the interface
+    /// is missing.
+    pub fn holds(&self, h: &str, ifname: &str, cidr: &str) -> bool {
+        self.all_addrs(h, ifname)
+            .is_ok_and(|a| a.iter().any(|x| x == cidr))
+    }
+}
+
+/// Whether `pred` holds at every check (every 100 ms) for `span`.
+pub fn holds_for(span: Duration, mut pred: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + span;
+    while Instant::now() < end {
+        if !pred() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    pred()
 }
 
 /// Poll `f` every 20 ms until it returns true or `timeout` passes.

@@ -3,8 +3,9 @@
 //! small checks every test of it makes.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use crate::netns::Lab;
+use crate::netns::{wait_for, Lab};
 use crate::{agent_bin, is_root, workspace};
 
 /// Network tests need root and the release agent (`cargo xtask test` provides both).
@@ -18,6 +19,15 @@ pub fn preconditions() {
         "{} missing: run `cargo xtask test`",
         agent_bin().display()
     );
+}
+
+/// The virtual address of the example pair (VRID 51 in configs/pair-*.conf).
+pub const VIP: &str = "10.9.0.100/24";
+
+/// A configuration kept with the tests: `fixture("engine/sync-a.conf")` is
+/// tests/engine/sync-a.conf.
+pub fn fixture(path: &str) -> PathBuf {
+    workspace().join("tests").join(path)
 }
 
 /// One of the example files users copy, in configs/.
@@ -35,7 +45,24 @@ pub fn pair_lab(prefix: &str) -> Lab {
     lab
 }
 
-/// Whether host `h` holds `addr` (CIDR, IPv4) on eth0.
+/// Whether host `h` holds `addr` (CIDR, either family) on eth0.
 pub fn has(lab: &Lab, h: &str, addr: &str) -> bool {
-    lab.addrs(h, "eth0").unwrap().iter().any(|a| a == addr)
+    lab.holds(h, "eth0", addr)
+}
+
+/// Whether `h` holds `addr` on eth0 and `other` does not.
+pub fn only(lab: &Lab, h: &str, other: &str, addr: &str) -> bool {
+    has(lab, h, addr) && !has(lab, other, addr)
+}
+
+/// Wait until exactly `h` (of `h` and `other`) holds `addr` on eth0; how long it took.
+pub fn wait_holder(
+    lab: &Lab,
+    h: &str,
+    other: &str,
+    addr: &str,
+    limit: Duration,
+) -> Option<Duration> {
+    let t0 = Instant::now();
+    wait_for(limit, || only(lab, h, other, addr)).then(|| t0.elapsed())
 }
