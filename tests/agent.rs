@@ -62,9 +62,7 @@ fn fresh_log(dir: &Path, h: &str) -> PathBuf {
 
 /// The control socket `argv` names with `--control`, or `None` for the default one.
 fn control_flag<'a>(argv: &[&'a str]) -> Option<&'a str> {
-    argv.windows(2)
-        .find(|w| w[0] == "--control")
-        .map(|w| w[1])
+    argv.windows(2).find(|w| w[0] == "--control").map(|w| w[1])
 }
 
 impl Agent {
@@ -124,9 +122,16 @@ impl Agent {
         let subscribed = wait_for(START_LIMIT, || {
             self.stream.lock().unwrap().first_seq > 0 || lab.exited(idx)
         });
-        if subscribed && !lab.exited(idx) {
-            self.at_start = self.status(lab);
+        if lab.exited(idx) {
+            return;
         }
+        assert!(
+            subscribed,
+            "the daemon in {} did not answer on its control socket within {START_LIMIT:?}\n{}",
+            self.host,
+            self.log()
+        );
+        self.at_start = self.status(lab);
     }
 
     pub fn log(&self) -> String {
@@ -276,7 +281,10 @@ impl Agent {
             .skip(mark)
             .filter_map(|(_, e)| match e {
                 Event::Transition {
-                    instance, to, cause, ..
+                    instance,
+                    to,
+                    cause,
+                    ..
                 } => Some((instance, to, cause)),
                 _ => None,
             })
@@ -301,12 +309,11 @@ impl Agent {
             "{name} made more than its start-up transition before the subscription: \
              the stream does not hold its whole run: {first:#}"
         );
-        let start: (StateName, Cause) =
-            serde_json::from_value(serde_json::json!([
-                first["last_transition"]["to"],
-                first["last_transition"]["cause"]
-            ]))
-            .unwrap();
+        let start: (StateName, Cause) = serde_json::from_value(serde_json::json!([
+            first["last_transition"]["to"],
+            first["last_transition"]["cause"]
+        ]))
+        .unwrap();
         std::iter::once(start)
             .chain(self.moves_since(0, name))
             .collect()
@@ -409,4 +416,34 @@ pub fn cpu_ns(pid: u32) -> u64 {
         .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
+}
+
+/// Start r1 on `a` and r2 on `b` (the pair lab of tests/pair.rs).
+pub fn start_pair(lab: &mut Lab, dir: &Path, a: &Path, b: &Path) -> (Agent, Agent) {
+    let r1 = Agent::start(lab, "r1", a, dir, &[]);
+    let r2 = Agent::start(lab, "r2", b, dir, &[]);
+    (r1, r2)
+}
+
+/// The logs of `agents`, each under its host's name, for a failure message.
+pub fn logs(agents: &[&Agent]) -> String {
+    agents
+        .iter()
+        .map(|a| format!("{}: {}", a.host, a.log()))
+        .collect::<Vec<_>>()
+        .join("\n----\n")
+}
+
+/// Wait until exactly `h` (of `h` and `other`) holds `addr` on eth0; how long it took.
+/// Fails with `what` and the logs of `agents` when it does not happen within `limit`.
+pub fn expect_holder(
+    lab: &Lab,
+    (h, other): (&str, &str),
+    addr: &str,
+    limit: Duration,
+    what: &str,
+    agents: &[&Agent],
+) -> Duration {
+    crate::pair::wait_holder(lab, h, other, addr, limit)
+        .unwrap_or_else(|| panic!("{what}: {h} alone holds {addr}\n{}", logs(agents)))
 }

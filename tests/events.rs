@@ -59,7 +59,10 @@ impl Event {
     pub fn transition_of(&self, name: &str) -> Option<(StateName, Cause)> {
         match self {
             Event::Transition {
-                instance, to, cause, ..
+                instance,
+                to,
+                cause,
+                ..
             } if instance == name => Some((*to, *cause)),
             _ => None,
         }
@@ -69,9 +72,15 @@ impl Event {
 /// One line of the stream.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Line {
-    Event { seq: u64, event: Event },
+    Event {
+        seq: u64,
+        event: Event,
+    },
     /// The subscriber fell behind: `count` events from `from` on never arrived.
-    Lost { from: u64, count: u64 },
+    Lost {
+        from: u64,
+        count: u64,
+    },
     /// A line that is not an event the types above describe.
     Unparsed(Value),
 }

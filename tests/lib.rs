@@ -2,6 +2,7 @@
 //! real peers. Used by the integration tests in this folder, the demo and the benchmarks.
 
 pub mod agent;
+pub mod capture;
 pub mod events;
 pub mod frames;
 pub mod fuzz_targets;
