@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use vrrpx_tests::agent::{cpu_ns, Agent};
 use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::pair::{has, pair_lab, preconditions};
+use vrrpx_tests::pair::{has, pair_lab, preconditions, VIP};
 use vrrpx_tests::scratch;
 
-const VIP: &str = "10.9.0.100/24";
+const SECS_10: Duration = Duration::from_secs(10);
 
 /// A keepalived.conf with one VRRPv3 instance VI_1 (VRID 51, 100 ms adverts, VIP
 /// 10.9.0.100/24 on eth0) plus `extra` lines inside it and `top` before it.
@@ -39,7 +39,25 @@ fn file_check(name: &str, flag: &Path, weight: Option<i32>) -> String {
 }
 
 fn only(lab: &Lab, h: &str, other: &str) -> bool {
-    has(lab, h, VIP) && !has(lab, other, VIP)
+    vrrpx_tests::pair::only(lab, h, other, VIP)
+}
+
+/// Start host `h` on [`conf`] at `priority` with nothing extra: `H.conf` in `dir`.
+fn plain(lab: &mut Lab, dir: &Path, h: &str, priority: u8, flags: &[&str]) -> Agent {
+    let c = conf(dir, &format!("{h}.conf"), priority, "", "");
+    Agent::start(lab, h, &c, dir, flags)
+}
+
+/// r1 (150) and r2 (100) on plain files, r1 the one holder.
+fn plain_pair(lab: &mut Lab, dir: &Path) -> (Agent, Agent) {
+    let r1 = plain(lab, dir, "r1", 150, &[]);
+    let r2 = plain(lab, dir, "r2", 100, &[]);
+    assert!(
+        wait_for(SECS_10, || only(lab, "r1", "r2")),
+        "r1 alone holds {VIP}\n{}",
+        vrrpx_tests::agent::logs(&[&r1, &r2])
+    );
+    (r1, r2)
 }
 
 #[test]
@@ -48,15 +66,9 @@ fn an_instance_started_without_carrier_reports_fault_and_runs_when_carrier_comes
     let dir = scratch("host-carrier");
     let mut lab = pair_lab("vxt-h-carrier-");
     lab.cut("r1").unwrap();
-    let r1 = Agent::start(
-        &mut lab,
-        "r1",
-        &conf(&dir, "r1.conf", 150, "", ""),
-        &dir,
-        &[],
-    );
+    let r1 = plain(&mut lab, &dir, "r1", 150, &[]);
     assert!(
-        r1.wait_state(&lab, "VI_1", "Fault", Duration::from_secs(10)),
+        r1.wait_state(&lab, "VI_1", "Fault", SECS_10),
         "no carrier at start: FAULT, not INIT\n{}",
         r1.log()
     );
@@ -67,11 +79,11 @@ fn an_instance_started_without_carrier_reports_fault_and_runs_when_carrier_comes
     assert!(!has(&lab, "r1", VIP));
     lab.set_port("p-r1", true).unwrap();
     assert!(
-        r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)),
+        r1.wait_state(&lab, "VI_1", "Master", SECS_10),
         "carrier came: it starts and, alone, becomes MASTER\n{}",
         r1.log()
     );
-    assert!(wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)));
+    assert!(wait_for(SECS_10, || has(&lab, "r1", VIP)));
 }
 
 #[test]
@@ -89,18 +101,18 @@ fn a_first_failing_check_gives_fault_and_a_pass_starts_the_instance() {
     );
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
     assert!(
-        r1.wait_state(&lab, "VI_1", "Fault", Duration::from_secs(10)),
+        r1.wait_state(&lab, "VI_1", "Fault", SECS_10),
         "first run failed: FAULT\n{}",
         r1.log()
     );
     assert_eq!(r1.last_cause(&lab, "VI_1").as_deref(), Some("TrackFailed"));
     std::fs::write(&flag, "").unwrap();
     assert!(
-        r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)),
+        r1.wait_state(&lab, "VI_1", "Master", SECS_10),
         "check passes: the instance starts\n{}",
         r1.log()
     );
-    assert!(wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)));
+    assert!(wait_for(SECS_10, || has(&lab, "r1", VIP)));
 }
 
 #[test]
@@ -108,25 +120,11 @@ fn a_virtual_address_deleted_on_the_master_comes_back_on_exactly_one_router() {
     preconditions();
     let dir = scratch("host-vipdel");
     let mut lab = pair_lab("vxt-h-vipdel-");
-    let r1 = Agent::start(
-        &mut lab,
-        "r1",
-        &conf(&dir, "r1.conf", 150, "", ""),
-        &dir,
-        &[],
-    );
-    let _r2 = Agent::start(
-        &mut lab,
-        "r2",
-        &conf(&dir, "r2.conf", 100, "", ""),
-        &dir,
-        &[],
-    );
-    assert!(wait_for(Duration::from_secs(10), || only(&lab, "r1", "r2")));
+    let (r1, _r2) = plain_pair(&mut lab, &dir);
     lab.exec("r1", &["ip", "addr", "del", VIP, "dev", "eth0"])
         .unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)),
+        wait_for(SECS_10, || has(&lab, "r1", VIP)),
         "the master put it back\n{}",
         r1.log()
     );
@@ -143,24 +141,12 @@ fn an_address_the_administrator_added_by_hand_is_never_removed() {
     // The administrator already put the VIP on r1 before the agent started.
     lab.exec("r1", &["ip", "addr", "add", VIP, "dev", "eth0"])
         .unwrap();
-    let r1 = Agent::start(
-        &mut lab,
-        "r1",
-        &conf(&dir, "r1.conf", 150, "", ""),
-        &dir,
-        &[],
-    );
-    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
+    let r1 = plain(&mut lab, &dir, "r1", 150, &[]);
+    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
     // A higher priority router takes the role: r1 leaves Master but keeps the address it
     // did not add.
-    let _r2 = Agent::start(
-        &mut lab,
-        "r2",
-        &conf(&dir, "r2.conf", 200, "", ""),
-        &dir,
-        &[],
-    );
-    assert!(r1.wait_state(&lab, "VI_1", "Backup", Duration::from_secs(10)));
+    let _r2 = plain(&mut lab, &dir, "r2", 200, &[]);
+    assert!(r1.wait_state(&lab, "VI_1", "Backup", SECS_10));
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         has(&lab, "r1", VIP),
@@ -174,35 +160,19 @@ fn a_changed_primary_address_becomes_the_advert_source() {
     preconditions();
     let dir = scratch("host-readdress");
     let mut lab = pair_lab("vxt-h-readdr-");
-    let r1 = Agent::start(
-        &mut lab,
-        "r1",
-        &conf(&dir, "r1.conf", 150, "", ""),
-        &dir,
-        &[],
-    );
-    let r2 = Agent::start(
-        &mut lab,
-        "r2",
-        &conf(&dir, "r2.conf", 100, "", ""),
-        &dir,
-        &[],
-    );
-    assert!(wait_for(Duration::from_secs(10), || only(&lab, "r1", "r2")));
+    let (r1, r2) = plain_pair(&mut lab, &dir);
     let heard = |a: &Agent| {
         a.instance(&lab, "VI_1")
             .and_then(|i| i["master"][0].as_str().map(str::to_string))
     };
-    assert!(wait_for(Duration::from_secs(10), || heard(&r2).as_deref()
-        == Some("10.9.0.1")));
+    assert!(wait_for(SECS_10, || heard(&r2).as_deref() == Some("10.9.0.1")));
     // netplan-style re-addressing: the new address first, then the old one goes.
     lab.exec("r1", &["ip", "addr", "add", "10.9.0.11/24", "dev", "eth0"])
         .unwrap();
     lab.exec("r1", &["ip", "addr", "del", "10.9.0.1/24", "dev", "eth0"])
         .unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || heard(&r2).as_deref()
-            == Some("10.9.0.11")),
+        wait_for(SECS_10, || heard(&r2).as_deref() == Some("10.9.0.11")),
         "r2 hears r1 from its new address\nr1: {}\nr2: {:?}",
         r1.log(),
         r2.instance(&lab, "VI_1")
@@ -215,24 +185,10 @@ fn daemons_in_two_namespaces_each_answer_status_and_stay_idle() {
     preconditions();
     let dir = scratch("host-twons");
     let mut lab = pair_lab("vxt-h-twons-");
-    let r1 = Agent::start(
-        &mut lab,
-        "r1",
-        &conf(&dir, "r1.conf", 150, "", ""),
-        &dir,
-        &[],
-    );
-    let r2 = Agent::start(
-        &mut lab,
-        "r2",
-        &conf(&dir, "r2.conf", 100, "", ""),
-        &dir,
-        &[],
-    );
-    assert!(wait_for(Duration::from_secs(10), || only(&lab, "r1", "r2")));
-    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
-    assert!(r2.wait_state(&lab, "VI_1", "Backup", Duration::from_secs(10)));
-    let pids = [lab.pid(r1.idx), lab.pid(r2.idx)];
+    let (r1, r2) = plain_pair(&mut lab, &dir);
+    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
+    assert!(r2.wait_state(&lab, "VI_1", "Backup", SECS_10));
+    let pids = [r1.pid(&lab), r2.pid(&lab)];
     assert_eq!(
         r1.status(&lab).unwrap()["pid"].as_u64(),
         Some(pids[0] as u64),
@@ -260,15 +216,8 @@ fn a_second_daemon_in_the_same_namespace_is_refused_and_the_first_keeps_its_addr
     let mut lab = pair_lab("vxt-h-samens-");
     let c = conf(&dir, "r1.conf", 150, "", "");
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
-    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
-    let bin = vrrpx_tests::agent_bin();
-    let out = lab
-        .command(
-            "r1",
-            &[bin.to_str().unwrap(), "run", "-f", c.to_str().unwrap()],
-        )
-        .output()
-        .unwrap();
+    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
+    let out = r1.cli(&lab, &["run", "-f", c.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already running"), "{err}");
@@ -304,8 +253,8 @@ fn one_vrid_with_use_vmac_on_two_interfaces_gets_two_macvlans() {
     std::fs::write(&c, text).unwrap();
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
     assert!(
-        r1.wait_state(&lab, "FRONT", "Master", Duration::from_secs(10))
-            && r1.wait_state(&lab, "BACK", "Master", Duration::from_secs(10)),
+        r1.wait_state(&lab, "FRONT", "Master", SECS_10)
+            && r1.wait_state(&lab, "BACK", "Master", SECS_10),
         "both instances run\n{}",
         r1.log()
     );
@@ -315,10 +264,8 @@ fn one_vrid_with_use_vmac_on_two_interfaces_gets_two_macvlans() {
     let links = String::from_utf8_lossy(&links.stdout).to_string();
     assert!(links.contains("vrrp.51@eth0"), "{links}");
     assert!(links.contains("vrrp1.51@eth1"), "{links}");
-    let holds =
-        |ifname: &str, addr: &str| lab.addrs("r1", ifname).unwrap().iter().any(|a| a == addr);
-    assert!(holds("vrrp.51", "10.9.0.100/24"));
-    assert!(holds("vrrp1.51", "10.9.6.100/24"));
+    assert!(lab.holds("r1", "vrrp.51", "10.9.0.100/24"));
+    assert!(lab.holds("r1", "vrrp1.51", "10.9.6.100/24"));
 }
 
 #[test]
@@ -341,8 +288,7 @@ fn a_sync_group_member_whose_own_check_fails_stays_in_fault_when_the_other_recov
     std::fs::write(&c, text).unwrap();
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
     assert!(
-        r1.wait_state(&lab, "A", "Fault", Duration::from_secs(10))
-            && r1.wait_state(&lab, "B", "Fault", Duration::from_secs(10)),
+        r1.wait_state(&lab, "A", "Fault", SECS_10) && r1.wait_state(&lab, "B", "Fault", SECS_10),
         "both checks fail: both FAULT\n{}",
         r1.log()
     );
@@ -362,13 +308,10 @@ fn a_sync_group_member_whose_own_check_fails_stays_in_fault_when_the_other_recov
         "{}",
         r1.log()
     );
-    let holds =
-        |ifname: &str, addr: &str| lab.addrs("r1", ifname).unwrap().iter().any(|a| a == addr);
-    assert!(!holds("eth0", "10.9.0.100/24") && !holds("eth1", "10.9.6.100/24"));
+    assert!(!lab.holds("r1", "eth0", "10.9.0.100/24") && !lab.holds("r1", "eth1", "10.9.6.100/24"));
     std::fs::write(&fb, "").unwrap();
     assert!(
-        r1.wait_state(&lab, "A", "Master", Duration::from_secs(10))
-            && r1.wait_state(&lab, "B", "Master", Duration::from_secs(10)),
+        r1.wait_state(&lab, "A", "Master", SECS_10) && r1.wait_state(&lab, "B", "Master", SECS_10),
         "both recovered: the group runs\n{}",
         r1.log()
     );
@@ -389,15 +332,9 @@ fn preempt_delay_after_a_health_recovery_waits_before_taking_the_role_back() {
         "    preempt_delay 3\n    track_script {\n        chk\n    }",
     );
     let r1 = Agent::start(&mut lab, "r1", &c1, &dir, &[]);
-    let _r2 = Agent::start(
-        &mut lab,
-        "r2",
-        &conf(&dir, "r2.conf", 100, "", ""),
-        &dir,
-        &[],
-    );
+    let _r2 = plain(&mut lab, &dir, "r2", 100, &[]);
     assert!(
-        wait_for(Duration::from_secs(10), || only(&lab, "r2", "r1")),
+        wait_for(SECS_10, || only(&lab, "r2", "r1")),
         "r1 is unhealthy (50): r2 is master\n{}",
         r1.log()
     );
@@ -406,7 +343,7 @@ fn preempt_delay_after_a_health_recovery_waits_before_taking_the_role_back() {
     std::fs::write(&flag, "").unwrap();
     let t0 = Instant::now();
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)),
+        wait_for(SECS_10, || has(&lab, "r1", VIP)),
         "r1 takes the role back in the end\n{}",
         r1.log()
     );
@@ -424,19 +361,18 @@ fn a_reload_that_changes_only_a_notify_path_makes_no_transition() {
     let mut lab = pair_lab("vxt-h-reload-");
     let c = conf(&dir, "r1.conf", 150, "", "    notify_master /bin/true");
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
-    let _r2 = Agent::start(
-        &mut lab,
-        "r2",
-        &conf(&dir, "r2.conf", 100, "", ""),
-        &dir,
-        &[],
-    );
-    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
+    let _r2 = plain(&mut lab, &dir, "r2", 100, &[]);
+    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
     std::thread::sleep(Duration::from_millis(300));
     let before = r1.transitions(&lab, "VI_1").unwrap();
+    let mark = r1.mark();
     conf(&dir, "r1.conf", 150, "", "    notify_master /usr/bin/true");
-    let bin = vrrpx_tests::agent_bin();
-    let out = lab.exec("r1", &[bin.to_str().unwrap(), "reload"]).unwrap();
+    let out = r1.cli(&lab, &["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded"));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
@@ -444,6 +380,11 @@ fn a_reload_that_changes_only_a_notify_path_makes_no_transition() {
         Some(before),
         "no transition\n{}",
         r1.log()
+    );
+    assert_eq!(
+        r1.moves_since(mark, "VI_1"),
+        [],
+        "no transition event either"
     );
     assert_eq!(r1.state(&lab, "VI_1").as_deref(), Some("Master"));
     assert!(only(&lab, "r1", "r2"));
@@ -454,30 +395,24 @@ fn a_link_flap_on_the_raw_socket_path_faults_and_recovers_without_ending_the_dae
     preconditions();
     let dir = scratch("host-rawflap");
     let mut lab = pair_lab("vxt-h-rawflap-");
-    let r1 = Agent::start(
-        &mut lab,
-        "r1",
-        &conf(&dir, "r1.conf", 150, "", ""),
-        &dir,
-        &["--no-xdp"],
-    );
-    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
+    let r1 = plain(&mut lab, &dir, "r1", 150, &["--no-xdp"]);
+    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
     for _ in 0..3 {
         lab.cut("r1").unwrap();
         assert!(
-            r1.wait_state(&lab, "VI_1", "Fault", Duration::from_secs(10)),
+            r1.wait_state(&lab, "VI_1", "Fault", SECS_10),
             "{}",
             r1.log()
         );
         lab.set_port("p-r1", true).unwrap();
         assert!(
-            r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)),
+            r1.wait_state(&lab, "VI_1", "Master", SECS_10),
             "{}",
             r1.log()
         );
     }
     assert!(
-        !lab.exited(r1.idx),
+        !r1.exited(&mut lab),
         "the daemon is still running\n{}",
         r1.log()
     );
@@ -489,26 +424,15 @@ fn running_out_of_file_descriptors_does_not_move_a_master() {
     preconditions();
     let dir = scratch("host-emfile");
     let mut lab = pair_lab("vxt-h-emfile-");
-    let r1 = Agent::start(
-        &mut lab,
-        "r1",
-        &conf(&dir, "r1.conf", 150, "", ""),
-        &dir,
-        &["--metrics", "10.9.0.1:9650"],
-    );
-    let _r2 = Agent::start(
-        &mut lab,
-        "r2",
-        &conf(&dir, "r2.conf", 100, "", ""),
-        &dir,
-        &[],
-    );
-    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
-    assert!(wait_for(Duration::from_secs(10), || only(&lab, "r1", "r2")));
+    let r1 = plain(&mut lab, &dir, "r1", 150, &["--metrics", "10.9.0.1:9650"]);
+    let _r2 = plain(&mut lab, &dir, "r2", 100, &[]);
+    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
+    assert!(wait_for(SECS_10, || only(&lab, "r1", "r2")));
     let before = r1.transitions(&lab, "VI_1").unwrap();
+    let mark = r1.mark();
     // Squeeze the daemon's descriptor limit to what it holds now plus a few, then hold
     // idle connections to its metrics port from r2 until it cannot accept more.
-    let pid = lab.pid(r1.idx);
+    let pid = r1.pid(&lab);
     let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .count();
@@ -540,11 +464,14 @@ fn running_out_of_file_descriptors_does_not_move_a_master() {
     }
     assert!(held, "r1 kept the address under fd pressure\n{}", r1.log());
     // Status may not answer while descriptors are short; afterwards it must show no move.
-    assert!(wait_for(Duration::from_secs(10), || r1
-        .status(&lab)
-        .is_some()));
+    assert!(wait_for(SECS_10, || r1.status(&lab).is_some()));
     assert_eq!(r1.transitions(&lab, "VI_1"), Some(before), "{}", r1.log());
-    assert!(!lab.exited(r1.idx));
+    assert_eq!(
+        r1.moves_since(mark, "VI_1"),
+        [],
+        "no transition event either"
+    );
+    assert!(!r1.exited(&mut lab));
 }
 
 #[test]
@@ -552,20 +479,14 @@ fn a_peer_with_another_address_list_or_interval_is_logged() {
     preconditions();
     let dir = scratch("host-mismatch");
     let mut lab = pair_lab("vxt-h-mismatch-");
-    let r1 = Agent::start(
-        &mut lab,
-        "r1",
-        &conf(&dir, "r1.conf", 150, "", ""),
-        &dir,
-        &[],
-    );
+    let r1 = plain(&mut lab, &dir, "r1", 150, &[]);
     let other = "global_defs {\n    vrrp_version 3\n}\nvrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority 100\n    advert_int 0.2\n    virtual_ipaddress {\n        10.9.0.100/24\n        10.9.0.101/24\n    }\n}\n";
     let c2 = dir.join("r2.conf");
     std::fs::write(&c2, other).unwrap();
     let r2 = Agent::start(&mut lab, "r2", &c2, &dir, &[]);
-    assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
+    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
     assert!(
-        wait_for(Duration::from_secs(10), || r2
+        wait_for(SECS_10, || r2
             .log()
             .contains("peer advertises a different configuration")),
         "{}",
