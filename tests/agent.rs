@@ -26,6 +26,8 @@ const START_LIMIT: Duration = Duration::from_secs(10);
 struct Stream {
     first_seq: u64,
     lines: Vec<Line>,
+    /// The daemon ended the stream (it exited).
+    closed: bool,
 }
 
 /// One agent started in a lab host; its stderr goes to `log`.
@@ -244,6 +246,11 @@ impl Agent {
         self.stream.lock().unwrap().first_seq
     }
 
+    /// Whether the daemon has ended the stream (it exits).
+    pub fn stream_closed(&self) -> bool {
+        self.stream.lock().unwrap().closed
+    }
+
     /// Every line of the stream so far.
     pub fn lines(&self) -> Vec<Line> {
         self.stream.lock().unwrap().lines.clone()
@@ -399,7 +406,10 @@ async fn collect(
     while !stop.load(Ordering::Relaxed) {
         match tokio::time::timeout(Duration::from_millis(100), events.next()).await {
             Ok(Ok(Some(v))) => stream.lock().unwrap().lines.push(Line::parse(v)),
-            Ok(_) => break,
+            Ok(_) => {
+                stream.lock().unwrap().closed = true;
+                break;
+            }
             Err(_) => {}
         }
     }

@@ -1,0 +1,126 @@
+//! Under systemd (`Type=notify`, `WatchdogSec=`): the agent reports READY=1 once its
+//! instances run, keeps the watchdog fed, and announces RELOADING=1 on SIGHUP and
+//! STOPPING=1 on SIGTERM, to the socket NOTIFY_SOCKET names. Needs root and the release
+//! agent (`cargo xtask test`).
+
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use vrrpx_tests::agent::Agent;
+use vrrpx_tests::netns::{wait_for, Lab};
+use vrrpx_tests::pair::{config, preconditions};
+use vrrpx_tests::scratch;
+
+/// The sd_notify messages received so far, and the socket they come in on.
+struct Manager {
+    sock: UnixDatagram,
+    seen: Vec<(Duration, String)>,
+    t0: Instant,
+}
+
+impl Manager {
+    fn bind(path: &Path) -> Manager {
+        let sock = UnixDatagram::bind(path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        Manager {
+            sock,
+            seen: Vec::new(),
+            t0: Instant::now(),
+        }
+    }
+
+    /// Receive until a message with the line `want` arrives, or `limit` passes.
+    fn until(&mut self, want: &str, limit: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + limit;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            if let Ok(n) = self.sock.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                self.seen.push((self.t0.elapsed(), msg.clone()));
+                if msg.lines().any(|l| l == want) {
+                    return Some(Instant::now());
+                }
+            }
+        }
+        None
+    }
+
+    fn count(&self, want: &str, since: usize) -> usize {
+        self.seen[since..]
+            .iter()
+            .filter(|(_, m)| m.lines().any(|l| l == want))
+            .count()
+    }
+}
+
+#[test]
+fn under_systemd_the_agent_reports_ready_keeps_the_watchdog_fed_and_announces_reload_and_stop() {
+    preconditions();
+    let dir = scratch("ops-sdnotify");
+    let mut lab = Lab::new("vxt-ops-sd-").unwrap();
+    lab.host("r1", "eth0", &["10.9.0.2/24"]).unwrap();
+    let notify_path = dir.join("notify.sock");
+    let mut mgr = Manager::bind(&notify_path);
+    let env_socket = format!("NOTIFY_SOCKET={}", notify_path.display());
+    let agent = Agent::start_with_env(
+        &mut lab,
+        "r1",
+        &config("pair-backup.conf"),
+        &dir,
+        &[&env_socket, "WATCHDOG_USEC=200000"],
+        &[],
+    );
+
+    let ready = mgr.until("READY=1", Duration::from_secs(10));
+    assert!(ready.is_some(), "READY=1: {:?}\n{}", mgr.seen, agent.log());
+    // Ready means running: the instance has left INIT.
+    let state = agent.instance(&lab, "VI_51").unwrap()["state"].clone();
+    assert!(
+        state == "Backup" || state == "Master",
+        "state at READY: {state}"
+    );
+
+    // WATCHDOG_USEC = 200 ms: a ping every 100 ms.
+    let from = mgr.seen.len();
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_secs(1) {
+        mgr.until("never", Duration::from_millis(100));
+    }
+    let pings = mgr.count("WATCHDOG=1", from);
+    eprintln!("{pings} WATCHDOG=1 in 1 s");
+    assert!(pings >= 2, "watchdog pings within a second: {:?}", mgr.seen);
+
+    let from = mgr.seen.len();
+    agent.signal(&lab, libc::SIGHUP);
+    assert!(
+        mgr.until("RELOADING=1", Duration::from_secs(3)).is_some(),
+        "RELOADING=1 on SIGHUP: {:?}",
+        &mgr.seen[from..]
+    );
+    assert!(
+        mgr.until("READY=1", Duration::from_secs(3)).is_some(),
+        "READY=1 after the reload: {:?}",
+        &mgr.seen[from..]
+    );
+    // The reload itself is only logged: no event or status field says it.
+    assert!(
+        agent.log().contains("configuration reloaded"),
+        "{}",
+        agent.log()
+    );
+
+    let from = mgr.seen.len();
+    agent.signal(&lab, libc::SIGTERM);
+    assert!(
+        mgr.until("STOPPING=1", Duration::from_secs(3)).is_some(),
+        "STOPPING=1 on SIGTERM: {:?}",
+        &mgr.seen[from..]
+    );
+    assert!(
+        wait_for(Duration::from_secs(3), || agent.exited(&mut lab)),
+        "the agent exits"
+    );
+    eprintln!("sd_notify messages: {:?}", mgr.seen);
+}
