@@ -457,3 +457,48 @@ pub fn expect_holder(
     crate::pair::wait_holder(lab, h, other, addr, limit)
         .unwrap_or_else(|| panic!("{what}: {h} alone holds {addr}\n{}", logs(agents)))
 }
+
+/// `vrrp-agent monitor -i IFACE --json ARGS...` in a lab host: the adverts it hears (and,
+/// when it stops, its counters) go to `DIR/monitor-H.json` a JSON object a line, its log
+/// to `DIR/monitor-H.log`.
+pub struct Monitor {
+    pub idx: usize,
+    out: PathBuf,
+    log: PathBuf,
+}
+
+impl Monitor {
+    pub fn start(lab: &mut Lab, h: &str, iface: &str, dir: &Path, args: &[&str]) -> Monitor {
+        let bin = agent_bin();
+        let mut argv = vec![bin.to_str().unwrap(), "monitor", "-i", iface, "--json"];
+        argv.extend_from_slice(args);
+        let (out, log) = (
+            dir.join(format!("monitor-{h}.json")),
+            dir.join(format!("monitor-{h}.log")),
+        );
+        let idx = lab.spawn(h, &argv, &out, &log).unwrap();
+        Monitor { idx, out, log }
+    }
+
+    /// Wait until it logs its receive path (it listens from then on).
+    pub fn wait_ready(&self, limit: Duration) -> bool {
+        wait_for(limit, || self.log().contains("receive path"))
+    }
+
+    /// What it printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Its printed lines, parsed (a partial last line, while it runs, is skipped).
+    pub fn lines(&self) -> Vec<Value> {
+        self.output()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}

@@ -12,12 +12,13 @@ use std::process::Command;
 
 use serde_json::Value;
 use vrrp_ebpf::abi::Reason;
+use vrrpx_tests::agent::Monitor;
 use vrrpx_tests::frames::{Advert, Csum};
 use vrrpx_tests::inject::burst_in;
 use vrrpx_tests::netns::{run, wait_for, Lab};
 use vrrpx_tests::pair::preconditions;
 use vrrpx_tests::peers::{keepalived_config, start_keepalived, KeepalivedInstance};
-use vrrpx_tests::{agent_bin, scratch};
+use vrrpx_tests::scratch;
 
 /// Two keepalived routers, each master of one VRID (the dual-master layout), 100 ms v3.
 fn dual_master_lab(prefix: &str, dir: &Path) -> Lab {
@@ -60,37 +61,19 @@ fn dual_master_lab(prefix: &str, dir: &Path) -> Lab {
     lab
 }
 
-/// Run the monitor for `secs` with `extra` arguments; returns (JSON lines, stderr).
-fn monitor(
-    lab: &mut Lab,
-    dir: &Path,
-    tag: &str,
-    secs: &str,
-    extra: &[&str],
-) -> (Vec<Value>, String) {
-    let bin = agent_bin();
-    let mut argv = vec![
-        bin.to_str().unwrap(),
-        "monitor",
-        "-i",
-        "eth0",
-        "--json",
-        "--duration",
-        secs,
-    ];
-    argv.extend_from_slice(extra);
-    let out = dir.join(format!("{tag}.json"));
-    let err = dir.join(format!("{tag}.log"));
-    let idx = lab.spawn("mon", &argv, &out, &err).unwrap();
+/// Run the monitor for `secs` with `extra` arguments; returns (JSON lines, its log).
+fn monitor(lab: &mut Lab, dir: &Path, secs: &str, extra: &[&str]) -> (Vec<Value>, String) {
+    let args = [&["--duration", secs][..], extra].concat();
+    let m = Monitor::start(lab, "mon", "eth0", dir, &args);
     let limit = Duration::from_secs_f64(secs.parse::<f64>().unwrap() + 10.0);
-    let exited = wait_for(limit, || lab.exited(idx));
+    let exited = wait_for(limit, || lab.exited(m.idx));
     assert!(exited, "monitor did not stop by itself");
-    let lines = std::fs::read_to_string(&out)
-        .unwrap()
+    let lines = m
+        .output()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
         .collect();
-    (lines, std::fs::read_to_string(&err).unwrap())
+    (lines, m.log())
 }
 
 fn check_hears_both_routers(adverts: &[&Value]) {
@@ -142,7 +125,7 @@ fn monitor_hears_both_keepalived_masters_with_kernel_timestamps_on_the_xdp_path(
     preconditions();
     let dir = scratch("netns-monitor-xdp");
     let mut lab = dual_master_lab("vxt-monx-", &dir);
-    let (lines, log) = monitor(&mut lab, &dir, "xdp", "2.5", &[]);
+    let (lines, log) = monitor(&mut lab, &dir, "2.5", &[]);
     assert!(log.contains("path=\"xdp\""), "XDP path is live: {log}");
     let adverts: Vec<&Value> = lines.iter().filter(|l| l.get("vrid").is_some()).collect();
     check_hears_both_routers(&adverts);
@@ -159,7 +142,7 @@ fn monitor_hears_both_keepalived_masters_with_kernel_timestamps_on_the_raw_socke
     preconditions();
     let dir = scratch("netns-monitor-raw");
     let mut lab = dual_master_lab("vxt-monr-", &dir);
-    let (lines, log) = monitor(&mut lab, &dir, "raw", "2.5", &["--no-xdp"]);
+    let (lines, log) = monitor(&mut lab, &dir, "2.5", &["--no-xdp"]);
     assert!(
         log.contains("path=\"raw-socket\""),
         "raw path is live: {log}"
@@ -180,14 +163,8 @@ fn monitor_burst(
     frames: Vec<Vec<u8>>,
     count: usize,
 ) -> (String, String) {
-    let bin = agent_bin();
-    let mut argv = vec![bin.to_str().unwrap(), "monitor", "-i", iface, "--json"];
-    argv.extend_from_slice(args);
-    let (out, log) = (dir.join("mon.json"), dir.join("mon.log"));
-    let idx = lab.spawn("mon", &argv, &out, &log).unwrap();
-    assert!(wait_for(Duration::from_secs(5), || {
-        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("receive path"))
-    }));
+    let m = Monitor::start(lab, "mon", iface, dir, args);
+    assert!(m.wait_ready(Duration::from_secs(5)), "{}", m.log());
     let sent = burst_in(
         &lab.ns("junk"),
         from,
@@ -200,12 +177,9 @@ fn monitor_burst(
     assert_eq!(sent, count);
     std::thread::sleep(Duration::from_millis(300));
     assert!(lab
-        .stop(idx, libc::SIGTERM, Duration::from_secs(3))
+        .stop(m.idx, libc::SIGTERM, Duration::from_secs(3))
         .unwrap());
-    (
-        std::fs::read_to_string(out).unwrap(),
-        std::fs::read_to_string(log).unwrap(),
-    )
+    (m.output(), m.log())
 }
 
 /// The final counters object of [`monitor_burst`]'s output, and how many adverts it

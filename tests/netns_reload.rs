@@ -4,15 +4,14 @@
 //! changes nothing. Configurations are in tests/ops/. Needs root and the release agent
 //! (`cargo xtask test`).
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 use vrrp_agent::proto::router::StateName::Master;
-use vrrpx_tests::agent::{instance_in, Agent};
+use vrrpx_tests::agent::{instance_in, Agent, Monitor};
 use vrrpx_tests::netns::wait_for;
 use vrrpx_tests::pair::{fixture, has, pair_lab, preconditions};
-use vrrpx_tests::{agent_bin, scratch};
+use vrrpx_tests::scratch;
 
 /// CLOCK_MONOTONIC in ns: the clock of the XDP arrival timestamps.
 fn monotonic_ns() -> u64 {
@@ -21,15 +20,6 @@ fn monotonic_ns() -> u64 {
     // SAFETY: a valid clock id and a pointer to a live timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// JSON lines of a file (unparsable lines, e.g. a partial last line, are skipped).
-fn json_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 /// The monitor's adverts for `vrid`: (ts_ns, priority), in arrival order.
@@ -77,20 +67,11 @@ fn a_reload_changing_one_of_three_10ms_instances_leaves_the_others_advertising_w
     );
 
     // r2 watches passively, with kernel arrival timestamps.
-    let bin = agent_bin();
-    let mon_file = dir.join("monitor.jsonl");
-    let mon = lab
-        .spawn(
-            "r2",
-            &[bin.to_str().unwrap(), "monitor", "-i", "eth0", "--json"],
-            &mon_file,
-            &dir.join("monitor.err"),
-        )
-        .unwrap();
+    let mon = Monitor::start(&mut lab, "r2", "eth0", &dir, &[]);
     assert!(
-        wait_for(Duration::from_secs(5), || json_lines(&mon_file).len() > 150),
+        wait_for(Duration::from_secs(5), || mon.lines().len() > 150),
         "the monitor hears adverts\n{}",
-        std::fs::read_to_string(dir.join("monitor.err")).unwrap_or_default()
+        mon.log()
     );
     std::thread::sleep(Duration::from_millis(300));
 
@@ -181,11 +162,11 @@ fn a_reload_changing_one_of_three_10ms_instances_leaves_the_others_advertising_w
     assert!(vips.iter().all(|v| has(&lab, "r1", v)), "addresses kept");
 
     assert!(
-        lab.stop(mon, libc::SIGTERM, Duration::from_secs(3))
+        lab.stop(mon.idx, libc::SIGTERM, Duration::from_secs(3))
             .unwrap(),
         "the monitor stops"
     );
-    let lines = json_lines(&mon_file);
+    let lines = mon.lines();
     let ms = |ms: u64| ms * 1_000_000;
     for vrid in [51, 52] {
         let adv = adverts(&lines, vrid);
