@@ -50,6 +50,14 @@ pub fn cli(lab: &Lab, h: &str, args: &[&str]) -> Output {
     lab.command(h, &argv).output().unwrap()
 }
 
+/// `vrrp-agent ARGS...` in the test's own namespace (`check`, which needs no daemon).
+pub fn cli_here(args: &[&str]) -> Output {
+    std::process::Command::new(agent_bin())
+        .args(args)
+        .output()
+        .expect("run target/release/vrrp-agent (cargo build --release -p vrrp-agent)")
+}
+
 /// A log file under `dir` for host `h` not used yet in this test: `agent-H.log`, then
 /// `agent-H-2.log`, ... for later runs.
 fn fresh_log(dir: &Path, h: &str) -> PathBuf {

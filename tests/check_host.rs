@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use vrrpx_tests::agent::cli;
 use vrrpx_tests::netns::Lab;
 use vrrpx_tests::pair::{config, pair_lab, preconditions};
-use vrrpx_tests::{agent_bin, scratch};
+use vrrpx_tests::scratch;
 
 /// What `check` printed and how it exited.
 struct Outcome {
@@ -16,11 +17,9 @@ struct Outcome {
     stderr: String,
 }
 
+/// `vrrp-agent check ARGS...` in host r1.
 fn check(lab: &Lab, args: &[&str]) -> Outcome {
-    let bin = agent_bin();
-    let mut argv = vec![bin.to_str().unwrap(), "check"];
-    argv.extend_from_slice(args);
-    let out = lab.command("r1", &argv).output().unwrap();
+    let out = cli(lab, "r1", &[&["check"][..], args].concat());
     Outcome {
         status: out.status.code().expect("check exits, it is not killed"),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -11,7 +11,8 @@ use vrrp_agent::config::load_str;
 use vrrp_agent::notify::{commands_for, Notifier};
 use vrrp_agent::proto::router::StateName;
 use vrrp_agent::track::Tracker;
-use vrrpx_tests::{agent_bin, is_root, scratch};
+use vrrpx_tests::agent::cli_here;
+use vrrpx_tests::{is_root, scratch};
 
 /// Longest wait for a script to have run.
 const WAIT: Duration = Duration::from_secs(10);
@@ -32,6 +33,16 @@ struct Recorder {
 }
 
 impl Recorder {
+    /// A recorder in a fresh scratch directory `name`; `None` (the test is skipped) unless
+    /// we are root, as changing users needs.
+    fn as_root(name: &str) -> Option<Recorder> {
+        if !is_root() {
+            eprintln!("skipped: needs root to change users");
+            return None;
+        }
+        Some(Recorder::new(&scratch(name)))
+    }
+
     fn new(dir: &Path) -> Recorder {
         set_mode(dir, 0o755);
         let out = dir.join("out");
@@ -71,11 +82,9 @@ impl Recorder {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_script_run_for_script_user_nobody_records_uid_65534() {
-    if !is_root() {
-        eprintln!("skipped: needs root to change users");
+    let Some(rec) = Recorder::as_root("security-script-user") else {
         return;
-    }
-    let rec = Recorder::new(&scratch("security-script-user"));
+    };
     let conf = format!(
         "global_defs {{\n  script_user nobody\n}}\n\
          vrrp_script chk {{\n  script \"{} check\"\n  interval 1\n}}\n\
@@ -100,11 +109,9 @@ async fn a_script_run_for_script_user_nobody_records_uid_65534() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn notify_scripts_run_as_the_user_written_after_them_else_script_user() {
-    if !is_root() {
-        eprintln!("skipped: needs root to change users");
+    let Some(rec) = Recorder::as_root("security-notify-user") else {
         return;
-    }
-    let rec = Recorder::new(&scratch("security-notify-user"));
+    };
     let conf = format!(
         "global_defs {{\n  script_user root\n}}\n\
          {INSTANCE}  notify_master \"{script} master\" nobody\n  \
@@ -127,11 +134,7 @@ async fn notify_scripts_run_as_the_user_written_after_them_else_script_user() {
 fn check(dir: &Path, conf: &str) -> (i32, String) {
     let file = dir.join("keepalived.conf");
     std::fs::write(&file, conf).unwrap();
-    let out = Command::new(agent_bin())
-        .args(["check", "-f"])
-        .arg(&file)
-        .output()
-        .expect("run target/release/vrrp-agent (cargo build --release -p vrrp-agent)");
+    let out = cli_here(&["check", "-f", file.to_str().unwrap()]);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
