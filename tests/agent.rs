@@ -82,8 +82,35 @@ impl Agent {
         Agent::start_with_env(lab, h, conf, dir, &[], extra)
     }
 
+    /// [`Agent::start`] without following the event stream and without waiting, for a
+    /// daemon that has no usable control socket (the test is about that).
+    pub fn start_unwatched(
+        lab: &mut Lab,
+        h: &str,
+        conf: &Path,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Agent {
+        Agent::spawn(lab, h, conf, dir, &[], extra)
+    }
+
     /// [`Agent::start`] with `env` (`NAME=VALUE`) in the daemon's environment.
     pub fn start_with_env(
+        lab: &mut Lab,
+        h: &str,
+        conf: &Path,
+        dir: &Path,
+        env: &[&str],
+        extra: &[&str],
+    ) -> Agent {
+        let mut agent = Agent::spawn(lab, h, conf, dir, env, extra);
+        if !extra.contains(&"--no-control") {
+            agent.subscribe(lab, control_flag(extra).map(PathBuf::from));
+        }
+        agent
+    }
+
+    fn spawn(
         lab: &mut Lab,
         h: &str,
         conf: &Path,
@@ -103,18 +130,14 @@ impl Agent {
         let idx = lab
             .spawn(h, &argv, &log.with_extension("out"), &log)
             .unwrap();
-        let mut agent = Agent {
+        Agent {
             host: h.to_string(),
             idx,
             log,
             stream: Arc::default(),
             stop: Arc::default(),
             at_start: None,
-        };
-        if !extra.contains(&"--no-control") {
-            agent.subscribe(lab, control_flag(extra).map(PathBuf::from));
         }
-        agent
     }
 
     /// Follow the daemon's events from a thread in its namespace until the daemon closes

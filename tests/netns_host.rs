@@ -9,9 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use vrrp_agent::proto::router::{Cause, StateName};
 use vrrpx_tests::agent::{cpu_ns, Agent};
 use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::pair::{has, pair_lab, preconditions, VIP};
+use vrrpx_tests::pair::{config, has, pair_lab, preconditions, VIP};
 use vrrpx_tests::scratch;
 
 const SECS_10: Duration = Duration::from_secs(10);
@@ -151,6 +152,21 @@ fn an_address_the_administrator_added_by_hand_is_never_removed() {
     assert!(
         has(&lab, "r1", VIP),
         "hand-added address kept\n{}",
+        r1.log()
+    );
+    assert!(
+        r1.moves_since(0, "VI_1")
+            .contains(&(StateName::Backup, Cause::Preempted)),
+        "{:?}",
+        r1.events()
+    );
+    // The state-change line names its real cause and the master that won: the wording of
+    // the log line is what this checks (the event carries no master).
+    assert!(
+        r1.log().lines().any(|l| l.contains("to=BACKUP")
+            && l.contains("cause=Preempted")
+            && l.contains("master=\"10.9.0.2 priority 200\"")),
+        "{}",
         r1.log()
     );
 }
@@ -500,4 +516,127 @@ fn a_peer_with_another_address_list_or_interval_is_logged() {
         .to_string();
     assert!(line.contains("interval 10 cs (ours 20 cs)"), "{line}");
     assert!(line.contains("10.9.0.100"), "{line}");
+}
+
+#[test]
+fn an_ipv6_instance_waits_in_fault_for_a_tentative_link_local_then_runs() {
+    preconditions();
+    let dir = scratch("host-tentative");
+    let mut lab = pair_lab("vxt-h-tent-");
+    // Duplicate address detection on, slow: after a link flap the new link-local stays
+    // tentative for about three seconds.
+    for (key, value) in [("accept_dad", "1"), ("dad_transmits", "3")] {
+        lab.exec(
+            "r1",
+            &[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.eth0.{key}={value}"),
+            ],
+        )
+        .unwrap();
+    }
+    lab.exec("r1", &["ip", "link", "set", "eth0", "down"])
+        .unwrap();
+    lab.exec("r1", &["ip", "link", "set", "eth0", "up"])
+        .unwrap();
+    let tentative = lab
+        .exec(
+            "r1",
+            &["ip", "-6", "addr", "show", "dev", "eth0", "scope", "link"],
+        )
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&tentative.stdout).contains("tentative"),
+        "the lab made a tentative link-local: {}",
+        String::from_utf8_lossy(&tentative.stdout)
+    );
+    let r1 = Agent::start(&mut lab, "r1", &config("ipv6-a.conf"), &dir, &[]);
+    assert!(
+        r1.wait_state(&lab, "VI6_51", "Fault", Duration::from_secs(3)),
+        "no usable link-local yet: FAULT\n{}",
+        r1.log()
+    );
+    assert_eq!(
+        r1.last_cause(&lab, "VI6_51").as_deref(),
+        Some("NoSourceAddress")
+    );
+    assert!(
+        r1.wait_state(&lab, "VI6_51", "Master", Duration::from_secs(15)),
+        "DAD finished: the instance runs, alone it becomes MASTER\n{}",
+        r1.log()
+    );
+}
+
+#[test]
+fn instances_sharing_an_interface_each_send_from_their_own_source() {
+    preconditions();
+    let dir = scratch("host-ownsource");
+    let mut lab = pair_lab("vxt-h-ownsrc-");
+    lab.exec("r1", &["ip", "addr", "add", "10.9.0.11/24", "dev", "eth0"])
+        .unwrap();
+    // A unicast instance from a secondary address listed first, then a multicast one: the
+    // second must still send from the primary address, with a checksum over it.
+    let r1_conf = "global_defs {\n    vrrp_version 3\n}\n\
+        vrrp_instance UNI {\n    interface eth0\n    virtual_router_id 61\n    priority 150\n    advert_int 0.1\n    unicast_src_ip 10.9.0.11\n    unicast_peer {\n        10.9.0.2\n    }\n    virtual_ipaddress {\n        10.9.0.161/24\n    }\n}\n\
+        vrrp_instance MULTI {\n    interface eth0\n    virtual_router_id 62\n    priority 150\n    advert_int 0.1\n    virtual_ipaddress {\n        10.9.0.162/24\n    }\n}\n";
+    let r2_conf = "global_defs {\n    vrrp_version 3\n}\n\
+        vrrp_instance MULTI {\n    state BACKUP\n    interface eth0\n    virtual_router_id 62\n    priority 100\n    advert_int 0.1\n    virtual_ipaddress {\n        10.9.0.162/24\n    }\n}\n";
+    let (c1, c2) = (dir.join("r1.conf"), dir.join("r2.conf"));
+    std::fs::write(&c1, r1_conf).unwrap();
+    std::fs::write(&c2, r2_conf).unwrap();
+    let r1 = Agent::start(&mut lab, "r1", &c1, &dir, &[]);
+    let r2 = Agent::start(&mut lab, "r2", &c2, &dir, &[]);
+    assert!(r1.wait_state(&lab, "MULTI", "Master", SECS_10));
+    let heard = || {
+        r2.instance(&lab, "MULTI")
+            .and_then(|i| i["master"][0].as_str().map(str::to_string))
+    };
+    assert!(
+        wait_for(SECS_10, || heard().as_deref() == Some("10.9.0.1")),
+        "r2 accepts MULTI's adverts from r1's primary address\nr2: {:?}\n{}",
+        r2.status(&lab),
+        r1.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        r2.state(&lab, "MULTI").as_deref(),
+        Some("Backup"),
+        "one master"
+    );
+    let rejected = r2.status(&lab).unwrap()["rejections"]["eth0"]["checksum"].as_u64();
+    assert_eq!(rejected.unwrap_or(0), 0, "no advert failed its checksum");
+}
+
+#[test]
+fn without_a_control_socket_the_daemon_runs_and_stays_idle() {
+    preconditions();
+    let dir = scratch("host-nocontrol");
+    let mut lab = pair_lab("vxt-h-noctl-");
+    // A path that cannot be bound: the control socket is a convenience, so the daemon
+    // runs on without it, and nothing must wake its loop for nothing (it used to read the
+    // closed reload channel as a reload request, 100 000 times a second).
+    let r1 = Agent::start_unwatched(
+        &mut lab,
+        "r1",
+        &conf(&dir, "r1.conf", 150, "", ""),
+        &dir,
+        &["--control", "/proc/vrrpx-control.sock"],
+    );
+    assert!(wait_for(SECS_10, || has(&lab, "r1", VIP)));
+    assert!(r1.log().contains("no control socket"), "{}", r1.log());
+    let pid = r1.pid(&lab);
+    let before = cpu_ns(pid);
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let pct = (cpu_ns(pid) - before) as f64 / t0.elapsed().as_nanos() as f64 * 100.0;
+    assert!(
+        pct < 2.0,
+        "agent used {pct:.2} % of a core with no control socket"
+    );
+    assert!(
+        !r1.log().contains("configuration reloaded"),
+        "no phantom reloads\n{}",
+        r1.log()
+    );
 }

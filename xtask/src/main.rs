@@ -140,7 +140,8 @@ fn test(args: &[String]) -> Result<()> {
     ]))?;
     let mut cmd = Command::new("cargo");
     cmd.current_dir(&ws)
-        .args(["test", "--workspace"])
+        // Every binary runs even after one fails, so a run shows the whole picture.
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(args);
     eprintln!("+ {}", format_cmd(&cmd));
     let mut child = cmd.stdout(std::process::Stdio::piped()).spawn()?;

@@ -189,6 +189,17 @@ pub enum EngineCommand {
     },
 }
 
+impl EngineCommand {
+    /// The request's name, as the client wrote it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EngineCommand::Reload => "reload",
+            EngineCommand::Drain { .. } => "drain",
+            EngineCommand::Undrain { .. } => "undrain",
+        }
+    }
+}
+
 /// A request from the control socket. The engine acts and answers on `reply`: `Ok(())`
 /// or the reason it refused (`Err` text is shown to the user as is).
 #[derive(Debug)]
@@ -415,7 +426,7 @@ async fn ask_engine(
     command: EngineCommand,
 ) -> String {
     let Some(engine) = engine else {
-        return error_line("the engine takes no requests here");
+        return error_line(&format!("{} is not available", command.name()));
     };
     let (reply, answer) = oneshot::channel();
     if engine.send(ReloadRequest { command, reply }).await.is_err() {
@@ -601,7 +612,7 @@ mod tests {
         let answer: Value = serde_json::from_str(&reload(None).await).unwrap();
         assert_eq!(
             answer,
-            json!({"ok": false, "error": "the engine takes no requests here"})
+            json!({"ok": false, "error": "reload is not available"})
         );
     }
 
