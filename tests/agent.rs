@@ -16,6 +16,7 @@ use vrrp_agent::proto::router::{Cause, StateName};
 use crate::agent_bin;
 use crate::events::{Event, Line};
 use crate::netns::{wait_for, Lab};
+use crate::pair::conf_file;
 
 /// How long [`Agent::start`] waits for the daemon to answer on its control socket.
 const START_LIMIT: Duration = Duration::from_secs(10);
@@ -457,6 +458,11 @@ pub fn cpu_ns(pid: u32) -> u64 {
         .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
+}
+
+/// Start r1 on the file named `a` and r2 on `b` (names as [`conf_file`] takes them).
+pub fn start_named(lab: &mut Lab, dir: &Path, a: &str, b: &str) -> (Agent, Agent) {
+    start_pair(lab, dir, &conf_file(a), &conf_file(b))
 }
 
 /// Start r1 on `a` and r2 on `b` (the pair lab of tests/pair.rs).

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 
 use vrrpx_tests::agent::cli;
 use vrrpx_tests::netns::Lab;
-use vrrpx_tests::pair::{config, pair_lab, preconditions};
-use vrrpx_tests::scratch;
+use vrrpx_tests::pair::{config, pair_test};
 
 /// What `check` printed and how it exited.
 struct Outcome {
@@ -57,9 +56,7 @@ vrrp_instance VI_1 {
 
 #[test]
 fn check_reports_what_keepalived_t_reports_on_the_tutorial_file_and_exits_4() {
-    preconditions();
-    let dir = scratch("check-host-tutorial");
-    let lab = pair_lab("vxt-chk1-");
+    let (dir, lab) = pair_test("check-host-tutorial");
     let file = write(&dir, "keepalived.conf", TUTORIAL);
     let f = file.to_str().unwrap();
 
@@ -121,9 +118,7 @@ fn check_reports_what_keepalived_t_reports_on_the_tutorial_file_and_exits_4() {
 
 #[test]
 fn check_json_names_a_vip_that_is_the_hosts_own_address_and_exits_5() {
-    preconditions();
-    let dir = scratch("check-host-own");
-    let lab = pair_lab("vxt-chk2-");
+    let (dir, lab) = pair_test("check-host-own");
     let own = std::fs::read_to_string(config("pair-master.conf"))
         .unwrap()
         .replace("10.9.0.100/24", "10.9.0.1/24");
@@ -162,9 +157,7 @@ fn check_json_names_a_vip_that_is_the_hosts_own_address_and_exits_5() {
 
 #[test]
 fn check_peer_accepts_the_example_pair_and_names_both_files_on_a_mismatch() {
-    preconditions();
-    let dir = scratch("check-host-peer");
-    let lab = pair_lab("vxt-chk3-");
+    let (dir, lab) = pair_test("check-host-peer");
     let master = config("pair-master.conf");
     let backup = config("pair-backup.conf");
     let out = check(

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use vrrpx_tests::agent::{cli, start_pair, Agent};
 use vrrpx_tests::events::Event;
 use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::pair::{config, pair_lab, preconditions, VIP};
-use vrrpx_tests::scratch;
+use vrrpx_tests::pair::{config, pair_test, VIP};
 
 fn only(lab: &Lab, h: &str, other: &str) -> bool {
     vrrpx_tests::pair::only(lab, h, other, VIP)
@@ -67,9 +66,7 @@ impl Drop for CleanState {
 
 #[test]
 fn drain_hands_over_at_once_survives_a_restart_and_undrain_gives_the_role_back() {
-    preconditions();
-    let dir = scratch("drain-hard");
-    let mut lab = pair_lab("vxt-drain-");
+    let (dir, mut lab) = pair_test("drain-hard");
     let _clean = CleanState(vec![drain_state(&lab, "r1"), drain_state(&lab, "r2")]);
     let _ = std::fs::remove_file(drain_state(&lab, "r1"));
     let master = config("pair-master.conf");
@@ -130,9 +127,7 @@ fn drain_hands_over_at_once_survives_a_restart_and_undrain_gives_the_role_back()
 
 #[test]
 fn a_soft_drain_lowers_the_priority_to_one_and_an_unknown_instance_is_refused() {
-    preconditions();
-    let dir = scratch("drain-soft");
-    let mut lab = pair_lab("vxt-drains-");
+    let (dir, mut lab) = pair_test("drain-soft");
     let _clean = CleanState(vec![drain_state(&lab, "r1")]);
     let _ = std::fs::remove_file(drain_state(&lab, "r1"));
     let (r1, _r2) = elected(&mut lab, &dir);

@@ -10,11 +10,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use vrrp_agent::proto::router::{Cause, StateName};
-use vrrpx_tests::agent::{expect_holder, logs, start_pair, Agent};
+use vrrpx_tests::agent::{expect_holder, logs, start_named, start_pair, Agent};
 use vrrpx_tests::capture::{capture_vrrp, tcpdump_decode};
 use vrrpx_tests::events::Event;
 use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::pair::{config, fixture, has, only, pair_lab, preconditions, wait_holder, VIP};
+use vrrpx_tests::pair::{config, has, only, pair_lab, pair_test, preconditions, wait_holder, VIP};
 use vrrpx_tests::peers::start_keepalived;
 use vrrpx_tests::scratch;
 
@@ -35,9 +35,7 @@ fn elected_pair(lab: &mut Lab, dir: &Path) -> (Agent, Agent) {
 
 #[test]
 fn two_agents_elect_the_higher_priority_master_and_only_it_holds_the_address() {
-    preconditions();
-    let dir = scratch("engine-elect");
-    let mut lab = pair_lab("vxt-elect-");
+    let (dir, mut lab) = pair_test("engine-elect");
     let r2 = Agent::start(&mut lab, "r2", &config("pair-backup.conf"), &dir, &[]);
     let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
     expect_holder(
@@ -55,9 +53,7 @@ fn two_agents_elect_the_higher_priority_master_and_only_it_holds_the_address() {
 
 #[test]
 fn backup_takes_over_within_master_down_interval_when_the_master_link_is_cut() {
-    preconditions();
-    let dir = scratch("engine-linkcut");
-    let mut lab = pair_lab("vxt-cut-");
+    let (dir, mut lab) = pair_test("engine-linkcut");
     let (_r1, r2) = elected_pair(&mut lab, &dir);
     std::thread::sleep(Duration::from_millis(500));
     let t0 = Instant::now();
@@ -74,9 +70,7 @@ fn backup_takes_over_within_master_down_interval_when_the_master_link_is_cut() {
 
 #[test]
 fn sigterm_on_the_master_hands_over_at_once_and_releases_the_address() {
-    preconditions();
-    let dir = scratch("engine-sigterm");
-    let mut lab = pair_lab("vxt-term-");
+    let (dir, mut lab) = pair_test("engine-sigterm");
     let (r1, _r2) = elected_pair(&mut lab, &dir);
     std::thread::sleep(Duration::from_millis(500));
     let t0 = Instant::now();
@@ -141,9 +135,7 @@ fn a_returning_higher_priority_router_preempts_but_not_with_nopreempt() {
 
 #[test]
 fn a_backup_stalled_for_twice_master_down_does_not_take_over_while_the_master_lives() {
-    preconditions();
-    let dir = scratch("engine-stall");
-    let mut lab = pair_lab("vxt-stall-");
+    let (dir, mut lab) = pair_test("engine-stall");
     let (_r1, r2) = elected_pair(&mut lab, &dir);
     std::thread::sleep(Duration::from_millis(500));
     let mark = r2.mark();
@@ -162,9 +154,7 @@ fn a_backup_stalled_for_twice_master_down_does_not_take_over_while_the_master_li
 
 #[test]
 fn interop_with_keepalived_each_side_master_in_turn() {
-    preconditions();
-    let dir = scratch("engine-keepalived");
-    let mut lab = pair_lab("vxt-ka-");
+    let (dir, mut lab) = pair_test("engine-keepalived");
     // keepalived on r1 with the same file our agent reads on r2.
     let conf = std::fs::read_to_string(config("pair-master.conf")).unwrap();
     let ka = start_keepalived(&mut lab, "r1", &conf, &dir).unwrap();
@@ -201,15 +191,8 @@ fn interop_with_keepalived_each_side_master_in_turn() {
 
 #[test]
 fn dual_master_pair_splits_the_two_addresses_and_one_router_takes_both_when_the_other_stops() {
-    preconditions();
-    let dir = scratch("engine-dual");
-    let mut lab = pair_lab("vxt-dual-");
-    let (r1, r2) = start_pair(
-        &mut lab,
-        &dir,
-        &config("dual-master-a.conf"),
-        &config("dual-master-b.conf"),
-    );
+    let (dir, mut lab) = pair_test("engine-dual");
+    let (r1, r2) = start_named(&mut lab, &dir, "dual-master-a.conf", "dual-master-b.conf");
     let (a, b) = ("10.9.0.100/24", "10.9.0.101/24");
     let split = wait_for(SECS_5, || {
         only(&lab, "r1", "r2", a) && only(&lab, "r2", "r1", b)
@@ -225,15 +208,8 @@ fn dual_master_pair_splits_the_two_addresses_and_one_router_takes_both_when_the_
 
 #[test]
 fn ipv6_pair_elects_a_master_that_holds_the_ipv6_address_and_fails_over() {
-    preconditions();
-    let dir = scratch("engine-ipv6");
-    let mut lab = pair_lab("vxt-v6-");
-    let (r1, r2) = start_pair(
-        &mut lab,
-        &dir,
-        &config("ipv6-a.conf"),
-        &config("ipv6-b.conf"),
-    );
+    let (dir, mut lab) = pair_test("engine-ipv6");
+    let (r1, r2) = start_named(&mut lab, &dir, "ipv6-a.conf", "ipv6-b.conf");
     let vip = "fd00:9::100/64";
     expect_holder(
         &lab,
@@ -288,9 +264,7 @@ fn captured_adverts(lab: &Lab, h: &str, file: &Path, n: usize, secs: u64) -> Vec
 
 #[test]
 fn crash_leftovers_are_removed_at_the_next_start_and_a_hand_added_address_is_untouched() {
-    preconditions();
-    let dir = scratch("engine-life-crash");
-    let mut lab = pair_lab("vxt-life-crash-");
+    let (dir, mut lab) = pair_test("engine-life-crash");
     // The administrator's own address on the same interface and subnet.
     let admin = "10.9.0.200/24";
     lab.exec("r1", &["ip", "addr", "add", admin, "dev", "eth0"])
@@ -362,9 +336,7 @@ fn crash_leftovers_are_removed_at_the_next_start_and_a_hand_added_address_is_unt
 
 #[test]
 fn a_link_cut_puts_the_master_in_fault_releasing_the_address_and_it_preempts_back_when_restored() {
-    preconditions();
-    let dir = scratch("engine-life-cut");
-    let mut lab = pair_lab("vxt-life-cut-");
+    let (dir, mut lab) = pair_test("engine-life-cut");
     let (r1, r2) = elected_pair(&mut lab, &dir);
     std::thread::sleep(Duration::from_millis(300));
 
@@ -425,14 +397,12 @@ fn a_link_cut_puts_the_master_in_fault_releasing_the_address_and_it_preempts_bac
 
 #[test]
 fn sigterm_on_a_10ms_master_exits_within_100ms_detaching_xdp_and_removing_the_address() {
-    preconditions();
-    let dir = scratch("engine-life-term");
-    let mut lab = pair_lab("vxt-life-term-");
-    let (r1, r2) = start_pair(
+    let (dir, mut lab) = pair_test("engine-life-term");
+    let (r1, r2) = start_named(
         &mut lab,
         &dir,
-        &fixture("engine/fast-master.conf"),
-        &fixture("engine/fast-backup.conf"),
+        "engine/fast-master.conf",
+        "engine/fast-backup.conf",
     );
     expect_holder(&lab, ("r1", "r2"), VIP, SECS_5, "r1 is master", &[&r1, &r2]);
     assert!(xdp_attached(&lab, "r1"), "the agent runs with XDP on r1");
@@ -465,9 +435,7 @@ fn sigterm_on_a_10ms_master_exits_within_100ms_detaching_xdp_and_removing_the_ad
 
 #[test]
 fn unicast_peers_elect_one_master_advertise_to_the_peer_address_and_fail_over_on_sigterm() {
-    preconditions();
-    let dir = scratch("engine-life-unicast");
-    let mut lab = pair_lab("vxt-life-uni-");
+    let (dir, mut lab) = pair_test("engine-life-unicast");
     // The switch drops every VRRP frame to the group: only unicast can get through.
     for cmd in [
         "add table bridge vxt",
@@ -476,11 +444,11 @@ fn unicast_peers_elect_one_master_advertise_to_the_peer_address_and_fail_over_on
     ] {
         lab.exec("sw", &["nft", cmd]).unwrap();
     }
-    let (r1, r2) = start_pair(
+    let (r1, r2) = start_named(
         &mut lab,
         &dir,
-        &fixture("engine/unicast-a.conf"),
-        &fixture("engine/unicast-b.conf"),
+        "engine/unicast-a.conf",
+        "engine/unicast-b.conf",
     );
     expect_holder(
         &lab,
@@ -554,9 +522,7 @@ fn many_instances_conf(router_id: &str, priority: u8, n: u8) -> String {
 
 #[test]
 fn twenty_instances_on_one_interface_all_settle_on_the_higher_priority_router_and_move_together() {
-    preconditions();
-    let dir = scratch("engine-life-many");
-    let mut lab = pair_lab("vxt-life-many-");
+    let (dir, mut lab) = pair_test("engine-life-many");
     const N: u8 = 20;
     let (a, b) = (dir.join("many-a.conf"), dir.join("many-b.conf"));
     std::fs::write(&a, many_instances_conf("r1", 150, N)).unwrap();
@@ -598,14 +564,12 @@ fn twenty_instances_on_one_interface_all_settle_on_the_higher_priority_router_an
 
 #[test]
 fn keepalived_default_v2_with_1s_adverts_elects_the_higher_priority_router_and_fails_over() {
-    preconditions();
-    let dir = scratch("engine-life-v2");
-    let mut lab = pair_lab("vxt-life-v2-");
-    let (r1, r2) = start_pair(
+    let (dir, mut lab) = pair_test("engine-life-v2");
+    let (r1, r2) = start_named(
         &mut lab,
         &dir,
-        &fixture("engine/v2-default-a.conf"),
-        &fixture("engine/v2-default-b.conf"),
+        "engine/v2-default-a.conf",
+        "engine/v2-default-b.conf",
     );
     // Master_Down_Interval at 1 s adverts is 3.4 s for r1; allow for a busy machine.
     expect_holder(
@@ -647,15 +611,13 @@ fn client_ping(lab: &Lab, addr: &str) -> bool {
 
 #[test]
 fn without_accept_mode_the_master_refuses_traffic_to_the_address_but_still_answers_arp() {
-    preconditions();
-    let dir = scratch("engine-noaccept");
-    let mut lab = pair_lab("vxt-noacc-");
+    let (dir, mut lab) = pair_test("engine-noaccept");
     lab.host("client", "eth0", &["10.9.0.50/24"]).unwrap();
-    let (r1, r2) = start_pair(
+    let (r1, r2) = start_named(
         &mut lab,
         &dir,
-        &fixture("engine/noaccept-a.conf"),
-        &fixture("engine/noaccept-b.conf"),
+        "engine/noaccept-a.conf",
+        "engine/noaccept-b.conf",
     );
     expect_holder(&lab, ("r1", "r2"), VIP, SECS_5, "r1 is master", &[&r1, &r2]);
     assert!(client_ping(&lab, "10.9.0.1"), "the router itself answers");

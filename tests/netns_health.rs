@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 
 use vrrp_agent::proto::router::Cause::{MasterDown, Preempted, Startup};
 use vrrp_agent::proto::router::StateName::{Backup, Master};
-use vrrpx_tests::agent::{expect_holder, instance_in, start_pair};
+use vrrpx_tests::agent::{expect_holder, instance_in, start_named};
 use vrrpx_tests::inject::in_netns;
-use vrrpx_tests::pair::{config, pair_lab, preconditions, VIP};
-use vrrpx_tests::scratch;
+use vrrpx_tests::pair::{pair_test, VIP};
 
 const SECS_5: Duration = Duration::from_secs(5);
 
@@ -94,17 +93,10 @@ fn answer(mut conn: TcpStream) -> std::io::Result<()> {
 
 #[test]
 fn an_http_health_check_failing_on_the_master_moves_the_address_and_its_recovery_brings_it_back() {
-    preconditions();
-    let dir = scratch("ops-http");
-    let mut lab = pair_lab("vxt-ops-http-");
+    let (dir, mut lab) = pair_test("ops-http");
     let mut web1 = Health::start(&lab.ns("r1"));
     let _web2 = Health::start(&lab.ns("r2"));
-    let (r1, r2) = start_pair(
-        &mut lab,
-        &dir,
-        &config("nginx-check-a.conf"),
-        &config("nginx-check-b.conf"),
-    );
+    let (r1, r2) = start_named(&mut lab, &dir, "nginx-check-a.conf", "nginx-check-b.conf");
     let both = [&r1, &r2];
     expect_holder(
         &lab,

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use vrrp_agent::proto::router::{Cause, StateName};
 use vrrpx_tests::agent::{cpu_ns, Agent};
 use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::pair::{config, has, pair_lab, preconditions, VIP};
-use vrrpx_tests::scratch;
+use vrrpx_tests::pair::{bare_test, config, has, pair_test, VIP};
 
 const SECS_10: Duration = Duration::from_secs(10);
 
@@ -63,9 +62,7 @@ fn plain_pair(lab: &mut Lab, dir: &Path) -> (Agent, Agent) {
 
 #[test]
 fn an_instance_started_without_carrier_reports_fault_and_runs_when_carrier_comes() {
-    preconditions();
-    let dir = scratch("host-carrier");
-    let mut lab = pair_lab("vxt-h-carrier-");
+    let (dir, mut lab) = pair_test("host-carrier");
     lab.cut("r1").unwrap();
     let r1 = plain(&mut lab, &dir, "r1", 150, &[]);
     assert!(
@@ -89,9 +86,7 @@ fn an_instance_started_without_carrier_reports_fault_and_runs_when_carrier_comes
 
 #[test]
 fn a_first_failing_check_gives_fault_and_a_pass_starts_the_instance() {
-    preconditions();
-    let dir = scratch("host-firstfail");
-    let mut lab = pair_lab("vxt-h-first-");
+    let (dir, mut lab) = pair_test("host-firstfail");
     let flag = dir.join("healthy");
     let c = conf(
         &dir,
@@ -118,9 +113,7 @@ fn a_first_failing_check_gives_fault_and_a_pass_starts_the_instance() {
 
 #[test]
 fn a_virtual_address_deleted_on_the_master_comes_back_on_exactly_one_router() {
-    preconditions();
-    let dir = scratch("host-vipdel");
-    let mut lab = pair_lab("vxt-h-vipdel-");
+    let (dir, mut lab) = pair_test("host-vipdel");
     let (r1, _r2) = plain_pair(&mut lab, &dir);
     lab.exec("r1", &["ip", "addr", "del", VIP, "dev", "eth0"])
         .unwrap();
@@ -136,9 +129,7 @@ fn a_virtual_address_deleted_on_the_master_comes_back_on_exactly_one_router() {
 
 #[test]
 fn an_address_the_administrator_added_by_hand_is_never_removed() {
-    preconditions();
-    let dir = scratch("host-admin");
-    let mut lab = pair_lab("vxt-h-admin-");
+    let (dir, mut lab) = pair_test("host-admin");
     // The administrator already put the VIP on r1 before the agent started.
     lab.exec("r1", &["ip", "addr", "add", VIP, "dev", "eth0"])
         .unwrap();
@@ -173,9 +164,7 @@ fn an_address_the_administrator_added_by_hand_is_never_removed() {
 
 #[test]
 fn a_changed_primary_address_becomes_the_advert_source() {
-    preconditions();
-    let dir = scratch("host-readdress");
-    let mut lab = pair_lab("vxt-h-readdr-");
+    let (dir, mut lab) = pair_test("host-readdress");
     let (r1, r2) = plain_pair(&mut lab, &dir);
     let heard = |a: &Agent| {
         a.instance(&lab, "VI_1")
@@ -198,9 +187,7 @@ fn a_changed_primary_address_becomes_the_advert_source() {
 
 #[test]
 fn daemons_in_two_namespaces_each_answer_status_and_stay_idle() {
-    preconditions();
-    let dir = scratch("host-twons");
-    let mut lab = pair_lab("vxt-h-twons-");
+    let (dir, mut lab) = pair_test("host-twons");
     let (r1, r2) = plain_pair(&mut lab, &dir);
     assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
     assert!(r2.wait_state(&lab, "VI_1", "Backup", SECS_10));
@@ -227,9 +214,7 @@ fn daemons_in_two_namespaces_each_answer_status_and_stay_idle() {
 
 #[test]
 fn a_second_daemon_in_the_same_namespace_is_refused_and_the_first_keeps_its_address() {
-    preconditions();
-    let dir = scratch("host-samens");
-    let mut lab = pair_lab("vxt-h-samens-");
+    let (dir, mut lab) = pair_test("host-samens");
     let c = conf(&dir, "r1.conf", 150, "", "");
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
     assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
@@ -243,9 +228,7 @@ fn a_second_daemon_in_the_same_namespace_is_refused_and_the_first_keeps_its_addr
 
 #[test]
 fn one_vrid_with_use_vmac_on_two_interfaces_gets_two_macvlans() {
-    preconditions();
-    let dir = scratch("host-vmac2");
-    let mut lab = Lab::new("vxt-h-vmac2-").unwrap();
+    let (dir, mut lab) = bare_test("host-vmac2");
     lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
     // A second segment of its own (a veth pair inside r1, both ends up, so it has
     // carrier), so the two instances do not hear each other.
@@ -286,9 +269,7 @@ fn one_vrid_with_use_vmac_on_two_interfaces_gets_two_macvlans() {
 
 #[test]
 fn a_sync_group_member_whose_own_check_fails_stays_in_fault_when_the_other_recovers() {
-    preconditions();
-    let dir = scratch("host-syncfail");
-    let mut lab = Lab::new("vxt-h-syncf-").unwrap();
+    let (dir, mut lab) = bare_test("host-syncfail");
     lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
     lab.attach("r1", "eth1", &["10.9.6.1/24"]).unwrap();
     let (fa, fb) = (dir.join("a-ok"), dir.join("b-ok"));
@@ -335,9 +316,7 @@ fn a_sync_group_member_whose_own_check_fails_stays_in_fault_when_the_other_recov
 
 #[test]
 fn preempt_delay_after_a_health_recovery_waits_before_taking_the_role_back() {
-    preconditions();
-    let dir = scratch("host-pdelay");
-    let mut lab = pair_lab("vxt-h-pdelay-");
+    let (dir, mut lab) = pair_test("host-pdelay");
     let flag = dir.join("healthy");
     // r1: priority 150, a weighted check (-100 while failing) and a 3 s preempt_delay.
     let c1 = conf(
@@ -372,9 +351,7 @@ fn preempt_delay_after_a_health_recovery_waits_before_taking_the_role_back() {
 
 #[test]
 fn a_reload_that_changes_only_a_notify_path_makes_no_transition() {
-    preconditions();
-    let dir = scratch("host-reload");
-    let mut lab = pair_lab("vxt-h-reload-");
+    let (dir, mut lab) = pair_test("host-reload");
     let c = conf(&dir, "r1.conf", 150, "", "    notify_master /bin/true");
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
     let _r2 = plain(&mut lab, &dir, "r2", 100, &[]);
@@ -408,9 +385,7 @@ fn a_reload_that_changes_only_a_notify_path_makes_no_transition() {
 
 #[test]
 fn a_link_flap_on_the_raw_socket_path_faults_and_recovers_without_ending_the_daemon() {
-    preconditions();
-    let dir = scratch("host-rawflap");
-    let mut lab = pair_lab("vxt-h-rawflap-");
+    let (dir, mut lab) = pair_test("host-rawflap");
     let r1 = plain(&mut lab, &dir, "r1", 150, &["--no-xdp"]);
     assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
     for _ in 0..3 {
@@ -437,9 +412,7 @@ fn a_link_flap_on_the_raw_socket_path_faults_and_recovers_without_ending_the_dae
 
 #[test]
 fn running_out_of_file_descriptors_does_not_move_a_master() {
-    preconditions();
-    let dir = scratch("host-emfile");
-    let mut lab = pair_lab("vxt-h-emfile-");
+    let (dir, mut lab) = pair_test("host-emfile");
     let r1 = plain(&mut lab, &dir, "r1", 150, &["--metrics", "10.9.0.1:9650"]);
     let _r2 = plain(&mut lab, &dir, "r2", 100, &[]);
     assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
@@ -492,9 +465,7 @@ fn running_out_of_file_descriptors_does_not_move_a_master() {
 
 #[test]
 fn a_peer_with_another_address_list_or_interval_is_logged() {
-    preconditions();
-    let dir = scratch("host-mismatch");
-    let mut lab = pair_lab("vxt-h-mismatch-");
+    let (dir, mut lab) = pair_test("host-mismatch");
     let r1 = plain(&mut lab, &dir, "r1", 150, &[]);
     let other = "global_defs {\n    vrrp_version 3\n}\nvrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority 100\n    advert_int 0.2\n    virtual_ipaddress {\n        10.9.0.100/24\n        10.9.0.101/24\n    }\n}\n";
     let c2 = dir.join("r2.conf");
@@ -520,9 +491,7 @@ fn a_peer_with_another_address_list_or_interval_is_logged() {
 
 #[test]
 fn an_ipv6_instance_waits_in_fault_for_a_tentative_link_local_then_runs() {
-    preconditions();
-    let dir = scratch("host-tentative");
-    let mut lab = pair_lab("vxt-h-tent-");
+    let (dir, mut lab) = pair_test("host-tentative");
     // Duplicate address detection on, slow: after a link flap the new link-local stays
     // tentative for about three seconds.
     for (key, value) in [("accept_dad", "1"), ("dad_transmits", "3")] {
@@ -570,9 +539,7 @@ fn an_ipv6_instance_waits_in_fault_for_a_tentative_link_local_then_runs() {
 
 #[test]
 fn instances_sharing_an_interface_each_send_from_their_own_source() {
-    preconditions();
-    let dir = scratch("host-ownsource");
-    let mut lab = pair_lab("vxt-h-ownsrc-");
+    let (dir, mut lab) = pair_test("host-ownsource");
     lab.exec("r1", &["ip", "addr", "add", "10.9.0.11/24", "dev", "eth0"])
         .unwrap();
     // A unicast instance from a secondary address listed first, then a multicast one: the
@@ -610,9 +577,7 @@ fn instances_sharing_an_interface_each_send_from_their_own_source() {
 
 #[test]
 fn without_a_control_socket_the_daemon_runs_and_stays_idle() {
-    preconditions();
-    let dir = scratch("host-nocontrol");
-    let mut lab = pair_lab("vxt-h-noctl-");
+    let (dir, mut lab) = pair_test("host-nocontrol");
     // A path that cannot be bound: the control socket is a convenience, so the daemon
     // runs on without it, and nothing must wake its loop for nothing (it used to read the
     // closed reload channel as a reload request, 100 000 times a second).

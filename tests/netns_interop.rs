@@ -13,9 +13,8 @@ use vrrp_agent::proto::router::StateName::Master;
 use vrrpx_tests::agent::{expect_holder, Agent};
 use vrrpx_tests::capture::{capture_vrrp, tshark_fields, tshark_verbose};
 use vrrpx_tests::netns::{holds_for, wait_for, Lab};
-use vrrpx_tests::pair::{config, fixture, has, only, pair_lab, preconditions, VIP};
+use vrrpx_tests::pair::{config, fixture, has, only, pair_test, VIP};
 use vrrpx_tests::peers::{keepalived_log, start_frr, start_keepalived, FrrRouter};
-use vrrpx_tests::scratch;
 
 const SECS_5: Duration = Duration::from_secs(5);
 
@@ -35,9 +34,7 @@ fn frr_router(priority: u8) -> [FrrRouter<'static>; 1] {
 
 #[test]
 fn frr_vrrpd_and_our_agent_interoperate_on_v3_each_side_master_in_turn() {
-    preconditions();
-    let dir = scratch("interop-frr");
-    let mut lab = pair_lab("vxt-io-frr-");
+    let (dir, mut lab) = pair_test("interop-frr");
 
     // FRR on r1, priority 150: master, its VIP on its macvlan.
     let mut frr = start_frr(&mut lab, "r1", &frr_router(150), &dir).unwrap();
@@ -135,9 +132,7 @@ fn read(p: &Path) -> String {
 
 #[test]
 fn keepalived_v2_with_pass_authentication_and_our_agent_are_master_in_turn() {
-    preconditions();
-    let dir = scratch("interop-ka-pass");
-    let mut lab = pair_lab("vxt-io-kapass-");
+    let (dir, mut lab) = pair_test("interop-ka-pass");
     let (a, b) = (
         fixture("interop/v2-pass-a.conf"),
         fixture("interop/v2-pass-b.conf"),
@@ -273,9 +268,7 @@ const CSUM_GOOD: &str = "1";
 
 #[test]
 fn tshark_decodes_our_v3_adverts_over_ipv4_and_ipv6_with_good_checksums() {
-    preconditions();
-    let dir = scratch("interop-tshark-v3");
-    let mut lab = pair_lab("vxt-io-ts3-");
+    let (dir, mut lab) = pair_test("interop-tshark-v3");
 
     // IPv4: pair-master alone on r1 (the checksum includes the IPv4 pseudo-header, which
     // is what tshark verifies by default, like keepalived and FRR).
@@ -359,9 +352,7 @@ fn tshark_decodes_our_v3_adverts_over_ipv4_and_ipv6_with_good_checksums() {
 
 #[test]
 fn tshark_decodes_our_v2_pass_adverts_with_the_password() {
-    preconditions();
-    let dir = scratch("interop-tshark-v2");
-    let mut lab = pair_lab("vxt-io-ts2-");
+    let (dir, mut lab) = pair_test("interop-tshark-v2");
     let _ours = Agent::start(
         &mut lab,
         "r1",

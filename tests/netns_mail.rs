@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use vrrp_agent::proto::router::StateName::{Backup, Master};
 use vrrpx_tests::agent::Agent;
-use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::pair::{config, preconditions};
+use vrrpx_tests::netns::wait_for;
+use vrrpx_tests::pair::{bare_test, config};
 use vrrpx_tests::probe::spawn_in_netns;
-use vrrpx_tests::scratch;
 
 /// A minimal SMTP server: records each message's envelope and data; stops at `limit`.
 fn smtp_server(ns: &str, port: u16, limit: Duration, mails: Arc<Mutex<Vec<String>>>) {
@@ -69,9 +68,7 @@ fn smtp_server(ns: &str, port: u16, limit: Duration, mails: Arc<Mutex<Vec<String
 
 #[test]
 fn a_transition_sends_a_mail_to_the_smtp_server_and_a_line_to_the_notify_fifo() {
-    preconditions();
-    let dir = scratch("netns-mail");
-    let mut lab = Lab::new("vxt-mail-").unwrap();
+    let (dir, mut lab) = bare_test("netns-mail");
     lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
     let mails = Arc::new(Mutex::new(Vec::new()));
     smtp_server(&lab.ns("r1"), 25, Duration::from_secs(20), mails.clone());

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use vrrp_agent::proto::router::StateName::{self, Backup, Initialize, Master};
 use vrrpx_tests::agent::{expect_holder, Agent};
+use vrrpx_tests::agent_bin;
 use vrrpx_tests::events::Line;
 use vrrpx_tests::netns::wait_for;
-use vrrpx_tests::pair::{config, fixture, has, pair_lab, preconditions, VIP};
-use vrrpx_tests::{agent_bin, scratch};
+use vrrpx_tests::pair::{config, fixture, has, pair_test, VIP};
 
 const SECS_2: Duration = Duration::from_secs(2);
 const SECS_5: Duration = Duration::from_secs(5);
@@ -28,9 +28,7 @@ fn notify_word(state: StateName) -> String {
 #[test]
 fn notify_scripts_run_one_at_a_time_in_transition_order_and_events_carry_consecutive_sequence_numbers(
 ) {
-    preconditions();
-    let dir = scratch("ops-notify");
-    let mut lab = pair_lab("vxt-ops-notify-");
+    let (dir, mut lab) = pair_test("ops-notify");
     // The script takes a while, so that a burst of transitions queues several runs: they
     // must still run one at a time, in order (every "start" followed by its own "end").
     let notify_log = dir.join("notify.log");

@@ -10,8 +10,7 @@ use serde_json::Value;
 use vrrp_agent::proto::router::StateName::Master;
 use vrrpx_tests::agent::{instance_in, Agent, Monitor};
 use vrrpx_tests::netns::wait_for;
-use vrrpx_tests::pair::{fixture, has, pair_lab, preconditions};
-use vrrpx_tests::scratch;
+use vrrpx_tests::pair::{fixture, has, pair_test};
 
 /// CLOCK_MONOTONIC in ns: the clock of the XDP arrival timestamps.
 fn monotonic_ns() -> u64 {
@@ -51,9 +50,7 @@ fn longest_gap(adv: &[(u64, u64)], from: u64, to: u64) -> (Duration, usize) {
 
 #[test]
 fn a_reload_changing_one_of_three_10ms_instances_leaves_the_others_advertising_without_a_gap() {
-    preconditions();
-    let dir = scratch("ops-reload");
-    let mut lab = pair_lab("vxt-ops-reload-");
+    let (dir, mut lab) = pair_test("ops-reload");
     let conf = dir.join("r1.conf");
     std::fs::copy(fixture("ops/reload-three.conf"), &conf).unwrap();
     let r1 = Agent::start(&mut lab, "r1", &conf, &dir, &[]);

@@ -8,8 +8,7 @@ use std::time::Duration;
 use vrrpx_tests::agent::{instance_in, Agent};
 use vrrpx_tests::inject::in_netns;
 use vrrpx_tests::netns::wait_for;
-use vrrpx_tests::pair::{config, has, only, pair_lab, preconditions, VIP};
-use vrrpx_tests::scratch;
+use vrrpx_tests::pair::{config, has, only, pair_test, VIP};
 
 /// GET /metrics from 127.0.0.1:`port` inside namespace `ns`; returns the body.
 fn fetch_metrics(ns: &str, port: u16) -> String {
@@ -36,9 +35,7 @@ fn sample(page: &str, series: &str) -> Option<f64> {
 
 #[test]
 fn status_and_metrics_report_a_master_and_a_backup_field_by_field() {
-    preconditions();
-    let dir = scratch("ops-status");
-    let mut lab = pair_lab("vxt-ops-status-");
+    let (dir, mut lab) = pair_test("ops-status");
     let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
     assert!(
         wait_for(Duration::from_secs(5), || has(&lab, "r1", VIP)),

@@ -6,10 +6,9 @@
 use std::time::Duration;
 
 use vrrp_agent::proto::router::{Cause, StateName};
-use vrrpx_tests::agent::{logs, start_pair};
+use vrrpx_tests::agent::{logs, start_named};
 use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::pair::{fixture, preconditions};
-use vrrpx_tests::scratch;
+use vrrpx_tests::pair::bare_test;
 
 const FRONT: &str = "10.9.0.100/24";
 const BACK: &str = "10.9.6.100/24";
@@ -23,19 +22,12 @@ fn both_on(lab: &Lab, h: &str, other: &str) -> bool {
 
 #[test]
 fn a_sync_group_moves_both_instances_when_one_link_fails_and_back_when_it_returns() {
-    preconditions();
-    let dir = scratch("netns-sync");
-    let mut lab = Lab::new("vxt-sync-").unwrap();
+    let (dir, mut lab) = bare_test("netns-sync");
     lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
     lab.host("r2", "eth0", &["10.9.0.2/24"]).unwrap();
     lab.attach("r1", "eth1", &["10.9.6.1/24"]).unwrap();
     lab.attach("r2", "eth1", &["10.9.6.2/24"]).unwrap();
-    let (r1, r2) = start_pair(
-        &mut lab,
-        &dir,
-        &fixture("engine/sync-a.conf"),
-        &fixture("engine/sync-b.conf"),
-    );
+    let (r1, r2) = start_named(&mut lab, &dir, "engine/sync-a.conf", "engine/sync-b.conf");
     let both = [&r1, &r2];
     assert!(
         wait_for(Duration::from_secs(5), || both_on(&lab, "r1", "r2")),

@@ -8,9 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use vrrpx_tests::agent::Agent;
-use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::pair::{config, preconditions};
-use vrrpx_tests::scratch;
+use vrrpx_tests::netns::wait_for;
+use vrrpx_tests::pair::{bare_test, config};
 
 /// The sd_notify messages received so far, and the socket they come in on.
 struct Manager {
@@ -57,9 +56,7 @@ impl Manager {
 
 #[test]
 fn under_systemd_the_agent_reports_ready_keeps_the_watchdog_fed_and_announces_reload_and_stop() {
-    preconditions();
-    let dir = scratch("ops-sdnotify");
-    let mut lab = Lab::new("vxt-ops-sd-").unwrap();
+    let (dir, mut lab) = bare_test("ops-sdnotify");
     lab.host("r1", "eth0", &["10.9.0.2/24"]).unwrap();
     let notify_path = dir.join("notify.sock");
     let mut mgr = Manager::bind(&notify_path);

@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use vrrpx_tests::agent::start_pair;
+use vrrpx_tests::agent::start_named;
 use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::pair::{fixture, preconditions};
-use vrrpx_tests::scratch;
+use vrrpx_tests::pair::bare_test;
 
 const VMAC: &str = "00:00:5e:00:01:33";
 
@@ -38,18 +37,11 @@ fn client_mac_for_vip(lab: &Lab) -> Option<String> {
 
 #[test]
 fn use_vmac_keeps_the_virtual_mac_for_clients_across_failover_and_removes_the_macvlan_on_exit() {
-    preconditions();
-    let dir = scratch("netns-vmac");
-    let mut lab = Lab::new("vxt-vmac-").unwrap();
+    let (dir, mut lab) = bare_test("netns-vmac");
     lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
     lab.host("r2", "eth0", &["10.9.0.2/24"]).unwrap();
     lab.host("client", "eth0", &["10.9.0.50/24"]).unwrap();
-    let (r1, _r2) = start_pair(
-        &mut lab,
-        &dir,
-        &fixture("engine/vmac-a.conf"),
-        &fixture("engine/vmac-b.conf"),
-    );
+    let (r1, _r2) = start_named(&mut lab, &dir, "engine/vmac-a.conf", "engine/vmac-b.conf");
     assert!(
         wait_for(Duration::from_secs(5), || vip_on_vmac(&lab, "r1")),
         "r1 holds the address on vrrp.51\n{}",

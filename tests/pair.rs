@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::netns::{wait_for, Lab};
-use crate::{agent_bin, is_root, workspace};
+use crate::{agent_bin, is_root, scratch, workspace};
 
 /// Network tests need root and the release agent (`cargo xtask test` provides both).
 pub fn preconditions() {
@@ -33,6 +33,29 @@ pub fn fixture(path: &str) -> PathBuf {
 /// One of the example files users copy, in configs/.
 pub fn config(name: &str) -> PathBuf {
     workspace().join("configs").join(name)
+}
+
+/// A network test's start: the preconditions checked, a fresh scratch directory `name`
+/// and hosts r1 and r2 (see [`pair_lab`]) in a lab named after it.
+pub fn pair_test(name: &str) -> (PathBuf, Lab) {
+    preconditions();
+    (scratch(name), pair_lab(&format!("vxt-{name}-")))
+}
+
+/// A network test's start with an empty lab (its hosts are the test's own).
+pub fn bare_test(name: &str) -> (PathBuf, Lab) {
+    preconditions();
+    (scratch(name), Lab::new(&format!("vxt-{name}-")).unwrap())
+}
+
+/// A configuration file by name: `engine/sync-a.conf` (with a folder) is one kept with
+/// the tests, `pair-master.conf` one of the examples in configs/.
+pub fn conf_file(name: &str) -> PathBuf {
+    if name.contains('/') {
+        fixture(name)
+    } else {
+        config(name)
+    }
 }
 
 /// Hosts r1 and r2 on one bridge.
