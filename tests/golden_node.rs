@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use vrrp_agent::proto::node::{Node, NodeInput, NodeSpec};
+use vrrpx_tests::golden::check_scenarios;
 
 fn replay(scenario: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(scenario).unwrap();
@@ -48,37 +49,5 @@ fn replay(scenario: &Path) -> Vec<Value> {
 
 #[test]
 fn node_scenarios_replay_to_their_expected_outputs() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden_node");
-    let update = std::env::var_os("VRRPX_UPDATE_GOLDEN").is_some();
-    let mut scenarios: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "jsonl")
-                && !p.to_string_lossy().ends_with(".expected.jsonl")
-        })
-        .collect();
-    scenarios.sort();
-    assert!(scenarios.len() >= 4, "node scenarios present");
-    for s in scenarios {
-        let got = replay(&s);
-        let expected_path = s.with_extension("expected.jsonl");
-        let got_text: String = got.iter().map(|v| format!("{v}\n")).collect();
-        if update {
-            std::fs::write(&expected_path, &got_text).unwrap();
-            continue;
-        }
-        let want = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{} missing", expected_path.display()));
-        for (k, (g, w)) in got_text.lines().zip(want.lines()).enumerate() {
-            assert_eq!(g, w, "{} step {k}", s.display());
-        }
-        assert_eq!(
-            got_text.lines().count(),
-            want.lines().count(),
-            "{}: number of steps",
-            s.display()
-        );
-    }
+    check_scenarios("golden_node", 4, replay);
 }

@@ -6,6 +6,7 @@ pub mod capture;
 pub mod events;
 pub mod frames;
 pub mod fuzz_targets;
+pub mod golden;
 pub mod inject;
 pub mod netns;
 pub mod pair;
