@@ -110,37 +110,29 @@ impl Lab {
         Ok(())
     }
 
-    /// Add host `h` with interface `ifname` on the bridge, holding `addrs` (CIDR).
+    /// Add host `h` with interface `ifname` on the bridge, holding `addrs` (CIDR); its
+    /// switch port is `p-{h}` (see [`Lab::cut`]).
     pub fn host(&mut self, h: &str, ifname: &str, addrs: &[&str]) -> Result<()> {
         self.add_ns(h)?;
-        let ns = self.ns(h);
-        let sw = self.ns("sw");
-        let port = format!("p-{h}");
-        ip(&[
-            "link", "add", ifname, "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
-            &sw,
-        ])?;
-        ip(&["-n", &sw, "link", "set", &port, "master", "br0"])?;
-        ip(&["-n", &sw, "link", "set", &port, "up"])?;
-        for a in addrs {
-            ip(&["-n", &ns, "addr", "add", a, "dev", ifname])?;
-        }
-        ip(&["-n", &ns, "link", "set", ifname, "up"])?;
-        Ok(())
+        self.plug(h, ifname, &format!("p-{h}"), addrs)
     }
 
     /// Give an existing host `h` a further interface `ifname` on the bridge; its switch
-    /// port is `p-{h}-{ifname}` (see [`Lab::cut_port`]).
+    /// port is `p-{h}-{ifname}` (see [`Lab::set_port`]).
     pub fn attach(&mut self, h: &str, ifname: &str, addrs: &[&str]) -> Result<()> {
+        self.plug(h, ifname, &format!("p-{h}-{ifname}"), addrs)
+    }
+
+    /// A veth from `ifname` in host `h` to switch port `port`, both up, `addrs` on it.
+    fn plug(&mut self, h: &str, ifname: &str, port: &str, addrs: &[&str]) -> Result<()> {
         let ns = self.ns(h);
         let sw = self.ns("sw");
-        let port = format!("p-{h}-{ifname}");
         ip(&[
-            "link", "add", ifname, "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
+            "link", "add", ifname, "netns", &ns, "type", "veth", "peer", "name", port, "netns",
             &sw,
         ])?;
-        ip(&["-n", &sw, "link", "set", &port, "master", "br0"])?;
-        ip(&["-n", &sw, "link", "set", &port, "up"])?;
+        ip(&["-n", &sw, "link", "set", port, "master", "br0"])?;
+        ip(&["-n", &sw, "link", "set", port, "up"])?;
         for a in addrs {
             ip(&["-n", &ns, "addr", "add", a, "dev", ifname])?;
         }
