@@ -71,6 +71,22 @@ fn fresh_log(dir: &Path, h: &str) -> PathBuf {
         .unwrap()
 }
 
+/// `[env ENV...] vrrp-agent run -f CONF EXTRA...`.
+fn run_argv(conf: &Path, env: &[&str], extra: &[&str]) -> Vec<String> {
+    let bin = agent_bin();
+    let head = if env.is_empty() {
+        &[][..]
+    } else {
+        &["env"][..]
+    };
+    let run = [bin.to_str().unwrap(), "run", "-f", conf.to_str().unwrap()];
+    [head, env, &run, extra]
+        .concat()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
 /// The control socket `argv` names with `--control`, or `None` for the default one.
 fn control_flag<'a>(argv: &[&'a str]) -> Option<&'a str> {
     argv.windows(2).find(|w| w[0] == "--control").map(|w| w[1])
@@ -92,7 +108,7 @@ impl Agent {
         dir: &Path,
         extra: &[&str],
     ) -> Agent {
-        Agent::spawn(lab, h, conf, dir, &[], extra)
+        Agent::spawn(lab, h, dir, &run_argv(conf, &[], extra))
     }
 
     /// [`Agent::start`] with `env` (`NAME=VALUE`) in the daemon's environment.
@@ -104,29 +120,15 @@ impl Agent {
         env: &[&str],
         extra: &[&str],
     ) -> Agent {
-        let mut agent = Agent::spawn(lab, h, conf, dir, env, extra);
+        let mut agent = Agent::spawn(lab, h, dir, &run_argv(conf, env, extra));
         if !extra.contains(&"--no-control") {
             agent.subscribe(lab, control_flag(extra).map(PathBuf::from));
         }
         agent
     }
 
-    fn spawn(
-        lab: &mut Lab,
-        h: &str,
-        conf: &Path,
-        dir: &Path,
-        env: &[&str],
-        extra: &[&str],
-    ) -> Agent {
-        let bin = agent_bin();
-        let mut argv = Vec::new();
-        if !env.is_empty() {
-            argv.push("env");
-            argv.extend_from_slice(env);
-        }
-        argv.extend([bin.to_str().unwrap(), "run", "-f", conf.to_str().unwrap()]);
-        argv.extend_from_slice(extra);
+    fn spawn(lab: &mut Lab, h: &str, dir: &Path, argv: &[String]) -> Agent {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let log = fresh_log(dir, h);
         let idx = lab
             .spawn(h, &argv, &log.with_extension("out"), &log)
@@ -481,18 +483,32 @@ pub fn logs(agents: &[&Agent]) -> String {
         .join("\n----\n")
 }
 
-/// Wait until exactly `h` (of `h` and `other`) holds `addr` on eth0; how long it took.
-/// Fails with `what` and the logs of `agents` when it does not happen within `limit`.
-pub fn expect_holder(
+/// Wait until `h` alone (of r1 and r2, the pair lab's routers) holds `addr` on eth0; how
+/// long it took. Fails with the logs of `agents` when it does not happen within `limit`.
+pub fn expect_alone(
     lab: &Lab,
-    (h, other): (&str, &str),
+    h: &str,
     addr: &str,
     limit: Duration,
-    what: &str,
     agents: &[&Agent],
 ) -> Duration {
-    crate::pair::wait_holder(lab, h, other, addr, limit)
-        .unwrap_or_else(|| panic!("{what}: {h} alone holds {addr}\n{}", logs(agents)))
+    let other = if h == "r1" { "r2" } else { "r1" };
+    crate::pair::wait_holder(lab, h, other, addr, limit).unwrap_or_else(|| {
+        panic!(
+            "{h} does not alone hold {addr} within {limit:?}\n{}",
+            logs(agents)
+        )
+    })
+}
+
+/// A `vrrp-agent` command's stdout, after checking it succeeded (else its stderr fails).
+pub fn expect_ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `vrrp-agent monitor -i IFACE --json ARGS...` in a lab host: the adverts it hears (and,

@@ -128,8 +128,7 @@ impl Lab {
         let ns = self.ns(h);
         let sw = self.ns("sw");
         ip(&[
-            "link", "add", ifname, "netns", &ns, "type", "veth", "peer", "name", port, "netns",
-            &sw,
+            "link", "add", ifname, "netns", &ns, "type", "veth", "peer", "name", port, "netns", &sw,
         ])?;
         ip(&["-n", &sw, "link", "set", port, "master", "br0"])?;
         ip(&["-n", &sw, "link", "set", port, "up"])?;
@@ -238,6 +237,11 @@ impl Lab {
         self.all_addrs(h, ifname)
             .is_ok_and(|a| a.iter().any(|x| x == cidr))
     }
+}
+
+/// `n` seconds, for test limits.
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
 }
 
 /// Whether `pred` holds at every check (every 100 ms) for `span`.

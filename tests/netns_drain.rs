@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use vrrpx_tests::agent::{cli, start_pair, Agent};
 use vrrpx_tests::events::Event;
-use vrrpx_tests::netns::{wait_for, Lab};
+use vrrpx_tests::netns::{secs, wait_for, Lab};
 use vrrpx_tests::pair::{config, pair_test, VIP};
 
 fn only(lab: &Lab, h: &str, other: &str) -> bool {
@@ -23,7 +23,7 @@ fn elected(lab: &mut Lab, dir: &std::path::Path) -> (Agent, Agent) {
         &config("pair-master.conf"),
         &config("pair-backup.conf"),
     );
-    assert!(wait_for(Duration::from_secs(10), || only(lab, "r1", "r2")));
+    assert!(wait_for(secs(10), || only(lab, "r1", "r2")));
     pair
 }
 
@@ -31,7 +31,7 @@ fn elected(lab: &mut Lab, dir: &std::path::Path) -> (Agent, Agent) {
 /// with `mode`, after `mark`.
 fn drain_event(agent: &Agent, mark: usize, drain: bool, mode: &str) -> bool {
     agent
-        .wait_event(mark, Duration::from_secs(2), |e| match e {
+        .wait_event(mark, secs(2), |e| match e {
             Event::Drain { instance, mode: m } if drain => {
                 instance == "VI_51" && m.as_deref() == Some(mode)
             }
@@ -80,7 +80,7 @@ fn drain_hands_over_at_once_survives_a_restart_and_undrain_gives_the_role_back()
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        wait_for(Duration::from_secs(2), || only(&lab, "r2", "r1")),
+        wait_for(secs(2), || only(&lab, "r2", "r1")),
         "the address moved\n{}",
         r1.log()
     );
@@ -98,10 +98,10 @@ fn drain_hands_over_at_once_survives_a_restart_and_undrain_gives_the_role_back()
     assert!(drain_event(&r1, 0, true, "hard"), "{:?}", r1.events());
 
     // Restart r1: it stays out of Master.
-    assert!(r1.stop(&mut lab, libc::SIGTERM, Duration::from_secs(3)));
+    assert!(r1.stop(&mut lab, libc::SIGTERM, secs(3)));
     let r1 = Agent::start(&mut lab, "r1", &master, &dir, &[]);
-    assert!(r1.wait_state(&lab, "VI_51", "Fault", Duration::from_secs(10)));
-    std::thread::sleep(Duration::from_secs(1));
+    assert!(r1.wait_state(&lab, "VI_51", "Fault", secs(10)));
+    std::thread::sleep(secs(1));
     assert!(
         only(&lab, "r2", "r1"),
         "still drained after the restart\n{}",
@@ -116,7 +116,7 @@ fn drain_hands_over_at_once_survives_a_restart_and_undrain_gives_the_role_back()
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        wait_for(Duration::from_secs(5), || only(&lab, "r1", "r2")),
+        wait_for(secs(5), || only(&lab, "r1", "r2")),
         "r1 (priority 150) preempts back\n{}",
         r1.log()
     );
@@ -148,7 +148,7 @@ fn a_soft_drain_lowers_the_priority_to_one_and_an_unknown_instance_is_refused() 
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        wait_for(Duration::from_secs(3), || only(&lab, "r2", "r1")),
+        wait_for(secs(3), || only(&lab, "r2", "r1")),
         "r2 (100) preempts r1 at priority 1\n{}",
         r1.log()
     );
@@ -161,7 +161,7 @@ fn a_soft_drain_lowers_the_priority_to_one_and_an_unknown_instance_is_refused() 
     assert!(human.contains("(drained soft)"), "{human}");
     let out = cli(&lab, "r1", &["undrain", "VI_51"]);
     assert!(out.status.success());
-    assert!(wait_for(Duration::from_secs(5), || only(&lab, "r1", "r2")));
+    assert!(wait_for(secs(5), || only(&lab, "r1", "r2")));
     assert_eq!(
         r1.instance(&lab, "VI_51").unwrap()["effective_priority"],
         150

@@ -10,15 +10,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use vrrp_agent::proto::router::{Cause, StateName};
-use vrrpx_tests::agent::{expect_holder, logs, start_named, start_pair, Agent};
+use vrrpx_tests::agent::{expect_alone, logs, start_named, start_pair, Agent};
 use vrrpx_tests::capture::{capture_vrrp, tcpdump_decode};
 use vrrpx_tests::events::Event;
-use vrrpx_tests::netns::{wait_for, Lab};
+use vrrpx_tests::netns::{secs, wait_for, Lab};
 use vrrpx_tests::pair::{config, has, only, pair_lab, pair_test, preconditions, wait_holder, VIP};
 use vrrpx_tests::peers::start_keepalived;
 use vrrpx_tests::scratch;
-
-const SECS_5: Duration = Duration::from_secs(5);
 
 /// r1 on configs/pair-master.conf (150), r2 on configs/pair-backup.conf (100), r1 the
 /// one master.
@@ -29,7 +27,8 @@ fn elected_pair(lab: &mut Lab, dir: &Path) -> (Agent, Agent) {
         &config("pair-master.conf"),
         &config("pair-backup.conf"),
     );
-    expect_holder(lab, ("r1", "r2"), VIP, SECS_5, "r1 is master", &[&r1, &r2]);
+    // R1 is master.
+    expect_alone(lab, "r1", VIP, secs(5), &[&r1, &r2]);
     (r1, r2)
 }
 
@@ -38,16 +37,10 @@ fn two_agents_elect_the_higher_priority_master_and_only_it_holds_the_address() {
     let (dir, mut lab) = pair_test("engine-elect");
     let r2 = Agent::start(&mut lab, "r2", &config("pair-backup.conf"), &dir, &[]);
     let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
-    expect_holder(
-        &lab,
-        ("r1", "r2"),
-        VIP,
-        SECS_5,
-        "r1 (priority 150)",
-        &[&r1, &r2],
-    );
+    // R1 (priority 150).
+    expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
     // Stable: still so a second later, and r2 never claimed it for long.
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(secs(1));
     assert!(only(&lab, "r1", "r2", VIP));
 }
 
@@ -59,7 +52,7 @@ fn backup_takes_over_within_master_down_interval_when_the_master_link_is_cut() {
     let t0 = Instant::now();
     lab.cut("r1").unwrap();
     assert!(
-        wait_for(Duration::from_secs(3), || has(&lab, "r2", VIP)),
+        wait_for(secs(3), || has(&lab, "r2", VIP)),
         "r2 took over\n{}",
         r2.log()
     );
@@ -81,7 +74,7 @@ fn sigterm_on_the_master_hands_over_at_once_and_releases_the_address() {
     let exit = t0.elapsed();
     assert!(exit < Duration::from_millis(200), "exit took {exit:?}");
     assert!(!has(&lab, "r1", VIP), "r1 released the address");
-    let took = wait_holder(&lab, "r2", "r1", VIP, Duration::from_secs(2)).expect("r2 took over");
+    let took = wait_holder(&lab, "r2", "r1", VIP, secs(2)).expect("r2 took over");
     // Priority 0 advert: r2 waits only Skew_Time (156/256 x 100 ms = 61 ms).
     assert!(
         took < Duration::from_millis(250),
@@ -111,19 +104,13 @@ fn a_returning_higher_priority_router_preempts_but_not_with_nopreempt() {
         let dir = scratch(name);
         let mut lab = pair_lab(prefix);
         let r2 = Agent::start(&mut lab, "r2", &config(b), &dir, &[]);
-        assert!(wait_for(Duration::from_secs(3), || has(&lab, "r2", VIP)));
+        assert!(wait_for(secs(3), || has(&lab, "r2", VIP)));
         let r1 = Agent::start(&mut lab, "r1", &config(a), &dir, &[]);
         if preempts {
-            expect_holder(
-                &lab,
-                ("r1", "r2"),
-                VIP,
-                Duration::from_secs(3),
-                "r1 preempts",
-                &[&r1, &r2],
-            );
+            // R1 preempts.
+            expect_alone(&lab, "r1", VIP, secs(3), &[&r1, &r2]);
         } else {
-            std::thread::sleep(Duration::from_secs(2));
+            std::thread::sleep(secs(2));
             assert!(
                 only(&lab, "r2", "r1", VIP),
                 "nopreempt: r2 keeps it\n{}",
@@ -159,34 +146,22 @@ fn interop_with_keepalived_each_side_master_in_turn() {
     let conf = std::fs::read_to_string(config("pair-master.conf")).unwrap();
     let ka = start_keepalived(&mut lab, "r1", &conf, &dir).unwrap();
     assert!(
-        wait_for(SECS_5, || has(&lab, "r1", VIP)),
+        wait_for(secs(5), || has(&lab, "r1", VIP)),
         "keepalived is master"
     );
     let r2 = Agent::start(&mut lab, "r2", &config("pair-backup.conf"), &dir, &[]);
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(secs(1));
     assert!(
         !has(&lab, "r2", VIP),
         "we stay backup behind keepalived\n{}",
         r2.log()
     );
-    lab.stop(ka, libc::SIGTERM, Duration::from_secs(3)).unwrap();
-    expect_holder(
-        &lab,
-        ("r2", "r1"),
-        VIP,
-        Duration::from_secs(2),
-        "we take over when keepalived leaves",
-        &[&r2],
-    );
+    lab.stop(ka, libc::SIGTERM, secs(3)).unwrap();
+    // We take over when keepalived leaves.
+    expect_alone(&lab, "r2", VIP, secs(2), &[&r2]);
     start_keepalived(&mut lab, "r1", &conf, &dir).unwrap();
-    expect_holder(
-        &lab,
-        ("r1", "r2"),
-        VIP,
-        SECS_5,
-        "keepalived (priority 150) preempts us back",
-        &[&r2],
-    );
+    // Keepalived (priority 150) preempts us back.
+    expect_alone(&lab, "r1", VIP, secs(5), &[&r2]);
 }
 
 #[test]
@@ -194,14 +169,13 @@ fn dual_master_pair_splits_the_two_addresses_and_one_router_takes_both_when_the_
     let (dir, mut lab) = pair_test("engine-dual");
     let (r1, r2) = start_named(&mut lab, &dir, "dual-master-a.conf", "dual-master-b.conf");
     let (a, b) = ("10.9.0.100/24", "10.9.0.101/24");
-    let split = wait_for(SECS_5, || {
+    let split = wait_for(secs(5), || {
         only(&lab, "r1", "r2", a) && only(&lab, "r2", "r1", b)
     });
     assert!(split, "each router masters one VRID\n{}", logs(&[&r1, &r2]));
-    r1.stop(&mut lab, libc::SIGTERM, Duration::from_secs(2));
+    r1.stop(&mut lab, libc::SIGTERM, secs(2));
     assert!(
-        wait_for(Duration::from_secs(2), || has(&lab, "r2", a)
-            && has(&lab, "r2", b)),
+        wait_for(secs(2), || has(&lab, "r2", a) && has(&lab, "r2", b)),
         "r2 holds both"
     );
 }
@@ -211,17 +185,11 @@ fn ipv6_pair_elects_a_master_that_holds_the_ipv6_address_and_fails_over() {
     let (dir, mut lab) = pair_test("engine-ipv6");
     let (r1, r2) = start_named(&mut lab, &dir, "ipv6-a.conf", "ipv6-b.conf");
     let vip = "fd00:9::100/64";
-    expect_holder(
-        &lab,
-        ("r1", "r2"),
-        vip,
-        SECS_5,
-        "r1 (priority 150)",
-        &[&r1, &r2],
-    );
-    r1.stop(&mut lab, libc::SIGTERM, Duration::from_secs(2));
+    // R1 (priority 150).
+    expect_alone(&lab, "r1", vip, secs(5), &[&r1, &r2]);
+    r1.stop(&mut lab, libc::SIGTERM, secs(2));
     assert!(
-        wait_for(Duration::from_secs(2), || has(&lab, "r2", vip)),
+        wait_for(secs(2), || has(&lab, "r2", vip)),
         "r2 took over {vip}\n{}",
         r2.log()
     );
@@ -274,15 +242,15 @@ fn crash_leftovers_are_removed_at_the_next_start_and_a_hand_added_address_is_unt
 
     // A crash: nothing runs the shutdown path, so the address stays behind on r1 (and r2,
     // hearing nothing, takes it too: both hold it now). This is the problem cleaned up below.
-    assert!(r1.stop(&mut lab, libc::SIGKILL, SECS_5));
+    assert!(r1.stop(&mut lab, libc::SIGKILL, secs(5)));
     assert!(has(&lab, "r1", VIP), "a SIGKILLed agent leaves {VIP} on r1");
     // The XDP program goes with the process (its link dies with the last fd).
     assert!(
-        wait_for(Duration::from_secs(2), || !xdp_attached(&lab, "r1")),
+        wait_for(secs(2), || !xdp_attached(&lab, "r1")),
         "no XDP program left on r1 after SIGKILL"
     );
     assert!(
-        wait_for(Duration::from_secs(3), || has(&lab, "r2", VIP)),
+        wait_for(secs(3), || has(&lab, "r2", VIP)),
         "r2 takes over from the dead master\n{}",
         r2.log()
     );
@@ -298,26 +266,20 @@ fn crash_leftovers_are_removed_at_the_next_start_and_a_hand_added_address_is_unt
         "10.9.0.100",
     ];
     assert!(
-        wait_for(SECS_5, || !rerun.log_lines(&leftover).is_empty()),
+        wait_for(secs(5), || !rerun.log_lines(&leftover).is_empty()),
         "the restart warns about the leftover\nfirst run:\n{}\nsecond run:\n{}",
         r1.log(),
         rerun.log()
     );
     assert!(
         rerun
-            .wait_move(0, "VI_51", StateName::Master, SECS_5)
+            .wait_move(0, "VI_51", StateName::Master, secs(5))
             .is_some(),
         "r1 becomes master again\n{}",
         rerun.log()
     );
-    expect_holder(
-        &lab,
-        ("r1", "r2"),
-        VIP,
-        SECS_5,
-        "r1 holds it again and r2 released it",
-        &[&rerun, &r2],
-    );
+    // R1 holds it again and r2 released it.
+    expect_alone(&lab, "r1", VIP, secs(5), &[&rerun, &r2]);
     assert_eq!(count(&lab, "r1", VIP), 1, "{VIP} once on r1");
     // Only our own address was cleaned up: the warning names nothing else.
     let warnings = rerun.log_lines(&["removed a virtual address left behind"]);
@@ -343,18 +305,18 @@ fn a_link_cut_puts_the_master_in_fault_releasing_the_address_and_it_preempts_bac
     let mark = r1.mark();
     lab.cut("r1").unwrap();
     assert_eq!(
-        r1.wait_move(mark, "VI_51", StateName::Fault, Duration::from_secs(3)),
+        r1.wait_move(mark, "VI_51", StateName::Fault, secs(3)),
         Some(Cause::InterfaceDown),
         "r1 goes to FAULT\n{}",
         r1.log()
     );
     assert!(
-        wait_for(Duration::from_secs(2), || !has(&lab, "r1", VIP)),
+        wait_for(secs(2), || !has(&lab, "r1", VIP)),
         "r1 in FAULT no longer holds {VIP}\n{}",
         r1.log()
     );
     assert!(
-        wait_for(Duration::from_secs(3), || has(&lab, "r2", VIP)),
+        wait_for(secs(3), || has(&lab, "r2", VIP)),
         "r2 takes over while r1 is cut off\n{}",
         r2.log()
     );
@@ -364,22 +326,16 @@ fn a_link_cut_puts_the_master_in_fault_releasing_the_address_and_it_preempts_bac
 
     let mark = r1.mark();
     lab.set_port("p-r1", true).unwrap();
-    expect_holder(
-        &lab,
-        ("r1", "r2"),
-        VIP,
-        SECS_5,
-        "restored r1 (priority 150, preempt) takes it back from r2",
-        &[&r1, &r2],
-    );
+    // Restored r1 (priority 150, preempt) takes it back from r2.
+    expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
     assert!(
-        r1.wait_move(mark, "VI_51", StateName::Master, Duration::from_secs(2))
+        r1.wait_move(mark, "VI_51", StateName::Master, secs(2))
             .is_some(),
         "r1 became master again\n{}",
         r1.log()
     );
     assert!(
-        r1.wait_event(mark, Duration::from_secs(1), |e| matches!(
+        r1.wait_event(mark, secs(1), |e| matches!(
             e,
             Event::Transition {
                 from: StateName::Fault,
@@ -404,12 +360,13 @@ fn sigterm_on_a_10ms_master_exits_within_100ms_detaching_xdp_and_removing_the_ad
         "engine/fast-master.conf",
         "engine/fast-backup.conf",
     );
-    expect_holder(&lab, ("r1", "r2"), VIP, SECS_5, "r1 is master", &[&r1, &r2]);
+    // R1 is master.
+    expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
     assert!(xdp_attached(&lab, "r1"), "the agent runs with XDP on r1");
     std::thread::sleep(Duration::from_millis(500));
 
     let exit = r1
-        .time_sigterm(&mut lab, SECS_5)
+        .time_sigterm(&mut lab, secs(5))
         .expect("r1 exits on SIGTERM");
     eprintln!("SIGTERM to exit of a 10 ms master: {exit:?}");
     assert!(
@@ -423,14 +380,8 @@ fn sigterm_on_a_10ms_master_exits_within_100ms_detaching_xdp_and_removing_the_ad
         link(&lab, "r1")
     );
     assert!(!has(&lab, "r1", VIP), "r1 released {VIP}");
-    expect_holder(
-        &lab,
-        ("r2", "r1"),
-        VIP,
-        Duration::from_secs(2),
-        "r2 takes over",
-        &[&r2],
-    );
+    // R2 takes over.
+    expect_alone(&lab, "r2", VIP, secs(2), &[&r2]);
 }
 
 #[test]
@@ -450,15 +401,9 @@ fn unicast_peers_elect_one_master_advertise_to_the_peer_address_and_fail_over_on
         "engine/unicast-a.conf",
         "engine/unicast-b.conf",
     );
-    expect_holder(
-        &lab,
-        ("r1", "r2"),
-        VIP,
-        SECS_5,
-        "r1 (priority 150) is the one master",
-        &[&r1, &r2],
-    );
-    std::thread::sleep(Duration::from_secs(1));
+    // R1 (priority 150) is the one master.
+    expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
+    std::thread::sleep(secs(1));
     assert!(only(&lab, "r1", "r2", VIP), "stable\nr2: {}", r2.log());
 
     let adverts = captured_adverts(&lab, "r2", &dir.join("unicast.pcap"), 3, 5);
@@ -484,17 +429,11 @@ fn unicast_peers_elect_one_master_advertise_to_the_peer_address_and_fail_over_on
     );
 
     let mark = r2.mark();
-    r1.stop(&mut lab, libc::SIGTERM, Duration::from_secs(2));
-    expect_holder(
-        &lab,
-        ("r2", "r1"),
-        VIP,
-        Duration::from_secs(2),
-        "r2 takes over when r1 leaves",
-        &[&r2],
-    );
+    r1.stop(&mut lab, libc::SIGTERM, secs(2));
+    // R2 takes over when r1 leaves.
+    expect_alone(&lab, "r2", VIP, secs(2), &[&r2]);
     assert_eq!(
-        r2.wait_move(mark, "VI_61", StateName::Master, Duration::from_secs(1)),
+        r2.wait_move(mark, "VI_61", StateName::Master, secs(1)),
         Some(Cause::MasterResigned),
         "r2 heard r1's unicast priority-0 advert\n{}",
         r2.log()
@@ -530,21 +469,20 @@ fn twenty_instances_on_one_interface_all_settle_on_the_higher_priority_router_an
     let vips: Vec<String> = (1..=N).map(|id| format!("10.9.1.{id}/24")).collect();
     let (r1, r2) = start_pair(&mut lab, &dir, &a, &b);
     assert!(
-        wait_for(Duration::from_secs(10), || present(&lab, "r1", &vips).len()
-            == vips.len()
+        wait_for(secs(10), || present(&lab, "r1", &vips).len() == vips.len()
             && present(&lab, "r2", &vips).is_empty()),
         "all {N} on r1 only: r1 {:?}, r2 {:?}\n{}",
         present(&lab, "r1", &vips),
         present(&lab, "r2", &vips),
         logs(&[&r1, &r2])
     );
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(secs(1));
     assert_eq!(present(&lab, "r1", &vips).len(), vips.len(), "stable on r1");
     assert!(present(&lab, "r2", &vips).is_empty(), "stable: none on r2");
 
     let t0 = Instant::now();
-    assert!(r1.stop(&mut lab, libc::SIGTERM, Duration::from_secs(2)));
-    let moved = wait_for(Duration::from_secs(2).saturating_sub(t0.elapsed()), || {
+    assert!(r1.stop(&mut lab, libc::SIGTERM, secs(2)));
+    let moved = wait_for(secs(2).saturating_sub(t0.elapsed()), || {
         present(&lab, "r2", &vips).len() == vips.len()
     });
     let took = t0.elapsed();
@@ -572,14 +510,8 @@ fn keepalived_default_v2_with_1s_adverts_elects_the_higher_priority_router_and_f
         "engine/v2-default-b.conf",
     );
     // Master_Down_Interval at 1 s adverts is 3.4 s for r1; allow for a busy machine.
-    expect_holder(
-        &lab,
-        ("r1", "r2"),
-        VIP,
-        Duration::from_secs(10),
-        "r1 (priority 150) is master",
-        &[&r1, &r2],
-    );
+    // R1 (priority 150) is master.
+    expect_alone(&lab, "r1", VIP, secs(10), &[&r1, &r2]);
     let adverts = captured_adverts(&lab, "r2", &dir.join("v2.pcap"), 2, 6);
     assert!(!adverts.is_empty(), "adverts captured on r2");
     for l in &adverts {
@@ -590,16 +522,10 @@ fn keepalived_default_v2_with_1s_adverts_elects_the_higher_priority_router_and_f
     }
     assert!(only(&lab, "r1", "r2", VIP), "stable");
 
-    r1.stop(&mut lab, libc::SIGTERM, Duration::from_secs(2));
+    r1.stop(&mut lab, libc::SIGTERM, secs(2));
     // Priority 0 from r1: r2 waits Skew_Time, (256 - 100) / 256 s = 0.61 s.
-    expect_holder(
-        &lab,
-        ("r2", "r1"),
-        VIP,
-        Duration::from_secs(3),
-        "r2 takes over",
-        &[&r2],
-    );
+    // R2 takes over.
+    expect_alone(&lab, "r2", VIP, secs(3), &[&r2]);
 }
 
 fn client_ping(lab: &Lab, addr: &str) -> bool {
@@ -619,7 +545,8 @@ fn without_accept_mode_the_master_refuses_traffic_to_the_address_but_still_answe
         "engine/noaccept-a.conf",
         "engine/noaccept-b.conf",
     );
-    expect_holder(&lab, ("r1", "r2"), VIP, SECS_5, "r1 is master", &[&r1, &r2]);
+    // R1 is master.
+    expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
     assert!(client_ping(&lab, "10.9.0.1"), "the router itself answers");
     assert!(
         !client_ping(&lab, "10.9.0.100"),
@@ -633,15 +560,9 @@ fn without_accept_mode_the_master_refuses_traffic_to_the_address_but_still_answe
         "ARP for the address was answered"
     );
     // The new master refuses too; the old one, no longer master, holds nothing.
-    r1.stop(&mut lab, libc::SIGTERM, Duration::from_secs(2));
-    expect_holder(
-        &lab,
-        ("r2", "r1"),
-        VIP,
-        Duration::from_secs(3),
-        "r2 takes over",
-        &[&r2],
-    );
+    r1.stop(&mut lab, libc::SIGTERM, secs(2));
+    // R2 takes over.
+    expect_alone(&lab, "r2", VIP, secs(3), &[&r2]);
     assert!(!client_ping(&lab, "10.9.0.100"));
     // The same pair with Accept_Mode (keepalived's default) answers.
     drop(lab);
@@ -649,6 +570,6 @@ fn without_accept_mode_the_master_refuses_traffic_to_the_address_but_still_answe
     let mut lab = pair_lab("vxt-acc-");
     lab.host("client", "eth0", &["10.9.0.50/24"]).unwrap();
     let _r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
-    assert!(wait_for(SECS_5, || has(&lab, "r1", VIP)));
+    assert!(wait_for(secs(5), || has(&lab, "r1", VIP)));
     assert!(client_ping(&lab, "10.9.0.100"), "accept mode answers");
 }

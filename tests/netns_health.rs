@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 
 use vrrp_agent::proto::router::Cause::{MasterDown, Preempted, Startup};
 use vrrp_agent::proto::router::StateName::{Backup, Master};
-use vrrpx_tests::agent::{expect_holder, instance_in, start_named};
+use vrrpx_tests::agent::{expect_alone, instance_in, start_named};
 use vrrpx_tests::inject::in_netns;
+use vrrpx_tests::netns::secs;
 use vrrpx_tests::pair::{pair_test, VIP};
-
-const SECS_5: Duration = Duration::from_secs(5);
 
 /// A tiny HTTP server on 127.0.0.1:8080 inside a namespace, answering every request with
 /// 200; stopping it closes the listener, so checks see "connection refused".
@@ -75,7 +74,7 @@ impl Drop for Health {
 /// Read one request (up to the blank line) and answer 200.
 fn answer(mut conn: TcpStream) -> std::io::Result<()> {
     conn.set_nonblocking(false)?;
-    conn.set_read_timeout(Some(Duration::from_secs(1)))?;
+    conn.set_read_timeout(Some(secs(1)))?;
     let mut req = Vec::new();
     let mut buf = [0u8; 1024];
     while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 8192 {
@@ -98,14 +97,8 @@ fn an_http_health_check_failing_on_the_master_moves_the_address_and_its_recovery
     let _web2 = Health::start(&lab.ns("r2"));
     let (r1, r2) = start_named(&mut lab, &dir, "nginx-check-a.conf", "nginx-check-b.conf");
     let both = [&r1, &r2];
-    expect_holder(
-        &lab,
-        ("r1", "r2"),
-        VIP,
-        Duration::from_secs(10),
-        "r1 (150, healthy)",
-        &both,
-    );
+    // R1 (150, healthy).
+    expect_alone(&lab, "r1", VIP, secs(10), &both);
     std::thread::sleep(Duration::from_millis(500));
     assert!(web1.hits() > 0, "r1's check reaches its HTTP server");
     let healthy = r1.instance(&lab, "VI_51").unwrap();
@@ -116,19 +109,13 @@ fn an_http_health_check_failing_on_the_master_moves_the_address_and_its_recovery
     // (3 x 100 ms + 156/256 x 100 ms = 361 ms) runs out.
     let t0 = Instant::now();
     web1.stop();
-    let took = expect_holder(
-        &lab,
-        ("r2", "r1"),
-        VIP,
-        SECS_5,
-        "r2 takes it when r1's check fails",
-        &both,
-    );
+    // R2 takes it when r1's check fails.
+    let took = expect_alone(&lab, "r2", VIP, secs(5), &both);
     eprintln!("health check failed -> address on r2 after {took:?}");
     let bound = Duration::from_millis(2 * 200 + 361 + 1000);
     assert!(took < bound, "took {took:?}, bound {bound:?}");
 
-    let st = r1.status_until(&lab, Duration::from_secs(3), |s| {
+    let st = r1.status_until(&lab, secs(3), |s| {
         instance_in(s, "VI_51").is_some_and(|i| i["effective_priority"] == 90)
     });
     let vi = instance_in(&st, "VI_51").unwrap();
@@ -156,19 +143,13 @@ fn an_http_health_check_failing_on_the_master_moves_the_address_and_its_recovery
     // Restart it: two good checks restore 150, and r1 preempts (its own Master_Down,
     // 3 x 100 ms + 106/256 x 100 ms = 341 ms, ignoring r2's lower adverts).
     let web1 = Health::start(&lab.ns("r1"));
-    let back = expect_holder(
-        &lab,
-        ("r1", "r2"),
-        VIP,
-        SECS_5,
-        "r1 takes it back when healthy again",
-        &both,
-    );
+    // R1 takes it back when healthy again.
+    let back = expect_alone(&lab, "r1", VIP, secs(5), &both);
     eprintln!("health check recovered -> address back on r1 after {back:?}");
     let bound = Duration::from_millis(2 * 200 + 341 + 1000);
     assert!(back < bound, "took {back:?}, bound {bound:?}");
     assert!(web1.hits() > 0, "r1's check reaches the restarted server");
-    let st = r1.status_until(&lab, Duration::from_secs(3), |s| {
+    let st = r1.status_until(&lab, secs(3), |s| {
         instance_in(s, "VI_51").is_some_and(|i| i["effective_priority"] == 150)
     });
     let vi = instance_in(&st, "VI_51").unwrap();

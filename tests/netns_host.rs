@@ -11,10 +11,8 @@ use std::time::{Duration, Instant};
 
 use vrrp_agent::proto::router::{Cause, StateName};
 use vrrpx_tests::agent::{cpu_ns, Agent};
-use vrrpx_tests::netns::{wait_for, Lab};
+use vrrpx_tests::netns::{secs, wait_for, Lab};
 use vrrpx_tests::pair::{bare_test, config, has, pair_test, VIP};
-
-const SECS_10: Duration = Duration::from_secs(10);
 
 /// A keepalived.conf with one VRRPv3 instance VI_1 (VRID 51, 100 ms adverts, VIP
 /// 10.9.0.100/24 on eth0) plus `extra` lines inside it and `top` before it.
@@ -53,7 +51,7 @@ fn plain_pair(lab: &mut Lab, dir: &Path) -> (Agent, Agent) {
     let r1 = plain(lab, dir, "r1", 150, &[]);
     let r2 = plain(lab, dir, "r2", 100, &[]);
     assert!(
-        wait_for(SECS_10, || only(lab, "r1", "r2")),
+        wait_for(secs(10), || only(lab, "r1", "r2")),
         "r1 alone holds {VIP}\n{}",
         vrrpx_tests::agent::logs(&[&r1, &r2])
     );
@@ -66,7 +64,7 @@ fn an_instance_started_without_carrier_reports_fault_and_runs_when_carrier_comes
     lab.cut("r1").unwrap();
     let r1 = plain(&mut lab, &dir, "r1", 150, &[]);
     assert!(
-        r1.wait_state(&lab, "VI_1", "Fault", SECS_10),
+        r1.wait_state(&lab, "VI_1", "Fault", secs(10)),
         "no carrier at start: FAULT, not INIT\n{}",
         r1.log()
     );
@@ -77,11 +75,11 @@ fn an_instance_started_without_carrier_reports_fault_and_runs_when_carrier_comes
     assert!(!has(&lab, "r1", VIP));
     lab.set_port("p-r1", true).unwrap();
     assert!(
-        r1.wait_state(&lab, "VI_1", "Master", SECS_10),
+        r1.wait_state(&lab, "VI_1", "Master", secs(10)),
         "carrier came: it starts and, alone, becomes MASTER\n{}",
         r1.log()
     );
-    assert!(wait_for(SECS_10, || has(&lab, "r1", VIP)));
+    assert!(wait_for(secs(10), || has(&lab, "r1", VIP)));
 }
 
 #[test]
@@ -97,18 +95,18 @@ fn a_first_failing_check_gives_fault_and_a_pass_starts_the_instance() {
     );
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
     assert!(
-        r1.wait_state(&lab, "VI_1", "Fault", SECS_10),
+        r1.wait_state(&lab, "VI_1", "Fault", secs(10)),
         "first run failed: FAULT\n{}",
         r1.log()
     );
     assert_eq!(r1.last_cause(&lab, "VI_1").as_deref(), Some("TrackFailed"));
     std::fs::write(&flag, "").unwrap();
     assert!(
-        r1.wait_state(&lab, "VI_1", "Master", SECS_10),
+        r1.wait_state(&lab, "VI_1", "Master", secs(10)),
         "check passes: the instance starts\n{}",
         r1.log()
     );
-    assert!(wait_for(SECS_10, || has(&lab, "r1", VIP)));
+    assert!(wait_for(secs(10), || has(&lab, "r1", VIP)));
 }
 
 #[test]
@@ -118,7 +116,7 @@ fn a_virtual_address_deleted_on_the_master_comes_back_on_exactly_one_router() {
     lab.exec("r1", &["ip", "addr", "del", VIP, "dev", "eth0"])
         .unwrap();
     assert!(
-        wait_for(SECS_10, || has(&lab, "r1", VIP)),
+        wait_for(secs(10), || has(&lab, "r1", VIP)),
         "the master put it back\n{}",
         r1.log()
     );
@@ -134,11 +132,11 @@ fn an_address_the_administrator_added_by_hand_is_never_removed() {
     lab.exec("r1", &["ip", "addr", "add", VIP, "dev", "eth0"])
         .unwrap();
     let r1 = plain(&mut lab, &dir, "r1", 150, &[]);
-    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
+    assert!(r1.wait_state(&lab, "VI_1", "Master", secs(10)));
     // A higher priority router takes the role: r1 leaves Master but keeps the address it
     // did not add.
     let _r2 = plain(&mut lab, &dir, "r2", 200, &[]);
-    assert!(r1.wait_state(&lab, "VI_1", "Backup", SECS_10));
+    assert!(r1.wait_state(&lab, "VI_1", "Backup", secs(10)));
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         has(&lab, "r1", VIP),
@@ -170,14 +168,14 @@ fn a_changed_primary_address_becomes_the_advert_source() {
         a.instance(&lab, "VI_1")
             .and_then(|i| i["master"][0].as_str().map(str::to_string))
     };
-    assert!(wait_for(SECS_10, || heard(&r2).as_deref() == Some("10.9.0.1")));
+    assert!(wait_for(secs(10), || heard(&r2).as_deref() == Some("10.9.0.1")));
     // netplan-style re-addressing: the new address first, then the old one goes.
     lab.exec("r1", &["ip", "addr", "add", "10.9.0.11/24", "dev", "eth0"])
         .unwrap();
     lab.exec("r1", &["ip", "addr", "del", "10.9.0.1/24", "dev", "eth0"])
         .unwrap();
     assert!(
-        wait_for(SECS_10, || heard(&r2).as_deref() == Some("10.9.0.11")),
+        wait_for(secs(10), || heard(&r2).as_deref() == Some("10.9.0.11")),
         "r2 hears r1 from its new address\nr1: {}\nr2: {:?}",
         r1.log(),
         r2.instance(&lab, "VI_1")
@@ -189,8 +187,8 @@ fn a_changed_primary_address_becomes_the_advert_source() {
 fn daemons_in_two_namespaces_each_answer_status_and_stay_idle() {
     let (dir, mut lab) = pair_test("host-twons");
     let (r1, r2) = plain_pair(&mut lab, &dir);
-    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
-    assert!(r2.wait_state(&lab, "VI_1", "Backup", SECS_10));
+    assert!(r1.wait_state(&lab, "VI_1", "Master", secs(10)));
+    assert!(r2.wait_state(&lab, "VI_1", "Backup", secs(10)));
     let pids = [r1.pid(&lab), r2.pid(&lab)];
     assert_eq!(
         r1.status(&lab).unwrap()["pid"].as_u64(),
@@ -204,7 +202,7 @@ fn daemons_in_two_namespaces_each_answer_status_and_stay_idle() {
     );
     let before: Vec<u64> = pids.iter().map(|&p| cpu_ns(p)).collect();
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(secs(3));
     let wall = t0.elapsed().as_nanos() as f64;
     for (k, &p) in pids.iter().enumerate() {
         let pct = (cpu_ns(p) - before[k]) as f64 / wall * 100.0;
@@ -217,7 +215,7 @@ fn a_second_daemon_in_the_same_namespace_is_refused_and_the_first_keeps_its_addr
     let (dir, mut lab) = pair_test("host-samens");
     let c = conf(&dir, "r1.conf", 150, "", "");
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
-    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
+    assert!(r1.wait_state(&lab, "VI_1", "Master", secs(10)));
     let out = r1.cli(&lab, &["run", "-f", c.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -252,8 +250,8 @@ fn one_vrid_with_use_vmac_on_two_interfaces_gets_two_macvlans() {
     std::fs::write(&c, text).unwrap();
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
     assert!(
-        r1.wait_state(&lab, "FRONT", "Master", SECS_10)
-            && r1.wait_state(&lab, "BACK", "Master", SECS_10),
+        r1.wait_state(&lab, "FRONT", "Master", secs(10))
+            && r1.wait_state(&lab, "BACK", "Master", secs(10)),
         "both instances run\n{}",
         r1.log()
     );
@@ -285,14 +283,14 @@ fn a_sync_group_member_whose_own_check_fails_stays_in_fault_when_the_other_recov
     std::fs::write(&c, text).unwrap();
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
     assert!(
-        r1.wait_state(&lab, "A", "Fault", SECS_10) && r1.wait_state(&lab, "B", "Fault", SECS_10),
+        r1.wait_state(&lab, "A", "Fault", secs(10)) && r1.wait_state(&lab, "B", "Fault", secs(10)),
         "both checks fail: both FAULT\n{}",
         r1.log()
     );
     // A's check passes; B's still fails: keepalived keeps the whole group in FAULT, and B
     // above all must not be restarted.
     std::fs::write(&fa, "").unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(secs(3));
     assert_eq!(
         r1.state(&lab, "B").as_deref(),
         Some("Fault"),
@@ -308,7 +306,8 @@ fn a_sync_group_member_whose_own_check_fails_stays_in_fault_when_the_other_recov
     assert!(!lab.holds("r1", "eth0", "10.9.0.100/24") && !lab.holds("r1", "eth1", "10.9.6.100/24"));
     std::fs::write(&fb, "").unwrap();
     assert!(
-        r1.wait_state(&lab, "A", "Master", SECS_10) && r1.wait_state(&lab, "B", "Master", SECS_10),
+        r1.wait_state(&lab, "A", "Master", secs(10))
+            && r1.wait_state(&lab, "B", "Master", secs(10)),
         "both recovered: the group runs\n{}",
         r1.log()
     );
@@ -329,16 +328,16 @@ fn preempt_delay_after_a_health_recovery_waits_before_taking_the_role_back() {
     let r1 = Agent::start(&mut lab, "r1", &c1, &dir, &[]);
     let _r2 = plain(&mut lab, &dir, "r2", 100, &[]);
     assert!(
-        wait_for(SECS_10, || only(&lab, "r2", "r1")),
+        wait_for(secs(10), || only(&lab, "r2", "r1")),
         "r1 is unhealthy (50): r2 is master\n{}",
         r1.log()
     );
     // Long after start-up (beyond the delay), r1's check recovers.
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(secs(4));
     std::fs::write(&flag, "").unwrap();
     let t0 = Instant::now();
     assert!(
-        wait_for(SECS_10, || has(&lab, "r1", VIP)),
+        wait_for(secs(10), || has(&lab, "r1", VIP)),
         "r1 takes the role back in the end\n{}",
         r1.log()
     );
@@ -355,7 +354,7 @@ fn a_reload_that_changes_only_a_notify_path_makes_no_transition() {
     let c = conf(&dir, "r1.conf", 150, "", "    notify_master /bin/true");
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
     let _r2 = plain(&mut lab, &dir, "r2", 100, &[]);
-    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
+    assert!(r1.wait_state(&lab, "VI_1", "Master", secs(10)));
     std::thread::sleep(Duration::from_millis(300));
     let before = r1.transitions(&lab, "VI_1").unwrap();
     let mark = r1.mark();
@@ -387,17 +386,17 @@ fn a_reload_that_changes_only_a_notify_path_makes_no_transition() {
 fn a_link_flap_on_the_raw_socket_path_faults_and_recovers_without_ending_the_daemon() {
     let (dir, mut lab) = pair_test("host-rawflap");
     let r1 = plain(&mut lab, &dir, "r1", 150, &["--no-xdp"]);
-    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
+    assert!(r1.wait_state(&lab, "VI_1", "Master", secs(10)));
     for _ in 0..3 {
         lab.cut("r1").unwrap();
         assert!(
-            r1.wait_state(&lab, "VI_1", "Fault", SECS_10),
+            r1.wait_state(&lab, "VI_1", "Fault", secs(10)),
             "{}",
             r1.log()
         );
         lab.set_port("p-r1", true).unwrap();
         assert!(
-            r1.wait_state(&lab, "VI_1", "Master", SECS_10),
+            r1.wait_state(&lab, "VI_1", "Master", secs(10)),
             "{}",
             r1.log()
         );
@@ -415,8 +414,8 @@ fn running_out_of_file_descriptors_does_not_move_a_master() {
     let (dir, mut lab) = pair_test("host-emfile");
     let r1 = plain(&mut lab, &dir, "r1", 150, &["--metrics", "10.9.0.1:9650"]);
     let _r2 = plain(&mut lab, &dir, "r2", 100, &[]);
-    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
-    assert!(wait_for(SECS_10, || only(&lab, "r1", "r2")));
+    assert!(r1.wait_state(&lab, "VI_1", "Master", secs(10)));
+    assert!(wait_for(secs(10), || only(&lab, "r1", "r2")));
     let before = r1.transitions(&lab, "VI_1").unwrap();
     let mark = r1.mark();
     // Squeeze the daemon's descriptor limit to what it holds now plus a few, then hold
@@ -445,7 +444,7 @@ fn running_out_of_file_descriptors_does_not_move_a_master() {
         }
     }
     // Hold the pressure for a few link checks' worth of time.
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(secs(4));
     let held = only(&lab, "r1", "r2");
     for mut c in idle {
         let _ = c.kill();
@@ -453,7 +452,7 @@ fn running_out_of_file_descriptors_does_not_move_a_master() {
     }
     assert!(held, "r1 kept the address under fd pressure\n{}", r1.log());
     // Status may not answer while descriptors are short; afterwards it must show no move.
-    assert!(wait_for(SECS_10, || r1.status(&lab).is_some()));
+    assert!(wait_for(secs(10), || r1.status(&lab).is_some()));
     assert_eq!(r1.transitions(&lab, "VI_1"), Some(before), "{}", r1.log());
     assert_eq!(
         r1.moves_since(mark, "VI_1"),
@@ -471,9 +470,9 @@ fn a_peer_with_another_address_list_or_interval_is_logged() {
     let c2 = dir.join("r2.conf");
     std::fs::write(&c2, other).unwrap();
     let r2 = Agent::start(&mut lab, "r2", &c2, &dir, &[]);
-    assert!(r1.wait_state(&lab, "VI_1", "Master", SECS_10));
+    assert!(r1.wait_state(&lab, "VI_1", "Master", secs(10)));
     assert!(
-        wait_for(SECS_10, || r2
+        wait_for(secs(10), || r2
             .log()
             .contains("peer advertises a different configuration")),
         "{}",
@@ -522,7 +521,7 @@ fn an_ipv6_instance_waits_in_fault_for_a_tentative_link_local_then_runs() {
     );
     let r1 = Agent::start(&mut lab, "r1", &config("ipv6-a.conf"), &dir, &[]);
     assert!(
-        r1.wait_state(&lab, "VI6_51", "Fault", Duration::from_secs(3)),
+        r1.wait_state(&lab, "VI6_51", "Fault", secs(3)),
         "no usable link-local yet: FAULT\n{}",
         r1.log()
     );
@@ -531,7 +530,7 @@ fn an_ipv6_instance_waits_in_fault_for_a_tentative_link_local_then_runs() {
         Some("NoSourceAddress")
     );
     assert!(
-        r1.wait_state(&lab, "VI6_51", "Master", Duration::from_secs(15)),
+        r1.wait_state(&lab, "VI6_51", "Master", secs(15)),
         "DAD finished: the instance runs, alone it becomes MASTER\n{}",
         r1.log()
     );
@@ -554,13 +553,13 @@ fn instances_sharing_an_interface_each_send_from_their_own_source() {
     std::fs::write(&c2, r2_conf).unwrap();
     let r1 = Agent::start(&mut lab, "r1", &c1, &dir, &[]);
     let r2 = Agent::start(&mut lab, "r2", &c2, &dir, &[]);
-    assert!(r1.wait_state(&lab, "MULTI", "Master", SECS_10));
+    assert!(r1.wait_state(&lab, "MULTI", "Master", secs(10)));
     let heard = || {
         r2.instance(&lab, "MULTI")
             .and_then(|i| i["master"][0].as_str().map(str::to_string))
     };
     assert!(
-        wait_for(SECS_10, || heard().as_deref() == Some("10.9.0.1")),
+        wait_for(secs(10), || heard().as_deref() == Some("10.9.0.1")),
         "r2 accepts MULTI's adverts from r1's primary address\nr2: {:?}\n{}",
         r2.status(&lab),
         r1.log()
@@ -588,12 +587,12 @@ fn without_a_control_socket_the_daemon_runs_and_stays_idle() {
         &dir,
         &["--control", "/proc/vrrpx-control.sock"],
     );
-    assert!(wait_for(SECS_10, || has(&lab, "r1", VIP)));
+    assert!(wait_for(secs(10), || has(&lab, "r1", VIP)));
     assert!(r1.log().contains("no control socket"), "{}", r1.log());
     let pid = r1.pid(&lab);
     let before = cpu_ns(pid);
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(secs(2));
     let pct = (cpu_ns(pid) - before) as f64 / t0.elapsed().as_nanos() as f64 * 100.0;
     assert!(
         pct < 2.0,

@@ -10,13 +10,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use vrrp_agent::proto::router::StateName::Master;
-use vrrpx_tests::agent::{expect_holder, Agent};
+use vrrpx_tests::agent::{expect_alone, Agent};
 use vrrpx_tests::capture::{capture_vrrp, tshark_fields, tshark_verbose};
-use vrrpx_tests::netns::{holds_for, wait_for, Lab};
+use vrrpx_tests::netns::{holds_for, secs, wait_for, Lab};
 use vrrpx_tests::pair::{config, fixture, has, only, pair_test, VIP};
 use vrrpx_tests::peers::{keepalived_log, start_frr, start_keepalived, FrrRouter};
-
-const SECS_5: Duration = Duration::from_secs(5);
 
 // ---------------------------------------------------------------------------------------
 // FRR vrrpd
@@ -39,9 +37,7 @@ fn frr_vrrpd_and_our_agent_interoperate_on_v3_each_side_master_in_turn() {
     // FRR on r1, priority 150: master, its VIP on its macvlan.
     let mut frr = start_frr(&mut lab, "r1", &frr_router(150), &dir).unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || frr
-            .status_v4(&lab, 51)
-            .as_deref()
+        wait_for(secs(10), || frr.status_v4(&lab, 51).as_deref()
             == Some("Master")),
         "FRR becomes master\n{}",
         frr.logs()
@@ -59,7 +55,7 @@ fn frr_vrrpd_and_our_agent_interoperate_on_v3_each_side_master_in_turn() {
     let ours = Agent::start(&mut lab, "r2", &config("pair-backup.conf"), &dir, &[]);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        holds_for(Duration::from_secs(2), || !has(&lab, "r2", VIP)),
+        holds_for(secs(2), || !has(&lab, "r2", VIP)),
         "we stay backup behind FRR (we accept its adverts)\n{}",
         ours.log()
     );
@@ -69,7 +65,7 @@ fn frr_vrrpd_and_our_agent_interoperate_on_v3_each_side_master_in_turn() {
     // FRR's vrrpd leaves (SIGTERM: priority-0 advert): we take over.
     frr.stop_vrrpd(&mut lab).unwrap();
     assert!(
-        wait_for(Duration::from_secs(2), || has(&lab, "r2", VIP)),
+        wait_for(secs(2), || has(&lab, "r2", VIP)),
         "we take over when FRR leaves\n{}",
         ours.log()
     );
@@ -78,15 +74,13 @@ fn frr_vrrpd_and_our_agent_interoperate_on_v3_each_side_master_in_turn() {
     // adverts (version, checksum with the IPv4 pseudo-header, interval).
     frr.start_vrrpd(&mut lab, &frr_router(50)).unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || frr
-            .status_v4(&lab, 51)
-            .as_deref()
+        wait_for(secs(10), || frr.status_v4(&lab, 51).as_deref()
             == Some("Backup")),
         "FRR (priority 50) starts as Backup\n{}",
         frr.logs()
     );
     assert!(
-        holds_for(Duration::from_secs(2), || {
+        holds_for(secs(2), || {
             frr.status_v4(&lab, 51).as_deref() == Some("Backup") && has(&lab, "r2", VIP)
         }),
         "FRR stays Backup while we are master: {:?}\n{}\nours:\n{}",
@@ -110,7 +104,7 @@ fn frr_vrrpd_and_our_agent_interoperate_on_v3_each_side_master_in_turn() {
     frr.stop_vrrpd(&mut lab).unwrap();
     frr.start_vrrpd(&mut lab, &frr_router(150)).unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || {
+        wait_for(secs(10), || {
             frr.status_v4(&lab, 51).as_deref() == Some("Master") && !has(&lab, "r2", VIP)
         }),
         "FRR (priority 150) preempts and we release the VIP\n{}\nours:\n{}",
@@ -118,7 +112,7 @@ fn frr_vrrpd_and_our_agent_interoperate_on_v3_each_side_master_in_turn() {
         ours.log()
     );
     assert!(
-        holds_for(Duration::from_secs(1), || !has(&lab, "r2", VIP)),
+        holds_for(secs(1), || !has(&lab, "r2", VIP)),
         "and we stay backup"
     );
 }
@@ -142,42 +136,36 @@ fn keepalived_v2_with_pass_authentication_and_our_agent_are_master_in_turn() {
     // longer than Master_Down_Interval (3 x 1 s + skew).
     let ka = start_keepalived(&mut lab, "r1", &read(&a), &dir).unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)),
+        wait_for(secs(10), || has(&lab, "r1", VIP)),
         "keepalived is master\n{}",
         keepalived_log(&dir, "r1")
     );
     let ours = Agent::start(&mut lab, "r2", &b, &dir, &[]);
     assert!(
-        holds_for(Duration::from_secs(5), || !has(&lab, "r2", VIP)),
+        holds_for(secs(5), || !has(&lab, "r2", VIP)),
         "we stay backup: keepalived's password matches ours\n{}",
         ours.log()
     );
     assert_eq!(ours.times_to("VI_51", Master), 0);
 
     // keepalived leaves (priority 0 advert): we take over.
-    assert!(lab.stop(ka, libc::SIGTERM, Duration::from_secs(5)).unwrap());
-    expect_holder(
-        &lab,
-        ("r2", "r1"),
-        VIP,
-        SECS_5,
-        "we take over when keepalived leaves",
-        &[&ours],
-    );
+    assert!(lab.stop(ka, libc::SIGTERM, secs(5)).unwrap());
+    // We take over when keepalived leaves.
+    expect_alone(&lab, "r2", VIP, secs(5), &[&ours]);
 
     // Swap: we run A (priority 150) on r1, keepalived runs B (priority 100) on r2 and must
     // stay backup, i.e. it accepts our adverts and our password.
-    assert!(ours.stop(&mut lab, libc::SIGTERM, SECS_5));
+    assert!(ours.stop(&mut lab, libc::SIGTERM, secs(5)));
     assert!(!has(&lab, "r2", VIP), "we released the VIP on SIGTERM");
     let ours = Agent::start(&mut lab, "r1", &a, &dir, &[]);
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)),
+        wait_for(secs(10), || has(&lab, "r1", VIP)),
         "we are master alone\n{}",
         ours.log()
     );
     let ka = start_keepalived(&mut lab, "r2", &read(&b), &dir).unwrap();
     assert!(
-        holds_for(SECS_5, || only(&lab, "r1", "r2", VIP)),
+        holds_for(secs(5), || only(&lab, "r1", "r2", VIP)),
         "keepalived stays backup behind us\nkeepalived:\n{}\nours:\n{}",
         keepalived_log(&dir, "r2"),
         ours.log()
@@ -190,11 +178,11 @@ fn keepalived_v2_with_pass_authentication_and_our_agent_are_master_in_turn() {
 
     // Wrong password: keepalived (A) master on r1, we run B with another password on r2.
     // We reject its adverts (auth), so nothing makes us back off: both end up master.
-    assert!(lab.stop(ka, libc::SIGTERM, Duration::from_secs(5)).unwrap());
-    assert!(ours.stop(&mut lab, libc::SIGTERM, SECS_5));
+    assert!(lab.stop(ka, libc::SIGTERM, secs(5)).unwrap());
+    assert!(ours.stop(&mut lab, libc::SIGTERM, secs(5)));
     start_keepalived(&mut lab, "r1", &read(&a), &dir).unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)),
+        wait_for(secs(10), || has(&lab, "r1", VIP)),
         "keepalived is master again\n{}",
         keepalived_log(&dir, "r1")
     );
@@ -206,13 +194,12 @@ fn keepalived_v2_with_pass_authentication_and_our_agent_are_master_in_turn() {
         &[],
     );
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r2", VIP)),
+        wait_for(secs(10), || has(&lab, "r2", VIP)),
         "with the wrong password we ignore keepalived and become master too\n{}",
         ours.log()
     );
     assert!(
-        holds_for(Duration::from_secs(2), || has(&lab, "r1", VIP)
-            && has(&lab, "r2", VIP)),
+        holds_for(secs(2), || has(&lab, "r1", VIP) && has(&lab, "r2", VIP)),
         "both stay master (keepalived rejects ours too)\nkeepalived:\n{}\nours:\n{}",
         keepalived_log(&dir, "r1"),
         ours.log()
@@ -274,7 +261,7 @@ fn tshark_decodes_our_v3_adverts_over_ipv4_and_ipv6_with_good_checksums() {
     // is what tshark verifies by default, like keepalived and FRR).
     let ours = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
     let v4 = dir.join("v3-ipv4.pcap");
-    capture(&lab, &v4, 5, Duration::from_secs(10));
+    capture(&lab, &v4, 5, secs(10));
     let fields = [
         "ip.src",
         "ip.dst",
@@ -310,12 +297,12 @@ fn tshark_decodes_our_v3_adverts_over_ipv4_and_ipv6_with_good_checksums() {
             "[Checksum Status: Good]",
         ],
     );
-    assert!(ours.stop(&mut lab, libc::SIGTERM, SECS_5));
+    assert!(ours.stop(&mut lab, libc::SIGTERM, secs(5)));
 
     // IPv6: ipv6-a alone on r1; from eth0's link-local address to ff02::12.
     let _ours = Agent::start(&mut lab, "r1", &config("ipv6-a.conf"), &dir, &[]);
     let v6 = dir.join("v3-ipv6.pcap");
-    capture(&lab, &v6, 5, Duration::from_secs(10));
+    capture(&lab, &v6, 5, secs(10));
     let fields = [
         "ipv6.dst",
         "ipv6.hlim",
@@ -362,7 +349,7 @@ fn tshark_decodes_our_v2_pass_adverts_with_the_password() {
     );
     let f = dir.join("v2-pass.pcap");
     // 1 s adverts; mastership may take Master_Down_Interval (~3.4 s) first.
-    capture(&lab, &f, 3, Duration::from_secs(15));
+    capture(&lab, &f, 3, secs(15));
     let fields = [
         "ip.dst",
         "ip.ttl",

@@ -15,7 +15,7 @@ use vrrp_ebpf::abi::Reason;
 use vrrpx_tests::agent::Monitor;
 use vrrpx_tests::frames::{Advert, Csum};
 use vrrpx_tests::inject::burst_in;
-use vrrpx_tests::netns::{run, wait_for, Lab};
+use vrrpx_tests::netns::{run, secs, wait_for, Lab};
 use vrrpx_tests::pair::preconditions;
 use vrrpx_tests::peers::{keepalived_config, start_keepalived, KeepalivedInstance};
 use vrrpx_tests::scratch;
@@ -46,7 +46,7 @@ fn dual_master_lab(prefix: &str, dir: &Path) -> Lab {
         );
         start_keepalived(&mut lab, h, &conf, dir).unwrap();
     }
-    let up = wait_for(Duration::from_secs(10), || {
+    let up = wait_for(secs(10), || {
         lab.addrs("r1", "eth0")
             .unwrap()
             .iter()
@@ -164,21 +164,11 @@ fn monitor_burst(
     count: usize,
 ) -> (String, String) {
     let m = Monitor::start(lab, "mon", iface, dir, args);
-    assert!(m.wait_ready(Duration::from_secs(5)), "{}", m.log());
-    let sent = burst_in(
-        &lab.ns("junk"),
-        from,
-        frames,
-        count,
-        10_000,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    assert!(m.wait_ready(secs(5)), "{}", m.log());
+    let sent = burst_in(&lab.ns("junk"), from, frames, count, 10_000, secs(5)).unwrap();
     assert_eq!(sent, count);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(lab
-        .stop(m.idx, libc::SIGTERM, Duration::from_secs(3))
-        .unwrap());
+    assert!(lab.stop(m.idx, libc::SIGTERM, secs(3)).unwrap());
     (m.output(), m.log())
 }
 

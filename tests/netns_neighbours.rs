@@ -12,7 +12,7 @@ use aya::programs::loaded_programs;
 use serde_json::Value;
 use vrrp_ebpf::abi::{counter_index, Reason, MAP_COUNTERS};
 use vrrpx_tests::agent::{logs, Agent};
-use vrrpx_tests::netns::{wait_for, Lab};
+use vrrpx_tests::netns::{secs, wait_for, Lab};
 use vrrpx_tests::pair::{config, has, pair_lab, preconditions};
 use vrrpx_tests::peers::{keepalived_config, start_keepalived, KeepalivedInstance};
 use vrrpx_tests::scratch;
@@ -133,7 +133,7 @@ fn beside_keepalived_on_the_same_nic_each_vrid_elects_one_master_and_the_agent_p
     let r2 = Agent::start(&mut lab, "r2", &config("pair-backup.conf"), &dir, &[]);
 
     let pair = ["r1", "r2"];
-    let settled = wait_for(Duration::from_secs(15), || {
+    let settled = wait_for(secs(15), || {
         has(&lab, "r1", VIP_51)
             && has(&lab, "r1", VIP_52)
             && holders(&lab, &pair, VIP_51) == 1
@@ -164,7 +164,7 @@ fn beside_keepalived_on_the_same_nic_each_vrid_elects_one_master_and_the_agent_p
         );
     }
     // And it stays so: no second master for either VRID in the next two seconds.
-    let until = Instant::now() + Duration::from_secs(2);
+    let until = Instant::now() + secs(2);
     while Instant::now() < until {
         assert_eq!(holders(&lab, &pair, VIP_51), 1, "{}", state(&lab));
         assert_eq!(holders(&lab, &pair, VIP_52), 1, "{}", state(&lab));
@@ -201,19 +201,19 @@ fn neighbours_running_other_vrids_are_not_counted_as_rejections_in_status() {
     let mut lab = lab_with_neighbour("vxt-nbs-", &dir);
     start_keepalived_vrid(&mut lab, "r2", 52, 100, VIP_52, &dir);
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r2", VIP_52)
+        wait_for(secs(10), || has(&lab, "r2", VIP_52)
             && has(&lab, "r3", VIP_53)),
         "the neighbours are masters of their VRIDs"
     );
     let agent = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP_51)),
+        wait_for(secs(10), || has(&lab, "r1", VIP_51)),
         "r1 runs VRID 51\n{}",
         agent.log()
     );
     // The filter sees the neighbours (so what follows is not vacuous) ...
     let r1 = XdpCounters::of(&lab, "r1");
-    let heard = wait_for(Duration::from_secs(5), || {
+    let heard = wait_for(secs(5), || {
         [52, 53].iter().all(|&v| r1.count(v, Reason::Foreign) >= 10)
     });
     assert!(
@@ -222,7 +222,7 @@ fn neighbours_running_other_vrids_are_not_counted_as_rejections_in_status() {
     );
     // ... the engine reads the counters into its status every 5 s: let one such report
     // include them ...
-    std::thread::sleep(Duration::from_secs(6));
+    std::thread::sleep(secs(6));
     let status = agent.status(&lab).unwrap_or_default();
     let rejections = &status["rejections"]["eth0"];
     assert!(

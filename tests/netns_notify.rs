@@ -8,14 +8,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use vrrp_agent::proto::router::StateName::{self, Backup, Initialize, Master};
-use vrrpx_tests::agent::{expect_holder, Agent};
+use vrrpx_tests::agent::{expect_alone, Agent};
 use vrrpx_tests::agent_bin;
 use vrrpx_tests::events::Line;
-use vrrpx_tests::netns::wait_for;
+use vrrpx_tests::netns::{secs, wait_for};
 use vrrpx_tests::pair::{config, fixture, has, pair_test, VIP};
-
-const SECS_2: Duration = Duration::from_secs(2);
-const SECS_5: Duration = Duration::from_secs(5);
 
 /// keepalived's word for a state in notify arguments (`INIT` is `STOP`).
 fn notify_word(state: StateName) -> String {
@@ -52,7 +49,7 @@ fn notify_scripts_run_one_at_a_time_in_transition_order_and_events_carry_consecu
 
     let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
     assert!(
-        wait_for(SECS_5, || has(&lab, "r1", VIP)),
+        wait_for(secs(5), || has(&lab, "r1", VIP)),
         "r1 is master\n{}",
         r1.log()
     );
@@ -70,7 +67,7 @@ fn notify_scripts_run_one_at_a_time_in_transition_order_and_events_carry_consecu
         )
         .unwrap();
     // Subscribed well before the first transition below.
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(secs(1));
 
     // A stalled r2 (SIGSTOP longer than Master_Down) changes nothing: r1 kept advertising.
     r2.signal(&lab, libc::SIGSTOP);
@@ -80,43 +77,39 @@ fn notify_scripts_run_one_at_a_time_in_transition_order_and_events_carry_consecu
 
     // A burst: r1 leaves (r2 MASTER), comes back and preempts (r2 BACKUP), leaves again
     // (r2 MASTER), each step as soon as the previous one is visible.
-    assert!(r1.stop(&mut lab, libc::SIGTERM, SECS_2));
-    expect_holder(&lab, ("r2", "r1"), VIP, SECS_2, "r2 takes over", &[&r2]);
+    assert!(r1.stop(&mut lab, libc::SIGTERM, secs(2)));
+    // R2 takes over.
+    expect_alone(&lab, "r2", VIP, secs(2), &[&r2]);
     let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
-    expect_holder(&lab, ("r1", "r2"), VIP, SECS_5, "r1 preempts", &[&r1, &r2]);
-    assert!(r1.stop(&mut lab, libc::SIGTERM, SECS_2));
-    expect_holder(
-        &lab,
-        ("r2", "r1"),
-        VIP,
-        SECS_2,
-        "r2 takes over again",
-        &[&r2],
-    );
+    // R1 preempts.
+    expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
+    assert!(r1.stop(&mut lab, libc::SIGTERM, secs(2)));
+    // R2 takes over again.
+    expect_alone(&lab, "r2", VIP, secs(2), &[&r2]);
     let ends = |n: usize| {
         let text = std::fs::read_to_string(&notify_log).unwrap_or_default();
         text.lines().filter(|l| l.starts_with("end ")).count() >= n
     };
     assert!(
-        wait_for(Duration::from_secs(10), || ends(4)),
+        wait_for(secs(10), || ends(4)),
         "four notify runs finished:\n{}",
         std::fs::read_to_string(&notify_log).unwrap_or_default()
     );
     // r2 stops: its notify for STOP still runs (the agent drains its queue on exit).
-    assert!(r2.stop(&mut lab, libc::SIGTERM, SECS_5), "r2 exits");
+    assert!(r2.stop(&mut lab, libc::SIGTERM, secs(5)), "r2 exits");
     assert!(
-        wait_for(Duration::from_secs(3), || ends(5)),
+        wait_for(secs(3), || ends(5)),
         "the STOP notify ran:\n{}",
         std::fs::read_to_string(&notify_log).unwrap_or_default()
     );
     // The event stream ends with the daemon, for the harness and for `vrrp-agent events`.
     assert!(
-        wait_for(Duration::from_secs(3), || r2.stream_closed()),
+        wait_for(secs(3), || r2.stream_closed()),
         "the stream closed when r2 exited"
     );
-    let closed = wait_for(Duration::from_secs(3), || lab.exited(events));
+    let closed = wait_for(secs(3), || lab.exited(events));
     if !closed {
-        lab.stop(events, libc::SIGTERM, SECS_2).unwrap();
+        lab.stop(events, libc::SIGTERM, secs(2)).unwrap();
     }
 
     // The agent's own account of what happened, in order: the start-up transition (in

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 use vrrp_agent::proto::router::StateName::Master;
 use vrrpx_tests::agent::{instance_in, Agent, Monitor};
-use vrrpx_tests::netns::wait_for;
+use vrrpx_tests::netns::{secs, wait_for};
 use vrrpx_tests::pair::{fixture, has, pair_test};
 
 /// CLOCK_MONOTONIC in ns: the clock of the XDP arrival timestamps.
@@ -56,9 +56,7 @@ fn a_reload_changing_one_of_three_10ms_instances_leaves_the_others_advertising_w
     let r1 = Agent::start(&mut lab, "r1", &conf, &dir, &[]);
     let vips = ["10.9.0.151/24", "10.9.0.152/24", "10.9.0.153/24"];
     assert!(
-        wait_for(Duration::from_secs(5), || vips
-            .iter()
-            .all(|v| has(&lab, "r1", v))),
+        wait_for(secs(5), || vips.iter().all(|v| has(&lab, "r1", v))),
         "r1 masters all three\n{}",
         r1.log()
     );
@@ -66,7 +64,7 @@ fn a_reload_changing_one_of_three_10ms_instances_leaves_the_others_advertising_w
     // r2 watches passively, with kernel arrival timestamps.
     let mon = Monitor::start(&mut lab, "r2", "eth0", &dir, &[]);
     assert!(
-        wait_for(Duration::from_secs(5), || mon.lines().len() > 150),
+        wait_for(secs(5), || mon.lines().len() > 150),
         "the monitor hears adverts\n{}",
         mon.log()
     );
@@ -89,7 +87,7 @@ fn a_reload_changing_one_of_three_10ms_instances_leaves_the_others_advertising_w
         "reload round trip {:?}",
         Duration::from_nanos(t_done - t_reload)
     );
-    let st = r1.status_until(&lab, Duration::from_secs(3), |s| {
+    let st = r1.status_until(&lab, secs(3), |s| {
         instance_in(s, "VI_53").is_some_and(|i| i["base_priority"] == 120 && i["state"] == "Master")
     });
     let instance = |st, name| instance_in(st, name).unwrap();
@@ -159,8 +157,7 @@ fn a_reload_changing_one_of_three_10ms_instances_leaves_the_others_advertising_w
     assert!(vips.iter().all(|v| has(&lab, "r1", v)), "addresses kept");
 
     assert!(
-        lab.stop(mon.idx, libc::SIGTERM, Duration::from_secs(3))
-            .unwrap(),
+        lab.stop(mon.idx, libc::SIGTERM, secs(3)).unwrap(),
         "the monitor stops"
     );
     let lines = mon.lines();

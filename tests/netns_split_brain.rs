@@ -9,14 +9,11 @@ use std::time::{Duration, Instant};
 
 use vrrp_agent::proto::router::Cause::Preempted;
 use vrrp_agent::proto::router::StateName::{self, Backup, Master};
-use vrrpx_tests::agent::{expect_holder, instance_in, logs, start_pair, Agent};
+use vrrpx_tests::agent::{expect_alone, instance_in, logs, start_pair, Agent};
 use vrrpx_tests::events::Event;
-use vrrpx_tests::netns::{wait_for, Lab};
+use vrrpx_tests::netns::{secs, wait_for, Lab};
 use vrrpx_tests::pair::{config, has, only, pair_lab, preconditions, VIP};
 use vrrpx_tests::scratch;
-
-const SECS_2: Duration = Duration::from_secs(2);
-const SECS_5: Duration = Duration::from_secs(5);
 
 /// r1, r2 and a client c (10.9.0.50) on one bridge.
 fn split_lab(prefix: &str) -> Lab {
@@ -104,7 +101,8 @@ fn split_pair(lab: &mut Lab, dir: &Path) -> (Agent, Agent) {
         &config("split-brain-a.conf"),
         &config("split-brain-b.conf"),
     );
-    expect_holder(lab, ("r1", "r2"), VIP, SECS_5, "r1 is master", &[&r1, &r2]);
+    // R1 is master.
+    expect_alone(lab, "r1", VIP, secs(5), &[&r1, &r2]);
     (r1, r2)
 }
 
@@ -113,8 +111,7 @@ fn split(lab: &Lab, r1: &Agent, r2: &Agent) {
     block_vrrp(lab);
     let t0 = Instant::now();
     assert!(
-        wait_for(Duration::from_secs(3), || has(lab, "r1", VIP)
-            && has(lab, "r2", VIP)),
+        wait_for(secs(3), || has(lab, "r1", VIP) && has(lab, "r2", VIP)),
         "r2 also becomes master when it stops hearing r1\nr2: {}",
         r2.log()
     );
@@ -122,7 +119,7 @@ fn split(lab: &Lab, r1: &Agent, r2: &Agent) {
     assert!(dropped(lab) > 0, "the switch drops VRRP");
     // Each master hears the other's gratuitous ARP for the VIP.
     for a in [r1, r2] {
-        let st = a.status_until(lab, SECS_5, |s| {
+        let st = a.status_until(lab, secs(5), |s| {
             s["split_brain_events"].as_u64().is_some_and(|n| n > 0)
         });
         assert!(
@@ -148,7 +145,7 @@ fn split_brain_is_detected_by_both_masters_and_heals_to_the_higher_priority_one(
     split(&lab, &r1, &r2);
     // Each reports it as an event, naming the instance, its interface and VRID.
     for a in [&r1, &r2] {
-        let seen = a.wait_event(0, Duration::from_secs(3), |e| {
+        let seen = a.wait_event(0, secs(3), |e| {
             matches!(e, Event::SplitBrain { instance, interface, vrid: 51, .. }
                 if instance == "VI_51" && interface == "eth0")
         });
@@ -164,21 +161,15 @@ fn split_brain_is_detected_by_both_masters_and_heals_to_the_higher_priority_one(
     // answers at once (RFC 9568).
     let before = r2.mark();
     unblock_vrrp(&lab);
-    let took = expect_holder(
-        &lab,
-        ("r1", "r2"),
-        VIP,
-        Duration::from_secs(3),
-        "one master again",
-        &[&r1, &r2],
-    );
+    // One master again.
+    let took = expect_alone(&lab, "r1", VIP, secs(3), &[&r1, &r2]);
     eprintln!("healed to one master after {took:?}");
     assert!(
-        took < Duration::from_secs(1),
+        took < secs(1),
         "healed within 1 s (3 intervals plus slack): {took:?}"
     );
-    assert!(r1.wait_state(&lab, "VI_51", "Master", SECS_2));
-    assert!(r2.wait_state(&lab, "VI_51", "Backup", SECS_2));
+    assert!(r1.wait_state(&lab, "VI_51", "Master", secs(2)));
+    assert!(r2.wait_state(&lab, "VI_51", "Backup", secs(2)));
     assert_eq!(
         r2.instance(&lab, "VI_51").unwrap()["master"],
         serde_json::json!(["10.9.0.1", 150])
@@ -195,7 +186,7 @@ fn split_brain_is_detected_by_both_masters_and_heals_to_the_higher_priority_one(
     let mac1 = mac(&lab, "r1");
     let mut seen = String::new();
     assert!(
-        wait_for(Duration::from_secs(2), || {
+        wait_for(secs(2), || {
             seen = client_neighbour(&lab);
             seen.contains(&mac1)
         }),
@@ -244,16 +235,10 @@ fn client_follows_the_master_after_a_heal_starting_with(prefix: &str, first: &st
     std::thread::sleep(Duration::from_millis(300));
     unblock_from(&lab, second);
     let t0 = Instant::now();
-    expect_holder(
-        &lab,
-        ("r1", "r2"),
-        VIP,
-        Duration::from_secs(3),
-        "one master again",
-        &[&r1, &r2],
-    );
+    // One master again.
+    expect_alone(&lab, "r1", VIP, secs(3), &[&r1, &r2]);
     let mut seen = String::new();
-    let fixed = wait_for(Duration::from_secs(2), || {
+    let fixed = wait_for(secs(2), || {
         seen = client_neighbour(&lab);
         seen.contains(&mac1)
     });

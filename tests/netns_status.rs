@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use vrrpx_tests::agent::{instance_in, Agent};
 use vrrpx_tests::inject::in_netns;
-use vrrpx_tests::netns::wait_for;
+use vrrpx_tests::netns::{secs, wait_for};
 use vrrpx_tests::pair::{config, has, only, pair_test, VIP};
 
 /// GET /metrics from 127.0.0.1:`port` inside namespace `ns`; returns the body.
 fn fetch_metrics(ns: &str, port: u16) -> String {
     let reply = in_netns(ns, move || {
         let mut s = TcpStream::connect(("127.0.0.1", port))?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.set_read_timeout(Some(secs(5)))?;
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")?;
         let mut reply = String::new();
         s.read_to_string(&mut reply)?;
@@ -38,7 +38,7 @@ fn status_and_metrics_report_a_master_and_a_backup_field_by_field() {
     let (dir, mut lab) = pair_test("ops-status");
     let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
     assert!(
-        wait_for(Duration::from_secs(5), || has(&lab, "r1", VIP)),
+        wait_for(secs(5), || has(&lab, "r1", VIP)),
         "r1 is master\n{}",
         r1.log()
     );

@@ -3,11 +3,9 @@
 //! both addresses; when the link returns, both come back. Needs root and the release
 //! agent (`cargo xtask test`).
 
-use std::time::Duration;
-
 use vrrp_agent::proto::router::{Cause, StateName};
 use vrrpx_tests::agent::{logs, start_named};
-use vrrpx_tests::netns::{wait_for, Lab};
+use vrrpx_tests::netns::{secs, wait_for, Lab};
 use vrrpx_tests::pair::bare_test;
 
 const FRONT: &str = "10.9.0.100/24";
@@ -30,7 +28,7 @@ fn a_sync_group_moves_both_instances_when_one_link_fails_and_back_when_it_return
     let (r1, r2) = start_named(&mut lab, &dir, "engine/sync-a.conf", "engine/sync-b.conf");
     let both = [&r1, &r2];
     assert!(
-        wait_for(Duration::from_secs(5), || both_on(&lab, "r1", "r2")),
+        wait_for(secs(5), || both_on(&lab, "r1", "r2")),
         "r1 holds both\n{}",
         logs(&both)
     );
@@ -39,7 +37,7 @@ fn a_sync_group_moves_both_instances_when_one_link_fails_and_back_when_it_return
     let mark = r1.mark();
     lab.set_port("p-r1-eth1", false).unwrap();
     assert!(
-        wait_for(Duration::from_secs(3), || both_on(&lab, "r2", "r1")),
+        wait_for(secs(3), || both_on(&lab, "r2", "r1")),
         "r2 took both\n{}",
         logs(&both)
     );
@@ -52,7 +50,7 @@ fn a_sync_group_moves_both_instances_when_one_link_fails_and_back_when_it_return
 
     lab.set_port("p-r1-eth1", true).unwrap();
     assert!(
-        wait_for(Duration::from_secs(5), || both_on(&lab, "r1", "r2")),
+        wait_for(secs(5), || both_on(&lab, "r1", "r2")),
         "both back on r1\n{}",
         logs(&both)
     );

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use vrrpx_tests::agent::Agent;
-use vrrpx_tests::netns::wait_for;
+use vrrpx_tests::netns::{secs, wait_for};
 use vrrpx_tests::pair::{bare_test, config};
 
 /// The sd_notify messages received so far, and the socket they come in on.
@@ -70,7 +70,7 @@ fn under_systemd_the_agent_reports_ready_keeps_the_watchdog_fed_and_announces_re
         &[],
     );
 
-    let ready = mgr.until("READY=1", Duration::from_secs(10));
+    let ready = mgr.until("READY=1", secs(10));
     assert!(ready.is_some(), "READY=1: {:?}\n{}", mgr.seen, agent.log());
     // Ready means running: the instance has left INIT.
     let state = agent.instance(&lab, "VI_51").unwrap()["state"].clone();
@@ -82,7 +82,7 @@ fn under_systemd_the_agent_reports_ready_keeps_the_watchdog_fed_and_announces_re
     // WATCHDOG_USEC = 200 ms: a ping every 100 ms.
     let from = mgr.seen.len();
     let window = Instant::now();
-    while window.elapsed() < Duration::from_secs(1) {
+    while window.elapsed() < secs(1) {
         mgr.until("never", Duration::from_millis(100));
     }
     let pings = mgr.count("WATCHDOG=1", from);
@@ -92,12 +92,12 @@ fn under_systemd_the_agent_reports_ready_keeps_the_watchdog_fed_and_announces_re
     let from = mgr.seen.len();
     agent.signal(&lab, libc::SIGHUP);
     assert!(
-        mgr.until("RELOADING=1", Duration::from_secs(3)).is_some(),
+        mgr.until("RELOADING=1", secs(3)).is_some(),
         "RELOADING=1 on SIGHUP: {:?}",
         &mgr.seen[from..]
     );
     assert!(
-        mgr.until("READY=1", Duration::from_secs(3)).is_some(),
+        mgr.until("READY=1", secs(3)).is_some(),
         "READY=1 after the reload: {:?}",
         &mgr.seen[from..]
     );
@@ -111,12 +111,12 @@ fn under_systemd_the_agent_reports_ready_keeps_the_watchdog_fed_and_announces_re
     let from = mgr.seen.len();
     agent.signal(&lab, libc::SIGTERM);
     assert!(
-        mgr.until("STOPPING=1", Duration::from_secs(3)).is_some(),
+        mgr.until("STOPPING=1", secs(3)).is_some(),
         "STOPPING=1 on SIGTERM: {:?}",
         &mgr.seen[from..]
     );
     assert!(
-        wait_for(Duration::from_secs(3), || agent.exited(&mut lab)),
+        wait_for(secs(3), || agent.exited(&mut lab)),
         "the agent exits"
     );
     eprintln!("sd_notify messages: {:?}", mgr.seen);

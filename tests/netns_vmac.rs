@@ -3,10 +3,8 @@
 //! after failover the same MAC answers from the other router. The macvlan is removed when
 //! the agent stops. Needs root and the release agent (`cargo xtask test`).
 
-use std::time::Duration;
-
 use vrrpx_tests::agent::start_named;
-use vrrpx_tests::netns::{wait_for, Lab};
+use vrrpx_tests::netns::{secs, wait_for, Lab};
 use vrrpx_tests::pair::bare_test;
 
 const VMAC: &str = "00:00:5e:00:01:33";
@@ -43,7 +41,7 @@ fn use_vmac_keeps_the_virtual_mac_for_clients_across_failover_and_removes_the_ma
     lab.host("client", "eth0", &["10.9.0.50/24"]).unwrap();
     let (r1, _r2) = start_named(&mut lab, &dir, "engine/vmac-a.conf", "engine/vmac-b.conf");
     assert!(
-        wait_for(Duration::from_secs(5), || vip_on_vmac(&lab, "r1")),
+        wait_for(secs(5), || vip_on_vmac(&lab, "r1")),
         "r1 holds the address on vrrp.51\n{}",
         r1.log()
     );
@@ -59,10 +57,10 @@ fn use_vmac_keeps_the_virtual_mac_for_clients_across_failover_and_removes_the_ma
     assert!(!vip_on_vmac(&lab, "r2"));
     assert_eq!(client_mac_for_vip(&lab).as_deref(), Some(VMAC));
 
-    assert!(r1.stop(&mut lab, libc::SIGTERM, Duration::from_secs(2)));
+    assert!(r1.stop(&mut lab, libc::SIGTERM, secs(2)));
     assert!(link(&lab, "r1").is_empty(), "vrrp.51 removed on exit");
     assert!(
-        wait_for(Duration::from_secs(3), || vip_on_vmac(&lab, "r2")),
+        wait_for(secs(3), || vip_on_vmac(&lab, "r2")),
         "r2 took over on its vrrp.51"
     );
     assert_eq!(
