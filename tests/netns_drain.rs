@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use vrrpx_tests::agent::{cli, start_pair, Agent};
+use vrrpx_tests::agent::{cli, expect_ok, start_named, Agent};
 use vrrpx_tests::events::Event;
 use vrrpx_tests::netns::{secs, wait_for, Lab};
 use vrrpx_tests::pair::{config, pair_test, VIP};
@@ -17,12 +17,7 @@ fn only(lab: &Lab, h: &str, other: &str) -> bool {
 
 /// r1 (configs/pair-master.conf) and r2 (pair-backup), r1 the one holder.
 fn elected(lab: &mut Lab, dir: &std::path::Path) -> (Agent, Agent) {
-    let pair = start_pair(
-        lab,
-        dir,
-        &config("pair-master.conf"),
-        &config("pair-backup.conf"),
-    );
+    let pair = start_named(lab, dir, "pair-master.conf", "pair-backup.conf");
     assert!(wait_for(secs(10), || only(lab, "r1", "r2")));
     pair
 }
@@ -73,12 +68,7 @@ fn drain_hands_over_at_once_survives_a_restart_and_undrain_gives_the_role_back()
     let (r1, _r2) = elected(&mut lab, &dir);
 
     let t0 = Instant::now();
-    let out = cli(&lab, "r1", &["drain", "VI_51"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(cli(&lab, "r1", &["drain", "VI_51"]));
     assert!(
         wait_for(secs(2), || only(&lab, "r2", "r1")),
         "the address moved\n{}",
@@ -109,12 +99,7 @@ fn drain_hands_over_at_once_survives_a_restart_and_undrain_gives_the_role_back()
     );
     assert_eq!(r1.instance(&lab, "VI_51").unwrap()["drained"], "hard");
 
-    let out = cli(&lab, "r1", &["undrain", "--all"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(cli(&lab, "r1", &["undrain", "--all"]));
     assert!(
         wait_for(secs(5), || only(&lab, "r1", "r2")),
         "r1 (priority 150) preempts back\n{}",
@@ -141,12 +126,7 @@ fn a_soft_drain_lowers_the_priority_to_one_and_an_unknown_instance_is_refused() 
     );
     assert!(only(&lab, "r1", "r2"), "a refused drain changes nothing");
 
-    let out = cli(&lab, "r1", &["drain", "--all", "--soft"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok(cli(&lab, "r1", &["drain", "--all", "--soft"]));
     assert!(
         wait_for(secs(3), || only(&lab, "r2", "r1")),
         "r2 (100) preempts r1 at priority 1\n{}",
@@ -159,8 +139,7 @@ fn a_soft_drain_lowers_the_priority_to_one_and_an_unknown_instance_is_refused() 
     assert!(drain_event(&r1, 0, true, "soft"), "{:?}", r1.events());
     let human = String::from_utf8_lossy(&cli(&lab, "r1", &["status"]).stdout).to_string();
     assert!(human.contains("(drained soft)"), "{human}");
-    let out = cli(&lab, "r1", &["undrain", "VI_51"]);
-    assert!(out.status.success());
+    expect_ok(cli(&lab, "r1", &["undrain", "VI_51"]));
     assert!(wait_for(secs(5), || only(&lab, "r1", "r2")));
     assert_eq!(
         r1.instance(&lab, "VI_51").unwrap()["effective_priority"],

@@ -21,13 +21,8 @@ use vrrpx_tests::scratch;
 /// r1 on configs/pair-master.conf (150), r2 on configs/pair-backup.conf (100), r1 the
 /// one master.
 fn elected_pair(lab: &mut Lab, dir: &Path) -> (Agent, Agent) {
-    let (r1, r2) = start_pair(
-        lab,
-        dir,
-        &config("pair-master.conf"),
-        &config("pair-backup.conf"),
-    );
-    // R1 is master.
+    let (r1, r2) = start_named(lab, dir, "pair-master.conf", "pair-backup.conf");
+    // r1 is master.
     expect_alone(lab, "r1", VIP, secs(5), &[&r1, &r2]);
     (r1, r2)
 }
@@ -37,7 +32,7 @@ fn two_agents_elect_the_higher_priority_master_and_only_it_holds_the_address() {
     let (dir, mut lab) = pair_test("engine-elect");
     let r2 = Agent::start(&mut lab, "r2", &config("pair-backup.conf"), &dir, &[]);
     let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
-    // R1 (priority 150).
+    // r1 (priority 150).
     expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
     // Stable: still so a second later, and r2 never claimed it for long.
     std::thread::sleep(secs(1));
@@ -107,7 +102,7 @@ fn a_returning_higher_priority_router_preempts_but_not_with_nopreempt() {
         assert!(wait_for(secs(3), || has(&lab, "r2", VIP)));
         let r1 = Agent::start(&mut lab, "r1", &config(a), &dir, &[]);
         if preempts {
-            // R1 preempts.
+            // r1 preempts.
             expect_alone(&lab, "r1", VIP, secs(3), &[&r1, &r2]);
         } else {
             std::thread::sleep(secs(2));
@@ -185,7 +180,7 @@ fn ipv6_pair_elects_a_master_that_holds_the_ipv6_address_and_fails_over() {
     let (dir, mut lab) = pair_test("engine-ipv6");
     let (r1, r2) = start_named(&mut lab, &dir, "ipv6-a.conf", "ipv6-b.conf");
     let vip = "fd00:9::100/64";
-    // R1 (priority 150).
+    // r1 (priority 150).
     expect_alone(&lab, "r1", vip, secs(5), &[&r1, &r2]);
     r1.stop(&mut lab, libc::SIGTERM, secs(2));
     assert!(
@@ -278,7 +273,7 @@ fn crash_leftovers_are_removed_at_the_next_start_and_a_hand_added_address_is_unt
         "r1 becomes master again\n{}",
         rerun.log()
     );
-    // R1 holds it again and r2 released it.
+    // r1 holds it again and r2 released it.
     expect_alone(&lab, "r1", VIP, secs(5), &[&rerun, &r2]);
     assert_eq!(count(&lab, "r1", VIP), 1, "{VIP} once on r1");
     // Only our own address was cleaned up: the warning names nothing else.
@@ -360,7 +355,7 @@ fn sigterm_on_a_10ms_master_exits_within_100ms_detaching_xdp_and_removing_the_ad
         "engine/fast-master.conf",
         "engine/fast-backup.conf",
     );
-    // R1 is master.
+    // r1 is master.
     expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
     assert!(xdp_attached(&lab, "r1"), "the agent runs with XDP on r1");
     std::thread::sleep(Duration::from_millis(500));
@@ -380,7 +375,7 @@ fn sigterm_on_a_10ms_master_exits_within_100ms_detaching_xdp_and_removing_the_ad
         link(&lab, "r1")
     );
     assert!(!has(&lab, "r1", VIP), "r1 released {VIP}");
-    // R2 takes over.
+    // r2 takes over.
     expect_alone(&lab, "r2", VIP, secs(2), &[&r2]);
 }
 
@@ -401,7 +396,7 @@ fn unicast_peers_elect_one_master_advertise_to_the_peer_address_and_fail_over_on
         "engine/unicast-a.conf",
         "engine/unicast-b.conf",
     );
-    // R1 (priority 150) is the one master.
+    // r1 (priority 150) is the one master.
     expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
     std::thread::sleep(secs(1));
     assert!(only(&lab, "r1", "r2", VIP), "stable\nr2: {}", r2.log());
@@ -430,7 +425,7 @@ fn unicast_peers_elect_one_master_advertise_to_the_peer_address_and_fail_over_on
 
     let mark = r2.mark();
     r1.stop(&mut lab, libc::SIGTERM, secs(2));
-    // R2 takes over when r1 leaves.
+    // r2 takes over when r1 leaves.
     expect_alone(&lab, "r2", VIP, secs(2), &[&r2]);
     assert_eq!(
         r2.wait_move(mark, "VI_61", StateName::Master, secs(1)),
@@ -510,7 +505,7 @@ fn keepalived_default_v2_with_1s_adverts_elects_the_higher_priority_router_and_f
         "engine/v2-default-b.conf",
     );
     // Master_Down_Interval at 1 s adverts is 3.4 s for r1; allow for a busy machine.
-    // R1 (priority 150) is master.
+    // r1 (priority 150) is master.
     expect_alone(&lab, "r1", VIP, secs(10), &[&r1, &r2]);
     let adverts = captured_adverts(&lab, "r2", &dir.join("v2.pcap"), 2, 6);
     assert!(!adverts.is_empty(), "adverts captured on r2");
@@ -524,7 +519,7 @@ fn keepalived_default_v2_with_1s_adverts_elects_the_higher_priority_router_and_f
 
     r1.stop(&mut lab, libc::SIGTERM, secs(2));
     // Priority 0 from r1: r2 waits Skew_Time, (256 - 100) / 256 s = 0.61 s.
-    // R2 takes over.
+    // r2 takes over.
     expect_alone(&lab, "r2", VIP, secs(3), &[&r2]);
 }
 
@@ -545,7 +540,7 @@ fn without_accept_mode_the_master_refuses_traffic_to_the_address_but_still_answe
         "engine/noaccept-a.conf",
         "engine/noaccept-b.conf",
     );
-    // R1 is master.
+    // r1 is master.
     expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
     assert!(client_ping(&lab, "10.9.0.1"), "the router itself answers");
     assert!(
@@ -561,7 +556,7 @@ fn without_accept_mode_the_master_refuses_traffic_to_the_address_but_still_answe
     );
     // The new master refuses too; the old one, no longer master, holds nothing.
     r1.stop(&mut lab, libc::SIGTERM, secs(2));
-    // R2 takes over.
+    // r2 takes over.
     expect_alone(&lab, "r2", VIP, secs(3), &[&r2]);
     assert!(!client_ping(&lab, "10.9.0.100"));
     // The same pair with Accept_Mode (keepalived's default) answers.

@@ -97,7 +97,7 @@ fn an_http_health_check_failing_on_the_master_moves_the_address_and_its_recovery
     let _web2 = Health::start(&lab.ns("r2"));
     let (r1, r2) = start_named(&mut lab, &dir, "nginx-check-a.conf", "nginx-check-b.conf");
     let both = [&r1, &r2];
-    // R1 (150, healthy).
+    // r1 (150, healthy).
     expect_alone(&lab, "r1", VIP, secs(10), &both);
     std::thread::sleep(Duration::from_millis(500));
     assert!(web1.hits() > 0, "r1's check reaches its HTTP server");
@@ -109,7 +109,7 @@ fn an_http_health_check_failing_on_the_master_moves_the_address_and_its_recovery
     // (3 x 100 ms + 156/256 x 100 ms = 361 ms) runs out.
     let t0 = Instant::now();
     web1.stop();
-    // R2 takes it when r1's check fails.
+    // r2 takes it when r1's check fails.
     let took = expect_alone(&lab, "r2", VIP, secs(5), &both);
     eprintln!("health check failed -> address on r2 after {took:?}");
     let bound = Duration::from_millis(2 * 200 + 361 + 1000);
@@ -143,7 +143,7 @@ fn an_http_health_check_failing_on_the_master_moves_the_address_and_its_recovery
     // Restart it: two good checks restore 150, and r1 preempts (its own Master_Down,
     // 3 x 100 ms + 106/256 x 100 ms = 341 ms, ignoring r2's lower adverts).
     let web1 = Health::start(&lab.ns("r1"));
-    // R1 takes it back when healthy again.
+    // r1 takes it back when healthy again.
     let back = expect_alone(&lab, "r1", VIP, secs(5), &both);
     eprintln!("health check recovered -> address back on r1 after {back:?}");
     let bound = Duration::from_millis(2 * 200 + 341 + 1000);

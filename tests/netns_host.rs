@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use vrrp_agent::proto::router::{Cause, StateName};
-use vrrpx_tests::agent::{cpu_ns, Agent};
+use vrrpx_tests::agent::{cpu_ns, expect_ok, Agent};
 use vrrpx_tests::netns::{secs, wait_for, Lab};
 use vrrpx_tests::pair::{bare_test, config, has, pair_test, VIP};
 
@@ -38,6 +38,16 @@ fn file_check(name: &str, flag: &Path, weight: Option<i32>) -> String {
 
 fn only(lab: &Lab, h: &str, other: &str) -> bool {
     vrrpx_tests::pair::only(lab, h, other, VIP)
+}
+
+/// `agent`'s VI_1 reaches Master and its host holds the VIP.
+fn runs_as_master(lab: &Lab, agent: &Agent) {
+    assert!(
+        agent.wait_state(lab, "VI_1", "Master", secs(10)),
+        "{}",
+        agent.log()
+    );
+    assert!(wait_for(secs(10), || has(lab, &agent.host, VIP)));
 }
 
 /// Start host `h` on [`conf`] at `priority` with nothing extra: `H.conf` in `dir`.
@@ -74,12 +84,8 @@ fn an_instance_started_without_carrier_reports_fault_and_runs_when_carrier_comes
     );
     assert!(!has(&lab, "r1", VIP));
     lab.set_port("p-r1", true).unwrap();
-    assert!(
-        r1.wait_state(&lab, "VI_1", "Master", secs(10)),
-        "carrier came: it starts and, alone, becomes MASTER\n{}",
-        r1.log()
-    );
-    assert!(wait_for(secs(10), || has(&lab, "r1", VIP)));
+    // Carrier came: it starts and, alone, becomes MASTER.
+    runs_as_master(&lab, &r1);
 }
 
 #[test]
@@ -101,12 +107,8 @@ fn a_first_failing_check_gives_fault_and_a_pass_starts_the_instance() {
     );
     assert_eq!(r1.last_cause(&lab, "VI_1").as_deref(), Some("TrackFailed"));
     std::fs::write(&flag, "").unwrap();
-    assert!(
-        r1.wait_state(&lab, "VI_1", "Master", secs(10)),
-        "check passes: the instance starts\n{}",
-        r1.log()
-    );
-    assert!(wait_for(secs(10), || has(&lab, "r1", VIP)));
+    // The check passes: the instance starts.
+    runs_as_master(&lab, &r1);
 }
 
 #[test]
@@ -359,13 +361,7 @@ fn a_reload_that_changes_only_a_notify_path_makes_no_transition() {
     let before = r1.transitions(&lab, "VI_1").unwrap();
     let mark = r1.mark();
     conf(&dir, "r1.conf", 150, "", "    notify_master /usr/bin/true");
-    let out = r1.cli(&lab, &["reload"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded"));
+    assert!(expect_ok(r1.cli(&lab, &["reload"])).contains("reloaded"));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         r1.transitions(&lab, "VI_1"),

@@ -5,7 +5,7 @@
 //! Needs root and the release agent (`cargo xtask test`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use std::process::Command;
@@ -16,13 +16,13 @@ use vrrpx_tests::agent::Monitor;
 use vrrpx_tests::frames::{Advert, Csum};
 use vrrpx_tests::inject::burst_in;
 use vrrpx_tests::netns::{run, secs, wait_for, Lab};
-use vrrpx_tests::pair::preconditions;
+use vrrpx_tests::pair::{bare_test, preconditions};
 use vrrpx_tests::peers::{keepalived_config, start_keepalived, KeepalivedInstance};
 use vrrpx_tests::scratch;
 
 /// Two keepalived routers, each master of one VRID (the dual-master layout), 100 ms v3.
-fn dual_master_lab(prefix: &str, dir: &Path) -> Lab {
-    let mut lab = Lab::new(prefix).unwrap();
+fn dual_master_lab(name: &str) -> (PathBuf, Lab) {
+    let (dir, mut lab) = bare_test(name);
     lab.host("r1", "eth0", &["10.80.0.1/24"]).unwrap();
     lab.host("r2", "eth0", &["10.80.0.2/24"]).unwrap();
     lab.host("mon", "eth0", &["10.80.0.10/24"]).unwrap();
@@ -44,7 +44,7 @@ fn dual_master_lab(prefix: &str, dir: &Path) -> Lab {
                 inst("VI_62", 62, p62, &["10.80.0.62/24"]),
             ],
         );
-        start_keepalived(&mut lab, h, &conf, dir).unwrap();
+        start_keepalived(&mut lab, h, &conf, &dir).unwrap();
     }
     let up = wait_for(secs(10), || {
         lab.addrs("r1", "eth0")
@@ -58,7 +58,7 @@ fn dual_master_lab(prefix: &str, dir: &Path) -> Lab {
                 .any(|a| a == "10.80.0.62/24")
     });
     assert!(up, "keepalived routers did not each take their VRID");
-    lab
+    (dir, lab)
 }
 
 /// Run the monitor for `secs` with `extra` arguments; returns (JSON lines, its log).
@@ -122,9 +122,7 @@ fn check_hears_both_routers(adverts: &[&Value]) {
 
 #[test]
 fn monitor_hears_both_keepalived_masters_with_kernel_timestamps_on_the_xdp_path() {
-    preconditions();
-    let dir = scratch("netns-monitor-xdp");
-    let mut lab = dual_master_lab("vxt-monx-", &dir);
+    let (dir, mut lab) = dual_master_lab("netns-monitor-xdp");
     let (lines, log) = monitor(&mut lab, &dir, "2.5", &[]);
     assert!(log.contains("path=\"xdp\""), "XDP path is live: {log}");
     let adverts: Vec<&Value> = lines.iter().filter(|l| l.get("vrid").is_some()).collect();
@@ -139,9 +137,7 @@ fn monitor_hears_both_keepalived_masters_with_kernel_timestamps_on_the_xdp_path(
 
 #[test]
 fn monitor_hears_both_keepalived_masters_with_kernel_timestamps_on_the_raw_socket_path() {
-    preconditions();
-    let dir = scratch("netns-monitor-raw");
-    let mut lab = dual_master_lab("vxt-monr-", &dir);
+    let (dir, mut lab) = dual_master_lab("netns-monitor-raw");
     let (lines, log) = monitor(&mut lab, &dir, "2.5", &["--no-xdp"]);
     assert!(
         log.contains("path=\"raw-socket\""),

@@ -4,7 +4,7 @@
 //! each VRID elects exactly one master; the agent's `status` does not count that traffic as
 //! rejections. Needs root, keepalived and the release agent (`cargo xtask test`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aya::maps::{Map, MapData, MapInfo, PerCpuArray};
@@ -13,9 +13,8 @@ use serde_json::Value;
 use vrrp_ebpf::abi::{counter_index, Reason, MAP_COUNTERS};
 use vrrpx_tests::agent::{logs, Agent};
 use vrrpx_tests::netns::{secs, wait_for, Lab};
-use vrrpx_tests::pair::{config, has, pair_lab, preconditions};
+use vrrpx_tests::pair::{config, has, pair_test};
 use vrrpx_tests::peers::{keepalived_config, start_keepalived, KeepalivedInstance};
-use vrrpx_tests::scratch;
 
 /// vrrp-agent's VRID 51 (configs/pair-*.conf), keepalived's VRID 52, the third host's 53.
 const VIP_51: &str = "10.9.0.100/24";
@@ -59,13 +58,13 @@ fn agent_config(dir: &Path, h: &str, vrid: u8, vip: &str) -> std::path::PathBuf 
 
 /// r1 and r2 (tests/pair.rs) and a third host, r3 (10.9.0.3), running vrrp-agent with
 /// VRID 53 alone: a neighbour none of whose VRRP is r1's or r2's.
-fn lab_with_neighbour(prefix: &str, dir: &Path) -> Lab {
-    let mut lab = pair_lab(prefix);
+fn lab_with_neighbour(name: &str) -> (PathBuf, Lab) {
+    let (dir, mut lab) = pair_test(name);
     lab.host("r3", "eth0", &["10.9.0.3/24"]).unwrap();
-    let r3_conf = agent_config(dir, "r3", 53, VIP_53);
+    let r3_conf = agent_config(&dir, "r3", 53, VIP_53);
     // Its process runs until the lab ends; nothing here asks it anything.
-    Agent::start(&mut lab, "r3", &r3_conf, dir, &[]);
-    lab
+    Agent::start(&mut lab, "r3", &r3_conf, &dir, &[]);
+    (dir, lab)
 }
 
 /// How many of `hosts` hold `vip` on eth0.
@@ -123,9 +122,7 @@ impl XdpCounters {
 
 #[test]
 fn beside_keepalived_on_the_same_nic_each_vrid_elects_one_master_and_the_agent_passes_the_others() {
-    preconditions();
-    let dir = scratch("neighbours-same-nic");
-    let mut lab = lab_with_neighbour("vxt-nbr-", &dir);
+    let (dir, mut lab) = lab_with_neighbour("neighbours-same-nic");
     // keepalived first, so its election happens under the agents' filters.
     start_keepalived_vrid(&mut lab, "r1", 52, 150, VIP_52, &dir);
     start_keepalived_vrid(&mut lab, "r2", 52, 100, VIP_52, &dir);
@@ -195,10 +192,8 @@ fn beside_keepalived_on_the_same_nic_each_vrid_elects_one_master_and_the_agent_p
 
 #[test]
 fn neighbours_running_other_vrids_are_not_counted_as_rejections_in_status() {
-    preconditions();
-    let dir = scratch("neighbours-status");
     // The neighbours speak first: vrrp-agent's VRID 53 on r3, keepalived's VRID 52 on r2.
-    let mut lab = lab_with_neighbour("vxt-nbs-", &dir);
+    let (dir, mut lab) = lab_with_neighbour("neighbours-status");
     start_keepalived_vrid(&mut lab, "r2", 52, 100, VIP_52, &dir);
     assert!(
         wait_for(secs(10), || has(&lab, "r2", VIP_52)

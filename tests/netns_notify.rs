@@ -4,15 +4,14 @@
 //! carries the same transitions with consecutive sequence numbers. Needs root and the
 //! release agent (`cargo xtask test`).
 
-use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use vrrp_agent::proto::router::StateName::{self, Backup, Initialize, Master};
 use vrrpx_tests::agent::{expect_alone, Agent};
-use vrrpx_tests::agent_bin;
 use vrrpx_tests::events::Line;
 use vrrpx_tests::netns::{secs, wait_for};
 use vrrpx_tests::pair::{config, fixture, has, pair_test, VIP};
+use vrrpx_tests::{agent_bin, write_script};
 
 /// keepalived's word for a state in notify arguments (`INIT` is `STOP`).
 fn notify_word(state: StateName) -> String {
@@ -30,15 +29,10 @@ fn notify_scripts_run_one_at_a_time_in_transition_order_and_events_carry_consecu
     // must still run one at a time, in order (every "start" followed by its own "end").
     let notify_log = dir.join("notify.log");
     let script = dir.join("notify.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho \"start $*\" >> {log}\nsleep 0.2\necho \"end $*\" >> {log}\n",
-            log = notify_log.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = notify_log.display();
+    let body =
+        format!("#!/bin/sh\necho \"start $*\" >> {log}\nsleep 0.2\necho \"end $*\" >> {log}\n");
+    write_script(&script, &body);
     let template = std::fs::read_to_string(fixture("ops/notify-r2.conf.in")).unwrap();
     let conf = dir.join("notify-r2.conf");
     std::fs::write(
@@ -78,13 +72,13 @@ fn notify_scripts_run_one_at_a_time_in_transition_order_and_events_carry_consecu
     // A burst: r1 leaves (r2 MASTER), comes back and preempts (r2 BACKUP), leaves again
     // (r2 MASTER), each step as soon as the previous one is visible.
     assert!(r1.stop(&mut lab, libc::SIGTERM, secs(2)));
-    // R2 takes over.
+    // r2 takes over.
     expect_alone(&lab, "r2", VIP, secs(2), &[&r2]);
     let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
-    // R1 preempts.
+    // r1 preempts.
     expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
     assert!(r1.stop(&mut lab, libc::SIGTERM, secs(2)));
-    // R2 takes over again.
+    // r2 takes over again.
     expect_alone(&lab, "r2", VIP, secs(2), &[&r2]);
     let ends = |n: usize| {
         let text = std::fs::read_to_string(&notify_log).unwrap_or_default();

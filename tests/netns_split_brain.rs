@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use vrrp_agent::proto::router::Cause::Preempted;
 use vrrp_agent::proto::router::StateName::{self, Backup, Master};
-use vrrpx_tests::agent::{expect_alone, instance_in, logs, start_pair, Agent};
+use vrrpx_tests::agent::{expect_alone, instance_in, logs, start_named, Agent};
 use vrrpx_tests::events::Event;
 use vrrpx_tests::netns::{secs, wait_for, Lab};
-use vrrpx_tests::pair::{config, has, only, pair_lab, preconditions, VIP};
+use vrrpx_tests::pair::{has, only, pair_lab, preconditions, VIP};
 use vrrpx_tests::scratch;
 
 /// r1, r2 and a client c (10.9.0.50) on one bridge.
@@ -95,13 +95,8 @@ fn client_neighbour(lab: &Lab) -> String {
 
 /// Start r1 (150) and r2 (100) and wait until r1 is the one master.
 fn split_pair(lab: &mut Lab, dir: &Path) -> (Agent, Agent) {
-    let (r1, r2) = start_pair(
-        lab,
-        dir,
-        &config("split-brain-a.conf"),
-        &config("split-brain-b.conf"),
-    );
-    // R1 is master.
+    let (r1, r2) = start_named(lab, dir, "split-brain-a.conf", "split-brain-b.conf");
+    // r1 is master.
     expect_alone(lab, "r1", VIP, secs(5), &[&r1, &r2]);
     (r1, r2)
 }

@@ -6,7 +6,7 @@
 use vrrp_agent::proto::router::{Cause, StateName};
 use vrrpx_tests::agent::{logs, start_named};
 use vrrpx_tests::netns::{secs, wait_for, Lab};
-use vrrpx_tests::pair::bare_test;
+use vrrpx_tests::pair::pair_test;
 
 const FRONT: &str = "10.9.0.100/24";
 const BACK: &str = "10.9.6.100/24";
@@ -20,9 +20,7 @@ fn both_on(lab: &Lab, h: &str, other: &str) -> bool {
 
 #[test]
 fn a_sync_group_moves_both_instances_when_one_link_fails_and_back_when_it_returns() {
-    let (dir, mut lab) = bare_test("netns-sync");
-    lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
-    lab.host("r2", "eth0", &["10.9.0.2/24"]).unwrap();
+    let (dir, mut lab) = pair_test("netns-sync");
     lab.attach("r1", "eth1", &["10.9.6.1/24"]).unwrap();
     lab.attach("r2", "eth1", &["10.9.6.2/24"]).unwrap();
     let (r1, r2) = start_named(&mut lab, &dir, "engine/sync-a.conf", "engine/sync-b.conf");

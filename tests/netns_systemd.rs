@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use vrrpx_tests::agent::Agent;
-use vrrpx_tests::netns::{secs, wait_for};
+use vrrpx_tests::netns::{secs, wait_for, Lab};
 use vrrpx_tests::pair::{bare_test, config};
 
 /// The sd_notify messages received so far, and the socket they come in on.
@@ -44,6 +44,19 @@ impl Manager {
             }
         }
         None
+    }
+
+    /// Send `sig` to the agent and expect `want` within 3 s; where the messages since the
+    /// signal start in `seen`.
+    fn signalled(&mut self, lab: &Lab, agent: &Agent, sig: i32, want: &str) -> usize {
+        let from = self.seen.len();
+        agent.signal(lab, sig);
+        assert!(
+            self.until(want, secs(3)).is_some(),
+            "{want} on signal {sig}: {:?}",
+            &self.seen[from..]
+        );
+        from
     }
 
     fn count(&self, want: &str, since: usize) -> usize {
@@ -89,13 +102,7 @@ fn under_systemd_the_agent_reports_ready_keeps_the_watchdog_fed_and_announces_re
     eprintln!("{pings} WATCHDOG=1 in 1 s");
     assert!(pings >= 2, "watchdog pings within a second: {:?}", mgr.seen);
 
-    let from = mgr.seen.len();
-    agent.signal(&lab, libc::SIGHUP);
-    assert!(
-        mgr.until("RELOADING=1", secs(3)).is_some(),
-        "RELOADING=1 on SIGHUP: {:?}",
-        &mgr.seen[from..]
-    );
+    let from = mgr.signalled(&lab, &agent, libc::SIGHUP, "RELOADING=1");
     assert!(
         mgr.until("READY=1", secs(3)).is_some(),
         "READY=1 after the reload: {:?}",
@@ -108,13 +115,7 @@ fn under_systemd_the_agent_reports_ready_keeps_the_watchdog_fed_and_announces_re
         agent.log()
     );
 
-    let from = mgr.seen.len();
-    agent.signal(&lab, libc::SIGTERM);
-    assert!(
-        mgr.until("STOPPING=1", secs(3)).is_some(),
-        "STOPPING=1 on SIGTERM: {:?}",
-        &mgr.seen[from..]
-    );
+    mgr.signalled(&lab, &agent, libc::SIGTERM, "STOPPING=1");
     assert!(
         wait_for(secs(3), || agent.exited(&mut lab)),
         "the agent exits"

@@ -5,7 +5,7 @@
 
 use vrrpx_tests::agent::start_named;
 use vrrpx_tests::netns::{secs, wait_for, Lab};
-use vrrpx_tests::pair::bare_test;
+use vrrpx_tests::pair::pair_test;
 
 const VMAC: &str = "00:00:5e:00:01:33";
 
@@ -35,9 +35,7 @@ fn client_mac_for_vip(lab: &Lab) -> Option<String> {
 
 #[test]
 fn use_vmac_keeps_the_virtual_mac_for_clients_across_failover_and_removes_the_macvlan_on_exit() {
-    let (dir, mut lab) = bare_test("netns-vmac");
-    lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
-    lab.host("r2", "eth0", &["10.9.0.2/24"]).unwrap();
+    let (dir, mut lab) = pair_test("netns-vmac");
     lab.host("client", "eth0", &["10.9.0.50/24"]).unwrap();
     let (r1, _r2) = start_named(&mut lab, &dir, "engine/vmac-a.conf", "engine/vmac-b.conf");
     assert!(

@@ -12,7 +12,7 @@ use vrrp_agent::notify::{commands_for, Notifier};
 use vrrp_agent::proto::router::StateName;
 use vrrp_agent::track::Tracker;
 use vrrpx_tests::agent::cli_here;
-use vrrpx_tests::{is_root, scratch};
+use vrrpx_tests::{is_root, scratch, write_script};
 
 /// Longest wait for a script to have run.
 const WAIT: Duration = Duration::from_secs(10);
@@ -50,15 +50,11 @@ impl Recorder {
         set_mode(&out, 0o1777);
         let script = dir.join("id.sh");
         // The answer goes to `out` under the name in $1, whole or not at all.
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\nid -u > {out}/\"$1\".tmp && mv {out}/\"$1\".tmp {out}/\"$1\"\n",
-                out = out.display()
-            ),
-        )
-        .unwrap();
-        set_mode(&script, 0o755);
+        let out_dir = out.display();
+        let body = format!(
+            "#!/bin/sh\nid -u > {out_dir}/\"$1\".tmp && mv {out_dir}/\"$1\".tmp {out_dir}/\"$1\"\n"
+        );
+        write_script(&script, &body);
         Recorder { script, out }
     }
 
@@ -149,8 +145,7 @@ fn unsafe_script(dir: &Path, security: bool) -> (PathBuf, String) {
     std::fs::create_dir(&open).unwrap();
     set_mode(&open, 0o777);
     let script = open.join("chk.sh");
-    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
-    set_mode(&script, 0o755);
+    write_script(&script, "#!/bin/sh\nexit 0\n");
     let conf = format!(
         "global_defs {{\n  {}script_user root\n}}\n\
          vrrp_script chk {{\n  script \"{} --quiet\"\n}}\n\
