@@ -30,20 +30,18 @@ use vrrp_agent::io::rawsock::process_frame;
 use vrrp_agent::proto::advert::AdvertOut;
 use vrrp_ebpf::abi::*;
 use vrrp_ebpf::classify::Verdict;
+use vrrp_ebpf::wire::{
+    ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP as PROTO_VRRP,
+    MAX_VRRP_LEN,
+};
 
 /// The interface every frame "arrives" on, and the arrival time stamped on events.
 const IFINDEX: u32 = 7;
 const TS_NS: u64 = 0x0123_4567_89ab_cdef;
 
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86dd;
-const ETH_P_ARP: u16 = 0x0806;
-const ETH_P_8021Q: u16 = 0x8100;
-const ETH_P_8021AD: u16 = 0x88a8;
-const PROTO_VRRP: u8 = 112;
-/// The largest VRRP message the receive checks look at (VRRP.md: a 1500-byte MTU less the
-/// IPv4 header); longer ones are refused as `length`.
-const MAX_MSG: usize = 1480;
+/// The largest VRRP message the receive checks look at (a 1500-byte MTU less the IPv4
+/// header); longer ones are refused as `length`.
+const MAX_MSG: usize = MAX_VRRP_LEN;
 
 // ---------------------------------------------------------------------------------------
 // wire
