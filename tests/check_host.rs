@@ -26,6 +26,12 @@ fn check(lab: &Lab, args: &[&str]) -> Outcome {
     }
 }
 
+/// `vrrp-agent check -f CONF --peer PEER EXTRA...` in host r1.
+fn check_peer(lab: &Lab, conf: &Path, peer: &Path, extra: &[&str]) -> Outcome {
+    let (conf, peer) = (conf.to_str().unwrap(), peer.to_str().unwrap());
+    check(lab, &[&["-f", conf, "--peer", peer][..], extra].concat())
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -160,15 +166,7 @@ fn check_peer_accepts_the_example_pair_and_names_both_files_on_a_mismatch() {
     let (dir, lab) = pair_test("check-host-peer");
     let master = config("pair-master.conf");
     let backup = config("pair-backup.conf");
-    let out = check(
-        &lab,
-        &[
-            "-f",
-            master.to_str().unwrap(),
-            "--peer",
-            backup.to_str().unwrap(),
-        ],
-    );
+    let out = check_peer(&lab, &master, &backup, &[]);
     assert_eq!(out.status, 0, "{}", out.stderr);
 
     let slow = std::fs::read_to_string(&backup)
@@ -176,16 +174,7 @@ fn check_peer_accepts_the_example_pair_and_names_both_files_on_a_mismatch() {
         .replace("advert_int 0.1", "advert_int 1")
         .replace("vrrp_version 3", "vrrp_version 2");
     let peer = write(&dir, "backup-v2.conf", &slow);
-    let out = check(
-        &lab,
-        &[
-            "-f",
-            master.to_str().unwrap(),
-            "--peer",
-            peer.to_str().unwrap(),
-            "--json",
-        ],
-    );
+    let out = check_peer(&lab, &master, &peer, &["--json"]);
     assert_eq!(out.status, 5, "{}", out.stdout);
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let e = &json["errors"][0];
@@ -196,15 +185,7 @@ fn check_peer_accepts_the_example_pair_and_names_both_files_on_a_mismatch() {
 
     // A peer file that does not validate cannot be compared: its errors are reported, 4.
     let broken = write(&dir, "broken.conf", "vrrp_instance X {\n priority 0\n}\n");
-    let out = check(
-        &lab,
-        &[
-            "-f",
-            master.to_str().unwrap(),
-            "--peer",
-            broken.to_str().unwrap(),
-        ],
-    );
+    let out = check_peer(&lab, &master, &broken, &[]);
     assert_eq!(out.status, 4, "{}", out.stderr);
     assert!(
         out.stderr

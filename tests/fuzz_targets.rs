@@ -544,35 +544,16 @@ fn accepts(f: &[u8], m: &Msg, configured: Option<VridPolicy>) -> Option<u8> {
 /// One verdict is counted exactly once, where the XDP program would count it.
 fn check_counters(c: &Counters, verdict: Verdict, event: Option<&Event>, policy: &str) {
     let slots: u64 = c.slots.iter().sum();
+    // A frame that is not VRRP is counted once in its global stat and never under a VRID.
+    let stat = |index: u32, what: &str| {
+        assert_eq!(c.stats[index as usize], 1, "{policy}: {what} not counted");
+        assert_eq!(slots, 0, "{policy}: {what} counted under a VRID");
+    };
     match verdict {
-        Verdict::Pass => {
-            assert_eq!(
-                c.stats[STAT_NON_VRRP as usize], 1,
-                "{policy}: pass not counted"
-            );
-            assert_eq!(slots, 0, "{policy}: a pass counted under a VRID");
-        }
-        Verdict::Tagged => {
-            assert_eq!(
-                c.stats[STAT_VLAN_PASSED as usize], 1,
-                "{policy}: tagged frame not counted"
-            );
-            assert_eq!(slots, 0, "{policy}: a tagged frame counted under a VRID");
-        }
-        Verdict::Arp => {
-            assert_eq!(
-                c.stats[STAT_ARP_REPORTED as usize], 1,
-                "{policy}: ARP not counted"
-            );
-            assert_eq!(slots, 0, "{policy}: an ARP counted under a VRID");
-        }
-        Verdict::ToVipRefused => {
-            assert_eq!(
-                c.stats[STAT_VIP_DROPPED as usize], 1,
-                "{policy}: refusal not counted"
-            );
-            assert_eq!(slots, 0, "{policy}: a refusal counted under a VRID");
-        }
+        Verdict::Pass => stat(STAT_NON_VRRP, "a pass"),
+        Verdict::Tagged => stat(STAT_VLAN_PASSED, "a tagged frame"),
+        Verdict::Arp => stat(STAT_ARP_REPORTED, "an ARP"),
+        Verdict::ToVipRefused => stat(STAT_VIP_DROPPED, "a refusal"),
         Verdict::Vrrp { vrid, reason } => {
             assert_eq!(c.get(vrid, reason), 1, "{policy}: {reason:?} not counted");
             let form_counted = reason == Reason::Accepted

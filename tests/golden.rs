@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The scenarios in `tests/FOLDER`, in name order.
@@ -51,4 +52,30 @@ pub fn check_scenarios(folder: &str, min: usize, replay: impl Fn(&Path) -> Vec<V
             s.display()
         );
     }
+}
+
+/// Read a scenario: the set-up under `key` on its first line, then every step (the whole
+/// line, and its `input`), skipping blank lines and `//` comments.
+pub fn read<S: DeserializeOwned, I: DeserializeOwned>(
+    path: &Path,
+    key: &str,
+) -> (S, Vec<(Value, I)>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("//"));
+    let first: Value = serde_json::from_str(lines.next().expect("a set-up line")).unwrap();
+    let setup = serde_json::from_value(first[key].clone())
+        .unwrap_or_else(|e| panic!("{}: {key}: {e}", path.display()));
+    let steps = lines
+        .enumerate()
+        .map(|(n, line)| {
+            let step: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{} step {n}: {e}", path.display()));
+            let input = serde_json::from_value(step["input"].clone())
+                .unwrap_or_else(|e| panic!("{} step {n}: input: {e}", path.display()));
+            (step, input)
+        })
+        .collect();
+    (setup, steps)
 }

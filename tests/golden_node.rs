@@ -9,28 +9,18 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use vrrp_agent::proto::node::{Node, NodeInput, NodeSpec};
-use vrrpx_tests::golden::check_scenarios;
+use vrrpx_tests::golden::{self, check_scenarios};
 
 fn replay(scenario: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(scenario).unwrap();
-    let mut lines = text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("//"));
-    let first: Value = serde_json::from_str(lines.next().expect("spec line")).unwrap();
-    let spec: NodeSpec = serde_json::from_value(first["spec"].clone())
-        .unwrap_or_else(|e| panic!("{}: spec: {e}", scenario.display()));
+    let (spec, steps): (NodeSpec, Vec<(Value, NodeInput)>) = golden::read(scenario, "spec");
     let mut node = Node::new(spec);
     let mut out = Vec::new();
-    for (n, line) in lines.enumerate() {
-        let step: Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("{} step {n}: {e}", scenario.display()));
+    for (n, (step, input)) in steps.into_iter().enumerate() {
         let now = match (step["at_ns"].as_u64(), step["at_ms"].as_f64()) {
             (Some(ns), _) => ns,
             (None, Some(ms)) => (ms * 1e6).round() as u64,
             _ => panic!("{} step {n}: at_ms or at_ns", scenario.display()),
         };
-        let input: NodeInput = serde_json::from_value(step["input"].clone())
-            .unwrap_or_else(|e| panic!("{} step {n}: input: {e}", scenario.display()));
         let outputs = node.handle(input.clone(), now);
         let states: Vec<Value> = (0..node.len())
             .map(|i| json!([node.router(i).state(), node.router(i).priority()]))

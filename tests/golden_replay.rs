@@ -9,24 +9,14 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use vrrp_agent::proto::router::{Input, Router, RouterParams};
-use vrrpx_tests::golden::check_scenarios;
+use vrrpx_tests::golden::{self, check_scenarios};
 
 fn replay(scenario: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(scenario).unwrap();
-    let mut lines = text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("//"));
-    let first: Value = serde_json::from_str(lines.next().expect("params line")).unwrap();
-    let params: RouterParams = serde_json::from_value(first["params"].clone())
-        .unwrap_or_else(|e| panic!("{}: params: {e}", scenario.display()));
+    let (params, steps): (RouterParams, Vec<(Value, Input)>) = golden::read(scenario, "params");
     let mut router = Router::new(params);
     let mut out = Vec::new();
-    for (n, line) in lines.enumerate() {
-        let step: Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("{} step {n}: {e}", scenario.display()));
+    for (n, (step, input)) in steps.into_iter().enumerate() {
         let at_ms = step["at_ms"].as_f64().expect("at_ms");
-        let input: Input = serde_json::from_value(step["input"].clone())
-            .unwrap_or_else(|e| panic!("{} step {n}: input: {e}", scenario.display()));
         let now = (at_ms * 1e6).round() as u64;
         let actions = router.handle(input.clone(), now);
         out.push(json!({

@@ -40,6 +40,16 @@ fn only(lab: &Lab, h: &str, other: &str) -> bool {
     vrrpx_tests::pair::only(lab, h, other, VIP)
 }
 
+/// `agent`'s instance `name` reaches Fault within `limit`, for `cause`.
+fn expect_fault(lab: &Lab, agent: &Agent, name: &str, cause: &str, limit: Duration) {
+    assert!(
+        agent.wait_state(lab, name, "Fault", limit),
+        "{name} not in FAULT\n{}",
+        agent.log()
+    );
+    assert_eq!(agent.last_cause(lab, name).as_deref(), Some(cause));
+}
+
 /// `agent`'s VI_1 reaches Master and its host holds the VIP.
 fn runs_as_master(lab: &Lab, agent: &Agent) {
     assert!(
@@ -73,15 +83,8 @@ fn an_instance_started_without_carrier_reports_fault_and_runs_when_carrier_comes
     let (dir, mut lab) = pair_test("host-carrier");
     lab.cut("r1").unwrap();
     let r1 = plain(&mut lab, &dir, "r1", 150, &[]);
-    assert!(
-        r1.wait_state(&lab, "VI_1", "Fault", secs(10)),
-        "no carrier at start: FAULT, not INIT\n{}",
-        r1.log()
-    );
-    assert_eq!(
-        r1.last_cause(&lab, "VI_1").as_deref(),
-        Some("InterfaceDown")
-    );
+    // No carrier at start: FAULT, not INIT.
+    expect_fault(&lab, &r1, "VI_1", "InterfaceDown", secs(10));
     assert!(!has(&lab, "r1", VIP));
     lab.set_port("p-r1", true).unwrap();
     // Carrier came: it starts and, alone, becomes MASTER.
@@ -100,12 +103,8 @@ fn a_first_failing_check_gives_fault_and_a_pass_starts_the_instance() {
         "    track_script {\n        chk\n    }",
     );
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
-    assert!(
-        r1.wait_state(&lab, "VI_1", "Fault", secs(10)),
-        "first run failed: FAULT\n{}",
-        r1.log()
-    );
-    assert_eq!(r1.last_cause(&lab, "VI_1").as_deref(), Some("TrackFailed"));
+    // The first run failed: FAULT.
+    expect_fault(&lab, &r1, "VI_1", "TrackFailed", secs(10));
     std::fs::write(&flag, "").unwrap();
     // The check passes: the instance starts.
     runs_as_master(&lab, &r1);
@@ -516,15 +515,8 @@ fn an_ipv6_instance_waits_in_fault_for_a_tentative_link_local_then_runs() {
         String::from_utf8_lossy(&tentative.stdout)
     );
     let r1 = Agent::start(&mut lab, "r1", &config("ipv6-a.conf"), &dir, &[]);
-    assert!(
-        r1.wait_state(&lab, "VI6_51", "Fault", secs(3)),
-        "no usable link-local yet: FAULT\n{}",
-        r1.log()
-    );
-    assert_eq!(
-        r1.last_cause(&lab, "VI6_51").as_deref(),
-        Some("NoSourceAddress")
-    );
+    // No usable link-local yet: FAULT.
+    expect_fault(&lab, &r1, "VI6_51", "NoSourceAddress", secs(3));
     assert!(
         r1.wait_state(&lab, "VI6_51", "Master", secs(15)),
         "DAD finished: the instance runs, alone it becomes MASTER\n{}",
