@@ -709,27 +709,29 @@ fn model_promises(c: &Config) {
         for t in &a.track_interfaces {
             assert!(t.weight.abs() <= 253, "{who}: track_interface weight");
         }
-        for t in &a.track_scripts {
-            assert!(
-                c.scripts.iter().any(|s| s.name == t.name),
-                "{who}: tracks an undefined script {}",
-                t.name
-            );
-            assert!(
+        // Every tracked script and file is defined, its weight in range: (defined, name,
+        // weight in range, kind).
+        let scripts = a.track_scripts.iter().map(|t| {
+            let defined = c.scripts.iter().any(|s| s.name == t.name);
+            (
+                defined,
+                &t.name,
                 t.weight.is_none_or(|w| w.abs() <= 253),
-                "{who}: script weight"
-            );
-        }
-        for t in &a.track_files {
-            assert!(
-                c.track_files.iter().any(|f| f.name == t.name),
-                "{who}: tracks an undefined file {}",
-                t.name
-            );
-            assert!(
+                "script",
+            )
+        });
+        let files = a.track_files.iter().map(|t| {
+            let defined = c.track_files.iter().any(|f| f.name == t.name);
+            (
+                defined,
+                &t.name,
                 t.weight.is_none_or(|w| w.abs() <= 254),
-                "{who}: file weight"
-            );
+                "file",
+            )
+        });
+        for (defined, name, weight_ok, kind) in scripts.chain(files) {
+            assert!(defined, "{who}: tracks an undefined {kind} {name}");
+            assert!(weight_ok, "{who}: {kind} weight");
         }
     }
     for (i, s) in c.scripts.iter().enumerate() {

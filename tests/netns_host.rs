@@ -36,6 +36,19 @@ fn file_check(name: &str, flag: &Path, weight: Option<i32>) -> String {
     )
 }
 
+/// r1.conf at priority 150 tracking check `chk` on `flag` ([`file_check`], `weight`),
+/// with `extra` lines in the instance.
+fn checked_conf(dir: &Path, flag: &Path, weight: Option<i32>, extra: &str) -> PathBuf {
+    let track = format!("{extra}    track_script {{\n        chk\n    }}");
+    conf(
+        dir,
+        "r1.conf",
+        150,
+        &file_check("chk", flag, weight),
+        &track,
+    )
+}
+
 fn only(lab: &Lab, h: &str, other: &str) -> bool {
     vrrpx_tests::pair::only(lab, h, other, VIP)
 }
@@ -95,13 +108,7 @@ fn an_instance_started_without_carrier_reports_fault_and_runs_when_carrier_comes
 fn a_first_failing_check_gives_fault_and_a_pass_starts_the_instance() {
     let (dir, mut lab) = pair_test("host-firstfail");
     let flag = dir.join("healthy");
-    let c = conf(
-        &dir,
-        "r1.conf",
-        150,
-        &file_check("chk", &flag, None),
-        "    track_script {\n        chk\n    }",
-    );
+    let c = checked_conf(&dir, &flag, None, "");
     let r1 = Agent::start(&mut lab, "r1", &c, &dir, &[]);
     // The first run failed: FAULT.
     expect_fault(&lab, &r1, "VI_1", "TrackFailed", secs(10));
@@ -319,13 +326,7 @@ fn preempt_delay_after_a_health_recovery_waits_before_taking_the_role_back() {
     let (dir, mut lab) = pair_test("host-pdelay");
     let flag = dir.join("healthy");
     // r1: priority 150, a weighted check (-100 while failing) and a 3 s preempt_delay.
-    let c1 = conf(
-        &dir,
-        "r1.conf",
-        150,
-        &file_check("chk", &flag, Some(-100)),
-        "    preempt_delay 3\n    track_script {\n        chk\n    }",
-    );
+    let c1 = checked_conf(&dir, &flag, Some(-100), "    preempt_delay 3\n");
     let r1 = Agent::start(&mut lab, "r1", &c1, &dir, &[]);
     let _r2 = plain(&mut lab, &dir, "r2", 100, &[]);
     assert!(

@@ -220,9 +220,14 @@ fn capture(lab: &Lab, file: &Path, count: usize, limit: Duration) {
     capture_vrrp(lab, "r2", file, count, limit);
 }
 
-/// Every decoded packet has `want` as its fields.
-fn assert_all(file: &Path, fields: &[&str], want: &[&str], min_packets: usize) {
-    let rows = tshark_fields(file, fields);
+/// Every decoded packet (at least `min_packets`) shows what `want` says: `field=value`
+/// pairs separated by white space, as tshark names the fields.
+fn assert_all(file: &Path, want: &str, min_packets: usize) {
+    let (fields, want): (Vec<&str>, Vec<&str>) = want
+        .split_whitespace()
+        .map(|pair| pair.split_once('=').expect("field=value"))
+        .unzip();
+    let rows = tshark_fields(file, &fields);
     assert!(
         rows.len() >= min_packets,
         "captured {} packets, want {min_packets}\n{}",
@@ -250,8 +255,8 @@ fn assert_decode_says(file: &Path, lines: &[&str]) {
     }
 }
 
-// Checksum status in tshark's fields output: 1 = Good (0 Bad, 2 Unverified).
-const CSUM_GOOD: &str = "1";
+// Checksum status in tshark's fields output (vrrp.checksum.status): 1 = Good (0 Bad,
+// 2 Unverified).
 
 #[test]
 fn tshark_decodes_our_v3_adverts_over_ipv4_and_ipv6_with_good_checksums() {
@@ -262,33 +267,13 @@ fn tshark_decodes_our_v3_adverts_over_ipv4_and_ipv6_with_good_checksums() {
     let ours = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
     let v4 = dir.join("v3-ipv4.pcap");
     capture(&lab, &v4, 5, secs(10));
-    let fields = [
-        "ip.src",
-        "ip.dst",
-        "ip.ttl",
-        "vrrp.version",
-        "vrrp.type",
-        "vrrp.virt_rtr_id",
-        "vrrp.prio",
-        "vrrp.addr_count",
-        "vrrp.short_adver_int",
-        "vrrp.ip_addr",
-        "vrrp.checksum.status",
-    ];
-    let want = [
-        "10.9.0.1",
-        "224.0.0.18",
-        "255",
-        "3",
-        "1",
-        "51",
-        "150",
-        "1",
-        "10",
-        "10.9.0.100",
-        CSUM_GOOD,
-    ];
-    assert_all(&v4, &fields, &want, 5);
+    assert_all(
+        &v4,
+        "ip.src=10.9.0.1 ip.dst=224.0.0.18 ip.ttl=255 vrrp.version=3 vrrp.type=1 \
+         vrrp.virt_rtr_id=51 vrrp.prio=150 vrrp.addr_count=1 vrrp.short_adver_int=10 \
+         vrrp.ip_addr=10.9.0.100 vrrp.checksum.status=1",
+        5,
+    );
     assert_decode_says(
         &v4,
         &[
@@ -303,31 +288,13 @@ fn tshark_decodes_our_v3_adverts_over_ipv4_and_ipv6_with_good_checksums() {
     let _ours = Agent::start(&mut lab, "r1", &config("ipv6-a.conf"), &dir, &[]);
     let v6 = dir.join("v3-ipv6.pcap");
     capture(&lab, &v6, 5, secs(10));
-    let fields = [
-        "ipv6.dst",
-        "ipv6.hlim",
-        "vrrp.version",
-        "vrrp.type",
-        "vrrp.virt_rtr_id",
-        "vrrp.prio",
-        "vrrp.addr_count",
-        "vrrp.short_adver_int",
-        "vrrp.ipv6_addr",
-        "vrrp.checksum.status",
-    ];
-    let want = [
-        "ff02::12",
-        "255",
-        "3",
-        "1",
-        "51",
-        "150",
-        "1",
-        "10",
-        "fd00:9::100",
-        CSUM_GOOD,
-    ];
-    assert_all(&v6, &fields, &want, 5);
+    assert_all(
+        &v6,
+        "ipv6.dst=ff02::12 ipv6.hlim=255 vrrp.version=3 vrrp.type=1 vrrp.virt_rtr_id=51 \
+         vrrp.prio=150 vrrp.addr_count=1 vrrp.short_adver_int=10 \
+         vrrp.ipv6_addr=fd00:9::100 vrrp.checksum.status=1",
+        5,
+    );
     for row in tshark_fields(&v6, &["ipv6.src"]) {
         assert!(
             row[0].starts_with("fe80::"),
@@ -350,35 +317,13 @@ fn tshark_decodes_our_v2_pass_adverts_with_the_password() {
     let f = dir.join("v2-pass.pcap");
     // 1 s adverts; mastership may take Master_Down_Interval (~3.4 s) first.
     capture(&lab, &f, 3, secs(15));
-    let fields = [
-        "ip.dst",
-        "ip.ttl",
-        "vrrp.version",
-        "vrrp.type",
-        "vrrp.virt_rtr_id",
-        "vrrp.prio",
-        "vrrp.addr_count",
-        "vrrp.auth_type",
-        "vrrp.adver_int",
-        "vrrp.ip_addr",
-        "vrrp.auth_string",
-        "vrrp.checksum.status",
-    ];
-    let want = [
-        "224.0.0.18",
-        "255",
-        "2",
-        "1",
-        "51",
-        "150",
-        "1",
-        "1",
-        "1",
-        "10.9.0.100",
-        "s3cret!!",
-        CSUM_GOOD,
-    ];
-    assert_all(&f, &fields, &want, 3);
+    assert_all(
+        &f,
+        "ip.dst=224.0.0.18 ip.ttl=255 vrrp.version=2 vrrp.type=1 vrrp.virt_rtr_id=51 \
+         vrrp.prio=150 vrrp.addr_count=1 vrrp.auth_type=1 vrrp.adver_int=1 \
+         vrrp.ip_addr=10.9.0.100 vrrp.auth_string=s3cret!! vrrp.checksum.status=1",
+        3,
+    );
     assert_decode_says(
         &f,
         &[
