@@ -709,29 +709,20 @@ fn model_promises(c: &Config) {
         for t in &a.track_interfaces {
             assert!(t.weight.abs() <= 253, "{who}: track_interface weight");
         }
-        // Every tracked script and file is defined, its weight in range: (defined, name,
-        // weight in range, kind).
-        let scripts = a.track_scripts.iter().map(|t| {
-            let defined = c.scripts.iter().any(|s| s.name == t.name);
-            (
-                defined,
-                &t.name,
-                t.weight.is_none_or(|w| w.abs() <= 253),
-                "script",
-            )
-        });
-        let files = a.track_files.iter().map(|t| {
-            let defined = c.track_files.iter().any(|f| f.name == t.name);
-            (
-                defined,
-                &t.name,
-                t.weight.is_none_or(|w| w.abs() <= 254),
-                "file",
-            )
-        });
-        for (defined, name, weight_ok, kind) in scripts.chain(files) {
+        // Every tracked script and file is defined, its weight in range.
+        let script = |n: &String| c.scripts.iter().any(|s| &s.name == n);
+        let file = |n: &String| c.track_files.iter().any(|f| &f.name == n);
+        let tracks = (a.track_scripts.iter())
+            .map(|t| ("script", &t.name, t.weight, 253, script(&t.name)))
+            .chain(
+                a.track_files
+                    .iter()
+                    .map(|t| ("file", &t.name, t.weight, 254, file(&t.name))),
+            );
+        for (kind, name, weight, max, defined) in tracks {
             assert!(defined, "{who}: tracks an undefined {kind} {name}");
-            assert!(weight_ok, "{who}: {kind} weight");
+            let in_range = weight.is_none_or(|w: i32| w.abs() <= max);
+            assert!(in_range, "{who}: {kind} weight");
         }
     }
     for (i, s) in c.scripts.iter().enumerate() {

@@ -278,26 +278,18 @@ fn neigh(lab: &Lab, h: &str, ip: &str) -> String {
         .to_string()
 }
 
+/// Make host `h` believe `ip` is at another MAC (a stale entry, as an old master leaves).
+fn stale_neighbour(lab: &Lab, h: &str, ip: &str) {
+    let argv = ["ip", "neigh", "replace", ip, "lladdr", "02:00:00:00:00:99"];
+    lab.exec(h, &[&argv[..], &["dev", "eth0", "nud", "stale"]].concat())
+        .unwrap();
+}
+
 #[test]
 fn gratuitous_arp_from_a_moves_the_vip_in_b_neighbour_table_to_a_mac() {
     let lab = lab_ab("vxt-io-garp-", "10.77.7.1/24", "10.77.7.2/24");
     // B believes the VIP is elsewhere (the old master).
-    lab.exec(
-        "b",
-        &[
-            "ip",
-            "neigh",
-            "replace",
-            "10.77.7.100",
-            "lladdr",
-            "02:00:00:00:00:99",
-            "dev",
-            "eth0",
-            "nud",
-            "stale",
-        ],
-    )
-    .unwrap();
+    stale_neighbour(&lab, "b", "10.77.7.100");
     let a_mac = sources(&lab, "a").mac.expect("eth0 has a MAC");
     assert_eq!(fmt_mac(a_mac), mac_of(&lab, "a", "eth0"));
     in_netns(&lab.ns("a"), move || {
@@ -318,23 +310,7 @@ fn gratuitous_arp_from_a_moves_the_vip_in_b_neighbour_table_to_a_mac() {
 #[test]
 fn unsolicited_na_from_a_moves_the_ipv6_vip_in_b_neighbour_table_to_a_mac() {
     let lab = lab_ab("vxt-io-na-", "fd77:8::1/64", "fd77:8::2/64");
-    lab.exec(
-        "b",
-        &[
-            "ip",
-            "-6",
-            "neigh",
-            "replace",
-            "fd77:8::100",
-            "lladdr",
-            "02:00:00:00:00:99",
-            "dev",
-            "eth0",
-            "nud",
-            "stale",
-        ],
-    )
-    .unwrap();
+    stale_neighbour(&lab, "b", "fd77:8::100");
     let s = sources(&lab, "a");
     let (mac, ll) = (
         s.mac.unwrap(),
