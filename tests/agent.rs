@@ -158,7 +158,11 @@ impl Agent {
         let subscribed = wait_for(START_LIMIT, || {
             self.stream.lock().unwrap().first_seq > 0 || lab.exited(idx)
         });
-        if lab.exited(idx) {
+        if let Some(status) = lab.exit_status(idx) {
+            eprintln!(
+                "the daemon in {} exited ({status}) before answering",
+                self.host
+            );
             return;
         }
         assert!(
@@ -262,6 +266,13 @@ impl Agent {
     /// How many transitions instance `name` has made.
     pub fn transitions(&self, lab: &Lab, name: &str) -> Option<u64> {
         self.instance(lab, name)?["transitions"].as_u64()
+    }
+
+    /// Adverts the agent reports refused on `iface` for `reason` (e.g. "not_peer").
+    pub fn rejected(&self, lab: &Lab, iface: &str, reason: &str) -> u64 {
+        self.status(lab)
+            .and_then(|s| s["rejections"][iface][reason].as_u64())
+            .unwrap_or(0)
     }
 
     /// The cause of instance `name`'s latest transition.

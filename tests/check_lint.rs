@@ -45,7 +45,7 @@ fn side<'a>(checked: &'a Checked, name: &'a str) -> Side<'a> {
     Side {
         file: Path::new(name),
         config: checked.config.as_ref().unwrap(),
-        lines: &checked.lines,
+        lines: &checked.locations.instances,
     }
 }
 

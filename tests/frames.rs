@@ -42,6 +42,9 @@ pub struct Advert {
     pub ip_options: Vec<u8>,
     /// Bytes appended after the VRRP message inside the IP payload.
     pub trailer: Vec<u8>,
+    /// An `auth_hmac` trailer after the message (and after `trailer`): outside the IPv4
+    /// checksum, inside the IPv6 one, as keepalived 2.4 sends it.
+    pub hmac: Option<[u8; 28]>,
     /// Ethernet padding after the IP packet.
     pub eth_padding: usize,
 }
@@ -71,6 +74,7 @@ impl Advert {
             vlans: vec![],
             ip_options: vec![],
             trailer: vec![],
+            hmac: None,
             eth_padding: 0,
         }
     }
@@ -127,6 +131,10 @@ impl Advert {
             m.extend_from_slice(&self.auth_data);
         }
         m.extend_from_slice(&self.trailer);
+        let v6_hmac = self.is_v6() && self.hmac.is_some();
+        if v6_hmac {
+            m.extend_from_slice(&self.hmac.unwrap());
+        }
         let mut sum = ones_sum(&m);
         if self.csum != Csum::Plain {
             sum += pseudo_sum(self.src, self.dst, m.len());
@@ -136,7 +144,36 @@ impl Advert {
             c = c.wrapping_add(1);
         }
         m[6..8].copy_from_slice(&c.to_be_bytes());
+        if let (false, Some(t)) = (v6_hmac, self.hmac) {
+            m.extend_from_slice(&t);
+        }
         m
+    }
+
+    /// The VRRP message an `auth_hmac` trailer signs: without any trailer (the checksum
+    /// field is not covered).
+    pub fn signed_part(&self) -> Vec<u8> {
+        let bare = Advert {
+            hmac: None,
+            ..self.clone()
+        };
+        bare.vrrp_bytes()
+    }
+
+    /// This advert signed by `signer` under `cfg` at UTC time `utc_ns`.
+    pub fn signed(
+        mut self,
+        cfg: &vrrp_agent::proto::auth_hmac::AuthHmac,
+        signer: &mut vrrp_agent::proto::auth_hmac::Signer,
+        utc_ns: u64,
+    ) -> Advert {
+        let b = vrrp_agent::proto::auth_hmac::Binding {
+            version: self.version,
+            vrid: self.vrid,
+            src: self.src,
+        };
+        self.hmac = signer.sign(cfg, &b, &self.signed_part(), utc_ns);
+        self
     }
 
     /// The whole Ethernet frame.

@@ -468,6 +468,8 @@ fn expected(f: &[u8], spec: &Spec, policy: &PolicyTable) -> (Verdict, Option<Eve
             let addr_len = if m.family == FAMILY_V4 { 4 } else { 16 };
             let n = (count * addr_len).min(EVENT_ADDR_BYTES);
             ev.addrs[..n].copy_from_slice(&b[8..8 + n]);
+            // The raw header, for the agent's auth_hmac check (no trailer: no such policy).
+            ev.hdr.copy_from_slice(&b[..8]);
             (
                 Verdict::Vrrp {
                     vrid: *vrid,
@@ -479,7 +481,7 @@ fn expected(f: &[u8], spec: &Spec, policy: &PolicyTable) -> (Verdict, Option<Eve
     }
 }
 
-/// The checks of RFC 5798 §7.1 (RFC 3768 §7.1 for v2) with VRRP.md's choices, for an advert
+/// The checks of RFC 5798 §7.1 (RFC 3768 §7.1 for v2) with docs/xdp-filter.md's choices, for an advert
 /// that is ours (`configured` is `None` only for the monitor, which takes every VRID):
 /// `Some(form)` of the checksum that verified when the advert is accepted.
 fn accepts(f: &[u8], m: &Msg, configured: Option<VridPolicy>) -> Option<u8> {
@@ -802,8 +804,8 @@ fn instance_adverts_accepted(a: &Instance) {
             VRID_UNICAST
         },
         adver_int_s: (a.advert_int_cs / 100).clamp(1, 255) as u8,
-        _pad: [0; 3],
         auth_pass,
+        ..VridPolicy::default()
     };
     let family = match a.family {
         Family::V4 => FAMILY_V4,
@@ -1021,8 +1023,8 @@ pub fn advert_roundtrip(data: &[u8]) {
         },
         flags: if unicast { VRID_UNICAST } else { 0 },
         adver_int_s: (interval_cs / 100).clamp(1, 255) as u8,
-        _pad: [0; 3],
         auth_pass: auth_pass.unwrap_or([0; 8]),
+        ..VridPolicy::default()
     };
     let judge = |p: VridPolicy| {
         let mut counters = Counters::default();

@@ -201,9 +201,30 @@ impl Lab {
         Ok(false)
     }
 
+    /// How a spawned process ended, if it has.
+    pub fn exit_status(&mut self, idx: usize) -> Option<std::process::ExitStatus> {
+        self.children[idx].1.try_wait().ok().flatten()
+    }
+
     /// Whether a spawned process has exited.
     pub fn exited(&mut self, idx: usize) -> bool {
         matches!(self.children[idx].1.try_wait(), Ok(Some(_)))
+    }
+
+    /// The MAC address of `ifname` in host `h`.
+    pub fn mac(&self, h: &str, ifname: &str) -> Result<[u8; 6]> {
+        let path = format!("/sys/class/net/{ifname}/address");
+        let out = self.exec(h, &["cat", &path])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut mac = [0u8; 6];
+        let parts: Vec<&str> = text.trim().split(':').collect();
+        if parts.len() != 6 {
+            bail!("{h} {ifname}: no MAC address in {text:?}");
+        }
+        for (i, part) in parts.iter().enumerate() {
+            mac[i] = u8::from_str_radix(part, 16).with_context(|| format!("{h} {ifname}"))?;
+        }
+        Ok(mac)
     }
 
     /// The IPv4 addresses on `ifname` in host `h`.

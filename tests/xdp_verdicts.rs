@@ -11,12 +11,14 @@ use std::net::{IpAddr, Ipv4Addr};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::{TestRun, TestRunOptions, Xdp};
 use aya::Ebpf;
-use vrrp_agent::filter::{vip_key, Counters, PolicyTable};
+use vrrp_agent::filter::{peer_key, tai_offset_s, vip_key, Counters, PolicyTable};
 use vrrp_agent::io::rawsock::process_frame;
+use vrrp_agent::io::rawsock::realtime_ns;
 use vrrp_agent::io::xdp::{decode_event, load_object, write_policy};
+use vrrp_agent::proto::auth_hmac::{AntiReplay, AuthHmac, Mode, Signer};
 use vrrp_ebpf::abi::*;
 use vrrp_ebpf::classify::Verdict;
-use vrrpx_tests::frames::{arp_frame, udp_frame, Advert, Csum};
+use vrrpx_tests::frames::{arp_frame, udp_frame, Advert, Csum, VRRP_MCAST_V4};
 
 /// BPF_PROG_TEST_RUN without a context runs the program as if the frame arrived on the
 /// loopback device of the caller's namespace.
@@ -179,6 +181,42 @@ fn strict_policy() -> PolicyTable {
         vrid_key(54, FAMILY_V4),
         VridPolicy {
             flags: VRID_UNICAST,
+            ..v3
+        },
+    );
+    // VRID 55: unicast peers 10.9.0.2 (any TTL) and 10.9.0.3 (min_ttl 250), nobody else.
+    p.vrids.insert(
+        vrid_key(55, FAMILY_V4),
+        VridPolicy {
+            flags: VRID_UNICAST | VRID_PEERS_ONLY,
+            ..v3
+        },
+    );
+    p.peers.insert(
+        peer_key(IFINDEX, 55, "10.9.0.2".parse().unwrap()),
+        PeerPolicy::default(),
+    );
+    p.peers.insert(
+        peer_key(IFINDEX, 55, "10.9.0.3".parse().unwrap()),
+        PeerPolicy {
+            min_ttl: 250,
+            ..PeerPolicy::default()
+        },
+    );
+    // VRID 56 (both families): auth_hmac enforce, 5 s window; VRID 57: permissive,
+    // monotonic.
+    let enforce = VridPolicy {
+        hmac_mode: HMAC_ENFORCE,
+        hmac_window_s: 5,
+        tai_offset_s: tai_offset_s(),
+        ..v3
+    };
+    p.vrids.insert(vrid_key(56, FAMILY_V4), enforce);
+    p.vrids.insert(vrid_key(56, FAMILY_V6), enforce);
+    p.vrids.insert(
+        vrid_key(57, FAMILY_V4),
+        VridPolicy {
+            hmac_mode: HMAC_PERMISSIVE,
             ..v3
         },
     );
@@ -670,6 +708,8 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
             Verdict::Pass,
         ),
     ];
+    c.extend(peer_cases());
+    c.extend(hmac_cases());
     // However deep the tags are stacked, the outermost one decides.
     c.push((
         "three VLAN tags are the VLAN device's too",
@@ -683,6 +723,173 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
     c
 }
 
+/// VRID 55 hears only its unicast peers, each within its TTL bounds.
+fn peer_cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
+    use Reason::*;
+    let unicast = |src: &str, ttl: u8| Advert {
+        vrid: 55,
+        priority: 255,
+        src: src.parse().unwrap(),
+        dst: "10.9.0.1".parse().unwrap(),
+        ttl,
+        ..Advert::v3_ipv4()
+    };
+    vec![
+        (
+            "priority 255 unicast from a host that is not a peer",
+            unicast("10.9.0.9", 255).build(),
+            vrrp(55, NotPeer),
+        ),
+        (
+            "multicast with TTL 255 from a host that is not a peer",
+            Advert {
+                dst: IpAddr::V4(VRRP_MCAST_V4),
+                ..unicast("10.9.0.9", 255)
+            }
+            .build(),
+            vrrp(55, NotPeer),
+        ),
+        (
+            "unicast from a peer across routers (TTL 64)",
+            unicast("10.9.0.2", 64).build(),
+            vrrp(55, Accepted),
+        ),
+        (
+            "unicast from a peer below its min_ttl",
+            unicast("10.9.0.3", 64).build(),
+            vrrp(55, Ttl),
+        ),
+        (
+            "unicast from a peer at its min_ttl",
+            unicast("10.9.0.3", 250).build(),
+            vrrp(55, Accepted),
+        ),
+    ]
+}
+
+fn hmac_key() -> AuthHmac {
+    AuthHmac {
+        keys: vec![(7, vec![0x5a; 32])],
+        active_key: 7,
+        mode: Mode::Enforce,
+        anti_replay: AntiReplay::Time { window_s: 5 },
+    }
+}
+
+/// VRID 56 requires an auth_hmac trailer; VRID 57 takes one or none. XDP judges presence,
+/// shape and age; the HMAC itself is the agent's (tests/auth_hmac.rs).
+fn hmac_cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
+    use Reason::*;
+    let cfg = hmac_key();
+    let now = realtime_ns();
+    let mut s = Signer::default();
+    let v4 = Advert {
+        vrid: 56,
+        ..Advert::v3_ipv4()
+    };
+    let v6 = Advert {
+        vrid: 56,
+        ..Advert::v3_ipv6()
+    };
+    let signed4 = v4.clone().signed(&cfg, &mut s, now);
+    let mut bad_scheme = signed4.clone();
+    bad_scheme.hmac.as_mut().unwrap()[0] = 2;
+    let mut reserved = signed4.clone();
+    reserved.hmac.as_mut().unwrap()[3] = 1;
+    // The trailer inside the IPv4 checksum, as a generic "bytes after the message" would be.
+    let inside_csum = Advert {
+        hmac: None,
+        trailer: signed4.hmac.unwrap().to_vec(),
+        ..v4.clone()
+    };
+    vec![
+        (
+            "signed IPv4 advert to an enforce VRID",
+            signed4.build(),
+            vrrp(56, Accepted),
+        ),
+        (
+            "signed IPv6 advert to an enforce VRID",
+            v6.clone().signed(&cfg, &mut s, now).build(),
+            vrrp(56, Accepted),
+        ),
+        (
+            "unsigned advert to an enforce VRID",
+            v4.build(),
+            vrrp(56, HmacTrailer),
+        ),
+        (
+            "unsigned IPv6 advert to an enforce VRID",
+            v6.build(),
+            vrrp(56, HmacTrailer),
+        ),
+        (
+            "trailer of an unknown scheme",
+            bad_scheme.build(),
+            vrrp(56, HmacTrailer),
+        ),
+        (
+            "trailer with reserved bits set",
+            reserved.build(),
+            vrrp(56, HmacTrailer),
+        ),
+        (
+            "trailer stamped 100 s ago",
+            v4.clone()
+                .signed(&cfg, &mut Signer::default(), now - 100_000_000_000)
+                .build(),
+            vrrp(56, HmacStale),
+        ),
+        (
+            "trailer stamped 100 s ahead",
+            v4.clone()
+                .signed(&cfg, &mut Signer::default(), now + 100_000_000_000)
+                .build(),
+            vrrp(56, HmacStale),
+        ),
+        (
+            "IPv4 trailer counted inside the checksum",
+            inside_csum.build(),
+            vrrp(56, Checksum),
+        ),
+        (
+            "unsigned advert to a permissive VRID",
+            Advert {
+                vrid: 57,
+                ..Advert::v3_ipv4()
+            }
+            .build(),
+            vrrp(57, Accepted),
+        ),
+        (
+            "signed advert to a permissive VRID, monotonic (no clock check)",
+            Advert {
+                vrid: 57,
+                ..Advert::v3_ipv4()
+            }
+            .signed(&cfg, &mut Signer::default(), 1_000_000_000)
+            .build(),
+            vrrp(57, Accepted),
+        ),
+    ]
+}
+
+#[test]
+fn a_signed_advert_reaches_the_agent_with_its_header_and_trailer_as_sent() {
+    let mut h = Harness::new(strict_policy());
+    let a = Advert {
+        vrid: 56,
+        ..Advert::v3_ipv4()
+    }
+    .signed(&hmac_key(), &mut Signer::default(), realtime_ns());
+    let (action, ev) = h.xdp(&a.build());
+    assert_eq!(action, XDP_PASS);
+    let ev = ev.expect("event for an accepted advert");
+    assert_eq!(ev.signed, 1);
+    assert_eq!(ev.trailer, a.hmac.unwrap());
+    assert_eq!(&ev.hdr[..], &a.signed_part()[..8]);
+}
+
 #[test]
 fn every_receive_check_gives_the_same_verdict_counter_and_event_in_xdp_and_userspace() {
     let mut h = Harness::new(strict_policy());
@@ -694,9 +901,12 @@ fn every_receive_check_gives_the_same_verdict_counter_and_event_in_xdp_and_users
             reasons_seen.insert(reason);
         }
     }
+    // The HMAC and the sequence are checked by the agent, after the filter.
+    let agent_only = [Reason::HmacInvalid, Reason::HmacReplay];
+    assert!(agent_only.iter().all(|r| !reasons_seen.contains(r)));
     assert_eq!(
         reasons_seen.len(),
-        Reason::ALL.len(),
+        Reason::ALL.len() - agent_only.len(),
         "every reason exercised"
     );
 }

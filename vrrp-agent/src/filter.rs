@@ -17,6 +17,8 @@ pub struct PolicyTable {
     pub vips: HashSet<VipKey>,
     /// Of those, the ones whose traffic is refused (master without Accept_Mode).
     pub refuse: HashSet<VipKey>,
+    /// Unicast peers of the VRIDs flagged `VRID_PEERS_ONLY`.
+    pub peers: HashMap<PeerKey, PeerPolicy>,
 }
 
 impl PolicyTable {
@@ -55,22 +57,44 @@ impl PolicyTable {
     }
 }
 
-pub fn vip_key(ifindex: u32, addr: IpAddr) -> VipKey {
-    let mut key = VipKey {
-        ifindex,
-        ..VipKey::default()
-    };
+/// An address in the maps' layout: its family code and 16 bytes (IPv4 in the first four).
+pub fn addr_bytes(addr: IpAddr) -> (u8, [u8; 16]) {
+    let mut bytes = [0u8; 16];
     match addr {
         IpAddr::V4(a) => {
-            key.family = FAMILY_V4;
-            key.addr[..4].copy_from_slice(&a.octets());
+            bytes[..4].copy_from_slice(&a.octets());
+            (FAMILY_V4, bytes)
         }
-        IpAddr::V6(a) => {
-            key.family = FAMILY_V6;
-            key.addr = a.octets();
-        }
+        IpAddr::V6(a) => (FAMILY_V6, a.octets()),
     }
-    key
+}
+
+pub fn vip_key(ifindex: u32, addr: IpAddr) -> VipKey {
+    let (family, addr) = addr_bytes(addr);
+    VipKey {
+        ifindex,
+        family,
+        _pad: [0; 3],
+        addr,
+    }
+}
+
+pub fn peer_key(ifindex: u32, vrid: u8, addr: IpAddr) -> PeerKey {
+    let (family, addr) = addr_bytes(addr);
+    PeerKey {
+        ifindex,
+        vrid,
+        family,
+        _pad: [0; 2],
+        addr,
+    }
+}
+
+/// CLOCK_TAI minus CLOCK_REALTIME in whole seconds (0 unless NTP set the kernel's TAI
+/// offset): what XDP must subtract from its TAI clock to compare with UTC timestamps.
+pub fn tai_offset_s() -> i32 {
+    let d = crate::io::rawsock::tai_ns() as i128 - crate::io::rawsock::realtime_ns() as i128;
+    (d as f64 / 1e9).round() as i32
 }
 
 /// [`PolicyTable`] restricted to one interface, in the shape the shared classifier wants.
@@ -110,6 +134,21 @@ impl Policy for PolicyView<'_> {
             (true, true) => VIP_REPORT_ARP | VIP_DROP_TRAFFIC,
         }
     }
+
+    fn peer(&self, vrid: u8, family: u8, addr: &[u8; 16]) -> Option<PeerPolicy> {
+        let key = PeerKey {
+            ifindex: self.ifindex,
+            vrid,
+            family,
+            _pad: [0; 2],
+            addr: *addr,
+        };
+        self.table.peers.get(&key).copied()
+    }
+
+    fn tai_now_s(&self) -> u64 {
+        crate::io::rawsock::tai_ns() / 1_000_000_000
+    }
 }
 
 /// Verdict counters, laid out exactly like the kernel's `COUNTERS` and `STATS` maps.
@@ -140,6 +179,14 @@ impl Counters {
 
     pub fn slot(&self, vrid: u8, slot: u32) -> u64 {
         self.slots[counter_index(vrid, slot) as usize]
+    }
+
+    /// Move `n` adverts of `vrid` from accepted to `reason` (refused by the agent after
+    /// the filter passed them).
+    pub fn recount(&mut self, vrid: u8, reason: Reason, n: u64) {
+        let accepted = &mut self.slots[counter_index(vrid, Reason::Accepted as u32) as usize];
+        *accepted = accepted.saturating_sub(n);
+        self.slots[counter_index(vrid, reason as u32) as usize] += n;
     }
 
     /// Sum of one reason over every VRID.

@@ -9,6 +9,7 @@ pub mod io;
 pub mod monitor;
 pub mod notify;
 pub mod proto;
+pub mod realtime;
 pub mod receive;
 pub mod rlimit;
 pub mod run_dir;

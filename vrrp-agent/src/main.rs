@@ -68,11 +68,15 @@ enum Command {
         /// (mehdy/keepalived-exporter, formerly cafebazaar's).
         #[arg(long, value_enum, requires = "metrics")]
         metrics_compat: Option<vrrp_agent::control::Compat>,
-        /// Real-time scheduling priority (SCHED_RR, 1-99) so adverts go out on time on a
-        /// busy box; 0 (the default) keeps normal scheduling. Measured here: with it, stop
-        /// on SIGTERM takes 250-500 ms instead of ~30 ms (not yet understood).
-        #[arg(long, default_value = "0")]
-        realtime_priority: i32,
+        /// Real-time scheduling priority (SCHED_RR, 1-99, reset for scripts and notify
+        /// programs) so adverts go out on time on a busy box; 0 keeps normal scheduling.
+        /// [default: `vrrp_rt_priority` from global_defs, else 10]
+        #[arg(long)]
+        realtime_priority: Option<i32>,
+        /// Do not lock the daemon's memory (mlockall); locked by default so a page-in
+        /// never delays an advert.
+        #[arg(long)]
+        no_mlock: bool,
         /// Record every input of the protocol core (adverts, timers, health, priorities)
         /// to FILE as JSON lines, so an incident can be replayed as a test.
         #[arg(long, value_name = "FILE")]
@@ -316,9 +320,9 @@ fn main() -> Result<()> {
             metrics,
             metrics_compat,
             realtime_priority,
+            no_mlock,
             record,
         } => {
-            harden_scheduling(realtime_priority);
             let loaded = match vrrp_agent::config::load(&config) {
                 Ok(l) => l,
                 Err(errors) => {
@@ -336,6 +340,10 @@ fn main() -> Result<()> {
             for w in &loaded.warnings {
                 tracing::warn!("{w}");
             }
+            let rt_priority = realtime_priority
+                .or(loaded.config.rt_priority)
+                .unwrap_or(vrrp_agent::realtime::DEFAULT_PRIORITY);
+            on_time(rt_priority, !no_mlock);
             // Many notify scripts, checks and metrics clients must not run the daemon out
             // of descriptors (keepalived raises the limit too).
             if let Err(e) = vrrp_agent::rlimit::raise_nofile() {
@@ -459,7 +467,7 @@ async fn check(path: &Path, peers: &[PathBuf], no_host: bool) -> (Vec<lint::Find
     let side = lint::Side {
         file: path,
         config,
-        lines: &mine.lines,
+        lines: &mine.locations.instances,
     };
     findings.extend(lint::smells::check(&side));
     for peer in peers {
@@ -475,7 +483,7 @@ async fn check(path: &Path, peers: &[PathBuf], no_host: bool) -> (Vec<lint::Find
             let other = lint::Side {
                 file: peer,
                 config: peer_config,
-                lines: &theirs.lines,
+                lines: &theirs.locations.instances,
             };
             findings.extend(lint::peer::compare(&side, &other));
         }
@@ -498,21 +506,25 @@ async fn check(path: &Path, peers: &[PathBuf], no_host: bool) -> (Vec<lint::Find
     (findings, config.instances.len())
 }
 
-/// A VRRP router is a timekeeper: when other processes saturate the CPUs its adverts must
-/// still go out on time, or its backups take over by mistake. Run with a modest real-time
-/// priority when asked (`--realtime-priority`), as keepalived's VRRP process can. Off by
-/// default: with it, exit on SIGTERM took 250-500 ms here, against the 100 ms budget.
-fn harden_scheduling(priority: i32) {
-    if priority > 0 {
-        let param = libc::sched_param {
-            sched_priority: priority.clamp(1, 99),
-        };
-        // SAFETY: sched_setscheduler on our own process with a valid sched_param.
-        if unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) } != 0 {
-            tracing::warn!(
-                error = %std::io::Error::last_os_error(),
-                "no real-time scheduling; adverts may be late on a busy box"
-            );
-        }
+/// Real-time scheduling and locked memory for the daemon (see `vrrp_agent::realtime`);
+/// each part that cannot be set up is a warning, never a reason not to run.
+fn on_time(priority: i32, lock_memory: bool) {
+    let a = vrrp_agent::realtime::apply(priority, lock_memory);
+    match (&a.scheduling, priority) {
+        (_, 0) => tracing::info!("real-time scheduling off (--realtime-priority 0)"),
+        (Ok(()), p) => tracing::info!(
+            priority = p,
+            "real-time scheduling (SCHED_RR, reset on fork)"
+        ),
+        (Err(e), _) => tracing::warn!(
+            error = %e,
+            "no real-time scheduling; adverts may be late on a busy box"
+        ),
+    }
+    if let Err(e) = &a.rttime {
+        tracing::warn!(error = %e, "no RLIMIT_RTTIME guard");
+    }
+    if let Some(Err(e)) = &a.memory {
+        tracing::warn!(error = %e, "memory not locked (mlockall); a page-in may delay an advert");
     }
 }

@@ -2,7 +2,7 @@
 //! raw socket. Both produce the same events and the same counters.
 
 use anyhow::Result;
-use vrrp_ebpf::abi::Event;
+use vrrp_ebpf::abi::{Event, Reason};
 
 use crate::filter::{Counters, PolicyTable};
 use crate::io::rawsock::RawFilter;
@@ -78,6 +78,15 @@ impl ReceivePath {
         match self {
             ReceivePath::Xdp(f) => f.counters(),
             ReceivePath::Raw(f) => Ok(f.counters()),
+        }
+    }
+
+    /// Move one advert of `vrid` the path counted as accepted to `reason`: the agent
+    /// refused it after the filter passed it (an `auth_hmac` check XDP cannot make).
+    pub fn recount(&mut self, vrid: u8, reason: Reason) {
+        match self {
+            ReceivePath::Xdp(f) => f.recount(vrid, reason),
+            ReceivePath::Raw(f) => f.recount(vrid, reason),
         }
     }
 

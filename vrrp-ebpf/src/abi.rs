@@ -6,6 +6,7 @@
 pub const MAP_IFACES: &str = "IFACES";
 pub const MAP_VRIDS: &str = "VRIDS";
 pub const MAP_VIPS: &str = "VIPS";
+pub const MAP_PEERS: &str = "PEERS";
 pub const MAP_COUNTERS: &str = "COUNTERS";
 pub const MAP_STATS: &str = "STATS";
 pub const MAP_EVENTS: &str = "EVENTS";
@@ -16,6 +17,7 @@ pub const PROGRAM_NAME: &str = "vrrp_xdp";
 pub const MAX_IFACES: u32 = 64;
 pub const MAX_VRIDS: u32 = 1024;
 pub const MAX_VIPS: u32 = 4096;
+pub const MAX_PEERS: u32 = 4096;
 /// Ring buffer size in bytes (a power of two and a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 256 * 1024;
 
@@ -46,10 +48,23 @@ pub enum Reason {
     Auth = 7,
     /// v2 advertisement interval differs from ours (RFC 3768 §7.1).
     Interval = 8,
+    /// An instance with unicast peers heard a source that is not one of them (keepalived's
+    /// `check_unicast_src`, always on here): whoever can route protocol 112 to us could
+    /// otherwise make the master yield (priority 255) or the backup take over (priority 0).
+    NotPeer = 9,
+    /// `auth_hmac`: the trailer is missing where it is required (`enforce`), or its shape is
+    /// wrong (length, scheme, reserved bits) or it names a key id we do not hold.
+    HmacTrailer = 10,
+    /// `auth_hmac` with `anti_replay time`: the trailer's timestamp is outside the window.
+    HmacStale = 11,
+    /// `auth_hmac`: the HMAC does not verify (checked in the agent; XDP cannot hash).
+    HmacInvalid = 12,
+    /// `auth_hmac`: the sequence is not newer than the last one verified from that sender.
+    HmacReplay = 13,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 14] = [
         Reason::Accepted,
         Reason::Ttl,
         Reason::Version,
@@ -59,6 +74,11 @@ impl Reason {
         Reason::Foreign,
         Reason::Auth,
         Reason::Interval,
+        Reason::NotPeer,
+        Reason::HmacTrailer,
+        Reason::HmacStale,
+        Reason::HmacInvalid,
+        Reason::HmacReplay,
     ];
 
     /// The counter name used in logs, JSON and metrics.
@@ -73,6 +93,11 @@ impl Reason {
             Reason::Foreign => "foreign",
             Reason::Auth => "auth",
             Reason::Interval => "interval",
+            Reason::NotPeer => "not_peer",
+            Reason::HmacTrailer => "hmac_trailer",
+            Reason::HmacStale => "hmac_stale",
+            Reason::HmacInvalid => "hmac_invalid",
+            Reason::HmacReplay => "hmac_replay",
         }
     }
 
@@ -85,8 +110,8 @@ impl Reason {
 
 /// Counter slots per VRID in the `COUNTERS` per-CPU array: one per [`Reason`], then the
 /// checksum forms seen on accepted v3-over-IPv4 adverts.
-pub const SLOT_CSUM_PSEUDO: u32 = 9;
-pub const SLOT_CSUM_PLAIN: u32 = 10;
+pub const SLOT_CSUM_PSEUDO: u32 = 14;
+pub const SLOT_CSUM_PLAIN: u32 = 15;
 pub const SLOTS_PER_VRID: u32 = 16;
 /// Adverts too short to carry a VRID are counted under VRID 0, which is never valid.
 pub const COUNTER_ENTRIES: u32 = 256 * SLOTS_PER_VRID;
@@ -150,6 +175,24 @@ pub const AUTH_PASS: u8 = 1;
 /// `VridPolicy::flags`: the instance talks to unicast peers; a unicast advert is exempt
 /// from the TTL check (docs/xdp-filter.md, check 1).
 pub const VRID_UNICAST: u8 = 1;
+/// `VridPolicy::flags`: only sources with a `PEERS` entry are heard (`unicast_peer`); any
+/// other source is dropped as [`Reason::NotPeer`].
+pub const VRID_PEERS_ONLY: u8 = 2;
+
+/// `VridPolicy::hmac_mode` (`auth_hmac { mode }`, docs/auth-hmac.md): no trailer expected.
+pub const HMAC_OFF: u8 = 0;
+/// Verify a trailer that is present, accept adverts without one, send none.
+pub const HMAC_RECEIVE_ONLY: u8 = 1;
+/// Sign, verify a trailer that is present, accept adverts without one.
+pub const HMAC_PERMISSIVE: u8 = 2;
+/// Sign, and drop every advert without a valid trailer.
+pub const HMAC_ENFORCE: u8 = 3;
+/// The 28-byte trailer after the VRRP message (draft-cassen-vrrp-auth-hmac): scheme, key
+/// id, two reserved bytes, a 64-bit sequence (seconds, 1/65536 s, counter) and the
+/// HMAC-SHA256 truncated to 128 bits.
+pub const HMAC_TRAILER_LEN: usize = 28;
+/// The only scheme: HMAC-SHA256 truncated to its first 16 bytes.
+pub const HMAC_SCHEME_SHA256_128: u8 = 1;
 
 pub const VERSION_ANY: u8 = 0;
 
@@ -167,9 +210,50 @@ pub struct VridPolicy {
     pub flags: u8,
     /// v2 only: the advertisement interval in seconds that must match.
     pub adver_int_s: u8,
-    pub _pad: [u8; 3],
+    /// One of `HMAC_*`.
+    pub hmac_mode: u8,
+    /// `anti_replay time`: the freshness window in seconds; 0 for `monotonic` (no clock
+    /// check, only strictly growing sequences, checked in the agent).
+    pub hmac_window_s: u16,
     /// v2 `PASS` password, zero padded to 8 bytes.
     pub auth_pass: [u8; 8],
+    /// CLOCK_TAI minus CLOCK_REALTIME in seconds, as the agent read it: XDP has a TAI clock
+    /// (`bpf_ktime_get_tai_ns`) but no UTC one, and trailers carry UTC seconds. TAI follows
+    /// clock steps by itself; the offset only changes at a leap second.
+    pub tai_offset_s: i32,
+    pub _pad: [u8; 4],
+}
+
+/// Key of the `PEERS` map: one configured unicast peer of one virtual router.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PeerKey {
+    pub ifindex: u32,
+    pub vrid: u8,
+    pub family: u8,
+    pub _pad: [u8; 2],
+    /// IPv4 addresses use the first four bytes; the rest is zero.
+    pub addr: [u8; 16],
+}
+
+/// What one unicast peer's adverts must look like: the TTL / hop limit range keepalived's
+/// `min_ttl` / `max_ttl` set per peer (default 0..=255: any, since unicast crosses routers).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerPolicy {
+    pub min_ttl: u8,
+    pub max_ttl: u8,
+    pub _pad: [u8; 2],
+}
+
+impl Default for PeerPolicy {
+    fn default() -> Self {
+        PeerPolicy {
+            min_ttl: 0,
+            max_ttl: 255,
+            _pad: [0; 2],
+        }
+    }
 }
 
 /// `VIPS` map values: report ARP naming this address (always set).
@@ -192,8 +276,10 @@ pub struct VipKey {
 pub const EVENT_ADVERT: u8 = 1;
 pub const EVENT_ARP: u8 = 2;
 
-/// Bytes of the advertised address list carried in an event: 16 IPv4 or 4 IPv6 addresses.
-pub const EVENT_ADDR_BYTES: usize = 64;
+/// Bytes of the advertised address list carried in an event: 32 IPv4 or 8 IPv6 addresses.
+/// A signed advert with more cannot be verified (its HMAC covers every address) and is
+/// counted as [`Reason::HmacInvalid`].
+pub const EVENT_ADDR_BYTES: usize = 128;
 
 /// One ring-buffer record: an accepted advert, or an ARP packet that names a virtual
 /// address. Fields are in host byte order except addresses, which stay in network order.
@@ -228,6 +314,13 @@ pub struct Event {
     pub dst: [u8; 16],
     /// The first [`EVENT_ADDR_BYTES`] of the advertised address list.
     pub addrs: [u8; EVENT_ADDR_BYTES],
+    /// The VRRP header as it came (checksum included), for the agent's HMAC check.
+    pub hdr: [u8; 8],
+    /// The `auth_hmac` trailer when [`Event::signed`] is 1.
+    pub trailer: [u8; HMAC_TRAILER_LEN],
+    /// 1 when the advert carried an `auth_hmac` trailer (only for a VRID that expects one).
+    pub signed: u8,
+    pub _pad2: [u8; 3],
 }
 
 impl Event {
@@ -250,20 +343,24 @@ impl Event {
             src: [0; 16],
             dst: [0; 16],
             addrs: [0; EVENT_ADDR_BYTES],
+            hdr: [0; 8],
+            trailer: [0; HMAC_TRAILER_LEN],
+            signed: 0,
+            _pad2: [0; 3],
         }
     }
 }
 
 impl Event {
-    /// Zero an event in place with sixteen 8-byte stores. The eBPF target has no memset, and
-    /// the compiler's fallback is a byte loop of 128 iterations on every packet.
+    /// Zero an event in place with 8-byte stores. The eBPF target has no memset, and the
+    /// compiler's fallback is a byte loop over every byte on every packet.
     #[inline(always)]
     pub fn clear(this: &mut core::mem::MaybeUninit<Event>) -> &mut Event {
         let p = this.as_mut_ptr() as *mut u64;
         let mut i = 0;
         while i < core::mem::size_of::<Event>() / 8 {
-            // SAFETY: Event is 128 bytes with 8-byte alignment, so p.add(i) for i < 16 is in
-            // bounds and aligned; volatile keeps the stores from being merged into memset.
+            // SAFETY: Event is a multiple of 8 bytes with 8-byte alignment, so p.add(i) for
+            // i < size / 8 is in bounds and aligned; volatile keeps the stores from being merged into memset.
             unsafe { p.add(i).write_volatile(0) };
             i += 1;
         }
@@ -275,9 +372,13 @@ impl Event {
 const _: () = assert!(core::mem::align_of::<Event>() == 8);
 const _: () = assert!(core::mem::size_of::<IfacePolicy>() == 4);
 const _: () = assert!(core::mem::size_of::<VridKey>() == 8);
-const _: () = assert!(core::mem::size_of::<VridPolicy>() == 16);
+const _: () = assert!(core::mem::size_of::<VridPolicy>() == 24);
+const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
+const _: () = assert!(core::mem::size_of::<PeerPolicy>() == 4);
 const _: () = assert!(core::mem::size_of::<VipKey>() == 24);
-const _: () = assert!(core::mem::size_of::<Event>() == 128);
+const _: () = assert!(core::mem::size_of::<Event>() == 232);
+const _: () = assert!(SLOT_CSUM_PSEUDO as usize >= Reason::ALL.len());
+const _: () = assert!(SLOT_CSUM_PLAIN < SLOTS_PER_VRID);
 
 #[cfg(test)]
 mod tests {
@@ -305,6 +406,10 @@ mod pod {
     unsafe impl aya::Pod for super::VridPolicy {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::VipKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PeerKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PeerPolicy {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Event {}
 }

@@ -32,6 +32,10 @@ pub trait Policy {
     fn vrid(&self, vrid: u8, family: u8) -> Option<VridPolicy>;
     /// `VIP_*` flags for a virtual address, 0 when it is not one.
     fn vip_flags(&self, family: u8, addr: &[u8; 16]) -> u8;
+    /// The policy of a configured unicast peer of `vrid`, `None` when `addr` is not one.
+    fn peer(&self, vrid: u8, family: u8, addr: &[u8; 16]) -> Option<PeerPolicy>;
+    /// CLOCK_TAI now, in whole seconds (for the `auth_hmac` freshness window).
+    fn tai_now_s(&self) -> u64;
 }
 
 /// What the classifier decided about one frame.
@@ -134,12 +138,19 @@ fn classify_v4<F: Frame, P: Policy>(
     event.dst[..4].copy_from_slice(&dst);
     event.ttl = ttl;
 
-    // Pseudo-header sum for v3 over IPv4 (RFC 5798 §5.2.8): source, destination, zero,
-    // protocol and VRRP length.
-    let pseudo = sum_bytes4(&src) + sum_bytes4(&dst) + IPPROTO_VRRP as u32 + len as u32;
-    check_vrrp(
-        frame, configured, vrrp, len, FAMILY_V4, ttl, multicast, pseudo, vrid, event,
-    )
+    // Pseudo-header sum for v3 over IPv4 (RFC 5798 §5.2.8): source, destination, zero and
+    // protocol; the length is added once it is known what the checksum covers.
+    let pseudo = sum_bytes4(&src) + sum_bytes4(&dst) + IPPROTO_VRRP as u32;
+    let packet = Packet {
+        vrrp,
+        len,
+        family: FAMILY_V4,
+        ttl,
+        multicast,
+        pseudo,
+        vrid,
+    };
+    check_vrrp(frame, policy, configured, &packet, event)
 }
 
 #[inline(always)]
@@ -183,10 +194,17 @@ fn classify_v6<F: Frame, P: Policy>(
     event.ttl = hop_limit;
     let multicast = dst[0] == 0xff;
     // IPv6 upper-layer checksum always covers the pseudo-header (RFC 8200 §8.1).
-    let pseudo = sum_bytes16(&src) + sum_bytes16(&dst) + len as u32 + IPPROTO_VRRP as u32;
-    check_vrrp(
-        frame, configured, vrrp, len, FAMILY_V6, hop_limit, multicast, pseudo, vrid, event,
-    )
+    let pseudo = sum_bytes16(&src) + sum_bytes16(&dst) + IPPROTO_VRRP as u32;
+    let packet = Packet {
+        vrrp,
+        len,
+        family: FAMILY_V6,
+        ttl: hop_limit,
+        multicast,
+        pseudo,
+        vrid,
+    };
+    check_vrrp(frame, policy, configured, &packet, event)
 }
 
 /// Whose packet this is (RFC 5798 §7.1 check 5, asked first): `Some(policy)` for a VRID
@@ -208,31 +226,58 @@ fn ownership<P: Policy>(
     }
 }
 
-/// The VRRP checks proper for a packet that is ours (`configured` is its VRID's policy, or
-/// `None` when the interface takes every VRID), in the order of RFC 5798 §7.1 (RFC 3768
-/// §7.1 for v2).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn check_vrrp<F: Frame>(
-    frame: &F,
-    configured: Option<VridPolicy>,
+/// Where a VRRP message sits in the frame and what its IP header said.
+struct Packet {
+    /// Offset of the VRRP header.
     vrrp: usize,
+    /// IP payload length: the VRRP message and, when signed, the `auth_hmac` trailer.
     len: usize,
     family: u8,
     ttl: u8,
     multicast: bool,
+    /// Pseudo-header sum without the length (source, destination, protocol).
     pseudo: u32,
     vrid: u8,
+}
+
+/// The VRRP checks proper for a packet that is ours (`configured` is its VRID's policy, or
+/// `None` when the interface takes every VRID), in the order of RFC 5798 §7.1 (RFC 3768
+/// §7.1 for v2), with the unicast peer check first and the `auth_hmac` trailer checks with
+/// the authentication check (6).
+#[inline(always)]
+fn check_vrrp<F: Frame, P: Policy>(
+    frame: &F,
+    policy: &P,
+    configured: Option<VridPolicy>,
+    pkt: &Packet,
     event: &mut Event,
 ) -> Verdict {
+    let vrid = pkt.vrid;
+    let (vrrp, len, family) = (pkt.vrrp, pkt.len, pkt.family);
     let reject = |reason| Verdict::Vrrp { vrid, reason };
 
-    // 1. TTL / hop limit 255; adverts unicast to a unicast-peer instance are exempt.
+    // 0. An instance with unicast peers hears only them (keepalived's check_unicast_src,
+    //    always on): nobody else may move its election. A peer may bound its TTL.
+    let peer = match configured {
+        Some(p) if p.flags & VRID_PEERS_ONLY != 0 => match policy.peer(vrid, family, &event.src) {
+            Some(peer) => Some(peer),
+            None => return reject(Reason::NotPeer),
+        },
+        _ => None,
+    };
+
+    // 1. TTL / hop limit 255; adverts unicast to a unicast-peer instance are exempt, and
+    //    held to the peer's min_ttl..=max_ttl instead.
     let unicast_ok = match configured {
-        Some(p) => p.flags & VRID_UNICAST != 0 && !multicast,
+        Some(p) => p.flags & VRID_UNICAST != 0 && !pkt.multicast,
         None => false,
     };
-    if ttl != 255 && !unicast_ok {
+    let ttl = pkt.ttl;
+    let ttl_ok = match peer {
+        Some(peer) if unicast_ok => ttl >= peer.min_ttl && ttl <= peer.max_ttl,
+        _ => ttl == 255 || unicast_ok,
+    };
+    if !ttl_ok {
         return reject(Reason::Ttl);
     }
 
@@ -264,9 +309,22 @@ fn check_vrrp<F: Frame>(
     if count == 0 || len < need || len % 2 == 1 {
         return reject(Reason::Length);
     }
+    // A VRID with auth_hmac reads a payload exactly 28 bytes longer than the message as
+    // signed (keepalived's rule: padding never reaches that size, and IP lengths carry none).
+    let hmac_mode = configured.map_or(HMAC_OFF, |p| p.hmac_mode);
+    let signed = hmac_mode != HMAC_OFF && len == need + HMAC_TRAILER_LEN;
+    // The trailer is outside the IPv4 checksum (computed over the message, length in the
+    // pseudo-header likewise), inside the IPv6 one (the transport checksum covers the whole
+    // payload): keepalived 2.4 sends both so.
+    let csum_len = if signed && family == FAMILY_V4 {
+        need
+    } else {
+        len
+    };
+    let pseudo = pkt.pseudo + csum_len as u32;
 
     // 4. Checksum over the whole VRRP message.
-    let body = match sum_range(frame, vrrp, len) {
+    let body = match sum_range(frame, vrrp, csum_len) {
         Some(s) => s,
         None => return reject(Reason::Length),
     };
@@ -330,6 +388,42 @@ fn check_vrrp<F: Frame>(
         u16::from_be_bytes([hdr[4], hdr[5]]) & 0x0fff
     };
 
+    // 6 (auth_hmac). What XDP can judge without hashing: a trailer where one is required,
+    // its shape and a timestamp inside the window. The agent verifies
+    // the HMAC and the sequence before the state machine sees the advert.
+    if hmac_mode == HMAC_ENFORCE && !signed {
+        return reject(Reason::HmacTrailer);
+    }
+    if signed {
+        let p = match configured {
+            Some(p) => p,
+            None => return reject(Reason::HmacTrailer),
+        };
+        let head = match frame.load::<12>(vrrp + need) {
+            Some(h) => h,
+            None => return reject(Reason::Length),
+        };
+        if head[0] != HMAC_SCHEME_SHA256_128 || head[2] != 0 || head[3] != 0 {
+            return reject(Reason::HmacTrailer);
+        }
+        if p.hmac_window_s != 0 {
+            let sent = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as i64;
+            let now = policy.tai_now_s() as i64 - p.tai_offset_s as i64;
+            // A second of slack: the agent's exact check must never be stricter than this.
+            let window = p.hmac_window_s as i64 + 1;
+            if now - sent > window || sent - now > window {
+                return reject(Reason::HmacStale);
+            }
+        }
+        let tail = match frame.load::<16>(vrrp + need + 12) {
+            Some(t) => t,
+            None => return reject(Reason::Length),
+        };
+        event.trailer[..12].copy_from_slice(&head);
+        event.trailer[12..].copy_from_slice(&tail);
+        event.signed = 1;
+    }
+
     event.kind = EVENT_ADVERT;
     event.family = family;
     event.version = version;
@@ -338,6 +432,7 @@ fn check_vrrp<F: Frame>(
     event.addr_count = hdr[3];
     event.interval_cs = interval_cs;
     event.csum_form = form;
+    event.hdr = hdr;
     copy_addrs(frame, vrrp + VRRP_HLEN, count * addr_len, &mut event.addrs);
     Verdict::Vrrp {
         vrid,

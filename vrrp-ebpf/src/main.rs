@@ -13,7 +13,7 @@
 mod program {
     use aya_ebpf::{
         bindings::xdp_action,
-        helpers::bpf_ktime_get_ns,
+        helpers::{bpf_ktime_get_ns, bpf_ktime_get_tai_ns},
         macros::{map, xdp},
         maps::{HashMap, PerCpuArray, RingBuf},
         programs::XdpContext,
@@ -27,12 +27,18 @@ mod program {
     static VRIDS: HashMap<VridKey, VridPolicy> = HashMap::with_max_entries(MAX_VRIDS, 0);
     #[map(name = "VIPS")]
     static VIPS: HashMap<VipKey, u8> = HashMap::with_max_entries(MAX_VIPS, 0);
+    #[map(name = "PEERS")]
+    static PEERS: HashMap<PeerKey, PeerPolicy> = HashMap::with_max_entries(MAX_PEERS, 0);
     #[map(name = "COUNTERS")]
     static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_ENTRIES, 0);
     #[map(name = "STATS")]
     static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_ENTRIES, 0);
     #[map(name = "EVENTS")]
     static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+    /// Where the event of the frame in hand is built: it is too large for the 512-byte BPF
+    /// stack beside the classifier's own variables.
+    #[map(name = "SCRATCH")]
+    static SCRATCH: PerCpuArray<Event> = PerCpuArray::with_max_entries(1, 0);
 
     /// Offsets beyond this are never read; the bound lets the verifier prove every
     /// variable-offset packet access safe.
@@ -103,6 +109,25 @@ mod program {
             // SAFETY: a one-byte plain-old-data copy.
             unsafe { VIPS.get(&key).copied().unwrap_or(0) }
         }
+
+        #[inline(always)]
+        fn peer(&self, vrid: u8, family: u8, addr: &[u8; 16]) -> Option<PeerPolicy> {
+            let key = PeerKey {
+                ifindex: self.ifindex,
+                vrid,
+                family,
+                _pad: [0; 2],
+                addr: *addr,
+            };
+            // SAFETY: as for `iface`: a plain-old-data copy.
+            unsafe { PEERS.get(&key).copied() }
+        }
+
+        #[inline(always)]
+        fn tai_now_s(&self) -> u64 {
+            // SAFETY: helper without preconditions (Linux 6.1+).
+            unsafe { bpf_ktime_get_tai_ns() / 1_000_000_000 }
+        }
     }
 
     #[inline(always)]
@@ -122,8 +147,13 @@ mod program {
         // SAFETY: ctx.ctx points at the kernel's xdp_md for this invocation.
         let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
         let policy = XdpPolicy { ifindex };
-        let mut slot = core::mem::MaybeUninit::<Event>::uninit();
-        let event = Event::clear(&mut slot);
+        let Some(slot) = SCRATCH.get_ptr_mut(0) else {
+            return xdp_action::XDP_PASS;
+        };
+        // SAFETY: the per-CPU slot is this program invocation's alone (XDP runs with
+        // preemption off), and an Event is plain old data, so any previous content is a
+        // valid MaybeUninit<Event> to clear.
+        let event = Event::clear(unsafe { &mut *(slot as *mut core::mem::MaybeUninit<Event>) });
         match classify(&frame, &policy, event) {
             Verdict::Pass => {
                 bump(&STATS, STAT_NON_VRRP);

@@ -5,8 +5,11 @@
 
 use std::net::IpAddr;
 
+use std::collections::BTreeMap;
+
 use super::model::{
-    ChecksumForm, InitialState, InstanceLines, Location, Notify, PerNotify, UserSpec, Version,
+    ChecksumForm, InitialState, InstanceLines, Location, Locations, Notify, PerNotify, UserSpec,
+    Version,
 };
 
 /// A value and where it was set.
@@ -56,6 +59,59 @@ pub struct DraftConfig {
     /// keepalived's `global_defs { vrrp_strict }`: the default of every instance's
     /// `strict_mode`.
     pub strict: Option<Located<bool>>,
+    /// keepalived's `global_defs { vrrp_rt_priority }`: SCHED_RR priority of the daemon.
+    pub rt_priority: Option<Located<i64>>,
+}
+
+/// A block that defines something by name, `vrrp_instance NAME { ... }`: what both readers
+/// start from and what validation checks for names defined twice.
+pub trait Definition: Default {
+    fn name(&self) -> &str;
+    fn location(&self) -> &Location;
+    /// An empty definition of `name`, written at `location`.
+    fn named(name: String, location: Location) -> Self;
+}
+
+macro_rules! definition {
+    ($($type:ty),*) => {$(
+        impl Definition for $type {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn location(&self) -> &Location {
+                &self.location
+            }
+            fn named(name: String, location: Location) -> Self {
+                Self {
+                    name,
+                    location,
+                    ..Self::default()
+                }
+            }
+        }
+    )*};
+}
+definition!(DraftInstance, DraftScript, DraftSyncGroup, DraftTrackFile);
+
+impl DraftConfig {
+    /// Where each block and instance setting was written: what the model leaves out.
+    pub fn locations(&self) -> Locations {
+        fn first_of<'a>(
+            blocks: impl Iterator<Item = (&'a String, &'a Location)>,
+        ) -> BTreeMap<String, Location> {
+            let mut map = BTreeMap::new();
+            for (name, at) in blocks {
+                map.entry(name.clone()).or_insert_with(|| at.clone());
+            }
+            map
+        }
+        Locations {
+            instances: self.instances.iter().map(DraftInstance::lines).collect(),
+            scripts: first_of(self.scripts.iter().map(|s| (&s.name, &s.location))),
+            sync_groups: first_of(self.sync_groups.iter().map(|g| (&g.name, &g.location))),
+            track_files: first_of(self.track_files.iter().map(|f| (&f.name, &f.location))),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,7 +122,8 @@ pub struct DraftSmtpServer {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DraftTrackFileInit {
-    pub value: i64,
+    /// None when only `init_file` was written; validation supplies the default.
+    pub value: Option<i64>,
     pub overwrite: bool,
 }
 
@@ -112,6 +169,14 @@ pub struct DraftInstance {
     pub virtual_addresses: Vec<Located<DraftAddress>>,
     pub unicast_src: Option<Located<IpAddr>>,
     pub unicast_peers: Vec<Located<IpAddr>>,
+    /// `min_ttl` / `max_ttl` written after each peer (0 and 255 when not), same order.
+    pub unicast_peer_ttl: Vec<(u8, u8)>,
+    /// `auth_hmac { ... }`, its keys read (files included).
+    pub auth_hmac: Option<Located<crate::proto::auth_hmac::AuthHmac>>,
+    /// `auth_hmac` written without `time_window`: the window follows the interval.
+    pub auth_hmac_window_unset: bool,
+    /// keepalived's `unicast_ttl`: the TTL of adverts sent to unicast peers.
+    pub unicast_ttl: Option<Located<i64>>,
     pub track_interfaces: Vec<Located<DraftTrack>>,
     pub track_scripts: Vec<Located<DraftTrack>>,
     pub track_files: Vec<Located<DraftTrack>>,

@@ -26,8 +26,8 @@ mod validate;
 
 use std::path::Path;
 
-use draft::ReaderDefaults;
-use model::{Config, ConfigError, InstanceLines, Location, Version, Warning};
+use draft::{DraftConfig, ReaderDefaults};
+use model::{Config, ConfigError, Location, Locations, Version, Warning};
 use report::Diagnostics;
 
 /// A configuration that passed validation, and what was worth mentioning on the way.
@@ -35,6 +35,8 @@ use report::Diagnostics;
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Warning>,
+    /// Where each part of `config` was written.
+    pub locations: Locations,
 }
 
 /// The full outcome of reading a configuration, for `-t`-style checks that print both
@@ -44,8 +46,9 @@ pub struct Checked {
     pub config: Option<Config>,
     pub warnings: Vec<Warning>,
     pub errors: Vec<ConfigError>,
-    /// Where each instance's settings were written, for [`lint`]'s messages.
-    pub lines: Vec<InstanceLines>,
+    /// Where each block and instance setting was written, for [`lint`]'s messages; beside
+    /// the model so that [`Config`]s compare with `==` whatever their layout.
+    pub locations: Locations,
 }
 
 impl Checked {
@@ -55,6 +58,7 @@ impl Checked {
             Some(config) if self.errors.is_empty() => Ok(Loaded {
                 config,
                 warnings: self.warnings,
+                locations: self.locations,
             }),
             _ => Err(self.errors),
         }
@@ -103,7 +107,7 @@ pub fn check(path: &Path) -> Checked {
                 },
                 message: format!("cannot read the configuration file: {e}"),
             }],
-            lines: Vec::new(),
+            locations: Locations::default(),
         },
     }
 }
@@ -131,9 +135,9 @@ pub fn check_str(text: &str, name: &Path) -> Checked {
             },
         ),
     };
-    let lines = draft.as_ref().map_or_else(Vec::new, |d| {
-        d.instances.iter().map(|i| i.lines()).collect()
-    });
+    let locations = draft
+        .as_ref()
+        .map_or_else(Locations::default, DraftConfig::locations);
     let config = draft.map(|draft| validate::validate(draft, defaults, &mut diag));
     // Each stage reports in its own pass; read them in file order. The sort is stable, so
     // messages about one line keep the order they were found in.
@@ -153,6 +157,6 @@ pub fn check_str(text: &str, name: &Path) -> Checked {
         config: config.filter(|_| !diag.has_errors()),
         warnings: diag.warnings,
         errors: diag.errors,
-        lines,
+        locations,
     }
 }

@@ -2,6 +2,7 @@
 //! exactly this; the engine consumes nothing else. Every value here is already checked:
 //! ranges, required keys, cross-references.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -96,7 +97,6 @@ pub struct TrackFile {
     pub weight: i32,
     /// `init_file`: write a value at startup.
     pub init: Option<TrackFileInit>,
-    pub location: Location,
 }
 
 /// `init_file [VALUE] [overwrite]`.
@@ -197,6 +197,13 @@ pub struct Instance {
     pub virtual_addresses: Vec<VirtualAddress>,
     pub unicast_src: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
+    /// Per-peer `min_ttl` / `max_ttl` (0..=255 when not written), same order as the peers.
+    pub unicast_peer_ttl: Vec<(u8, u8)>,
+    /// keepalived 2.4 `auth_hmac { ... }` (docs/auth-hmac.md).
+    pub auth_hmac: Option<crate::proto::auth_hmac::AuthHmac>,
+    /// keepalived's `unicast_ttl`: adverts to unicast peers leave with this TTL / hop limit
+    /// (255 when not written, so on-link peers still see 255).
+    pub unicast_ttl: Option<u8>,
     pub track_interfaces: Vec<TrackInterface>,
     pub track_scripts: Vec<TrackScriptRef>,
     /// `track_file { NAME [weight N] }`: each names a [`TrackFile`] in [`Config::track_files`].
@@ -214,12 +221,31 @@ pub struct Instance {
     /// Validation has refused what strict mode forbids and made no_accept the default; at
     /// run time a strict master does not answer a lower-priority advert with its own.
     pub strict: bool,
-    pub location: Location,
+}
+
+/// Where everything in a [`Config`] was written, kept beside the model rather than in it:
+/// two configurations that mean the same compare equal with `==` however their lines are
+/// laid out, so a reload restarts only what changed.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Locations {
+    /// One per `vrrp_instance` block read, in file order.
+    pub instances: Vec<InstanceLines>,
+    /// Each `vrrp_script`, `vrrp_sync_group` and `track_file` block by name (the first
+    /// one when a name is defined twice: that is the one validation keeps).
+    pub scripts: BTreeMap<String, Location>,
+    pub sync_groups: BTreeMap<String, Location>,
+    pub track_files: BTreeMap<String, Location>,
+}
+
+impl Locations {
+    /// Where the settings of the instance `name` were written.
+    pub fn instance(&self, name: &str) -> Option<&InstanceLines> {
+        self.instances.iter().find(|i| i.name == name)
+    }
 }
 
 /// Where the settings of one `vrrp_instance` were written, for messages that compare two
-/// files or a file with the host (`check --peer`, the host checks). Kept beside the model,
-/// not in [`Instance`], so that moving a line does not make a reload see a changed instance.
+/// files or a file with the host (`check --peer`, the host checks).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct InstanceLines {
     pub name: String,
@@ -264,7 +290,6 @@ pub struct Script {
     /// `None` for built-in checks, which run inside the agent, and for the agent's own
     /// user.
     pub run_as: Option<RunAs>,
-    pub location: Location,
 }
 
 /// keepalived's defaults: run every second, as long as the interval, weight 0, rise and
@@ -281,7 +306,6 @@ impl Default for Script {
             fall: 1,
             init_fail: false,
             run_as: None,
-            location: Location::default(),
         }
     }
 }
@@ -294,7 +318,6 @@ pub struct SyncGroup {
     pub notify: Notify,
     /// `smtp_alert`: mail on each state change of the group (default as for instances).
     pub smtp_alert: bool,
-    pub location: Location,
 }
 
 /// `smtp_server HOST [PORT]`.
@@ -345,6 +368,8 @@ pub struct Config {
     /// `enable_script_security`: a script run as root whose file or any directory above it
     /// is writable by someone other than root is refused at load.
     pub script_security: bool,
+    /// `vrrp_rt_priority`: SCHED_RR priority for the daemon (0: off); `None`: the default.
+    pub rt_priority: Option<i32>,
 }
 
 /// A keyword we read but do not act on yet, or something suspicious: never silently

@@ -38,12 +38,13 @@ pub fn apply(draft: &DraftConfig, config: &mut Config, diag: &mut Diagnostics) {
         let Ok(Probe::Exec { argv }) = Probe::parse(&script.script) else {
             continue;
         };
-        let d = draft.scripts.iter().find(|d| d.name == script.name);
-        let at = d
-            .and_then(|d| d.script.as_ref())
-            .map_or(&script.location, |s| &s.location);
+        // The first block of that name is the one validation kept.
+        let Some(d) = draft.scripts.iter().find(|d| d.name == script.name) else {
+            continue;
+        };
+        let at = d.script.as_ref().map_or(&d.location, |s| &s.location);
         let what = format!("vrrp_script {}", script.name);
-        let written = d.and_then(|d| d.user.as_ref());
+        let written = d.user.as_ref();
         script.run_as = users.settle(&argv[0], written, at, &what, diag);
     }
     for instance in &mut config.instances {

@@ -12,7 +12,7 @@ use super::runtime::Runtime;
 use super::{Engine, MISMATCH_LOG_NS, REJECT_LOG};
 use crate::filter::Counters;
 use crate::io::iface;
-use crate::io::rawsock::monotonic_ns;
+use crate::io::rawsock::{monotonic_ns, realtime_ns};
 use crate::monitor::table::{addr_from, event_src};
 use crate::proto::node::NodeInput;
 use crate::proto::router::StateName;
@@ -35,6 +35,17 @@ impl Engine {
         let rt = &mut self.rts[i];
         if Some(src) == rt.primary {
             return; // our own advert looped back
+        }
+        // auth_hmac: XDP judged the trailer's shape and age; the HMAC and the sequence are
+        // checked here, before the node core sees anything of the advert.
+        if let Err(r) = rt
+            .hmac
+            .check_event(rt.cfg.auth_hmac.as_ref(), ev, src, realtime_ns())
+        {
+            if let Some((_, path)) = self.paths.iter_mut().find(|(x, _)| *x == ev.ifindex) {
+                path.recount(ev.vrid, r.reason());
+            }
+            return;
         }
         rt.stats.adverts_received += 1;
         if ev.priority > 0 {

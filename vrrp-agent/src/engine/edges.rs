@@ -110,11 +110,19 @@ impl Edges {
         Ok(())
     }
 
-    pub fn send_advert(&self, ifindex: u32, src: IpAddr, msg: &[u8], dst: IpAddr) -> Result<()> {
+    /// One advert from `src` on `ifindex` to `dst`, with TTL 255 or `ttl` when given.
+    pub fn send_advert(
+        &self,
+        ifindex: u32,
+        src: IpAddr,
+        msg: &[u8],
+        dst: IpAddr,
+        ttl: Option<u8>,
+    ) -> Result<()> {
         self.sockets
             .get(&(ifindex, src))
             .ok_or_else(|| anyhow!("no advert socket from {src}"))?
-            .send(msg, dst)
+            .send_with_ttl(msg, dst, ttl)
     }
 
     fn target_ifindex(ifindex: u32, v: &VirtualAddress) -> Result<u32> {

@@ -6,8 +6,10 @@
 use serde_json::json;
 
 use super::Engine;
+use crate::io::rawsock::realtime_ns;
 use crate::notify::commands_for;
 use crate::proto::advert::AdvertOut;
+use crate::proto::auth_hmac::Binding;
 use crate::proto::node::{NodeInput, NodeOutput};
 use crate::proto::router::{Action, StateName};
 
@@ -129,9 +131,23 @@ impl Engine {
                         addrs: rt.cfg.virtual_addresses.iter().map(|v| v.addr).collect(),
                         auth_pass: rt.cfg.auth_pass,
                     };
+                    // One signature for every copy (the HMAC leaves the destination out).
+                    let body = advert.body();
+                    let trailer = rt.cfg.auth_hmac.as_ref().and_then(|cfg| {
+                        let b = Binding {
+                            version: body[0] >> 4,
+                            vrid: rt.cfg.vrid,
+                            src,
+                        };
+                        rt.hmac.signer.sign(cfg, &b, &body, realtime_ns())
+                    });
                     for &dst in &rt.destinations {
-                        let msg = advert.emit(src, dst, rt.cfg.checksum);
-                        match self.edges.send_advert(rt.tx_ifindex, src, &msg, dst) {
+                        let msg =
+                            advert.seal(body.clone(), src, dst, rt.cfg.checksum, trailer.as_ref());
+                        // keepalived's unicast_ttl applies to unicast peers only; the
+                        // group always gets 255 (RFC 5798 §5.1.1.3).
+                        let ttl = rt.cfg.unicast_ttl.filter(|_| !dst.is_multicast());
+                        match self.edges.send_advert(rt.tx_ifindex, src, &msg, dst, ttl) {
                             Ok(()) => rt.stats.adverts_sent += 1,
                             Err(e) => {
                                 tracing::warn!(instance = rt.label(), error = %e, "advert not sent")

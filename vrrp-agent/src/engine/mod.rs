@@ -82,6 +82,8 @@ enum Wake {
     ReloadChannelClosed,
     Track(TrackUpdate),
     Watchdog,
+    /// SIGXCPU: the real-time guard (RLIMIT_RTTIME) fired.
+    RealTimeExceeded,
     Stop,
 }
 
@@ -300,6 +302,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigxcpu = signal(SignalKind::from_raw(libc::SIGXCPU))?;
     let mut retry_tick = tokio::time::interval(RETRY_EVERY);
     let mut counter_tick = tokio::time::interval(REJECT_LOG);
     let mut status_tick = tokio::time::interval(STATUS_EVERY);
@@ -378,6 +381,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                 },
                 Some(u) = e.track_rx.recv() => Wake::Track(u),
                 _ = sighup.recv() => Wake::Reload(None),
+                _ = sigxcpu.recv() => Wake::RealTimeExceeded,
                 _ = sigint.recv() => Wake::Stop,
                 _ = sigterm.recv() => Wake::Stop,
             }
@@ -432,6 +436,16 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                 crate::sdnotify::notify("WATCHDOG=1");
             }
             Wake::ReloadChannelClosed => reload_rx = None,
+            Wake::RealTimeExceeded => {
+                // The loop ran on a CPU for the whole RLIMIT_RTTIME budget without
+                // sleeping (a flood it cannot keep up with): the box matters more.
+                let result = crate::realtime::drop_to_normal();
+                tracing::error!(
+                    budget_ms = crate::realtime::RTTIME_SOFT_US / 1000,
+                    dropped = result.is_ok(),
+                    "real-time budget exceeded without sleeping; back to normal scheduling"
+                );
+            }
             Wake::Reload(Some(ReloadRequest {
                 command: EngineCommand::Drain { instances, soft },
                 reply,

@@ -7,7 +7,8 @@ use std::net::IpAddr;
 use vrrp_ebpf::abi::*;
 
 use crate::config::model::{ChecksumForm, Family, Instance, Version, VirtualAddress};
-use crate::filter::{vip_key, PolicyTable};
+use crate::filter::{peer_key, tai_offset_s, vip_key, PolicyTable};
+use crate::proto::auth_hmac::{AntiReplay, AuthHmac, HmacState, Mode};
 use crate::proto::health::Health;
 use crate::proto::node::{InstanceSpec, Node};
 use crate::proto::router::{RouterParams, StateName};
@@ -57,6 +58,8 @@ pub struct Runtime {
     /// In maintenance (`vrrp-agent drain`).
     pub drain: Option<super::drain::DrainMode>,
     pub stats: Stats,
+    /// `auth_hmac` sequence and anti-replay state (unused without `auth_hmac`).
+    pub hmac: HmacState,
 }
 
 impl Runtime {
@@ -77,6 +80,7 @@ impl Runtime {
             stopped: false,
             drain: None,
             stats: Stats::default(),
+            hmac: HmacState::new(c.unicast_peers.len()),
         }
     }
 
@@ -149,6 +153,23 @@ pub fn policy_for(ifindex: u32, instances: &[Runtime], node: &Node) -> PolicyTab
             (Version::V2, Some(p)) => (AUTH_PASS, p),
             _ => (AUTH_NONE, [0; 8]),
         };
+        let mut flags = 0;
+        if !c.unicast_peers.is_empty() {
+            // Unicast: TTL exempt, and only the configured peers are heard.
+            flags |= VRID_UNICAST | VRID_PEERS_ONLY;
+            for (k, &peer) in c.unicast_peers.iter().enumerate() {
+                let (min_ttl, max_ttl) = c.unicast_peer_ttl.get(k).copied().unwrap_or((0, 255));
+                p.peers.insert(
+                    peer_key(ifindex, c.vrid, peer),
+                    PeerPolicy {
+                        min_ttl,
+                        max_ttl,
+                        _pad: [0; 2],
+                    },
+                );
+            }
+        }
+        let (hmac_mode, hmac_window_s) = hmac_policy(c.auth_hmac.as_ref());
         p.vrids.insert(
             VridKey {
                 ifindex,
@@ -163,14 +184,13 @@ pub fn policy_for(ifindex: u32, instances: &[Runtime], node: &Node) -> PolicyTab
                     ChecksumForm::Plain => CSUM_PLAIN,
                 },
                 auth_type,
-                flags: if c.unicast_peers.is_empty() {
-                    0
-                } else {
-                    VRID_UNICAST
-                },
+                flags,
                 adver_int_s: (c.advert_int_cs / 100).clamp(1, 255) as u8,
-                _pad: [0; 3],
+                hmac_mode,
+                hmac_window_s,
                 auth_pass,
+                tai_offset_s: tai_offset_s(),
+                _pad: [0; 4],
             },
         );
         // RFC 5798 §6.4.3: a master that does not own the addresses refuses traffic for
@@ -186,6 +206,23 @@ pub fn policy_for(ifindex: u32, instances: &[Runtime], node: &Node) -> PolicyTab
     p
 }
 
+/// The filter's share of `auth_hmac`: mode and freshness window (0: monotonic).
+fn hmac_policy(cfg: Option<&AuthHmac>) -> (u8, u16) {
+    let Some(cfg) = cfg else {
+        return (HMAC_OFF, 0);
+    };
+    let mode = match cfg.mode {
+        Mode::ReceiveOnly => HMAC_RECEIVE_ONLY,
+        Mode::Permissive => HMAC_PERMISSIVE,
+        Mode::Enforce => HMAC_ENFORCE,
+    };
+    let window = match cfg.anti_replay {
+        AntiReplay::Time { window_s } => window_s,
+        AntiReplay::Monotonic => 0,
+    };
+    (mode, window)
+}
+
 /// Whether a reload must restart an instance going from `old` to `new`: only when
 /// something that reaches the wire or the addresses changed. Notify programs, mail,
 /// tracking and Accept_Mode are applied in place, so a Master stays Master through them
@@ -198,7 +235,6 @@ pub fn restart_needed(old: &Instance, new: &Instance) -> bool {
     live.track_scripts = old.track_scripts.clone();
     live.track_files = old.track_files.clone();
     live.accept = old.accept;
-    live.location = old.location.clone();
     live != *old
 }
 

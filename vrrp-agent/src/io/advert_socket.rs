@@ -188,6 +188,12 @@ impl AdvertSocket {
     /// with TTL / hop limit 255. The source goes in IP_PKTINFO / IPV6_PKTINFO, so it
     /// must be an address of this host (the kernel refuses others).
     pub fn send(&self, vrrp_msg: &[u8], dst: IpAddr) -> Result<()> {
+        self.send_with_ttl(vrrp_msg, dst, None)
+    }
+
+    /// As [`send`](Self::send), with this IP TTL / hop limit instead of 255 when `ttl` is
+    /// given (keepalived's `unicast_ttl`: adverts to a unicast peer behind routers).
+    pub fn send_with_ttl(&self, vrrp_msg: &[u8], dst: IpAddr, ttl: Option<u8>) -> Result<()> {
         let mut iov = libc::iovec {
             iov_base: vrrp_msg.as_ptr() as *mut libc::c_void,
             iov_len: vrrp_msg.len(),
@@ -213,8 +219,11 @@ impl AdvertSocket {
                     },
                     ipi_addr: libc::in_addr { s_addr: 0 },
                 };
-                msg.msg_controllen =
-                    put_cmsg(&mut control, libc::IPPROTO_IP, libc::IP_PKTINFO, info);
+                let mut len = put_cmsg(&mut control, 0, libc::IPPROTO_IP, libc::IP_PKTINFO, info);
+                if let Some(t) = ttl {
+                    len = put_cmsg(&mut control, len, libc::IPPROTO_IP, libc::IP_TTL, t as i32);
+                }
+                msg.msg_controllen = len;
             }
             (IpAddr::V6(src), IpAddr::V6(d)) => {
                 // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in6.
@@ -228,8 +237,23 @@ impl AdvertSocket {
                     addr: src.octets(),
                     ifindex: self.ifindex,
                 };
-                msg.msg_controllen =
-                    put_cmsg(&mut control, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, info);
+                let mut len = put_cmsg(
+                    &mut control,
+                    0,
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_PKTINFO,
+                    info,
+                );
+                if let Some(t) = ttl {
+                    len = put_cmsg(
+                        &mut control,
+                        len,
+                        libc::IPPROTO_IPV6,
+                        libc::IPV6_HOPLIMIT,
+                        t as i32,
+                    );
+                }
+                msg.msg_controllen = len;
             }
             _ => bail!(
                 "{}: cannot send to {dst} from {}",
@@ -386,15 +410,20 @@ impl AdvertSocket {
 
 /// Write one control message carrying `value` at the start of `buf`; returns the
 /// control length to put in `msg_controllen`.
-fn put_cmsg<T: Copy>(buf: &mut [u64; 8], level: i32, ty: i32, value: T) -> usize {
+/// Write one control message at byte `offset` of `buf` (a multiple of the cmsg alignment,
+/// as the lengths this returns are) and return the length used so far.
+fn put_cmsg<T: Copy>(buf: &mut [u64; 8], offset: usize, level: i32, ty: i32, value: T) -> usize {
     let space = cmsg_space::<T>();
-    assert!(space <= size_of::<[u64; 8]>(), "control buffer too small");
-    // SAFETY: a zeroed msghdr pointing at buf (8-byte aligned, `space` bytes checked
-    // above) lets CMSG_FIRSTHDR / CMSG_DATA compute in-bounds pointers; the header and
-    // value are written unaligned-safe within those bounds.
+    assert!(
+        offset.is_multiple_of(size_of::<u64>()) && offset + space <= size_of::<[u64; 8]>(),
+        "control buffer too small"
+    );
+    // SAFETY: a zeroed msghdr pointing at buf + offset (8-byte aligned, `space` bytes
+    // checked above) lets CMSG_FIRSTHDR / CMSG_DATA compute in-bounds pointers; the
+    // header and value are written unaligned-safe within those bounds.
     unsafe {
         let mut msg: libc::msghdr = zeroed();
-        msg.msg_control = buf.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_control = (buf.as_mut_ptr() as *mut u8).add(offset) as *mut libc::c_void;
         msg.msg_controllen = space;
         let c = libc::CMSG_FIRSTHDR(&msg);
         (*c).cmsg_level = level;
@@ -402,7 +431,7 @@ fn put_cmsg<T: Copy>(buf: &mut [u64; 8], level: i32, ty: i32, value: T) -> usize
         (*c).cmsg_len = libc::CMSG_LEN(size_of::<T>() as u32) as usize;
         std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut T, value);
     }
-    space
+    offset + space
 }
 
 fn cmsg_space<T>() -> usize {
@@ -442,7 +471,7 @@ mod tests {
             addr: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
             ifindex: 7,
         };
-        let len = put_cmsg(&mut buf, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, info);
+        let len = put_cmsg(&mut buf, 0, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, info);
         // cmsghdr (16 bytes on 64-bit) + 20 bytes of data, padded to 8.
         assert_eq!(len, 16 + 24);
         let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_ne_bytes()).collect();
@@ -460,5 +489,43 @@ mod tests {
         );
         assert_eq!(&bytes[16..32], &info.addr);
         assert_eq!(u32::from_ne_bytes(bytes[32..36].try_into().unwrap()), 7);
+    }
+
+    #[test]
+    fn a_ttl_control_message_follows_the_pktinfo_one() {
+        let mut buf = [0u64; 8];
+        let info = In6Pktinfo {
+            addr: [0; 16],
+            ifindex: 7,
+        };
+        let first = put_cmsg(&mut buf, 0, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, info);
+        let len = put_cmsg(
+            &mut buf,
+            first,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_HOPLIMIT,
+            64i32,
+        );
+        // Second cmsghdr: 16 bytes, then a 4-byte int, padded to 8.
+        assert_eq!(len, first + 16 + 8);
+        let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let at = first;
+        assert_eq!(
+            usize::from_ne_bytes(bytes[at..at + 8].try_into().unwrap()),
+            16 + 4,
+            "cmsg_len"
+        );
+        assert_eq!(
+            i32::from_ne_bytes(bytes[at + 8..at + 12].try_into().unwrap()),
+            libc::IPPROTO_IPV6
+        );
+        assert_eq!(
+            i32::from_ne_bytes(bytes[at + 12..at + 16].try_into().unwrap()),
+            libc::IPV6_HOPLIMIT
+        );
+        assert_eq!(
+            i32::from_ne_bytes(bytes[at + 16..at + 20].try_into().unwrap()),
+            64
+        );
     }
 }

@@ -101,6 +101,16 @@ pub fn monotonic_ns() -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC)
 }
 
+/// CLOCK_REALTIME now, in nanoseconds (UTC, what `auth_hmac` timestamps carry).
+pub fn realtime_ns() -> u64 {
+    clock_ns(libc::CLOCK_REALTIME)
+}
+
+/// CLOCK_TAI now, in nanoseconds: the clock XDP's `bpf_ktime_get_tai_ns` reads.
+pub fn tai_ns() -> u64 {
+    clock_ns(libc::CLOCK_TAI)
+}
+
 fn clock_ns(clock: libc::clockid_t) -> u64 {
     // SAFETY: zeroed timespec is valid; clock_gettime only writes into it.
     let mut ts: libc::timespec = unsafe { zeroed() };
@@ -209,6 +219,10 @@ impl RawFilter {
 
     pub fn counters(&self) -> Counters {
         self.counters.clone()
+    }
+
+    pub fn recount(&mut self, vrid: u8, reason: Reason) {
+        self.counters.recount(vrid, reason, 1);
     }
 
     /// Read one frame without blocking; `None` when the socket is drained.

@@ -82,6 +82,17 @@ pub fn write_policy(ebpf: &mut Ebpf, policy: &PolicyTable) -> Result<()> {
         }
     }
     {
+        let mut m: BpfHashMap<_, PeerKey, PeerPolicy> =
+            BpfHashMap::try_from(ebpf.map_mut(MAP_PEERS).context(MAP_PEERS)?)?;
+        let stale: Vec<PeerKey> = m.keys().filter_map(|k| k.ok()).collect();
+        for k in stale.iter().filter(|k| !policy.peers.contains_key(k)) {
+            m.remove(k)?;
+        }
+        for (k, v) in &policy.peers {
+            m.insert(k, v, 0)?;
+        }
+    }
+    {
         let mut m: BpfHashMap<_, VipKey, u8> =
             BpfHashMap::try_from(ebpf.map_mut(MAP_VIPS).context(MAP_VIPS)?)?;
         let stale: Vec<VipKey> = m.keys().filter_map(|k| k.ok()).collect();
@@ -131,6 +142,9 @@ pub struct XdpFilter {
     ebpf: Ebpf,
     events: AsyncFd<RingBuf<MapData>>,
     mode: &'static str,
+    /// Adverts the kernel counted as accepted that the agent then refused, by (VRID,
+    /// reason): applied to every reading of the kernel's counters.
+    recounted: std::collections::BTreeMap<(u8, u32), u64>,
 }
 
 impl XdpFilter {
@@ -176,7 +190,12 @@ impl XdpFilter {
         let events = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
             .map_err(|e| e.into_parts().1)
             .context("registering the ring buffer with tokio")?;
-        Ok(XdpFilter { ebpf, events, mode })
+        Ok(XdpFilter {
+            ebpf,
+            events,
+            mode,
+            recounted: Default::default(),
+        })
     }
 
     /// "driver" or "generic".
@@ -189,7 +208,17 @@ impl XdpFilter {
     }
 
     pub fn counters(&self) -> Result<Counters> {
-        read_counters(&self.ebpf)
+        let mut c = read_counters(&self.ebpf)?;
+        for (&(vrid, slot), &n) in &self.recounted {
+            if let Some(&reason) = Reason::ALL.get(slot as usize) {
+                c.recount(vrid, reason, n);
+            }
+        }
+        Ok(c)
+    }
+
+    pub fn recount(&mut self, vrid: u8, reason: Reason) {
+        *self.recounted.entry((vrid, reason as u32)).or_default() += 1;
     }
 
     /// Wait until the ring buffer holds something, then drain it into `out`.

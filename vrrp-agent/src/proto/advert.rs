@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use vrrp_ebpf::abi::HMAC_TRAILER_LEN;
+
 use crate::config::model::{ChecksumForm, Version};
 
 /// One advertisement to send.
@@ -41,11 +43,17 @@ fn addr_bytes(a: &IpAddr) -> Vec<u8> {
 impl AdvertOut {
     /// The VRRP message with its checksum, for a packet from `src` to `dst`.
     pub fn emit(&self, src: IpAddr, dst: IpAddr, form: ChecksumForm) -> Vec<u8> {
+        self.seal(self.body(), src, dst, form, None)
+    }
+
+    /// The VRRP message with a zero checksum: what an `auth_hmac` trailer signs (the
+    /// checksum is outside the HMAC, so one signature serves every destination).
+    pub fn body(&self) -> Vec<u8> {
         let v = match self.version {
             Version::V2 => 2u8,
             Version::V3 => 3u8,
         };
-        let mut m = Vec::with_capacity(8 + 16 * self.addrs.len() + 8);
+        let mut m = Vec::with_capacity(8 + 16 * self.addrs.len() + 8 + HMAC_TRAILER_LEN);
         m.push((v << 4) | 1);
         m.push(self.vrid);
         m.push(self.priority);
@@ -65,15 +73,37 @@ impl AdvertOut {
         if self.version == Version::V2 {
             m.extend_from_slice(&self.auth_pass.unwrap_or([0; 8]));
         }
+        m
+    }
+
+    /// `body` with its checksum for a packet from `src` to `dst`, and the `auth_hmac`
+    /// trailer after it when there is one.
+    pub fn seal(
+        &self,
+        mut m: Vec<u8>,
+        src: IpAddr,
+        dst: IpAddr,
+        form: ChecksumForm,
+        trailer: Option<&[u8; HMAC_TRAILER_LEN]>,
+    ) -> Vec<u8> {
+        // keepalived 2.4 (the reference for auth_hmac): over IPv4 the checksum covers the
+        // message alone, the trailer following outside it; over IPv6 the transport checksum
+        // covers the whole payload, trailer included.
+        if let (true, Some(t)) = (src.is_ipv6(), trailer) {
+            m.extend_from_slice(t);
+        }
         let mut sum = sum16(&m);
         // RFC 5798 §5.2.8: v3 includes the pseudo-header (always for IPv6; for IPv4 as
-        // configured, see VRRP.md); RFC 3768 v2 never does.
+        // configured, see docs/rfc-index.md); RFC 3768 v2 never does.
         let pseudo = self.version == Version::V3 && (src.is_ipv6() || form == ChecksumForm::Pseudo);
         if pseudo {
             sum += sum16(&addr_bytes(&src)) + sum16(&addr_bytes(&dst)) + 112 + m.len() as u32;
         }
         let c = !fold(sum);
         m[6..8].copy_from_slice(&c.to_be_bytes());
+        if let (false, Some(t)) = (src.is_ipv6(), trailer) {
+            m.extend_from_slice(t);
+        }
         m
     }
 }

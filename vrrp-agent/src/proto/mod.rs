@@ -2,6 +2,7 @@
 //! sockets, no clock reads: time comes in as an argument.
 
 pub mod advert;
+pub mod auth_hmac;
 pub mod health;
 pub mod node;
 pub mod router;
