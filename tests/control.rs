@@ -168,30 +168,9 @@ fn assert_same_status(got: &Status, want: &Status) {
     assert_eq!(got.rejections, want.rejections);
     assert_eq!(got.split_brain_events, want.split_brain_events);
     assert_eq!(got.instances.len(), want.instances.len());
+    // Instance by instance first, so that a difference names its instance.
     for (g, w) in got.instances.iter().zip(&want.instances) {
-        assert_eq!(g.name, w.name);
-        assert_eq!(g.interface, w.interface, "{}", w.name);
-        assert_eq!(g.vrid, w.vrid, "{}", w.name);
-        assert_eq!(g.family, w.family, "{}", w.name);
-        assert_eq!(g.version, w.version, "{}", w.name);
-        assert_eq!(g.state, w.state, "{}", w.name);
-        assert_eq!(g.base_priority, w.base_priority, "{}", w.name);
-        assert_eq!(g.effective_priority, w.effective_priority, "{}", w.name);
-        assert_eq!(g.priority_reasons, w.priority_reasons, "{}", w.name);
-        assert_eq!(g.master, w.master, "{}", w.name);
-        assert_eq!(g.advert_interval_cs, w.advert_interval_cs, "{}", w.name);
-        assert_eq!(
-            g.master_adver_interval_cs, w.master_adver_interval_cs,
-            "{}",
-            w.name
-        );
-        assert_eq!(g.last_transition, w.last_transition, "{}", w.name);
-        assert_eq!(g.transitions, w.transitions, "{}", w.name);
-        assert_eq!(g.adverts_sent, w.adverts_sent, "{}", w.name);
-        assert_eq!(g.adverts_received, w.adverts_received, "{}", w.name);
-        assert_eq!(g.timer_margin_ms, w.timer_margin_ms, "{}", w.name);
-        assert_eq!(g.min_timer_margin_ms, w.min_timer_margin_ms, "{}", w.name);
-        assert_eq!(g.virtual_addresses, w.virtual_addresses, "{}", w.name);
+        assert_eq!(g, w, "instance {}", w.name);
     }
     assert_eq!(got, want);
 }
