@@ -3,7 +3,7 @@
 //! speaking the wire protocol.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -27,17 +27,6 @@ use vrrpx_tests::scratch;
 
 fn known_status() -> Status {
     let vi1 = InstanceStatus {
-        name: "VI_1".into(),
-        interface: "eth0".into(),
-        vrid: 51,
-        family: "ipv4".into(),
-        version: 3,
-        state: StateName::Backup,
-        base_priority: 100,
-        effective_priority: 80,
-        priority_reasons: vec!["chk_nginx down: -20".into()],
-        master: Some((IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 150)),
-        advert_interval_cs: 100,
         master_adver_interval_cs: 100,
         last_transition: Some(Transition {
             from: StateName::Initialize,
@@ -46,15 +35,7 @@ fn known_status() -> Status {
             at_unix: 1_700_000_000.25,
             at_mono_ns: 123_456_789,
         }),
-        transitions: 1,
-        adverts_sent: 0,
-        adverts_received: 1234,
-        timer_margin_ms: Some(812.5),
-        min_timer_margin_ms: Some(790.25),
-        virtual_addresses: vec!["10.0.0.100/24".into()],
-        tracks: vec![],
-        replies_suppressed: 0,
-        drained: None,
+        ..vrrp_agent::status::sample_instance()
     };
     let vi2 = InstanceStatus {
         name: "VI_2".into(),
