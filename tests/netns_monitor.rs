@@ -13,7 +13,7 @@ use std::process::Command;
 use serde_json::Value;
 use vrrp_ebpf::abi::Reason;
 use vrrpx_tests::agent::Monitor;
-use vrrpx_tests::frames::{Advert, Csum};
+use vrrpx_tests::frames::Advert;
 use vrrpx_tests::inject::burst_in;
 use vrrpx_tests::netns::{run, secs, wait_for, Lab};
 use vrrpx_tests::pair::{bare_test, preconditions};
@@ -199,22 +199,8 @@ fn junk_counts(prefix: &str, extra: &[&str]) -> Value {
     let dir = scratch(prefix);
     let mut lab = mon_and_junk(prefix, "10.81.0");
     let base = advert_61("10.81.0");
-    let frames = vec![
-        Advert {
-            ttl: 64,
-            ..base.clone()
-        }
-        .build(),
-        Advert {
-            csum: Csum::Bad,
-            ..base.clone()
-        }
-        .build(),
-        Advert {
-            vrid: 9,
-            ..base.clone()
-        }
-        .build(),
+    let mut frames = base.junk(9);
+    frames.extend([
         Advert {
             vtype: 3,
             ..base.clone()
@@ -226,7 +212,7 @@ fn junk_counts(prefix: &str, extra: &[&str]) -> Value {
         }
         .build(),
         base.build(),
-    ];
+    ]);
     let args = [&["--vrid", "61,62"][..], extra].concat();
     let (out, _) = monitor_burst(&mut lab, &dir, "eth0", &args, "eth0", frames, 600);
     let (counters, adverts) = counters_and_adverts(&out);
