@@ -4,6 +4,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use vrrp_ebpf::checksum;
+
 /// How the VRRP checksum is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Csum {
@@ -135,11 +137,11 @@ impl Advert {
         if v6_hmac {
             m.extend_from_slice(&self.hmac.unwrap());
         }
-        let mut sum = ones_sum(&m);
+        let mut sum = checksum::sum(&m);
         if self.csum != Csum::Plain {
             sum += pseudo_sum(self.src, self.dst, m.len());
         }
-        let mut c = !fold(sum);
+        let mut c = checksum::finish(sum);
         if self.csum == Csum::Bad {
             c = c.wrapping_add(1);
         }
@@ -219,7 +221,7 @@ impl Advert {
                 ip.extend_from_slice(&s.octets());
                 ip.extend_from_slice(&d.octets());
                 ip.extend_from_slice(&self.ip_options);
-                let c = !fold(ones_sum(&ip));
+                let c = checksum::finish(checksum::sum(&ip));
                 ip[10..12].copy_from_slice(&c.to_be_bytes());
                 f.extend_from_slice(&ip);
             }
@@ -273,25 +275,12 @@ pub fn udp_frame() -> Vec<u8> {
     f
 }
 
-fn ones_sum(b: &[u8]) -> u32 {
-    b.chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
-        .sum()
-}
-
-fn fold(mut s: u32) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
-}
-
 fn pseudo_sum(src: IpAddr, dst: IpAddr, len: usize) -> u32 {
     let bytes = |a: IpAddr| match a {
         IpAddr::V4(a) => a.octets().to_vec(),
         IpAddr::V6(a) => a.octets().to_vec(),
     };
-    ones_sum(&bytes(src)) + ones_sum(&bytes(dst)) + 112 + len as u32
+    checksum::sum(&bytes(src)) + checksum::sum(&bytes(dst)) + 112 + len as u32
 }
 
 #[cfg(test)]
@@ -306,8 +295,8 @@ mod tests {
         assert_eq!(&m[..6], &[0x31, 51, 100, 1, 0x00, 0x64]);
         assert_eq!(&m[8..], &[10, 9, 0, 100]);
         // The pseudo-header checksum verifies: the sum of everything folds to 0xffff.
-        let total = ones_sum(&m) + pseudo_sum(a.src, a.dst, m.len());
-        assert_eq!(fold(total), 0xffff);
+        let total = checksum::sum(&m) + pseudo_sum(a.src, a.dst, m.len());
+        assert!(checksum::verifies(total));
         let f = a.build();
         assert_eq!(f.len(), 14 + 20 + 12);
         assert_eq!(&f[12..14], &[0x08, 0x00]);
@@ -319,6 +308,6 @@ mod tests {
         let m = Advert::v2_pass().vrrp_bytes();
         assert_eq!(&m[..6], &[0x21, 51, 100, 1, 1, 1]);
         assert_eq!(&m[12..20], b"secret!!");
-        assert_eq!(fold(ones_sum(&m)), 0xffff);
+        assert!(checksum::verifies(checksum::sum(&m)));
     }
 }

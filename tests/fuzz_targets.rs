@@ -25,7 +25,7 @@ use std::sync::LazyLock;
 
 use vrrp_agent::config::check_str;
 use vrrp_agent::config::model::{ChecksumForm, Config, Family, Instance, Version};
-use vrrp_agent::filter::{vip_key, Counters, PolicyTable};
+use vrrp_agent::filter::{family_code, vip_key, vrid_policy, Counters, PolicyTable};
 use vrrp_agent::io::rawsock::process_frame;
 use vrrp_agent::proto::advert::AdvertOut;
 use vrrp_ebpf::abi::*;
@@ -787,30 +787,17 @@ fn instance_adverts_accepted(a: &Instance) {
     } else {
         a.unicast_peers.clone()
     };
-    let (auth_type, auth_pass) = match (a.version, a.auth_pass) {
-        (Version::V2, Some(p)) => (AUTH_PASS, p),
-        _ => (AUTH_NONE, [0; 8]),
-    };
+    // The policy the agent loads for the same configuration, minus what this unsigned
+    // advert from an unlisted source cannot meet: the sender is not in its own peer list,
+    // and it carries no auth_hmac trailer.
+    let loaded = vrid_policy(a, 0);
     let peer = VridPolicy {
-        version: if a.version == Version::V2 { 2 } else { 3 },
-        csum_form: match a.checksum {
-            ChecksumForm::Pseudo => CSUM_PSEUDO,
-            ChecksumForm::Plain => CSUM_PLAIN,
-        },
-        auth_type,
-        flags: if a.unicast_peers.is_empty() {
-            0
-        } else {
-            VRID_UNICAST
-        },
-        adver_int_s: (a.advert_int_cs / 100).clamp(1, 255) as u8,
-        auth_pass,
-        ..VridPolicy::default()
+        flags: loaded.flags & !VRID_PEERS_ONLY,
+        hmac_mode: HMAC_OFF,
+        hmac_window_s: 0,
+        ..loaded
     };
-    let family = match a.family {
-        Family::V4 => FAMILY_V4,
-        Family::V6 => FAMILY_V6,
-    };
+    let family = family_code(a.family);
     let policy = one_vrid_policy(a.vrid, family, peer);
     let count = a.virtual_addresses.len();
     let known_gap = count == 0 || (a.family == Family::V6 && count > 92);

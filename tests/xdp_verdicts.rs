@@ -1203,3 +1203,16 @@ fn mutated_and_random_frames_never_panic_and_both_paths_agree() {
         h.check(&f);
     }
 }
+
+/// The map names are defined once, in the ABI: the program's statics carry them, and the
+/// agent finds each one in the object it loads.
+#[test]
+fn every_map_name_of_the_abi_is_a_map_in_the_built_object() {
+    let h = Harness::new(PolicyTable::default());
+    let mut in_object: Vec<&str> = h.ebpf.maps().map(|(name, _)| name).collect();
+    in_object.push(MAP_EVENTS); // taken out of the object by the harness
+    in_object.sort_unstable();
+    let mut wanted = MAP_NAMES.to_vec();
+    wanted.sort_unstable();
+    assert_eq!(in_object, wanted);
+}

@@ -5,8 +5,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
-use vrrp_ebpf::abi::*;
+use vrrp_ebpf::abi::{self, *};
 use vrrp_ebpf::classify::Policy;
+
+use crate::config::model::{ChecksumForm, Family, Instance, Version};
+use crate::proto::auth_hmac::{AntiReplay, AuthHmac, Mode};
 
 /// The whole filter policy. The XDP path copies it into kernel maps; the raw-socket path
 /// consults it directly through [`PolicyView`].
@@ -29,14 +32,9 @@ impl PolicyTable {
         let flags = if vrids.is_empty() { IFACE_ANY_VRID } else { 0 };
         t.ifaces.insert(ifindex, IfacePolicy { flags });
         for &vrid in vrids {
-            for family in [FAMILY_V4, FAMILY_V6] {
+            for family in [abi::Family::V4, abi::Family::V6] {
                 t.vrids.insert(
-                    VridKey {
-                        ifindex,
-                        vrid,
-                        family,
-                        _pad: [0; 2],
-                    },
+                    VridKey::new(ifindex, vrid, family),
                     VridPolicy {
                         version: VERSION_ANY,
                         csum_form: CSUM_EITHER,
@@ -57,37 +55,137 @@ impl PolicyTable {
     }
 }
 
-/// An address in the maps' layout: its family code and 16 bytes (IPv4 in the first four).
-pub fn addr_bytes(addr: IpAddr) -> (u8, [u8; 16]) {
+/// One configured instance as the filter sees it: its configuration and whether it is
+/// Master now (which decides whether traffic to its addresses is refused).
+#[derive(Clone, Copy, Debug)]
+pub struct Served<'a> {
+    pub cfg: &'a Instance,
+    pub master: bool,
+}
+
+impl PolicyTable {
+    /// The receive policy of the instances on interface `ifindex` (the caller passes only
+    /// those): what each VRID accepts, its unicast peers, its virtual addresses and which
+    /// of them refuse traffic. Pure: `tai_offset_s` is read by the caller
+    /// ([`tai_offset_s`]), so the fuzz targets build exactly the table the agent loads.
+    pub fn for_instances<'a>(
+        ifindex: u32,
+        instances: impl IntoIterator<Item = Served<'a>>,
+        tai_offset_s: i32,
+    ) -> PolicyTable {
+        let mut p = PolicyTable::default();
+        p.ifaces.insert(ifindex, IfacePolicy { flags: 0 });
+        for Served { cfg: c, master } in instances {
+            for (k, &peer) in c.unicast_peers.iter().enumerate() {
+                let (min_ttl, max_ttl) = c.unicast_peer_ttl.get(k).copied().unwrap_or((0, 255));
+                p.peers.insert(
+                    peer_key(ifindex, c.vrid, peer),
+                    PeerPolicy {
+                        min_ttl,
+                        max_ttl,
+                        _pad: [0; 2],
+                    },
+                );
+            }
+            p.vrids.insert(
+                VridKey::new(ifindex, c.vrid, wire_family(c.family)),
+                vrid_policy(c, tai_offset_s),
+            );
+            // RFC 5798 §6.4.3: a master that does not own the addresses refuses traffic
+            // for them unless Accept_Mode is on.
+            let refuse = !c.accept && c.priority != 255 && master;
+            for v in &c.virtual_addresses {
+                p.vips.insert(vip_key(ifindex, v.addr));
+                if refuse {
+                    p.refuse.insert(vip_key(ifindex, v.addr));
+                }
+            }
+        }
+        p
+    }
+}
+
+/// What one instance's VRID accepts: its version, checksum form, v2 authentication and
+/// interval (RFC 3768 §7.1), unicast (TTL exempt, only the configured peers heard) and
+/// `auth_hmac`.
+pub fn vrid_policy(c: &Instance, tai_offset_s: i32) -> VridPolicy {
+    let (auth_type, auth_pass) = match (c.version, c.auth_pass) {
+        (Version::V2, Some(p)) => (AUTH_PASS, p),
+        _ => (AUTH_NONE, [0; 8]),
+    };
+    let flags = if c.unicast_peers.is_empty() {
+        0
+    } else {
+        VRID_UNICAST | VRID_PEERS_ONLY
+    };
+    let (hmac_mode, hmac_window_s) = hmac_policy(c.auth_hmac.as_ref());
+    VridPolicy {
+        version: if c.version == Version::V2 { 2 } else { 3 },
+        csum_form: match c.checksum {
+            ChecksumForm::Pseudo => CSUM_PSEUDO,
+            ChecksumForm::Plain => CSUM_PLAIN,
+        },
+        auth_type,
+        flags,
+        adver_int_s: (c.advert_int_cs / 100).clamp(1, 255) as u8,
+        hmac_mode,
+        hmac_window_s,
+        auth_pass,
+        tai_offset_s,
+        _pad: [0; 4],
+    }
+}
+
+/// The filter's share of `auth_hmac`: mode and freshness window (0: monotonic).
+fn hmac_policy(cfg: Option<&AuthHmac>) -> (u8, u16) {
+    let Some(cfg) = cfg else {
+        return (HMAC_OFF, 0);
+    };
+    let mode = match cfg.mode {
+        Mode::ReceiveOnly => HMAC_RECEIVE_ONLY,
+        Mode::Permissive => HMAC_PERMISSIVE,
+        Mode::Enforce => HMAC_ENFORCE,
+    };
+    let window = match cfg.anti_replay {
+        AntiReplay::Time { window_s } => window_s,
+        AntiReplay::Monotonic => 0,
+    };
+    (mode, window)
+}
+
+/// The ABI's family of a configured address family.
+pub fn wire_family(f: Family) -> abi::Family {
+    match f {
+        Family::V4 => abi::Family::V4,
+        Family::V6 => abi::Family::V6,
+    }
+}
+
+/// The maps' family byte of a configured address family.
+pub fn family_code(f: Family) -> u8 {
+    wire_family(f) as u8
+}
+
+/// An address in the maps' layout: its family and 16 bytes (IPv4 in the first four).
+pub fn addr_bytes(addr: IpAddr) -> (abi::Family, [u8; 16]) {
     let mut bytes = [0u8; 16];
     match addr {
         IpAddr::V4(a) => {
             bytes[..4].copy_from_slice(&a.octets());
-            (FAMILY_V4, bytes)
+            (abi::Family::V4, bytes)
         }
-        IpAddr::V6(a) => (FAMILY_V6, a.octets()),
+        IpAddr::V6(a) => (abi::Family::V6, a.octets()),
     }
 }
 
 pub fn vip_key(ifindex: u32, addr: IpAddr) -> VipKey {
     let (family, addr) = addr_bytes(addr);
-    VipKey {
-        ifindex,
-        family,
-        _pad: [0; 3],
-        addr,
-    }
+    VipKey::new(ifindex, family, addr)
 }
 
 pub fn peer_key(ifindex: u32, vrid: u8, addr: IpAddr) -> PeerKey {
     let (family, addr) = addr_bytes(addr);
-    PeerKey {
-        ifindex,
-        vrid,
-        family,
-        _pad: [0; 2],
-        addr,
-    }
+    PeerKey::new(ifindex, vrid, family, addr)
 }
 
 /// CLOCK_TAI minus CLOCK_REALTIME in whole seconds (0 unless NTP set the kernel's TAI
@@ -108,23 +206,13 @@ impl Policy for PolicyView<'_> {
         self.table.ifaces.get(&self.ifindex).copied()
     }
 
-    fn vrid(&self, vrid: u8, family: u8) -> Option<VridPolicy> {
-        let key = VridKey {
-            ifindex: self.ifindex,
-            vrid,
-            family,
-            _pad: [0; 2],
-        };
+    fn vrid(&self, vrid: u8, family: abi::Family) -> Option<VridPolicy> {
+        let key = VridKey::new(self.ifindex, vrid, family);
         self.table.vrids.get(&key).copied()
     }
 
-    fn vip_flags(&self, family: u8, addr: &[u8; 16]) -> u8 {
-        let key = VipKey {
-            ifindex: self.ifindex,
-            family,
-            _pad: [0; 3],
-            addr: *addr,
-        };
+    fn vip_flags(&self, family: abi::Family, addr: &[u8; 16]) -> u8 {
+        let key = VipKey::new(self.ifindex, family, *addr);
         match (
             self.table.vips.contains(&key),
             self.table.refuse.contains(&key),
@@ -135,14 +223,8 @@ impl Policy for PolicyView<'_> {
         }
     }
 
-    fn peer(&self, vrid: u8, family: u8, addr: &[u8; 16]) -> Option<PeerPolicy> {
-        let key = PeerKey {
-            ifindex: self.ifindex,
-            vrid,
-            family,
-            _pad: [0; 2],
-            addr: *addr,
-        };
+    fn peer(&self, vrid: u8, family: abi::Family, addr: &[u8; 16]) -> Option<PeerPolicy> {
+        let key = PeerKey::new(self.ifindex, vrid, family, *addr);
         self.table.peers.get(&key).copied()
     }
 
@@ -232,5 +314,62 @@ impl Counters {
             "arp_reported": self.stats[STAT_ARP_REPORTED as usize],
             "vlan_passed": self.stats[STAT_VLAN_PASSED as usize],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn instances(text: &str) -> Vec<Instance> {
+        let loaded = crate::config::load_str(text, Path::new("filter.conf"))
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
+        loaded.config.instances
+    }
+
+    const TWO: &str = "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n priority 100\n \
+        advert_int 2\n no_accept\n virtual_ipaddress {\n 10.9.0.100/24\n }\n}\n\
+        vrrp_instance B {\n interface eth0\n virtual_router_id 52\n priority 100\n \
+        unicast_src_ip 10.9.0.1\n unicast_peer {\n 10.9.0.2 min_ttl 250 max_ttl 254\n }\n \
+        virtual_ipaddress {\n 10.9.0.101/24\n }\n}\n";
+
+    #[test]
+    fn a_master_without_accept_mode_refuses_traffic_to_its_addresses_and_a_backup_does_not() {
+        let all = instances(TWO);
+        let served = [
+            Served {
+                cfg: &all[0],
+                master: true,
+            },
+            Served {
+                cfg: &all[1],
+                master: false,
+            },
+        ];
+        let p = PolicyTable::for_instances(7, served, 37);
+        let a = vip_key(7, "10.9.0.100".parse().unwrap());
+        let b = vip_key(7, "10.9.0.101".parse().unwrap());
+        assert!(p.vips.contains(&a) && p.vips.contains(&b));
+        assert!(p.refuse.contains(&a), "master A refuses (RFC 5798 §6.4.3)");
+        assert!(!p.refuse.contains(&b), "backup B does not");
+        assert_eq!(p.ifaces.get(&7), Some(&IfacePolicy { flags: 0 }));
+    }
+
+    #[test]
+    fn a_unicast_instance_hears_only_its_peers_within_their_ttl_range() {
+        let all = instances(TWO);
+        let served = all.iter().map(|cfg| Served { cfg, master: false });
+        let p = PolicyTable::for_instances(7, served, 37);
+        let key = |vrid| VridKey::new(7, vrid, abi::Family::V4);
+        let a = p.vrids[&key(51)];
+        assert_eq!((a.version, a.flags, a.adver_int_s), (2, 0, 2));
+        assert_eq!(a.tai_offset_s, 37);
+        let b = p.vrids[&key(52)];
+        assert_eq!(b.flags, VRID_UNICAST | VRID_PEERS_ONLY);
+        let peer = p.peers[&peer_key(7, 52, "10.9.0.2".parse().unwrap())];
+        assert_eq!((peer.min_ttl, peer.max_ttl), (250, 254));
+        assert_eq!(p.peers.len(), 1);
     }
 }

@@ -1,12 +1,139 @@
 //! One receive path for the rest of the agent: XDP when it can be loaded, otherwise the
-//! raw socket. Both produce the same events and the same counters.
+//! raw socket. Both produce the same events and the same counters, and each event is
+//! converted once, here, into a typed [`Received`] for the engine and the monitor.
+
+use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::Result;
-use vrrp_ebpf::abi::{Event, Reason};
+use vrrp_ebpf::abi::{Event, EventKind, Family, Reason, EVENT_ADDR_BYTES};
 
 use crate::filter::{Counters, PolicyTable};
 use crate::io::rawsock::RawFilter;
 use crate::io::xdp::{ModeChoice, XdpFilter};
+
+/// What a receive path reports, typed: the only form the engine and the monitor read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Received {
+    Advert(AdvertIn),
+    Arp(ArpIn),
+}
+
+/// An advertisement that passed the receive checks (RFC 5798 §7.1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdvertIn {
+    pub ifindex: u32,
+    pub family: Family,
+    /// 2 or 3.
+    pub version: u8,
+    pub vrid: u8,
+    /// The IP source: the sending router's primary address.
+    pub src: IpAddr,
+    pub priority: u8,
+    /// Max Adver Int in centiseconds (v2 seconds scaled by 100).
+    pub interval_cs: u16,
+    /// Kernel arrival time, CLOCK_MONOTONIC nanoseconds.
+    pub ts_ns: u64,
+    pub ttl: u8,
+    /// For v3 over IPv4, the form that verified (`CSUM_PSEUDO` or `CSUM_PLAIN`).
+    pub csum_form: u8,
+    /// The advert's `count` field, which may exceed `addrs.len()` (the event holds the
+    /// first [`EVENT_ADDR_BYTES`] of the list).
+    pub addr_count: u8,
+    pub addrs: Vec<IpAddr>,
+    /// Ethernet source MAC.
+    pub mac: [u8; 6],
+    /// The event as the filter filled it: the `auth_hmac` check needs the header,
+    /// addresses and trailer bytes exactly as they were sent.
+    pub raw: Event,
+}
+
+/// An ARP packet naming one of the virtual addresses (as sender or target).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArpIn {
+    pub ifindex: u32,
+    pub ts_ns: u64,
+    /// ARP operation (1 request, 2 reply; RFC 826).
+    pub op: u16,
+    /// The sender hardware address.
+    pub mac: [u8; 6],
+    pub sender: Ipv4Addr,
+    pub target: Ipv4Addr,
+}
+
+/// Why a ring-buffer record is not an event the agent understands: the program and the
+/// agent disagree about the ABI (never in a build of one tree).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadEvent {
+    Kind(u8),
+    Family(u8),
+}
+
+impl std::fmt::Display for BadEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadEvent::Kind(k) => write!(f, "event of unknown kind {k}"),
+            BadEvent::Family(b) => write!(f, "advert event of unknown family {b}"),
+        }
+    }
+}
+
+/// An address from its wire bytes (the first 4 of `b` for IPv4, 16 for IPv6).
+pub fn addr_from(family: Family, b: &[u8; 16]) -> IpAddr {
+    match family {
+        Family::V4 => IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])),
+        Family::V6 => IpAddr::V6((*b).into()),
+    }
+}
+
+fn v4(b: &[u8; 16]) -> Ipv4Addr {
+    Ipv4Addr::new(b[0], b[1], b[2], b[3])
+}
+
+impl TryFrom<&Event> for Received {
+    type Error = BadEvent;
+
+    fn try_from(ev: &Event) -> Result<Received, BadEvent> {
+        match EventKind::try_from(ev.kind).map_err(BadEvent::Kind)? {
+            EventKind::Arp => Ok(Received::Arp(ArpIn {
+                ifindex: ev.ifindex,
+                ts_ns: ev.ts_ns,
+                op: ev.arp_op,
+                mac: ev.mac,
+                sender: v4(&ev.src),
+                target: v4(&ev.dst),
+            })),
+            EventKind::Advert => {
+                let family = Family::try_from(ev.family).map_err(BadEvent::Family)?;
+                let width = family.addr_len();
+                let shown = (ev.addr_count as usize).min(EVENT_ADDR_BYTES / width);
+                let addrs = ev.addrs[..shown * width]
+                    .chunks_exact(width)
+                    .map(|b| {
+                        let mut a = [0u8; 16];
+                        a[..width].copy_from_slice(b);
+                        addr_from(family, &a)
+                    })
+                    .collect();
+                Ok(Received::Advert(AdvertIn {
+                    ifindex: ev.ifindex,
+                    family,
+                    version: ev.version,
+                    vrid: ev.vrid,
+                    src: addr_from(family, &ev.src),
+                    priority: ev.priority,
+                    interval_cs: ev.interval_cs,
+                    ts_ns: ev.ts_ns,
+                    ttl: ev.ttl,
+                    csum_form: ev.csum_form,
+                    addr_count: ev.addr_count,
+                    addrs,
+                    mac: ev.mac,
+                    raw: *ev,
+                }))
+            }
+        }
+    }
+}
 
 pub struct PathOptions {
     /// Never try XDP.
@@ -114,5 +241,96 @@ impl ReceivePath {
             }
             ReceivePath::Raw(f) => f.try_recv(out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vrrp_ebpf::abi::{EVENT_ADVERT, EVENT_ARP, FAMILY_V4, FAMILY_V6};
+
+    #[test]
+    fn an_ipv6_advert_event_becomes_a_typed_advert_with_its_addresses() {
+        let mut ev = Event::zeroed();
+        ev.kind = EVENT_ADVERT;
+        ev.family = FAMILY_V6;
+        ev.version = 3;
+        ev.vrid = 51;
+        ev.priority = 150;
+        ev.interval_cs = 100;
+        ev.ts_ns = 42;
+        ev.ifindex = 3;
+        ev.addr_count = 2;
+        ev.src = "fe80::1".parse::<std::net::Ipv6Addr>().unwrap().octets();
+        ev.addrs[..16].copy_from_slice(
+            &"2001:db8::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
+        ev.addrs[16..32].copy_from_slice(
+            &"2001:db8::2"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
+        let Ok(Received::Advert(a)) = Received::try_from(&ev) else {
+            panic!("not an advert");
+        };
+        assert_eq!(a.family, Family::V6);
+        assert_eq!(a.src, "fe80::1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            (a.vrid, a.priority, a.interval_cs, a.ts_ns, a.ifindex),
+            (51, 150, 100, 42, 3)
+        );
+        let want: Vec<IpAddr> = vec![
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        ];
+        assert_eq!(a.addrs, want);
+    }
+
+    #[test]
+    fn an_address_count_beyond_what_the_event_holds_shows_only_the_held_addresses() {
+        let mut ev = Event::zeroed();
+        ev.kind = EVENT_ADVERT;
+        ev.family = FAMILY_V4;
+        ev.addr_count = 40;
+        let Ok(Received::Advert(a)) = Received::try_from(&ev) else {
+            panic!("not an advert");
+        };
+        assert_eq!((a.addr_count, a.addrs.len()), (40, EVENT_ADDR_BYTES / 4));
+    }
+
+    #[test]
+    fn an_arp_event_names_sender_and_target() {
+        let mut ev = Event::zeroed();
+        ev.kind = EVENT_ARP;
+        ev.family = FAMILY_V4;
+        ev.arp_op = 2;
+        ev.mac = [2, 0, 0, 0, 0, 9];
+        ev.src[..4].copy_from_slice(&[10, 9, 0, 100]);
+        ev.dst[..4].copy_from_slice(&[10, 9, 0, 7]);
+        let got = Received::try_from(&ev).unwrap();
+        assert_eq!(
+            got,
+            Received::Arp(ArpIn {
+                ifindex: 0,
+                ts_ns: 0,
+                op: 2,
+                mac: [2, 0, 0, 0, 0, 9],
+                sender: Ipv4Addr::new(10, 9, 0, 100),
+                target: Ipv4Addr::new(10, 9, 0, 7),
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_and_families_are_refused_not_guessed() {
+        let mut ev = Event::zeroed();
+        assert_eq!(Received::try_from(&ev), Err(BadEvent::Kind(0)));
+        ev.kind = EVENT_ADVERT;
+        ev.family = 5;
+        assert_eq!(Received::try_from(&ev), Err(BadEvent::Family(5)));
     }
 }

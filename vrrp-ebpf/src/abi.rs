@@ -2,7 +2,9 @@
 //! layout and the ring-buffer event. Everything is `#[repr(C)]`, plain old data, with its
 //! size pinned by a compile-time assertion so the two sides can never disagree silently.
 
-/// Map names, as the agent looks them up in the loaded object.
+/// Map names, as the agent looks them up in the loaded object. The XDP program's map
+/// statics carry exactly these names (aya names a map after its static), and
+/// tests/xdp_verdicts.rs checks that the built object holds every one of [`MAP_NAMES`].
 pub const MAP_IFACES: &str = "IFACES";
 pub const MAP_VRIDS: &str = "VRIDS";
 pub const MAP_VIPS: &str = "VIPS";
@@ -10,6 +12,18 @@ pub const MAP_PEERS: &str = "PEERS";
 pub const MAP_COUNTERS: &str = "COUNTERS";
 pub const MAP_STATS: &str = "STATS";
 pub const MAP_EVENTS: &str = "EVENTS";
+/// The per-CPU slot where the XDP program builds an event (never read by the agent).
+pub const MAP_SCRATCH: &str = "SCRATCH";
+pub const MAP_NAMES: [&str; 8] = [
+    MAP_IFACES,
+    MAP_VRIDS,
+    MAP_VIPS,
+    MAP_PEERS,
+    MAP_COUNTERS,
+    MAP_STATS,
+    MAP_EVENTS,
+    MAP_SCRATCH,
+];
 /// Name of the XDP program function in the object.
 pub const PROGRAM_NAME: &str = "vrrp_xdp";
 
@@ -145,6 +159,61 @@ pub struct IfacePolicy {
     pub flags: u32,
 }
 
+/// An address family as the maps and events code it (the IP version number). Map keys and
+/// events hold it as a plain `u8` (they cross the kernel boundary, where any byte may
+/// arrive); code converts with [`Family::try_from`] at that boundary and uses the enum.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    V4 = 4,
+    V6 = 6,
+}
+
+impl Family {
+    /// Bytes of one address of this family.
+    pub const fn addr_len(self) -> usize {
+        match self {
+            Family::V4 => 4,
+            Family::V6 => 16,
+        }
+    }
+}
+
+impl TryFrom<u8> for Family {
+    /// The byte that is not a family.
+    type Error = u8;
+
+    fn try_from(b: u8) -> Result<Family, u8> {
+        match b {
+            4 => Ok(Family::V4),
+            6 => Ok(Family::V6),
+            other => Err(other),
+        }
+    }
+}
+
+/// What a ring-buffer [`Event`] reports (its `kind` byte).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// An accepted advertisement.
+    Advert = 1,
+    /// An ARP packet naming a virtual address.
+    Arp = 2,
+}
+
+impl TryFrom<u8> for EventKind {
+    type Error = u8;
+
+    fn try_from(b: u8) -> Result<EventKind, u8> {
+        match b {
+            1 => Ok(EventKind::Advert),
+            2 => Ok(EventKind::Arp),
+            other => Err(other),
+        }
+    }
+}
+
 /// Key of the `VRIDS` map: one virtual router on one interface and address family.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -156,8 +225,20 @@ pub struct VridKey {
     pub _pad: [u8; 2],
 }
 
-pub const FAMILY_V4: u8 = 4;
-pub const FAMILY_V6: u8 = 6;
+pub const FAMILY_V4: u8 = Family::V4 as u8;
+pub const FAMILY_V6: u8 = Family::V6 as u8;
+
+impl VridKey {
+    #[inline(always)]
+    pub const fn new(ifindex: u32, vrid: u8, family: Family) -> VridKey {
+        VridKey {
+            ifindex,
+            vrid,
+            family: family as u8,
+            _pad: [0; 2],
+        }
+    }
+}
 
 /// How a v3-over-IPv4 checksum is expected to be computed (the RFCs disagree:
 /// docs/rfc-index.md).
@@ -236,6 +317,20 @@ pub struct PeerKey {
     pub addr: [u8; 16],
 }
 
+impl PeerKey {
+    /// `addr` holds an IPv4 address in its first four bytes, the rest zero.
+    #[inline(always)]
+    pub const fn new(ifindex: u32, vrid: u8, family: Family, addr: [u8; 16]) -> PeerKey {
+        PeerKey {
+            ifindex,
+            vrid,
+            family: family as u8,
+            _pad: [0; 2],
+            addr,
+        }
+    }
+}
+
 /// What one unicast peer's adverts must look like: the TTL / hop limit range keepalived's
 /// `min_ttl` / `max_ttl` set per peer (default 0..=255: any, since unicast crosses routers).
 #[repr(C)]
@@ -273,8 +368,21 @@ pub struct VipKey {
     pub addr: [u8; 16],
 }
 
-pub const EVENT_ADVERT: u8 = 1;
-pub const EVENT_ARP: u8 = 2;
+impl VipKey {
+    /// `addr` holds an IPv4 address in its first four bytes, the rest zero.
+    #[inline(always)]
+    pub const fn new(ifindex: u32, family: Family, addr: [u8; 16]) -> VipKey {
+        VipKey {
+            ifindex,
+            family: family as u8,
+            _pad: [0; 3],
+            addr,
+        }
+    }
+}
+
+pub const EVENT_ADVERT: u8 = EventKind::Advert as u8;
+pub const EVENT_ARP: u8 = EventKind::Arp as u8;
 
 /// Bytes of the advertised address list carried in an event: 32 IPv4 or 8 IPv6 addresses.
 /// A signed advert with more cannot be verified (its HMAC covers every address) and is
@@ -382,7 +490,43 @@ const _: () = assert!(SLOT_CSUM_PLAIN < SLOTS_PER_VRID);
 
 #[cfg(test)]
 mod tests {
-    use super::Reason;
+    use super::*;
+
+    #[test]
+    fn family_and_event_kind_bytes_convert_back_and_only_known_values_do() {
+        for f in [Family::V4, Family::V6] {
+            assert_eq!(Family::try_from(f as u8), Ok(f));
+        }
+        assert_eq!(Family::try_from(0), Err(0));
+        assert_eq!(Family::try_from(5), Err(5));
+        for k in [EventKind::Advert, EventKind::Arp] {
+            assert_eq!(EventKind::try_from(k as u8), Ok(k));
+        }
+        assert_eq!(EventKind::try_from(0), Err(0));
+        assert_eq!(Family::V6.addr_len(), 16);
+    }
+
+    #[test]
+    fn key_constructors_zero_the_padding() {
+        let k = VipKey::new(3, Family::V6, [0xfe; 16]);
+        assert_eq!((k.ifindex, k.family, k._pad), (3, 6, [0; 3]));
+        let p = PeerKey::new(
+            3,
+            51,
+            Family::V4,
+            [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        );
+        assert_eq!((p.vrid, p.family, p._pad), (51, 4, [0; 2]));
+        assert_eq!(
+            VridKey::new(3, 51, Family::V4),
+            VridKey {
+                ifindex: 3,
+                vrid: 51,
+                family: 4,
+                _pad: [0; 2]
+            }
+        );
+    }
 
     #[test]
     fn only_accepted_and_foreign_packets_pass_every_other_reason_is_a_rejection() {

@@ -8,6 +8,7 @@
 //! allocates or panics.
 
 use crate::abi::*;
+use crate::checksum;
 use crate::wire::*;
 
 /// Read access to the bytes of one Ethernet frame.
@@ -29,11 +30,11 @@ pub trait Frame {
 /// Policy look-ups for the interface the frame arrived on.
 pub trait Policy {
     fn iface(&self) -> Option<IfacePolicy>;
-    fn vrid(&self, vrid: u8, family: u8) -> Option<VridPolicy>;
+    fn vrid(&self, vrid: u8, family: Family) -> Option<VridPolicy>;
     /// `VIP_*` flags for a virtual address, 0 when it is not one.
-    fn vip_flags(&self, family: u8, addr: &[u8; 16]) -> u8;
+    fn vip_flags(&self, family: Family, addr: &[u8; 16]) -> u8;
     /// The policy of a configured unicast peer of `vrid`, `None` when `addr` is not one.
-    fn peer(&self, vrid: u8, family: u8, addr: &[u8; 16]) -> Option<PeerPolicy>;
+    fn peer(&self, vrid: u8, family: Family, addr: &[u8; 16]) -> Option<PeerPolicy>;
     /// CLOCK_TAI now, in whole seconds (for the `auth_hmac` freshness window).
     fn tai_now_s(&self) -> u64;
 }
@@ -104,7 +105,7 @@ fn classify_v4<F: Frame, P: Policy>(
     if hdr[9] != IPPROTO_VRRP {
         let mut dst = [0u8; 16];
         dst[..4].copy_from_slice(&hdr[16..20]);
-        if policy.vip_flags(FAMILY_V4, &dst) & VIP_DROP_TRAFFIC != 0 {
+        if policy.vip_flags(Family::V4, &dst) & VIP_DROP_TRAFFIC != 0 {
             return Verdict::ToVipRefused;
         }
         return Verdict::Pass;
@@ -114,7 +115,7 @@ fn classify_v4<F: Frame, P: Policy>(
     let ihl = ((hdr[0] & 0x0f) as usize) * 4;
     let vrid = frame.u8_at(ip + ihl.max(20) + 1).unwrap_or(0);
     let reject = |reason| Verdict::Vrrp { vrid, reason };
-    let configured = match ownership(policy, iface, vrid, FAMILY_V4) {
+    let configured = match ownership(policy, iface, vrid, Family::V4) {
         Some(c) => c,
         None => return reject(Reason::Foreign),
     };
@@ -140,11 +141,11 @@ fn classify_v4<F: Frame, P: Policy>(
 
     // Pseudo-header sum for v3 over IPv4 (RFC 5798 §5.2.8): source, destination, zero and
     // protocol; the length is added once it is known what the checksum covers.
-    let pseudo = sum_bytes4(&src) + sum_bytes4(&dst) + IPPROTO_VRRP as u32;
+    let pseudo = checksum::pseudo_header(&src, &dst, IPPROTO_VRRP);
     let packet = Packet {
         vrrp,
         len,
-        family: FAMILY_V4,
+        family: Family::V4,
         ttl,
         multicast,
         pseudo,
@@ -173,7 +174,7 @@ fn classify_v6<F: Frame, P: Policy>(
     let vrrp = ip + IPV6_HLEN;
     let vrid = frame.u8_at(vrrp + 1).unwrap_or(0);
     let reject = |reason| Verdict::Vrrp { vrid, reason };
-    let configured = match ownership(policy, iface, vrid, FAMILY_V6) {
+    let configured = match ownership(policy, iface, vrid, Family::V6) {
         Some(c) => c,
         None => return reject(Reason::Foreign),
     };
@@ -194,11 +195,11 @@ fn classify_v6<F: Frame, P: Policy>(
     event.ttl = hop_limit;
     let multicast = dst[0] == 0xff;
     // IPv6 upper-layer checksum always covers the pseudo-header (RFC 8200 §8.1).
-    let pseudo = sum_bytes16(&src) + sum_bytes16(&dst) + IPPROTO_VRRP as u32;
+    let pseudo = checksum::pseudo_header(&src, &dst, IPPROTO_VRRP);
     let packet = Packet {
         vrrp,
         len,
-        family: FAMILY_V6,
+        family: Family::V6,
         ttl: hop_limit,
         multicast,
         pseudo,
@@ -217,7 +218,7 @@ fn ownership<P: Policy>(
     policy: &P,
     iface: &IfacePolicy,
     vrid: u8,
-    family: u8,
+    family: Family,
 ) -> Option<Option<VridPolicy>> {
     match policy.vrid(vrid, family) {
         Some(p) => Some(Some(p)),
@@ -232,7 +233,7 @@ struct Packet {
     vrrp: usize,
     /// IP payload length: the VRRP message and, when signed, the `auth_hmac` trailer.
     len: usize,
-    family: u8,
+    family: Family,
     ttl: u8,
     multicast: bool,
     /// Pseudo-header sum without the length (source, destination, protocol).
@@ -292,7 +293,7 @@ fn check_vrrp<F: Frame, P: Policy>(
         Some(p) if p.version != VERSION_ANY => version == p.version,
         _ => version == 3 || version == 2,
     };
-    if !version_ok || (version == 2 && family != FAMILY_V4) {
+    if !version_ok || (version == 2 && family != Family::V4) {
         return reject(Reason::Version);
     }
     if vtype != VRRP_TYPE_ADVERT {
@@ -301,7 +302,7 @@ fn check_vrrp<F: Frame, P: Policy>(
 
     // 3. Length covers the header, `count` addresses and (v2) the authentication data.
     let count = hdr[3] as usize;
-    let addr_len = if family == FAMILY_V4 { 4 } else { 16 };
+    let addr_len = family.addr_len();
     let auth_len = if version == 2 { V2_AUTH_LEN } else { 0 };
     let need = VRRP_HLEN + count * addr_len + auth_len;
     // Every VRRP field is a whole number of 32-bit words (RFC 5798 §5.1), so an odd length
@@ -316,7 +317,7 @@ fn check_vrrp<F: Frame, P: Policy>(
     // The trailer is outside the IPv4 checksum (computed over the message, length in the
     // pseudo-header likewise), inside the IPv6 one (the transport checksum covers the whole
     // payload): keepalived 2.4 sends both so.
-    let csum_len = if signed && family == FAMILY_V4 {
+    let csum_len = if signed && family == Family::V4 {
         need
     } else {
         len
@@ -328,8 +329,8 @@ fn check_vrrp<F: Frame, P: Policy>(
         Some(s) => s,
         None => return reject(Reason::Length),
     };
-    let plain_ok = fold(body) == 0xffff;
-    let pseudo_ok = fold(body + pseudo) == 0xffff;
+    let plain_ok = checksum::verifies(body);
+    let pseudo_ok = checksum::verifies(body + pseudo);
     let form = if version == 2 {
         // RFC 3768 §5.3.8: the v2 checksum never includes a pseudo-header.
         if plain_ok {
@@ -337,7 +338,7 @@ fn check_vrrp<F: Frame, P: Policy>(
         } else {
             CSUM_NONE
         }
-    } else if family == FAMILY_V6 {
+    } else if family == Family::V6 {
         if pseudo_ok {
             CSUM_PSEUDO
         } else {
@@ -424,8 +425,8 @@ fn check_vrrp<F: Frame, P: Policy>(
         event.signed = 1;
     }
 
-    event.kind = EVENT_ADVERT;
-    event.family = family;
+    event.kind = EventKind::Advert as u8;
+    event.family = family as u8;
     event.version = version;
     event.vrid = vrid;
     event.priority = hdr[2];
@@ -460,11 +461,11 @@ fn classify_arp<F: Frame, P: Policy>(
     let mut target = [0u8; 16];
     sender[..4].copy_from_slice(&arp[14..18]);
     target[..4].copy_from_slice(&arp[24..28]);
-    if policy.vip_flags(FAMILY_V4, &sender) == 0 && policy.vip_flags(FAMILY_V4, &target) == 0 {
+    if policy.vip_flags(Family::V4, &sender) == 0 && policy.vip_flags(Family::V4, &target) == 0 {
         return Verdict::Pass;
     }
-    event.kind = EVENT_ARP;
-    event.family = FAMILY_V4;
+    event.kind = EventKind::Arp as u8;
+    event.family = Family::V4 as u8;
     event.arp_op = u16::from_be_bytes([arp[6], arp[7]]);
     event.mac.copy_from_slice(&arp[8..14]);
     event.src = sender;
@@ -481,7 +482,7 @@ fn refuse_to_vip_v6<F: Frame, P: Policy>(frame: &F, policy: &P, ip: usize, next:
         Some(d) => d,
         None => return Verdict::Pass,
     };
-    if policy.vip_flags(FAMILY_V6, &dst) & VIP_DROP_TRAFFIC == 0 {
+    if policy.vip_flags(Family::V6, &dst) & VIP_DROP_TRAFFIC == 0 {
         return Verdict::Pass;
     }
     if next == IPPROTO_ICMPV6 {
@@ -496,30 +497,6 @@ fn refuse_to_vip_v6<F: Frame, P: Policy>(frame: &F, policy: &P, ip: usize, next:
 
 /// Not a valid checksum in any accepted form (internal marker, never stored).
 const CSUM_NONE: u8 = 0xff;
-
-#[inline(always)]
-fn sum_bytes4(b: &[u8; 4]) -> u32 {
-    u16::from_be_bytes([b[0], b[1]]) as u32 + u16::from_be_bytes([b[2], b[3]]) as u32
-}
-
-#[inline(always)]
-fn sum_bytes16(b: &[u8; 16]) -> u32 {
-    let mut s = 0u32;
-    let mut i = 0;
-    while i < 16 {
-        s += u16::from_be_bytes([b[i], b[i + 1]]) as u32;
-        i += 2;
-    }
-    s
-}
-
-/// Fold a 32-bit one's-complement accumulator to 16 bits (RFC 1071).
-#[inline(always)]
-pub fn fold(mut s: u32) -> u16 {
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s as u16
-}
 
 /// One's-complement sum of the `len / 2` 16-bit words at `off` (callers pass even
 /// lengths). `len` is at most [`MAX_VRRP_LEN`], so the loop bound is a constant the

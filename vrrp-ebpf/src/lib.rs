@@ -3,6 +3,7 @@
 #![no_std]
 
 pub mod abi;
+pub mod checksum;
 pub mod classify;
 pub mod wire;
 

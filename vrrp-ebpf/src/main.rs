@@ -21,23 +21,26 @@ mod program {
     use vrrp_ebpf::abi::*;
     use vrrp_ebpf::classify::{classify, Frame, Policy, Verdict};
 
-    #[map(name = "IFACES")]
+    // Each map is named after its static (aya's default), and those names are the
+    // `MAP_*` constants of the ABI: tests/xdp_verdicts.rs finds every one in the object.
+
+    #[map]
     static IFACES: HashMap<u32, IfacePolicy> = HashMap::with_max_entries(MAX_IFACES, 0);
-    #[map(name = "VRIDS")]
+    #[map]
     static VRIDS: HashMap<VridKey, VridPolicy> = HashMap::with_max_entries(MAX_VRIDS, 0);
-    #[map(name = "VIPS")]
+    #[map]
     static VIPS: HashMap<VipKey, u8> = HashMap::with_max_entries(MAX_VIPS, 0);
-    #[map(name = "PEERS")]
+    #[map]
     static PEERS: HashMap<PeerKey, PeerPolicy> = HashMap::with_max_entries(MAX_PEERS, 0);
-    #[map(name = "COUNTERS")]
+    #[map]
     static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_ENTRIES, 0);
-    #[map(name = "STATS")]
+    #[map]
     static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_ENTRIES, 0);
-    #[map(name = "EVENTS")]
+    #[map]
     static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
     /// Where the event of the frame in hand is built: it is too large for the 512-byte BPF
     /// stack beside the classifier's own variables.
-    #[map(name = "SCRATCH")]
+    #[map]
     static SCRATCH: PerCpuArray<Event> = PerCpuArray::with_max_entries(1, 0);
 
     /// Offsets beyond this are never read; the bound lets the verifier prove every
@@ -87,38 +90,22 @@ mod program {
         }
 
         #[inline(always)]
-        fn vrid(&self, vrid: u8, family: u8) -> Option<VridPolicy> {
-            let key = VridKey {
-                ifindex: self.ifindex,
-                vrid,
-                family,
-                _pad: [0; 2],
-            };
+        fn vrid(&self, vrid: u8, family: Family) -> Option<VridPolicy> {
+            let key = VridKey::new(self.ifindex, vrid, family);
             // SAFETY: as for `iface`: a plain-old-data copy.
             unsafe { VRIDS.get(&key).copied() }
         }
 
         #[inline(always)]
-        fn vip_flags(&self, family: u8, addr: &[u8; 16]) -> u8 {
-            let key = VipKey {
-                ifindex: self.ifindex,
-                family,
-                _pad: [0; 3],
-                addr: *addr,
-            };
+        fn vip_flags(&self, family: Family, addr: &[u8; 16]) -> u8 {
+            let key = VipKey::new(self.ifindex, family, *addr);
             // SAFETY: a one-byte plain-old-data copy.
             unsafe { VIPS.get(&key).copied().unwrap_or(0) }
         }
 
         #[inline(always)]
-        fn peer(&self, vrid: u8, family: u8, addr: &[u8; 16]) -> Option<PeerPolicy> {
-            let key = PeerKey {
-                ifindex: self.ifindex,
-                vrid,
-                family,
-                _pad: [0; 2],
-                addr: *addr,
-            };
+        fn peer(&self, vrid: u8, family: Family, addr: &[u8; 16]) -> Option<PeerPolicy> {
+            let key = PeerKey::new(self.ifindex, vrid, family, *addr);
             // SAFETY: as for `iface`: a plain-old-data copy.
             unsafe { PEERS.get(&key).copied() }
         }

@@ -6,32 +6,33 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use vrrp_ebpf::abi::*;
+use vrrp_ebpf::abi::{Event, Reason};
 
 use super::runtime::Runtime;
 use super::{Engine, MISMATCH_LOG_NS, REJECT_LOG};
 use crate::filter::Counters;
 use crate::io::iface;
 use crate::io::rawsock::{monotonic_ns, realtime_ns};
-use crate::monitor::table::{addr_from, event_src};
 use crate::proto::node::NodeInput;
 use crate::proto::router::StateName;
+use crate::receive::{AdvertIn, ArpIn, Received};
 
 impl Engine {
-    /// An event from a receive path.
+    /// An event from a receive path, converted once into its typed form.
     pub(super) async fn deliver(&mut self, ev: &Event, now: u64) {
-        match ev.kind {
-            EVENT_ADVERT => self.deliver_advert(ev, now).await,
-            EVENT_ARP => self.deliver_arp(ev, now).await,
-            _ => {}
+        match Received::try_from(ev) {
+            Ok(Received::Advert(a)) => self.deliver_advert(&a, now).await,
+            Ok(Received::Arp(a)) => self.deliver_arp(&a, now).await,
+            // Only a program from another build could send one.
+            Err(e) => tracing::debug!(ifindex = ev.ifindex, "ignored: {e}"),
         }
     }
 
-    async fn deliver_advert(&mut self, ev: &Event, now: u64) {
-        let Some(&i) = self.by_key.get(&(ev.ifindex, ev.vrid, ev.family)) else {
+    async fn deliver_advert(&mut self, ev: &AdvertIn, now: u64) {
+        let Some(&i) = self.by_key.get(&(ev.ifindex, ev.vrid, ev.family as u8)) else {
             return;
         };
-        let src = event_src(ev);
+        let src = ev.src;
         let rt = &mut self.rts[i];
         if Some(src) == rt.primary {
             return; // our own advert looped back
@@ -40,7 +41,7 @@ impl Engine {
         // checked here, before the node core sees anything of the advert.
         if let Err(r) = rt
             .hmac
-            .check_event(rt.cfg.auth_hmac.as_ref(), ev, src, realtime_ns())
+            .check_event(rt.cfg.auth_hmac.as_ref(), &ev.raw, src, realtime_ns())
         {
             if let Some((_, path)) = self.paths.iter_mut().find(|(x, _)| *x == ev.ifindex) {
                 path.recount(ev.vrid, r.reason());
@@ -83,8 +84,8 @@ impl Engine {
         self.feed(input, now).await;
     }
 
-    async fn deliver_arp(&mut self, ev: &Event, now: u64) {
-        let sender = addr_from(FAMILY_V4, &ev.src);
+    async fn deliver_arp(&mut self, ev: &ArpIn, now: u64) {
+        let sender = IpAddr::V4(ev.sender);
         let Some(i) = (0..self.rts.len()).find(|&i| {
             let rt = &self.rts[i];
             self.node.router(i).state() == StateName::Master
@@ -131,8 +132,8 @@ impl Engine {
 
 /// keepalived logs a peer whose advert carries another address list or interval than
 /// ours: it is how a misconfigured pair is found. Rate-limited per instance.
-fn warn_if_peer_differs(rt: &mut Runtime, ev: &Event, src: IpAddr, now: u64) {
-    if ev.priority == 0 || ev.kind != EVENT_ADVERT {
+fn warn_if_peer_differs(rt: &mut Runtime, ev: &AdvertIn, src: IpAddr, now: u64) {
+    if ev.priority == 0 {
         return;
     }
     let mut diffs = Vec::new();
@@ -140,17 +141,7 @@ fn warn_if_peer_differs(rt: &mut Runtime, ev: &Event, src: IpAddr, now: u64) {
     if ev.interval_cs != ours {
         diffs.push(format!("interval {} cs (ours {ours} cs)", ev.interval_cs));
     }
-    let width = if ev.family == FAMILY_V4 { 4 } else { 16 };
-    let shown = (ev.addr_count as usize).min(EVENT_ADDR_BYTES / width);
-    let theirs: Vec<IpAddr> = (0..shown)
-        .filter_map(|k| {
-            let b = &ev.addrs[k * width..(k + 1) * width];
-            match width {
-                4 => <[u8; 4]>::try_from(b).ok().map(IpAddr::from),
-                _ => <[u8; 16]>::try_from(b).ok().map(IpAddr::from),
-            }
-        })
-        .collect();
+    let theirs = &ev.addrs;
     let mine: Vec<IpAddr> = rt.cfg.virtual_addresses.iter().map(|v| v.addr).collect();
     if ev.addr_count as usize != mine.len() || theirs.iter().any(|a| !mine.contains(a)) {
         let list = |v: &[IpAddr]| {
@@ -161,7 +152,7 @@ fn warn_if_peer_differs(rt: &mut Runtime, ev: &Event, src: IpAddr, now: u64) {
         };
         diffs.push(format!(
             "addresses [{}] (ours [{}])",
-            list(&theirs),
+            list(theirs),
             list(&mine)
         ));
     }

@@ -4,11 +4,10 @@
 
 use std::net::IpAddr;
 
-use vrrp_ebpf::abi::*;
-
-use crate::config::model::{ChecksumForm, Family, Instance, Version, VirtualAddress};
-use crate::filter::{peer_key, tai_offset_s, vip_key, PolicyTable};
-use crate::proto::auth_hmac::{AntiReplay, AuthHmac, HmacState, Mode};
+use crate::config::model::{Family, Instance, VirtualAddress};
+pub use crate::filter::family_code;
+use crate::filter::{tai_offset_s, PolicyTable, Served};
+use crate::proto::auth_hmac::HmacState;
 use crate::proto::health::Health;
 use crate::proto::node::{InstanceSpec, Node};
 use crate::proto::router::{RouterParams, StateName};
@@ -92,13 +91,6 @@ impl Runtime {
     }
 }
 
-pub fn family_code(f: Family) -> u8 {
-    match f {
-        Family::V4 => FAMILY_V4,
-        Family::V6 => FAMILY_V6,
-    }
-}
-
 /// The multicast group of RFC 5798 §5.1.1.2 / §5.1.2.2, or the unicast peers.
 pub fn destinations(c: &Instance) -> Vec<IpAddr> {
     if !c.unicast_peers.is_empty() {
@@ -141,86 +133,15 @@ pub fn router_params(c: &Instance, primary: IpAddr) -> RouterParams {
 
 /// The receive policy for one interface: exactly the configured virtual routers.
 pub fn policy_for(ifindex: u32, instances: &[Runtime], node: &Node) -> PolicyTable {
-    let mut p = PolicyTable::default();
-    p.ifaces.insert(ifindex, IfacePolicy { flags: 0 });
-    for (i, rt) in instances
+    let served = instances
         .iter()
         .enumerate()
         .filter(|(_, r)| r.ifindex == ifindex)
-    {
-        let c = &rt.cfg;
-        let (auth_type, auth_pass) = match (c.version, c.auth_pass) {
-            (Version::V2, Some(p)) => (AUTH_PASS, p),
-            _ => (AUTH_NONE, [0; 8]),
-        };
-        let mut flags = 0;
-        if !c.unicast_peers.is_empty() {
-            // Unicast: TTL exempt, and only the configured peers are heard.
-            flags |= VRID_UNICAST | VRID_PEERS_ONLY;
-            for (k, &peer) in c.unicast_peers.iter().enumerate() {
-                let (min_ttl, max_ttl) = c.unicast_peer_ttl.get(k).copied().unwrap_or((0, 255));
-                p.peers.insert(
-                    peer_key(ifindex, c.vrid, peer),
-                    PeerPolicy {
-                        min_ttl,
-                        max_ttl,
-                        _pad: [0; 2],
-                    },
-                );
-            }
-        }
-        let (hmac_mode, hmac_window_s) = hmac_policy(c.auth_hmac.as_ref());
-        p.vrids.insert(
-            VridKey {
-                ifindex,
-                vrid: c.vrid,
-                family: rt.family,
-                _pad: [0; 2],
-            },
-            VridPolicy {
-                version: if c.version == Version::V2 { 2 } else { 3 },
-                csum_form: match c.checksum {
-                    ChecksumForm::Pseudo => CSUM_PSEUDO,
-                    ChecksumForm::Plain => CSUM_PLAIN,
-                },
-                auth_type,
-                flags,
-                adver_int_s: (c.advert_int_cs / 100).clamp(1, 255) as u8,
-                hmac_mode,
-                hmac_window_s,
-                auth_pass,
-                tai_offset_s: tai_offset_s(),
-                _pad: [0; 4],
-            },
-        );
-        // RFC 5798 §6.4.3: a master that does not own the addresses refuses traffic for
-        // them unless Accept_Mode is on.
-        let refuse = !c.accept && c.priority != 255 && node.router(i).state() == StateName::Master;
-        for v in &c.virtual_addresses {
-            p.vips.insert(vip_key(ifindex, v.addr));
-            if refuse {
-                p.refuse.insert(vip_key(ifindex, v.addr));
-            }
-        }
-    }
-    p
-}
-
-/// The filter's share of `auth_hmac`: mode and freshness window (0: monotonic).
-fn hmac_policy(cfg: Option<&AuthHmac>) -> (u8, u16) {
-    let Some(cfg) = cfg else {
-        return (HMAC_OFF, 0);
-    };
-    let mode = match cfg.mode {
-        Mode::ReceiveOnly => HMAC_RECEIVE_ONLY,
-        Mode::Permissive => HMAC_PERMISSIVE,
-        Mode::Enforce => HMAC_ENFORCE,
-    };
-    let window = match cfg.anti_replay {
-        AntiReplay::Time { window_s } => window_s,
-        AntiReplay::Monotonic => 0,
-    };
-    (mode, window)
+        .map(|(i, rt)| Served {
+            cfg: &rt.cfg,
+            master: node.router(i).state() == StateName::Master,
+        });
+    PolicyTable::for_instances(ifindex, served, tai_offset_s())
 }
 
 /// Whether a reload must restart an instance going from `old` to `new`: only when

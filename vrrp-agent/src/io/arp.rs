@@ -2,15 +2,15 @@
 //! (RFC 5798 §6.4.1, §6.4.2) so hosts and switches move the VIP to our MAC at once.
 //!
 //! The frame builders are pure functions over fixed-size arrays; [`GarpSender`] is the
-//! edge that puts them on the wire through an AF_PACKET socket.
+//! edge that puts them on the wire through a [`PacketSocket`].
 
-use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
-use super::iface::name_of;
+use vrrp_ebpf::checksum;
+
+use super::packet_socket::PacketSocket;
 
 pub const ETH_BROADCAST: [u8; 6] = [0xff; 6];
 /// 33:33 + the low 32 bits of ff02::1 (RFC 2464 §7).
@@ -103,59 +103,25 @@ pub fn unsolicited_na_frame(target: Ipv6Addr, mac: [u8; 6], src_ll: Ipv6Addr) ->
 /// The ICMPv6 checksum (RFC 4443 §2.3) of `msg` (its checksum field zero) with the
 /// IPv6 pseudo-header (RFC 8200 §8.1).
 pub fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, msg: &[u8]) -> u16 {
-    let mut sum = ones_sum(&src.octets()) + ones_sum(&dst.octets());
-    sum += msg.len() as u64; // upper-layer packet length (32 bits)
-    sum += u64::from(IPPROTO_ICMPV6); // three zero bytes and the next header
-    sum += ones_sum(msg);
-    !fold(sum)
-}
-
-fn ones_sum(b: &[u8]) -> u64 {
-    b.chunks(2)
-        .map(|c| u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum()
-}
-
-fn fold(mut s: u64) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
+    // Upper-layer length (32 bits), three zero bytes and the next header.
+    let pseudo = checksum::pseudo_header(&src.octets(), &dst.octets(), IPPROTO_ICMPV6);
+    checksum::finish(pseudo + msg.len() as u32 + checksum::sum(msg))
 }
 
 /// Sends GARP / NA frames on one interface through a send-only AF_PACKET socket.
 pub struct GarpSender {
-    fd: OwnedFd,
-    ifindex: u32,
+    sock: PacketSocket,
 }
 
 impl GarpSender {
     /// Open on `ifindex` in the calling thread's namespace (needs CAP_NET_RAW).
     pub fn open(ifindex: u32) -> Result<GarpSender> {
-        // Protocol 0: the socket receives nothing, so nothing queues up on it.
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
-        };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| {
-                format!(
-                    "{}: AF_PACKET socket for GARP (needs CAP_NET_RAW)",
-                    name_of(ifindex)
-                )
-            });
-        }
-        // SAFETY: raw is a freshly created descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        Ok(GarpSender { fd, ifindex })
+        let sock = PacketSocket::send_only(ifindex).context("GARP")?;
+        Ok(GarpSender { sock })
     }
 
     pub fn ifindex(&self) -> u32 {
-        self.ifindex
+        self.sock.ifindex()
     }
 
     /// Announce IPv4 `vip` at `mac` (the interface's MAC, or the virtual MAC with a vmac).
@@ -172,33 +138,7 @@ impl GarpSender {
 
     /// Send one complete Ethernet frame.
     pub fn send_frame(&self, frame: &[u8]) -> Result<()> {
-        if frame.len() < 14 {
-            bail!("a frame of {} bytes has no Ethernet header", frame.len());
-        }
-        // SAFETY: sockaddr_ll is plain data; zero is a valid initial value.
-        let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        // The EtherType in network order, as the kernel sets skb->protocol from it.
-        sll.sll_protocol = u16::from_ne_bytes([frame[12], frame[13]]);
-        sll.sll_ifindex = self.ifindex as i32;
-        sll.sll_halen = 6;
-        sll.sll_addr[..6].copy_from_slice(&frame[..6]);
-        // SAFETY: frame and sll are live for the call and their lengths are passed.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                frame.as_ptr() as *const libc::c_void,
-                frame.len(),
-                0,
-                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("sending on {}", name_of(self.ifindex)));
-        }
-        Ok(())
+        self.sock.send_frame(frame)
     }
 }
 

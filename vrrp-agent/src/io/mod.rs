@@ -4,6 +4,7 @@ pub mod arp;
 pub mod host_events;
 pub mod iface;
 pub mod netlink;
+pub mod packet_socket;
 pub mod rawsock;
 pub mod timer;
 pub mod vip;

@@ -9,15 +9,16 @@
 //! to the VLAN device's own receive path.
 
 use std::mem::{size_of, zeroed};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use vrrp_ebpf::abi::*;
 use vrrp_ebpf::classify::{classify, Frame, Verdict};
 use vrrp_ebpf::wire::{ETH_P_8021Q, VLAN_HLEN};
 
+use super::packet_socket::PacketSocket;
 use crate::filter::{Counters, PolicyTable};
 
 /// A frame held in a byte slice.
@@ -119,8 +120,6 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-const ETH_P_ALL: u16 = 0x0003;
-
 /// An AF_PACKET socket on one interface running the shared checks.
 pub struct RawFilter {
     fd: AsyncFd<OwnedFd>,
@@ -130,79 +129,29 @@ pub struct RawFilter {
     buf: Vec<u8>,
 }
 
-fn setsockopt_int(fd: i32, level: i32, name: i32, value: i32) -> std::io::Result<()> {
-    // SAFETY: value is a live i32 and the length passed matches it.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            &value as *const i32 as *const libc::c_void,
-            size_of::<i32>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 impl RawFilter {
     pub fn open(ifindex: u32, policy: &PolicyTable) -> Result<RawFilter> {
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                ETH_P_ALL.to_be() as i32,
-            )
-        };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error())
-                .context("AF_PACKET socket (needs CAP_NET_RAW)");
-        }
-        // SAFETY: raw is a freshly created, owned descriptor.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: sockaddr_ll is plain data; zero is a valid initial value.
-        let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ETH_P_ALL.to_be();
-        sll.sll_ifindex = ifindex as i32;
-        // SAFETY: sll is a valid sockaddr_ll and its size is passed.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(std::io::Error::last_os_error()).context("binding the AF_PACKET socket");
-        }
+        let sock = PacketSocket::receive_all(ifindex)?;
         // Our own transmissions are not adverts we received.
-        setsockopt_int(
-            fd.as_raw_fd(),
+        sock.set_option(
             libc::SOL_PACKET,
             libc::PACKET_IGNORE_OUTGOING,
             1,
-        )
-        .context("PACKET_IGNORE_OUTGOING")?;
+            "PACKET_IGNORE_OUTGOING",
+        )?;
         // The VLAN tag the kernel strips, so it can be put back (see the module comment).
-        setsockopt_int(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)
-            .context("PACKET_AUXDATA")?;
+        sock.set_option(libc::SOL_PACKET, libc::PACKET_AUXDATA, 1, "PACKET_AUXDATA")?;
         // The kernel stamps each frame on arrival; we convert that to CLOCK_MONOTONIC.
-        setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
-            .context("SO_TIMESTAMPNS")?;
+        sock.set_option(libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS")?;
         // Room for a burst; best effort.
-        let _ = setsockopt_int(
-            fd.as_raw_fd(),
+        let _ = sock.set_option(
             libc::SOL_SOCKET,
             libc::SO_RCVBUFFORCE,
             4 << 20,
+            "SO_RCVBUFFORCE",
         );
         // SAFETY: the OwnedFd stays open and unchanged for as long as the AsyncFd owns it.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+        let fd = unsafe { AsyncFd::register_with_interest(sock.into_fd(), Interest::READABLE) }
             .map_err(|e| e.into_parts().1)?;
         Ok(RawFilter {
             fd,

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use anyhow::Result;
 use tokio::signal::unix::{signal, SignalKind};
-use vrrp_ebpf::abi::{Event, EVENT_ADVERT, EVENT_ARP};
+use vrrp_ebpf::abi::Event;
 
 use crate::filter::{vip_key, PolicyTable};
 use crate::io::iface;
 use crate::io::rawsock::monotonic_ns;
-use crate::receive::{PathOptions, ReceivePath};
-use table::{event_addrs, RouterTable};
+use crate::receive::{PathOptions, ReceivePath, Received};
+use table::RouterTable;
 
 pub struct MonitorOptions {
     pub iface: String,
@@ -79,10 +79,13 @@ pub async fn run(opts: MonitorOptions) -> Result<()> {
     let mut rest = Vec::new();
     path.try_recv(&mut rest)?;
     let rx_ns = monotonic_ns();
-    for ev in rest.iter().filter(|e| e.kind == EVENT_ADVERT) {
-        table.record(ev);
+    for ev in &rest {
+        let Ok(Received::Advert(a)) = Received::try_from(ev) else {
+            continue;
+        };
+        table.record(&a);
         if opts.json {
-            writeln!(out, "{}", render::advert_json(ev, &opts.iface, rx_ns))?;
+            writeln!(out, "{}", render::advert_json(&a, &opts.iface, rx_ns))?;
         }
     }
     let counters = path.counters()?;
@@ -109,13 +112,13 @@ fn handle_event(
     path: &mut ReceivePath,
     out: &mut impl Write,
 ) -> Result<()> {
-    match ev.kind {
-        EVENT_ADVERT => {
-            if table.record(ev) {
+    match Received::try_from(ev) {
+        Ok(Received::Advert(ev)) => {
+            if table.record(&ev) {
                 tracing::info!(
                     iface = opts.iface,
                     vrid = ev.vrid,
-                    src = %table::event_src(ev),
+                    src = %ev.src,
                     priority = ev.priority,
                     version = ev.version,
                     "new router heard"
@@ -123,24 +126,24 @@ fn handle_event(
             }
             // Learn the virtual addresses so ARP naming them is reported too.
             let mut learned = false;
-            for a in event_addrs(ev) {
+            for &a in &ev.addrs {
                 learned |= policy.vips.insert(vip_key(ev.ifindex, a));
             }
             if learned {
                 path.set_policy(policy)?;
             }
             if opts.json {
-                writeln!(out, "{}", render::advert_json(ev, &opts.iface, rx_ns))?;
+                writeln!(out, "{}", render::advert_json(&ev, &opts.iface, rx_ns))?;
             }
         }
-        EVENT_ARP => {
+        Ok(Received::Arp(ev)) => {
             if opts.json {
-                writeln!(out, "{}", render::arp_json(ev, &opts.iface, rx_ns))?;
+                writeln!(out, "{}", render::arp_json(&ev, &opts.iface, rx_ns))?;
             } else {
-                tracing::info!(iface = opts.iface, "{}", render::arp_line(ev));
+                tracing::info!(iface = opts.iface, "{}", render::arp_line(&ev));
             }
         }
-        _ => {}
+        Err(e) => tracing::debug!(iface = opts.iface, "ignored: {e}"),
     }
     Ok(())
 }

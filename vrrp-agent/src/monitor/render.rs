@@ -3,34 +3,38 @@
 use std::fmt::Write;
 
 use serde_json::{json, Value};
-use vrrp_ebpf::abi::{Event, Reason, CSUM_PLAIN, CSUM_PSEUDO, FAMILY_V4, STAT_VLAN_PASSED};
+use vrrp_ebpf::abi::{Family, Reason, CSUM_PLAIN, CSUM_PSEUDO, STAT_VLAN_PASSED};
 
-use super::table::{addr_from, event_addrs, event_src, RouterTable};
+use super::table::RouterTable;
 use crate::filter::Counters;
 use crate::io::iface;
+use crate::receive::{AdvertIn, ArpIn};
 
 /// One JSON object per accepted advert.
-pub fn advert_json(ev: &Event, ifname: &str, rx_ns: u64) -> Value {
+pub fn advert_json(ev: &AdvertIn, ifname: &str, rx_ns: u64) -> Value {
     let csum = match (ev.family, ev.version, ev.csum_form) {
-        (FAMILY_V4, 3, CSUM_PSEUDO) => "pseudo",
-        (FAMILY_V4, 3, CSUM_PLAIN) => "plain",
-        (FAMILY_V4, _, _) => "plain",
+        (Family::V4, 3, CSUM_PSEUDO) => "pseudo",
+        (Family::V4, 3, CSUM_PLAIN) => "plain",
+        (Family::V4, _, _) => "plain",
         _ => "pseudo",
     };
     json!({
         "ts_ns": ev.ts_ns,
         "rx_ns": rx_ns,
         "iface": ifname,
-        "src": event_src(ev).to_string(),
+        "src": ev.src.to_string(),
         "vrid": ev.vrid,
         "priority": ev.priority,
         "interval_cs": ev.interval_cs,
         "version": ev.version,
-        "family": if ev.family == FAMILY_V4 { "ipv4" } else { "ipv6" },
+        "family": match ev.family {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        },
         "ttl": ev.ttl,
         "checksum": csum,
         "count": ev.addr_count,
-        "addrs": event_addrs(ev).iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "addrs": ev.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
     })
 }
 
@@ -50,25 +54,25 @@ fn arp_op(op: u16) -> &'static str {
 }
 
 /// One JSON object per ARP packet naming a virtual address.
-pub fn arp_json(ev: &Event, ifname: &str, rx_ns: u64) -> Value {
+pub fn arp_json(ev: &ArpIn, ifname: &str, rx_ns: u64) -> Value {
     json!({
         "ts_ns": ev.ts_ns,
         "rx_ns": rx_ns,
         "iface": ifname,
-        "arp": arp_op(ev.arp_op),
+        "arp": arp_op(ev.op),
         "sender_mac": mac_string(&ev.mac),
-        "sender_ip": addr_from(FAMILY_V4, &ev.src).to_string(),
-        "target_ip": addr_from(FAMILY_V4, &ev.dst).to_string(),
+        "sender_ip": ev.sender.to_string(),
+        "target_ip": ev.target.to_string(),
     })
 }
 
-pub fn arp_line(ev: &Event) -> String {
+pub fn arp_line(ev: &ArpIn) -> String {
     format!(
         "ARP {} from {} ({}) for {}",
-        arp_op(ev.arp_op),
-        addr_from(FAMILY_V4, &ev.src),
+        arp_op(ev.op),
+        ev.sender,
         mac_string(&ev.mac),
-        addr_from(FAMILY_V4, &ev.dst)
+        ev.target
     )
 }
 

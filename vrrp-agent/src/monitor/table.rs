@@ -2,9 +2,11 @@
 //! Pure bookkeeping: events in, statistics out; no clock is read here.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
-use vrrp_ebpf::abi::{Event, EVENT_ADDR_BYTES, FAMILY_V4};
+use vrrp_ebpf::abi::Family;
+
+use crate::receive::AdvertIn;
 
 /// Inter-arrival samples kept per router for the measured interval and jitter.
 const WINDOW: usize = 64;
@@ -13,7 +15,7 @@ const WINDOW: usize = 64;
 pub struct RouterKey {
     pub ifindex: u32,
     pub vrid: u8,
-    pub family: u8,
+    pub family: Family,
     pub src: IpAddr,
 }
 
@@ -55,33 +57,6 @@ impl RouterStats {
     }
 }
 
-/// The addresses an advert carries (as many as the event holds).
-pub fn event_addrs(ev: &Event) -> Vec<IpAddr> {
-    let (width, max) = if ev.family == FAMILY_V4 {
-        (4, EVENT_ADDR_BYTES / 4)
-    } else {
-        (16, EVENT_ADDR_BYTES / 16)
-    };
-    (0..(ev.addr_count as usize).min(max))
-        .map(|i| addr_from(ev.family, &ev.addrs[i * width..i * width + width]))
-        .collect()
-}
-
-/// An address from its wire bytes (4 for IPv4, 16 for IPv6).
-pub fn addr_from(family: u8, b: &[u8]) -> IpAddr {
-    if family == FAMILY_V4 {
-        IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
-    } else {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&b[..16]);
-        IpAddr::V6(Ipv6Addr::from(a))
-    }
-}
-
-pub fn event_src(ev: &Event) -> IpAddr {
-    addr_from(ev.family, &ev.src)
-}
-
 #[derive(Default)]
 pub struct RouterTable {
     pub routers: BTreeMap<RouterKey, RouterStats>,
@@ -89,12 +64,12 @@ pub struct RouterTable {
 
 impl RouterTable {
     /// Account one accepted advert. Returns true when this router was not known before.
-    pub fn record(&mut self, ev: &Event) -> bool {
+    pub fn record(&mut self, ev: &AdvertIn) -> bool {
         let key = RouterKey {
             ifindex: ev.ifindex,
             vrid: ev.vrid,
             family: ev.family,
-            src: event_src(ev),
+            src: ev.src,
         };
         let mut new = false;
         let r = self.routers.entry(key).or_insert_with(|| {
@@ -123,7 +98,7 @@ impl RouterTable {
         r.version = ev.version;
         r.priority = ev.priority;
         r.interval_cs = ev.interval_cs;
-        r.addrs = event_addrs(ev);
+        r.addrs = ev.addrs.clone();
         r.adverts += 1;
         r.last_ts_ns = r.last_ts_ns.max(ev.ts_ns);
         new
@@ -133,9 +108,15 @@ impl RouterTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vrrp_ebpf::abi::EVENT_ADVERT;
+    use crate::receive::Received;
+    use vrrp_ebpf::abi::{Event, EVENT_ADVERT, FAMILY_V4};
 
-    fn advert(ts_ms: u64, prio: u8) -> Event {
+    fn advert(ts_ms: u64, prio: u8) -> AdvertIn {
+        advert_from(10, ts_ms, prio)
+    }
+
+    /// An advert event from 10.9.0.`host`, converted as the receive path converts it.
+    fn advert_from(host: u8, ts_ms: u64, prio: u8) -> AdvertIn {
         let mut ev = Event::zeroed();
         ev.kind = EVENT_ADVERT;
         ev.family = FAMILY_V4;
@@ -145,9 +126,12 @@ mod tests {
         ev.interval_cs = 100;
         ev.addr_count = 1;
         ev.ts_ns = ts_ms * 1_000_000;
-        ev.src[..4].copy_from_slice(&[10, 9, 0, 1]);
+        ev.src[..4].copy_from_slice(&[10, 9, 0, host]);
         ev.addrs[..4].copy_from_slice(&[10, 9, 0, 100]);
-        ev
+        match Received::try_from(&ev) {
+            Ok(Received::Advert(a)) => a,
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -171,9 +155,7 @@ mod tests {
     fn a_second_source_is_a_second_router() {
         let mut t = RouterTable::default();
         t.record(&advert(0, 100));
-        let mut other = advert(5, 150);
-        other.src[..4].copy_from_slice(&[10, 9, 0, 2]);
-        assert!(t.record(&other));
+        assert!(t.record(&advert_from(2, 5, 150)));
         assert_eq!(t.routers.len(), 2);
     }
 }

@@ -3,7 +3,10 @@
 
 use std::net::IpAddr;
 
+use vrrp_ebpf::abi::Family;
 use vrrp_ebpf::abi::HMAC_TRAILER_LEN;
+use vrrp_ebpf::checksum;
+use vrrp_ebpf::wire::{VrrpRepr, IPPROTO_VRRP, VRRP_CHECKSUM_OFF};
 
 use crate::config::model::{ChecksumForm, Version};
 
@@ -18,19 +21,6 @@ pub struct AdvertOut {
     pub addrs: Vec<IpAddr>,
     /// v2 PASS authentication data.
     pub auth_pass: Option<[u8; 8]>,
-}
-
-fn sum16(b: &[u8]) -> u32 {
-    b.chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
-        .sum()
-}
-
-fn fold(mut s: u32) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
 }
 
 fn addr_bytes(a: &IpAddr) -> Vec<u8> {
@@ -49,30 +39,39 @@ impl AdvertOut {
     /// The VRRP message with a zero checksum: what an `auth_hmac` trailer signs (the
     /// checksum is outside the HMAC, so one signature serves every destination).
     pub fn body(&self) -> Vec<u8> {
-        let v = match self.version {
-            Version::V2 => 2u8,
-            Version::V3 => 3u8,
+        let (family, mut addrs) = match self.addrs.first() {
+            Some(IpAddr::V6(_)) => (Family::V6, Vec::with_capacity(16 * self.addrs.len())),
+            _ => (Family::V4, Vec::with_capacity(4 * self.addrs.len())),
         };
-        let mut m = Vec::with_capacity(8 + 16 * self.addrs.len() + 8 + HMAC_TRAILER_LEN);
-        m.push((v << 4) | 1);
-        m.push(self.vrid);
-        m.push(self.priority);
-        m.push(self.addrs.len().min(255) as u8);
-        match self.version {
-            Version::V2 => {
-                m.push(if self.auth_pass.is_some() { 1 } else { 0 });
-                // RFC 3768 §5.3.7: whole seconds.
-                m.push(self.interval_cs.div_ceil(100).clamp(1, 255) as u8);
-            }
-            Version::V3 => m.extend_from_slice(&(self.interval_cs & 0x0fff).to_be_bytes()),
+        // One family per message (RFC 5798 §5.2.9); the configuration never mixes them.
+        let same_family = |a: &&IpAddr| a.is_ipv6() == (family == Family::V6);
+        for a in self.addrs.iter().filter(same_family).take(255) {
+            addrs.extend_from_slice(&addr_bytes(a));
         }
-        m.extend_from_slice(&[0, 0]);
-        for a in self.addrs.iter().take(255) {
-            m.extend_from_slice(&addr_bytes(a));
-        }
-        if self.version == Version::V2 {
-            m.extend_from_slice(&self.auth_pass.unwrap_or([0; 8]));
-        }
+        let (version, interval, auth_type) = match self.version {
+            // RFC 3768 §5.3.7: whole seconds.
+            Version::V2 => (
+                2,
+                self.interval_cs.div_ceil(100).clamp(1, 255),
+                u8::from(self.auth_pass.is_some()),
+            ),
+            Version::V3 => (3, self.interval_cs & 0x0fff, 0),
+        };
+        let repr = VrrpRepr {
+            version,
+            vrid: self.vrid,
+            priority: self.priority,
+            interval,
+            auth_type,
+            checksum: 0,
+            family,
+            addrs: &addrs,
+            auth_data: self.auth_pass.unwrap_or([0; 8]),
+        };
+        let mut m = vec![0u8; repr.buffer_len()];
+        m.reserve(HMAC_TRAILER_LEN);
+        // Cannot fail: the buffer is the message's length and the list whole addresses.
+        let _ = repr.emit(&mut m);
         m
     }
 
@@ -92,15 +91,18 @@ impl AdvertOut {
         if let (true, Some(t)) = (src.is_ipv6(), trailer) {
             m.extend_from_slice(t);
         }
-        let mut sum = sum16(&m);
+        let mut sum = checksum::sum(&m);
         // RFC 5798 §5.2.8: v3 includes the pseudo-header (always for IPv6; for IPv4 as
         // configured, see docs/rfc-index.md); RFC 3768 v2 never does.
         let pseudo = self.version == Version::V3 && (src.is_ipv6() || form == ChecksumForm::Pseudo);
         if pseudo {
-            sum += sum16(&addr_bytes(&src)) + sum16(&addr_bytes(&dst)) + 112 + m.len() as u32;
+            sum += checksum::sum(&addr_bytes(&src))
+                + checksum::sum(&addr_bytes(&dst))
+                + IPPROTO_VRRP as u32
+                + m.len() as u32;
         }
-        let c = !fold(sum);
-        m[6..8].copy_from_slice(&c.to_be_bytes());
+        let c = checksum::finish(sum);
+        m[VRRP_CHECKSUM_OFF..VRRP_CHECKSUM_OFF + 2].copy_from_slice(&c.to_be_bytes());
         if let (false, Some(t)) = (src.is_ipv6(), trailer) {
             m.extend_from_slice(t);
         }
@@ -179,7 +181,7 @@ mod tests {
             "224.0.0.18".parse().unwrap(),
             ChecksumForm::Plain,
         );
-        assert_eq!(fold(sum16(&m)), 0xffff);
+        assert!(checksum::verifies(checksum::sum(&m)));
     }
 
     #[test]
@@ -199,6 +201,9 @@ mod tests {
         );
         assert_eq!(&m[..6], &[0x21, 52, 100, 1, 1, 2]);
         assert_eq!(&m[12..], b"secret!!");
-        assert_eq!(fold(sum16(&m)), 0xffff, "v2 never uses the pseudo-header");
+        assert!(
+            checksum::verifies(checksum::sum(&m)),
+            "v2 never uses the pseudo-header"
+        );
     }
 }
