@@ -15,10 +15,8 @@ use vrrpx_tests::agent::Agent;
 use vrrpx_tests::frames::Advert;
 use vrrpx_tests::inject::burst_in;
 use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::pair::{has, pair_lab, preconditions};
-use vrrpx_tests::scratch;
+use vrrpx_tests::pair::{has, pair_test, VIP};
 
-const VIP: &str = "10.9.0.100/24";
 const KEY1: [u8; 32] = [0x11; 32];
 const KEY2: [u8; 32] = [0x22; 32];
 
@@ -80,9 +78,7 @@ type FrameFn<'a> = dyn Fn() -> Vec<u8> + 'a;
 
 #[test]
 fn a_signed_pair_elects_and_forged_or_replayed_adverts_are_refused_and_counted() {
-    preconditions();
-    let dir = scratch("auth-hmac-pair");
-    let mut lab = pair_lab("vxt-hmac-");
+    let (dir, mut lab) = pair_test("auth-hmac-pair");
     lab.host("x", "eth0", &["10.9.0.9/24"]).unwrap();
     let r1c = conf(&dir, "r1", 150, &[(1, KEY1)], 1);
     let r2c = conf(&dir, "r2", 100, &[(1, KEY1)], 1);
@@ -137,9 +133,7 @@ fn a_signed_pair_elects_and_forged_or_replayed_adverts_are_refused_and_counted()
 
 #[test]
 fn routers_signing_with_different_keys_that_both_hold_both_keys_elect_and_stay_put() {
-    preconditions();
-    let dir = scratch("auth-hmac-rotation");
-    let mut lab = pair_lab("vxt-hmacrot-");
+    let (dir, mut lab) = pair_test("auth-hmac-rotation");
     // Mid-rotation: r1 still signs with key 1, r2 already with key 2; both verify either.
     let both = [(1, KEY1), (2, KEY2)];
     let r1c = conf(&dir, "r1", 150, &both, 1);
@@ -174,9 +168,7 @@ fn routers_signing_with_different_keys_that_both_hold_both_keys_elect_and_stay_p
 
 #[test]
 fn a_router_without_the_peers_key_does_not_follow_it() {
-    preconditions();
-    let dir = scratch("auth-hmac-nokey");
-    let mut lab = pair_lab("vxt-hmacno-");
+    let (dir, mut lab) = pair_test("auth-hmac-nokey");
     // r2 holds only key 2 and cannot verify r1's key-1 adverts: it must not follow them.
     let r1c = conf(&dir, "r1", 150, &[(1, KEY1)], 1);
     let r2c = conf(&dir, "r2", 100, &[(2, KEY2)], 2);

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use vrrpx_tests::agent::cli;
 use vrrpx_tests::netns::Lab;
-use vrrpx_tests::pair::{config, pair_lab, preconditions};
-use vrrpx_tests::{agent_bin, scratch};
+use vrrpx_tests::pair::{config, pair_test};
 
 /// What `check` printed and how it exited.
 struct Outcome {
@@ -16,16 +16,20 @@ struct Outcome {
     stderr: String,
 }
 
+/// `vrrp-agent check ARGS...` in host r1.
 fn check(lab: &Lab, args: &[&str]) -> Outcome {
-    let bin = agent_bin();
-    let mut argv = vec![bin.to_str().unwrap(), "check"];
-    argv.extend_from_slice(args);
-    let out = lab.command("r1", &argv).output().unwrap();
+    let out = cli(lab, "r1", &[&["check"][..], args].concat());
     Outcome {
         status: out.status.code().expect("check exits, it is not killed"),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// `vrrp-agent check -f CONF --peer PEER EXTRA...` in host r1.
+fn check_peer(lab: &Lab, conf: &Path, peer: &Path, extra: &[&str]) -> Outcome {
+    let (conf, peer) = (conf.to_str().unwrap(), peer.to_str().unwrap());
+    check(lab, &[&["-f", conf, "--peer", peer][..], extra].concat())
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -58,9 +62,7 @@ vrrp_instance VI_1 {
 
 #[test]
 fn check_reports_what_keepalived_t_reports_on_the_tutorial_file_and_exits_4() {
-    preconditions();
-    let dir = scratch("check-host-tutorial");
-    let lab = pair_lab("vxt-chk1-");
+    let (dir, lab) = pair_test("check-host-tutorial");
     let file = write(&dir, "keepalived.conf", TUTORIAL);
     let f = file.to_str().unwrap();
 
@@ -122,9 +124,7 @@ fn check_reports_what_keepalived_t_reports_on_the_tutorial_file_and_exits_4() {
 
 #[test]
 fn check_json_names_a_vip_that_is_the_hosts_own_address_and_exits_5() {
-    preconditions();
-    let dir = scratch("check-host-own");
-    let lab = pair_lab("vxt-chk2-");
+    let (dir, lab) = pair_test("check-host-own");
     let own = std::fs::read_to_string(config("pair-master.conf"))
         .unwrap()
         .replace("10.9.0.100/24", "10.9.0.1/24");
@@ -163,20 +163,10 @@ fn check_json_names_a_vip_that_is_the_hosts_own_address_and_exits_5() {
 
 #[test]
 fn check_peer_accepts_the_example_pair_and_names_both_files_on_a_mismatch() {
-    preconditions();
-    let dir = scratch("check-host-peer");
-    let lab = pair_lab("vxt-chk3-");
+    let (dir, lab) = pair_test("check-host-peer");
     let master = config("pair-master.conf");
     let backup = config("pair-backup.conf");
-    let out = check(
-        &lab,
-        &[
-            "-f",
-            master.to_str().unwrap(),
-            "--peer",
-            backup.to_str().unwrap(),
-        ],
-    );
+    let out = check_peer(&lab, &master, &backup, &[]);
     assert_eq!(out.status, 0, "{}", out.stderr);
 
     let slow = std::fs::read_to_string(&backup)
@@ -184,16 +174,7 @@ fn check_peer_accepts_the_example_pair_and_names_both_files_on_a_mismatch() {
         .replace("advert_int 0.1", "advert_int 1")
         .replace("vrrp_version 3", "vrrp_version 2");
     let peer = write(&dir, "backup-v2.conf", &slow);
-    let out = check(
-        &lab,
-        &[
-            "-f",
-            master.to_str().unwrap(),
-            "--peer",
-            peer.to_str().unwrap(),
-            "--json",
-        ],
-    );
+    let out = check_peer(&lab, &master, &peer, &["--json"]);
     assert_eq!(out.status, 5, "{}", out.stdout);
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let e = &json["errors"][0];
@@ -204,15 +185,7 @@ fn check_peer_accepts_the_example_pair_and_names_both_files_on_a_mismatch() {
 
     // A peer file that does not validate cannot be compared: its errors are reported, 4.
     let broken = write(&dir, "broken.conf", "vrrp_instance X {\n priority 0\n}\n");
-    let out = check(
-        &lab,
-        &[
-            "-f",
-            master.to_str().unwrap(),
-            "--peer",
-            broken.to_str().unwrap(),
-        ],
-    );
+    let out = check_peer(&lab, &master, &broken, &[]);
     assert_eq!(out.status, 4, "{}", out.stderr);
     assert!(
         out.stderr

@@ -3,7 +3,7 @@
 //! speaking the wire protocol.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -27,17 +27,6 @@ use vrrpx_tests::scratch;
 
 fn known_status() -> Status {
     let vi1 = InstanceStatus {
-        name: "VI_1".into(),
-        interface: "eth0".into(),
-        vrid: 51,
-        family: "ipv4".into(),
-        version: 3,
-        state: StateName::Backup,
-        base_priority: 100,
-        effective_priority: 80,
-        priority_reasons: vec!["chk_nginx down: -20".into()],
-        master: Some((IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 150)),
-        advert_interval_cs: 100,
         master_adver_interval_cs: 100,
         last_transition: Some(Transition {
             from: StateName::Initialize,
@@ -46,15 +35,7 @@ fn known_status() -> Status {
             at_unix: 1_700_000_000.25,
             at_mono_ns: 123_456_789,
         }),
-        transitions: 1,
-        adverts_sent: 0,
-        adverts_received: 1234,
-        timer_margin_ms: Some(812.5),
-        min_timer_margin_ms: Some(790.25),
-        virtual_addresses: vec!["10.0.0.100/24".into()],
-        tracks: vec![],
-        replies_suppressed: 0,
-        drained: None,
+        ..vrrp_agent::status::sample_instance()
     };
     let vi2 = InstanceStatus {
         name: "VI_2".into(),
@@ -168,30 +149,9 @@ fn assert_same_status(got: &Status, want: &Status) {
     assert_eq!(got.rejections, want.rejections);
     assert_eq!(got.split_brain_events, want.split_brain_events);
     assert_eq!(got.instances.len(), want.instances.len());
+    // Instance by instance first, so that a difference names its instance.
     for (g, w) in got.instances.iter().zip(&want.instances) {
-        assert_eq!(g.name, w.name);
-        assert_eq!(g.interface, w.interface, "{}", w.name);
-        assert_eq!(g.vrid, w.vrid, "{}", w.name);
-        assert_eq!(g.family, w.family, "{}", w.name);
-        assert_eq!(g.version, w.version, "{}", w.name);
-        assert_eq!(g.state, w.state, "{}", w.name);
-        assert_eq!(g.base_priority, w.base_priority, "{}", w.name);
-        assert_eq!(g.effective_priority, w.effective_priority, "{}", w.name);
-        assert_eq!(g.priority_reasons, w.priority_reasons, "{}", w.name);
-        assert_eq!(g.master, w.master, "{}", w.name);
-        assert_eq!(g.advert_interval_cs, w.advert_interval_cs, "{}", w.name);
-        assert_eq!(
-            g.master_adver_interval_cs, w.master_adver_interval_cs,
-            "{}",
-            w.name
-        );
-        assert_eq!(g.last_transition, w.last_transition, "{}", w.name);
-        assert_eq!(g.transitions, w.transitions, "{}", w.name);
-        assert_eq!(g.adverts_sent, w.adverts_sent, "{}", w.name);
-        assert_eq!(g.adverts_received, w.adverts_received, "{}", w.name);
-        assert_eq!(g.timer_margin_ms, w.timer_margin_ms, "{}", w.name);
-        assert_eq!(g.min_timer_margin_ms, w.min_timer_margin_ms, "{}", w.name);
-        assert_eq!(g.virtual_addresses, w.virtual_addresses, "{}", w.name);
+        assert_eq!(g, w, "instance {}", w.name);
     }
     assert_eq!(got, want);
 }

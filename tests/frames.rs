@@ -179,6 +179,28 @@ impl Advert {
     }
 
     /// The whole Ethernet frame.
+    /// The junk every flood test sends, built from this advert: a bad TTL, a bad checksum,
+    /// and another VRID (`foreign_vrid`, which the receiver passes as foreign).
+    pub fn junk(&self, foreign_vrid: u8) -> Vec<Vec<u8>> {
+        vec![
+            Advert {
+                ttl: 64,
+                ..self.clone()
+            }
+            .build(),
+            Advert {
+                csum: Csum::Bad,
+                ..self.clone()
+            }
+            .build(),
+            Advert {
+                vrid: foreign_vrid,
+                ..self.clone()
+            }
+            .build(),
+        ]
+    }
+
     pub fn build(&self) -> Vec<u8> {
         let vrrp = self.vrrp_bytes();
         let mut f = Vec::with_capacity(128);

@@ -30,20 +30,18 @@ use vrrp_agent::io::rawsock::process_frame;
 use vrrp_agent::proto::advert::AdvertOut;
 use vrrp_ebpf::abi::*;
 use vrrp_ebpf::classify::Verdict;
+use vrrp_ebpf::wire::{
+    ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP as PROTO_VRRP,
+    MAX_VRRP_LEN,
+};
 
 /// The interface every frame "arrives" on, and the arrival time stamped on events.
 const IFINDEX: u32 = 7;
 const TS_NS: u64 = 0x0123_4567_89ab_cdef;
 
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86dd;
-const ETH_P_ARP: u16 = 0x0806;
-const ETH_P_8021Q: u16 = 0x8100;
-const ETH_P_8021AD: u16 = 0x88a8;
-const PROTO_VRRP: u8 = 112;
-/// The largest VRRP message the receive checks look at (VRRP.md: a 1500-byte MTU less the
-/// IPv4 header); longer ones are refused as `length`.
-const MAX_MSG: usize = 1480;
+/// The largest VRRP message the receive checks look at (a 1500-byte MTU less the IPv4
+/// header); longer ones are refused as `length`.
+const MAX_MSG: usize = MAX_VRRP_LEN;
 
 // ---------------------------------------------------------------------------------------
 // wire
@@ -548,35 +546,16 @@ fn accepts(f: &[u8], m: &Msg, configured: Option<VridPolicy>) -> Option<u8> {
 /// One verdict is counted exactly once, where the XDP program would count it.
 fn check_counters(c: &Counters, verdict: Verdict, event: Option<&Event>, policy: &str) {
     let slots: u64 = c.slots.iter().sum();
+    // A frame that is not VRRP is counted once in its global stat and never under a VRID.
+    let stat = |index: u32, what: &str| {
+        assert_eq!(c.stats[index as usize], 1, "{policy}: {what} not counted");
+        assert_eq!(slots, 0, "{policy}: {what} counted under a VRID");
+    };
     match verdict {
-        Verdict::Pass => {
-            assert_eq!(
-                c.stats[STAT_NON_VRRP as usize], 1,
-                "{policy}: pass not counted"
-            );
-            assert_eq!(slots, 0, "{policy}: a pass counted under a VRID");
-        }
-        Verdict::Tagged => {
-            assert_eq!(
-                c.stats[STAT_VLAN_PASSED as usize], 1,
-                "{policy}: tagged frame not counted"
-            );
-            assert_eq!(slots, 0, "{policy}: a tagged frame counted under a VRID");
-        }
-        Verdict::Arp => {
-            assert_eq!(
-                c.stats[STAT_ARP_REPORTED as usize], 1,
-                "{policy}: ARP not counted"
-            );
-            assert_eq!(slots, 0, "{policy}: an ARP counted under a VRID");
-        }
-        Verdict::ToVipRefused => {
-            assert_eq!(
-                c.stats[STAT_VIP_DROPPED as usize], 1,
-                "{policy}: refusal not counted"
-            );
-            assert_eq!(slots, 0, "{policy}: a refusal counted under a VRID");
-        }
+        Verdict::Pass => stat(STAT_NON_VRRP, "a pass"),
+        Verdict::Tagged => stat(STAT_VLAN_PASSED, "a tagged frame"),
+        Verdict::Arp => stat(STAT_ARP_REPORTED, "an ARP"),
+        Verdict::ToVipRefused => stat(STAT_VIP_DROPPED, "a refusal"),
         Verdict::Vrrp { vrid, reason } => {
             assert_eq!(c.get(vrid, reason), 1, "{policy}: {reason:?} not counted");
             let form_counted = reason == Reason::Accepted
@@ -732,27 +711,20 @@ fn model_promises(c: &Config) {
         for t in &a.track_interfaces {
             assert!(t.weight.abs() <= 253, "{who}: track_interface weight");
         }
-        for t in &a.track_scripts {
-            assert!(
-                c.scripts.iter().any(|s| s.name == t.name),
-                "{who}: tracks an undefined script {}",
-                t.name
+        // Every tracked script and file is defined, its weight in range.
+        let script = |n: &String| c.scripts.iter().any(|s| &s.name == n);
+        let file = |n: &String| c.track_files.iter().any(|f| &f.name == n);
+        let tracks = (a.track_scripts.iter())
+            .map(|t| ("script", &t.name, t.weight, 253, script(&t.name)))
+            .chain(
+                a.track_files
+                    .iter()
+                    .map(|t| ("file", &t.name, t.weight, 254, file(&t.name))),
             );
-            assert!(
-                t.weight.is_none_or(|w| w.abs() <= 253),
-                "{who}: script weight"
-            );
-        }
-        for t in &a.track_files {
-            assert!(
-                c.track_files.iter().any(|f| f.name == t.name),
-                "{who}: tracks an undefined file {}",
-                t.name
-            );
-            assert!(
-                t.weight.is_none_or(|w| w.abs() <= 254),
-                "{who}: file weight"
-            );
+        for (kind, name, weight, max, defined) in tracks {
+            assert!(defined, "{who}: tracks an undefined {kind} {name}");
+            let in_range = weight.is_none_or(|w: i32| w.abs() <= max);
+            assert!(in_range, "{who}: {kind} weight");
         }
     }
     for (i, s) in c.scripts.iter().enumerate() {

@@ -9,27 +9,18 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use vrrp_agent::proto::node::{Node, NodeInput, NodeSpec};
+use vrrpx_tests::golden::{self, check_scenarios};
 
 fn replay(scenario: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(scenario).unwrap();
-    let mut lines = text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("//"));
-    let first: Value = serde_json::from_str(lines.next().expect("spec line")).unwrap();
-    let spec: NodeSpec = serde_json::from_value(first["spec"].clone())
-        .unwrap_or_else(|e| panic!("{}: spec: {e}", scenario.display()));
+    let (spec, steps): (NodeSpec, Vec<(Value, NodeInput)>) = golden::read(scenario, "spec");
     let mut node = Node::new(spec);
     let mut out = Vec::new();
-    for (n, line) in lines.enumerate() {
-        let step: Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("{} step {n}: {e}", scenario.display()));
+    for (n, (step, input)) in steps.into_iter().enumerate() {
         let now = match (step["at_ns"].as_u64(), step["at_ms"].as_f64()) {
             (Some(ns), _) => ns,
             (None, Some(ms)) => (ms * 1e6).round() as u64,
             _ => panic!("{} step {n}: at_ms or at_ns", scenario.display()),
         };
-        let input: NodeInput = serde_json::from_value(step["input"].clone())
-            .unwrap_or_else(|e| panic!("{} step {n}: input: {e}", scenario.display()));
         let outputs = node.handle(input.clone(), now);
         let states: Vec<Value> = (0..node.len())
             .map(|i| json!([node.router(i).state(), node.router(i).priority()]))
@@ -48,37 +39,5 @@ fn replay(scenario: &Path) -> Vec<Value> {
 
 #[test]
 fn node_scenarios_replay_to_their_expected_outputs() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden_node");
-    let update = std::env::var_os("VRRPX_UPDATE_GOLDEN").is_some();
-    let mut scenarios: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "jsonl")
-                && !p.to_string_lossy().ends_with(".expected.jsonl")
-        })
-        .collect();
-    scenarios.sort();
-    assert!(scenarios.len() >= 4, "node scenarios present");
-    for s in scenarios {
-        let got = replay(&s);
-        let expected_path = s.with_extension("expected.jsonl");
-        let got_text: String = got.iter().map(|v| format!("{v}\n")).collect();
-        if update {
-            std::fs::write(&expected_path, &got_text).unwrap();
-            continue;
-        }
-        let want = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{} missing", expected_path.display()));
-        for (k, (g, w)) in got_text.lines().zip(want.lines()).enumerate() {
-            assert_eq!(g, w, "{} step {k}", s.display());
-        }
-        assert_eq!(
-            got_text.lines().count(),
-            want.lines().count(),
-            "{}: number of steps",
-            s.display()
-        );
-    }
+    check_scenarios("golden_node", 4, replay);
 }

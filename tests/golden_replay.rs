@@ -9,23 +9,14 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use vrrp_agent::proto::router::{Input, Router, RouterParams};
+use vrrpx_tests::golden::{self, check_scenarios};
 
 fn replay(scenario: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(scenario).unwrap();
-    let mut lines = text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("//"));
-    let first: Value = serde_json::from_str(lines.next().expect("params line")).unwrap();
-    let params: RouterParams = serde_json::from_value(first["params"].clone())
-        .unwrap_or_else(|e| panic!("{}: params: {e}", scenario.display()));
+    let (params, steps): (RouterParams, Vec<(Value, Input)>) = golden::read(scenario, "params");
     let mut router = Router::new(params);
     let mut out = Vec::new();
-    for (n, line) in lines.enumerate() {
-        let step: Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("{} step {n}: {e}", scenario.display()));
+    for (n, (step, input)) in steps.into_iter().enumerate() {
         let at_ms = step["at_ms"].as_f64().expect("at_ms");
-        let input: Input = serde_json::from_value(step["input"].clone())
-            .unwrap_or_else(|e| panic!("{} step {n}: input: {e}", scenario.display()));
         let now = (at_ms * 1e6).round() as u64;
         let actions = router.handle(input.clone(), now);
         out.push(json!({
@@ -42,41 +33,5 @@ fn replay(scenario: &Path) -> Vec<Value> {
 
 #[test]
 fn golden_scenarios_replay_to_their_expected_outputs() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden");
-    let update = std::env::var_os("VRRPX_UPDATE_GOLDEN").is_some();
-    let mut scenarios: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "jsonl")
-                && !p.to_string_lossy().ends_with(".expected.jsonl")
-        })
-        .collect();
-    scenarios.sort();
-    assert!(scenarios.len() >= 4, "scenarios present");
-    for s in scenarios {
-        let got = replay(&s);
-        let expected_path = s.with_extension("expected.jsonl");
-        let rendered: String = got.iter().map(|v| format!("{v}\n")).collect();
-        if update {
-            std::fs::write(&expected_path, &rendered).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
-            panic!(
-                "{} missing: run with VRRPX_UPDATE_GOLDEN=1",
-                expected_path.display()
-            )
-        });
-        for (i, (g, e)) in rendered.lines().zip(expected.lines()).enumerate() {
-            assert_eq!(g, e, "{} step {i} differs", s.display());
-        }
-        assert_eq!(
-            rendered.lines().count(),
-            expected.lines().count(),
-            "{}",
-            s.display()
-        );
-    }
+    check_scenarios("golden", 4, replay);
 }

@@ -2,78 +2,37 @@
 //! with setns(2) (network namespaces are per thread), so no helper process is needed.
 //! Every send loop is bounded by a count and a deadline.
 
-use std::ffi::CString;
-use std::mem::{size_of, zeroed};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
+use vrrp_agent::io::arp::GarpSender;
+use vrrp_agent::io::iface::index_of;
 
 /// Run `f` on a thread that has joined network namespace `ns` (a name under /run/netns).
 pub fn in_netns<T: Send + 'static>(
     ns: &str,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    let path = format!("/run/netns/{ns}");
-    let file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
-    std::thread::spawn(move || {
-        // SAFETY: setns on a valid namespace fd; it only affects this thread.
-        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(std::io::Error::last_os_error()).context("setns");
-        }
-        f()
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("injector thread panicked"))?
+    crate::probe::spawn_in_netns(ns, f)?
+        .join()
+        .map_err(|_| anyhow::anyhow!("thread in {ns} panicked"))?
 }
 
-/// A raw AF_PACKET socket for sending whole Ethernet frames on one interface.
+/// A raw AF_PACKET socket for sending whole Ethernet frames on one interface: the
+/// agent's own frame sender (the one its gratuitous ARPs leave through).
 pub struct Injector {
-    fd: OwnedFd,
-    ifindex: i32,
+    sender: GarpSender,
 }
 
 impl Injector {
     /// Open on `ifname` in the calling thread's namespace.
     pub fn open(ifname: &str) -> Result<Injector> {
-        let c = CString::new(ifname)?;
-        // SAFETY: valid C string.
-        let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) } as i32;
-        if ifindex == 0 {
-            bail!("no interface {ifname}");
-        }
-        // SAFETY: plain socket(2); checked below.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error()).context("AF_PACKET socket");
-        }
-        // SAFETY: freshly created descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        Ok(Injector { fd, ifindex })
+        let sender = GarpSender::open(index_of(ifname)?)?;
+        Ok(Injector { sender })
     }
 
     pub fn send(&self, frame: &[u8]) -> Result<()> {
-        // SAFETY: zeroed sockaddr_ll is valid.
-        let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = self.ifindex;
-        sll.sll_halen = 6;
-        sll.sll_addr[..6].copy_from_slice(&frame[..6]);
-        // SAFETY: frame and sll are live for the call and their lengths are passed.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                frame.as_ptr() as *const libc::c_void,
-                frame.len(),
-                0,
-                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error()).context("sendto");
-        }
-        Ok(())
+        self.sender.send_frame(frame)
     }
 
     /// Send `frames` round-robin, `count` in all, at most `rate` per second (0: as fast as

@@ -32,6 +32,14 @@ fn lab(prefix: &str) -> Lab {
     Lab::new(prefix).unwrap()
 }
 
+/// A lab of hosts a and b on one bridge, each with one address on eth0.
+fn lab_ab(prefix: &str, a: &str, b: &str) -> Lab {
+    let mut lab = lab(prefix);
+    lab.host("a", "eth0", &[a]).unwrap();
+    lab.host("b", "eth0", &[b]).unwrap();
+    lab
+}
+
 /// Run an async body on a fresh single-thread runtime inside namespace `ns`, bounded.
 fn in_ns_async<T, F, Fut>(ns: &str, f: F) -> Result<T>
 where
@@ -270,28 +278,18 @@ fn neigh(lab: &Lab, h: &str, ip: &str) -> String {
         .to_string()
 }
 
+/// Make host `h` believe `ip` is at another MAC (a stale entry, as an old master leaves).
+fn stale_neighbour(lab: &Lab, h: &str, ip: &str) {
+    let argv = ["ip", "neigh", "replace", ip, "lladdr", "02:00:00:00:00:99"];
+    lab.exec(h, &[&argv[..], &["dev", "eth0", "nud", "stale"]].concat())
+        .unwrap();
+}
+
 #[test]
 fn gratuitous_arp_from_a_moves_the_vip_in_b_neighbour_table_to_a_mac() {
-    let mut lab = lab("vxt-io-garp-");
-    lab.host("a", "eth0", &["10.77.7.1/24"]).unwrap();
-    lab.host("b", "eth0", &["10.77.7.2/24"]).unwrap();
+    let lab = lab_ab("vxt-io-garp-", "10.77.7.1/24", "10.77.7.2/24");
     // B believes the VIP is elsewhere (the old master).
-    lab.exec(
-        "b",
-        &[
-            "ip",
-            "neigh",
-            "replace",
-            "10.77.7.100",
-            "lladdr",
-            "02:00:00:00:00:99",
-            "dev",
-            "eth0",
-            "nud",
-            "stale",
-        ],
-    )
-    .unwrap();
+    stale_neighbour(&lab, "b", "10.77.7.100");
     let a_mac = sources(&lab, "a").mac.expect("eth0 has a MAC");
     assert_eq!(fmt_mac(a_mac), mac_of(&lab, "a", "eth0"));
     in_netns(&lab.ns("a"), move || {
@@ -311,26 +309,8 @@ fn gratuitous_arp_from_a_moves_the_vip_in_b_neighbour_table_to_a_mac() {
 
 #[test]
 fn unsolicited_na_from_a_moves_the_ipv6_vip_in_b_neighbour_table_to_a_mac() {
-    let mut lab = lab("vxt-io-na-");
-    lab.host("a", "eth0", &["fd77:8::1/64"]).unwrap();
-    lab.host("b", "eth0", &["fd77:8::2/64"]).unwrap();
-    lab.exec(
-        "b",
-        &[
-            "ip",
-            "-6",
-            "neigh",
-            "replace",
-            "fd77:8::100",
-            "lladdr",
-            "02:00:00:00:00:99",
-            "dev",
-            "eth0",
-            "nud",
-            "stale",
-        ],
-    )
-    .unwrap();
+    let lab = lab_ab("vxt-io-na-", "fd77:8::1/64", "fd77:8::2/64");
+    stale_neighbour(&lab, "b", "fd77:8::100");
     let s = sources(&lab, "a");
     let (mac, ll) = (
         s.mac.unwrap(),
@@ -566,9 +546,7 @@ fn ipv4_adverts_leave_with_ttl_255_from_the_primary_address_to_the_group_and_to_
 
 #[test]
 fn ipv6_adverts_leave_with_hop_limit_255_from_the_link_local_address_to_ff02_12() {
-    let mut lab = lab("vxt-io-adv6-");
-    lab.host("a", "eth0", &["fd77:a::1/64"]).unwrap();
-    lab.host("b", "eth0", &["fd77:a::2/64"]).unwrap();
+    let lab = lab_ab("vxt-io-adv6-", "fd77:a::1/64", "fd77:a::2/64");
     let s = sources(&lab, "a");
     let ll: Ipv6Addr = s.link_local_v6.expect("A has a link-local address");
     let b_ll = sources(&lab, "b").link_local_v6.unwrap();
@@ -767,9 +745,7 @@ fn unreachables_from_b(lab: &Lab, hold: bool) -> (usize, String) {
 
 #[test]
 fn an_open_advert_socket_joins_the_groups_and_silences_protocol_unreachable_for_unicast_adverts() {
-    let mut lab = lab("vxt-io-icmp-");
-    lab.host("a", "eth0", &["10.77.13.1/24"]).unwrap();
-    lab.host("b", "eth0", &["10.77.13.2/24"]).unwrap();
+    let lab = lab_ab("vxt-io-icmp-", "10.77.13.1/24", "10.77.13.2/24");
     let (with_socket, maddr) = unreachables_from_b(&lab, true);
     assert_eq!(with_socket, 0, "no ICMP while the socket is open");
     assert!(maddr.contains("224.0.0.18"), "joined 224.0.0.18: {maddr}");

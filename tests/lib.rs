@@ -2,15 +2,18 @@
 //! real peers. Used by the integration tests in this folder, the demo and the benchmarks.
 
 pub mod agent;
+pub mod capture;
+pub mod events;
 pub mod frames;
 pub mod fuzz_targets;
+pub mod golden;
 pub mod inject;
 pub mod netns;
 pub mod pair;
 pub mod peers;
 pub mod probe;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -28,6 +31,13 @@ pub fn agent_bin() -> PathBuf {
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// Write an executable (0755) script `path` with `body`.
+pub fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// A fresh scratch directory under target/ for one test's files.

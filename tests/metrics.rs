@@ -14,6 +14,10 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// The tests that open sockets run one at a time: the descriptor counts they assert are
+/// the whole process's, and another test's sockets would be counted too.
+static SOCKETS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 use vrrp_agent::control::metrics::{render_keepalived_exporter, sample_names, TransitionTally};
 use vrrp_agent::control::{render_prometheus, Compat, EventBus, Histograms, Limits, MetricsServer};
 use vrrp_agent::proto::router::{Cause, StateName};
@@ -148,6 +152,7 @@ async fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
 
 #[tokio::test]
 async fn idle_connections_cannot_hold_descriptors_and_a_scrape_still_answers() {
+    let _serial = SOCKETS.lock().await;
     const MAX: usize = 4;
     const IDLE: usize = 40;
     let limits = Limits {
@@ -231,6 +236,7 @@ async fn idle_connections_cannot_hold_descriptors_and_a_scrape_still_answers() {
 
 #[tokio::test]
 async fn a_client_that_does_not_take_its_answer_is_dropped_after_the_timeout() {
+    let _serial = SOCKETS.lock().await;
     let limits = Limits {
         max_connections: 4,
         io_timeout: Duration::from_millis(500),
@@ -276,6 +282,7 @@ fn transition(instance: &str, from: StateName, to: StateName) -> Value {
 
 #[tokio::test]
 async fn the_exporter_families_are_served_with_compat_and_count_master_changes() {
+    let _serial = SOCKETS.lock().await;
     let bus = EventBus::default();
     let st = status(vec![instance("VI_1", 51, StateName::Master)]);
     let plain = serve(st.clone(), Limits::default(), None, &bus).await;

@@ -110,37 +110,28 @@ impl Lab {
         Ok(())
     }
 
-    /// Add host `h` with interface `ifname` on the bridge, holding `addrs` (CIDR).
+    /// Add host `h` with interface `ifname` on the bridge, holding `addrs` (CIDR); its
+    /// switch port is `p-{h}` (see [`Lab::cut`]).
     pub fn host(&mut self, h: &str, ifname: &str, addrs: &[&str]) -> Result<()> {
         self.add_ns(h)?;
-        let ns = self.ns(h);
-        let sw = self.ns("sw");
-        let port = format!("p-{h}");
-        ip(&[
-            "link", "add", ifname, "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
-            &sw,
-        ])?;
-        ip(&["-n", &sw, "link", "set", &port, "master", "br0"])?;
-        ip(&["-n", &sw, "link", "set", &port, "up"])?;
-        for a in addrs {
-            ip(&["-n", &ns, "addr", "add", a, "dev", ifname])?;
-        }
-        ip(&["-n", &ns, "link", "set", ifname, "up"])?;
-        Ok(())
+        self.plug(h, ifname, &format!("p-{h}"), addrs)
     }
 
     /// Give an existing host `h` a further interface `ifname` on the bridge; its switch
-    /// port is `p-{h}-{ifname}` (see [`Lab::cut_port`]).
+    /// port is `p-{h}-{ifname}` (see [`Lab::set_port`]).
     pub fn attach(&mut self, h: &str, ifname: &str, addrs: &[&str]) -> Result<()> {
+        self.plug(h, ifname, &format!("p-{h}-{ifname}"), addrs)
+    }
+
+    /// A veth from `ifname` in host `h` to switch port `port`, both up, `addrs` on it.
+    fn plug(&mut self, h: &str, ifname: &str, port: &str, addrs: &[&str]) -> Result<()> {
         let ns = self.ns(h);
         let sw = self.ns("sw");
-        let port = format!("p-{h}-{ifname}");
         ip(&[
-            "link", "add", ifname, "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
-            &sw,
+            "link", "add", ifname, "netns", &ns, "type", "veth", "peer", "name", port, "netns", &sw,
         ])?;
-        ip(&["-n", &sw, "link", "set", &port, "master", "br0"])?;
-        ip(&["-n", &sw, "link", "set", &port, "up"])?;
+        ip(&["-n", &sw, "link", "set", port, "master", "br0"])?;
+        ip(&["-n", &sw, "link", "set", port, "up"])?;
         for a in addrs {
             ip(&["-n", &ns, "addr", "add", a, "dev", ifname])?;
         }
@@ -210,12 +201,16 @@ impl Lab {
         Ok(false)
     }
 
+    /// How a spawned process ended, if it has.
+    pub fn exit_status(&mut self, idx: usize) -> Option<std::process::ExitStatus> {
+        self.children[idx].1.try_wait().ok().flatten()
+    }
+
     /// Whether a spawned process has exited.
     pub fn exited(&mut self, idx: usize) -> bool {
         matches!(self.children[idx].1.try_wait(), Ok(Some(_)))
     }
 
-    /// The IPv4 addresses on `ifname` in host `h`.
     /// The MAC address of `ifname` in host `h`.
     pub fn mac(&self, h: &str, ifname: &str) -> Result<[u8; 6]> {
         let path = format!("/sys/class/net/{ifname}/address");
@@ -232,17 +227,54 @@ impl Lab {
         Ok(mac)
     }
 
+    /// The IPv4 addresses on `ifname` in host `h`.
     pub fn addrs(&self, h: &str, ifname: &str) -> Result<Vec<String>> {
-        let out = self.exec(h, &["ip", "-o", "-4", "addr", "show", "dev", ifname])?;
+        self.addrs_of(h, ifname, &["-4"])
+    }
+
+    /// The addresses of both families on `ifname` in host `h`.
+    pub fn all_addrs(&self, h: &str, ifname: &str) -> Result<Vec<String>> {
+        self.addrs_of(h, ifname, &[])
+    }
+
+    fn addrs_of(&self, h: &str, ifname: &str, family: &[&str]) -> Result<Vec<String>> {
+        let mut argv = vec!["ip", "-o"];
+        argv.extend_from_slice(family);
+        argv.extend(["addr", "show", "dev", ifname]);
+        let out = self.exec(h, &argv)?;
         Ok(String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| {
                 let mut it = l.split_whitespace();
-                it.position(|w| w == "inet")?;
+                it.position(|w| w == "inet" || w == "inet6")?;
                 it.next().map(|s| s.to_string())
             })
             .collect())
     }
+
+    /// Whether host `h` holds `cidr` (either family) on `ifname`; false when the interface
+    /// is missing.
+    pub fn holds(&self, h: &str, ifname: &str, cidr: &str) -> bool {
+        self.all_addrs(h, ifname)
+            .is_ok_and(|a| a.iter().any(|x| x == cidr))
+    }
+}
+
+/// `n` seconds, for test limits.
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// Whether `pred` holds at every check (every 100 ms) for `span`.
+pub fn holds_for(span: Duration, mut pred: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + span;
+    while Instant::now() < end {
+        if !pred() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    pred()
 }
 
 /// Poll `f` every 20 ms until it returns true or `timeout` passes.

@@ -6,70 +6,15 @@
 //! These are correctness tests, not timing tests: bounds are generous seconds because
 //! other builds and network tests share the machine.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::pair::{config, has, pair_lab, preconditions};
-use vrrpx_tests::peers::{start_frr, start_keepalived, FrrRouter};
-use vrrpx_tests::{agent_bin, scratch, workspace};
-
-const VIP: &str = "10.9.0.100/24";
-
-fn interop_config(name: &str) -> PathBuf {
-    workspace().join("tests/interop").join(name)
-}
-
-/// Start the agent in host `h`; its log goes to `dir/agent-<h>-<tag>.log`.
-fn start_agent(lab: &mut Lab, h: &str, conf: &Path, dir: &Path, tag: &str) -> usize {
-    let bin = agent_bin();
-    lab.spawn(
-        h,
-        &[bin.to_str().unwrap(), "run", "-f", conf.to_str().unwrap()],
-        &dir.join(format!("agent-{h}-{tag}.out")),
-        &dir.join(format!("agent-{h}-{tag}.log")),
-    )
-    .unwrap()
-}
-
-fn agent_log(dir: &Path, h: &str, tag: &str) -> String {
-    std::fs::read_to_string(dir.join(format!("agent-{h}-{tag}.log"))).unwrap_or_default()
-}
-
-fn transitions_to_master(dir: &Path, h: &str, tag: &str) -> usize {
-    agent_log(dir, h, tag)
-        .lines()
-        .filter(|l| l.contains("state change") && l.contains("to=MASTER"))
-        .count()
-}
-
-/// Wait until exactly `h` holds the VIP on eth0.
-fn wait_holder(lab: &Lab, h: &str, other: &str, limit: Duration) -> bool {
-    wait_for(limit, || has(lab, h, VIP) && !has(lab, other, VIP))
-}
-
-/// `pred` holds at every check (every 100 ms) for `span`.
-fn holds_for(span: Duration, mut pred: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + span;
-    while Instant::now() < end {
-        if !pred() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    pred()
-}
-
-/// keepalived's console log (`-l` writes it to stderr) of its latest run in `h`.
-fn keepalived_log(dir: &Path, h: &str) -> String {
-    ["log", "err"]
-        .iter()
-        .map(|ext| {
-            std::fs::read_to_string(dir.join(format!("keepalived-{h}.{ext}"))).unwrap_or_default()
-        })
-        .collect()
-}
+use vrrp_agent::proto::router::StateName::Master;
+use vrrpx_tests::agent::{expect_alone, Agent};
+use vrrpx_tests::capture::{capture_vrrp, tshark_fields, tshark_verbose};
+use vrrpx_tests::netns::{holds_for, secs, wait_for, Lab};
+use vrrpx_tests::pair::{config, fixture, has, only, pair_test, VIP};
+use vrrpx_tests::peers::{keepalived_log, start_frr, start_keepalived, FrrRouter};
 
 // ---------------------------------------------------------------------------------------
 // FRR vrrpd
@@ -87,16 +32,12 @@ fn frr_router(priority: u8) -> [FrrRouter<'static>; 1] {
 
 #[test]
 fn frr_vrrpd_and_our_agent_interoperate_on_v3_each_side_master_in_turn() {
-    preconditions();
-    let dir = scratch("interop-frr");
-    let mut lab = pair_lab("vxt-io-frr-");
+    let (dir, mut lab) = pair_test("interop-frr");
 
     // FRR on r1, priority 150: master, its VIP on its macvlan.
     let mut frr = start_frr(&mut lab, "r1", &frr_router(150), &dir).unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || frr
-            .status_v4(&lab, 51)
-            .as_deref()
+        wait_for(secs(10), || frr.status_v4(&lab, 51).as_deref()
             == Some("Master")),
         "FRR becomes master\n{}",
         frr.logs()
@@ -111,48 +52,41 @@ fn frr_vrrpd_and_our_agent_interoperate_on_v3_each_side_master_in_turn() {
     );
 
     // Our agent on r2, priority 100: stays backup behind FRR (2 s > 5 x Master_Down).
-    start_agent(&mut lab, "r2", &config("pair-backup.conf"), &dir, "a");
+    let ours = Agent::start(&mut lab, "r2", &config("pair-backup.conf"), &dir, &[]);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        holds_for(Duration::from_secs(2), || !has(&lab, "r2", VIP)),
+        holds_for(secs(2), || !has(&lab, "r2", VIP)),
         "we stay backup behind FRR (we accept its adverts)\n{}",
-        agent_log(&dir, "r2", "a")
+        ours.log()
     );
-    assert_eq!(
-        transitions_to_master(&dir, "r2", "a"),
-        0,
-        "{}",
-        agent_log(&dir, "r2", "a")
-    );
+    assert_eq!(ours.times_to("VI_51", Master), 0, "{}", ours.log());
     assert_eq!(frr.status_v4(&lab, 51).as_deref(), Some("Master"));
 
     // FRR's vrrpd leaves (SIGTERM: priority-0 advert): we take over.
     frr.stop_vrrpd(&mut lab).unwrap();
     assert!(
-        wait_for(Duration::from_secs(2), || has(&lab, "r2", VIP)),
+        wait_for(secs(2), || has(&lab, "r2", VIP)),
         "we take over when FRR leaves\n{}",
-        agent_log(&dir, "r2", "a")
+        ours.log()
     );
 
     // FRR back with priority 50: it must stay Backup behind us, i.e. it accepts our
     // adverts (version, checksum with the IPv4 pseudo-header, interval).
     frr.start_vrrpd(&mut lab, &frr_router(50)).unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || frr
-            .status_v4(&lab, 51)
-            .as_deref()
+        wait_for(secs(10), || frr.status_v4(&lab, 51).as_deref()
             == Some("Backup")),
         "FRR (priority 50) starts as Backup\n{}",
         frr.logs()
     );
     assert!(
-        holds_for(Duration::from_secs(2), || {
+        holds_for(secs(2), || {
             frr.status_v4(&lab, 51).as_deref() == Some("Backup") && has(&lab, "r2", VIP)
         }),
         "FRR stays Backup while we are master: {:?}\n{}\nours:\n{}",
         frr.router_v4(&lab, 51),
         frr.logs(),
-        agent_log(&dir, "r2", "a")
+        ours.log()
     );
     let v4 = frr.router_v4(&lab, 51).unwrap();
     assert_eq!(
@@ -170,15 +104,15 @@ fn frr_vrrpd_and_our_agent_interoperate_on_v3_each_side_master_in_turn() {
     frr.stop_vrrpd(&mut lab).unwrap();
     frr.start_vrrpd(&mut lab, &frr_router(150)).unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || {
+        wait_for(secs(10), || {
             frr.status_v4(&lab, 51).as_deref() == Some("Master") && !has(&lab, "r2", VIP)
         }),
         "FRR (priority 150) preempts and we release the VIP\n{}\nours:\n{}",
         frr.logs(),
-        agent_log(&dir, "r2", "a")
+        ours.log()
     );
     assert!(
-        holds_for(Duration::from_secs(1), || !has(&lab, "r2", VIP)),
+        holds_for(secs(1), || !has(&lab, "r2", VIP)),
         "and we stay backup"
     );
 }
@@ -192,57 +126,49 @@ fn read(p: &Path) -> String {
 
 #[test]
 fn keepalived_v2_with_pass_authentication_and_our_agent_are_master_in_turn() {
-    preconditions();
-    let dir = scratch("interop-ka-pass");
-    let mut lab = pair_lab("vxt-io-kapass-");
+    let (dir, mut lab) = pair_test("interop-ka-pass");
     let (a, b) = (
-        interop_config("v2-pass-a.conf"),
-        interop_config("v2-pass-b.conf"),
+        fixture("interop/v2-pass-a.conf"),
+        fixture("interop/v2-pass-b.conf"),
     );
 
     // keepalived (A, priority 150) on r1 is master; we (B, priority 100) stay backup for
     // longer than Master_Down_Interval (3 x 1 s + skew).
     let ka = start_keepalived(&mut lab, "r1", &read(&a), &dir).unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)),
+        wait_for(secs(10), || has(&lab, "r1", VIP)),
         "keepalived is master\n{}",
         keepalived_log(&dir, "r1")
     );
-    let ours = start_agent(&mut lab, "r2", &b, &dir, "b");
+    let ours = Agent::start(&mut lab, "r2", &b, &dir, &[]);
     assert!(
-        holds_for(Duration::from_secs(5), || !has(&lab, "r2", VIP)),
+        holds_for(secs(5), || !has(&lab, "r2", VIP)),
         "we stay backup: keepalived's password matches ours\n{}",
-        agent_log(&dir, "r2", "b")
+        ours.log()
     );
-    assert_eq!(transitions_to_master(&dir, "r2", "b"), 0);
+    assert_eq!(ours.times_to("VI_51", Master), 0);
 
     // keepalived leaves (priority 0 advert): we take over.
-    assert!(lab.stop(ka, libc::SIGTERM, Duration::from_secs(5)).unwrap());
-    assert!(
-        wait_holder(&lab, "r2", "r1", Duration::from_secs(5)),
-        "we take over when keepalived leaves\n{}",
-        agent_log(&dir, "r2", "b")
-    );
+    assert!(lab.stop(ka, libc::SIGTERM, secs(5)).unwrap());
+    // We take over when keepalived leaves.
+    expect_alone(&lab, "r2", VIP, secs(5), &[&ours]);
 
     // Swap: we run A (priority 150) on r1, keepalived runs B (priority 100) on r2 and must
     // stay backup, i.e. it accepts our adverts and our password.
-    assert!(lab
-        .stop(ours, libc::SIGTERM, Duration::from_secs(5))
-        .unwrap());
+    assert!(ours.stop(&mut lab, libc::SIGTERM, secs(5)));
     assert!(!has(&lab, "r2", VIP), "we released the VIP on SIGTERM");
-    let ours = start_agent(&mut lab, "r1", &a, &dir, "a");
+    let ours = Agent::start(&mut lab, "r1", &a, &dir, &[]);
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)),
+        wait_for(secs(10), || has(&lab, "r1", VIP)),
         "we are master alone\n{}",
-        agent_log(&dir, "r1", "a")
+        ours.log()
     );
     let ka = start_keepalived(&mut lab, "r2", &read(&b), &dir).unwrap();
     assert!(
-        holds_for(Duration::from_secs(5), || has(&lab, "r1", VIP)
-            && !has(&lab, "r2", VIP)),
+        holds_for(secs(5), || only(&lab, "r1", "r2", VIP)),
         "keepalived stays backup behind us\nkeepalived:\n{}\nours:\n{}",
         keepalived_log(&dir, "r2"),
-        agent_log(&dir, "r1", "a")
+        ours.log()
     );
     let kalog = keepalived_log(&dir, "r2");
     assert!(
@@ -252,34 +178,31 @@ fn keepalived_v2_with_pass_authentication_and_our_agent_are_master_in_turn() {
 
     // Wrong password: keepalived (A) master on r1, we run B with another password on r2.
     // We reject its adverts (auth), so nothing makes us back off: both end up master.
-    assert!(lab.stop(ka, libc::SIGTERM, Duration::from_secs(5)).unwrap());
-    assert!(lab
-        .stop(ours, libc::SIGTERM, Duration::from_secs(5))
-        .unwrap());
+    assert!(lab.stop(ka, libc::SIGTERM, secs(5)).unwrap());
+    assert!(ours.stop(&mut lab, libc::SIGTERM, secs(5)));
     start_keepalived(&mut lab, "r1", &read(&a), &dir).unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP)),
+        wait_for(secs(10), || has(&lab, "r1", VIP)),
         "keepalived is master again\n{}",
         keepalived_log(&dir, "r1")
     );
-    start_agent(
+    let ours = Agent::start(
         &mut lab,
         "r2",
-        &interop_config("v2-pass-wrong.conf"),
+        &fixture("interop/v2-pass-wrong.conf"),
         &dir,
-        "wrong",
+        &[],
     );
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r2", VIP)),
+        wait_for(secs(10), || has(&lab, "r2", VIP)),
         "with the wrong password we ignore keepalived and become master too\n{}",
-        agent_log(&dir, "r2", "wrong")
+        ours.log()
     );
     assert!(
-        holds_for(Duration::from_secs(2), || has(&lab, "r1", VIP)
-            && has(&lab, "r2", VIP)),
+        holds_for(secs(2), || has(&lab, "r1", VIP) && has(&lab, "r2", VIP)),
         "both stay master (keepalived rejects ours too)\nkeepalived:\n{}\nours:\n{}",
         keepalived_log(&dir, "r1"),
-        agent_log(&dir, "r2", "wrong")
+        ours.log()
     );
     // And we do send our (wrong) password: keepalived sees it.
     assert!(
@@ -294,81 +217,17 @@ fn keepalived_v2_with_pass_authentication_and_our_agent_are_master_in_turn() {
 
 /// Capture up to `count` VRRP packets on r2's eth0 within `limit`, into `file`.
 fn capture(lab: &Lab, file: &Path, count: usize, limit: Duration) {
-    let secs = limit.as_secs().to_string();
-    let count = count.to_string();
-    let out = lab
-        .command(
-            "r2",
-            &[
-                "timeout",
-                &secs,
-                "tcpdump",
-                "-Z",
-                "root",
-                "-n",
-                "-i",
-                "eth0",
-                "-c",
-                &count,
-                "-w",
-                file.to_str().unwrap(),
-                "ip proto 112 or ip6 proto 112",
-            ],
-        )
-        .output()
-        .unwrap();
-    assert!(
-        file.exists(),
-        "tcpdump wrote {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    capture_vrrp(lab, "r2", file, count, limit);
 }
 
-/// tshark's fields, one row per packet.
-fn tshark_fields(file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.args([
-        "-r",
-        file.to_str().unwrap(),
-        "-T",
-        "fields",
-        "-E",
-        "separator=/t",
-    ]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
-}
-
-/// tshark's full decode (`-V`).
-fn tshark_verbose(file: &Path) -> String {
-    let out = Command::new("tshark")
-        .args(["-r", file.to_str().unwrap(), "-V"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Every decoded packet has `want` as its fields.
-fn assert_all(file: &Path, fields: &[&str], want: &[&str], min_packets: usize) {
-    let rows = tshark_fields(file, fields);
+/// Every decoded packet (at least `min_packets`) shows what `want` says: `field=value`
+/// pairs separated by white space, as tshark names the fields.
+fn assert_all(file: &Path, want: &str, min_packets: usize) {
+    let (fields, want): (Vec<&str>, Vec<&str>) = want
+        .split_whitespace()
+        .map(|pair| pair.split_once('=').expect("field=value"))
+        .unzip();
+    let rows = tshark_fields(file, &fields);
     assert!(
         rows.len() >= min_packets,
         "captured {} packets, want {min_packets}\n{}",
@@ -396,47 +255,25 @@ fn assert_decode_says(file: &Path, lines: &[&str]) {
     }
 }
 
-// Checksum status in tshark's fields output: 1 = Good (0 Bad, 2 Unverified).
-const CSUM_GOOD: &str = "1";
+// Checksum status in tshark's fields output (vrrp.checksum.status): 1 = Good (0 Bad,
+// 2 Unverified).
 
 #[test]
 fn tshark_decodes_our_v3_adverts_over_ipv4_and_ipv6_with_good_checksums() {
-    preconditions();
-    let dir = scratch("interop-tshark-v3");
-    let mut lab = pair_lab("vxt-io-ts3-");
+    let (dir, mut lab) = pair_test("interop-tshark-v3");
 
     // IPv4: pair-master alone on r1 (the checksum includes the IPv4 pseudo-header, which
     // is what tshark verifies by default, like keepalived and FRR).
-    let ours = start_agent(&mut lab, "r1", &config("pair-master.conf"), &dir, "v4");
+    let ours = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
     let v4 = dir.join("v3-ipv4.pcap");
-    capture(&lab, &v4, 5, Duration::from_secs(10));
-    let fields = [
-        "ip.src",
-        "ip.dst",
-        "ip.ttl",
-        "vrrp.version",
-        "vrrp.type",
-        "vrrp.virt_rtr_id",
-        "vrrp.prio",
-        "vrrp.addr_count",
-        "vrrp.short_adver_int",
-        "vrrp.ip_addr",
-        "vrrp.checksum.status",
-    ];
-    let want = [
-        "10.9.0.1",
-        "224.0.0.18",
-        "255",
-        "3",
-        "1",
-        "51",
-        "150",
-        "1",
-        "10",
-        "10.9.0.100",
-        CSUM_GOOD,
-    ];
-    assert_all(&v4, &fields, &want, 5);
+    capture(&lab, &v4, 5, secs(10));
+    assert_all(
+        &v4,
+        "ip.src=10.9.0.1 ip.dst=224.0.0.18 ip.ttl=255 vrrp.version=3 vrrp.type=1 \
+         vrrp.virt_rtr_id=51 vrrp.prio=150 vrrp.addr_count=1 vrrp.short_adver_int=10 \
+         vrrp.ip_addr=10.9.0.100 vrrp.checksum.status=1",
+        5,
+    );
     assert_decode_says(
         &v4,
         &[
@@ -445,39 +282,19 @@ fn tshark_decodes_our_v3_adverts_over_ipv4_and_ipv6_with_good_checksums() {
             "[Checksum Status: Good]",
         ],
     );
-    assert!(lab
-        .stop(ours, libc::SIGTERM, Duration::from_secs(5))
-        .unwrap());
+    assert!(ours.stop(&mut lab, libc::SIGTERM, secs(5)));
 
     // IPv6: ipv6-a alone on r1; from eth0's link-local address to ff02::12.
-    start_agent(&mut lab, "r1", &config("ipv6-a.conf"), &dir, "v6");
+    let _ours = Agent::start(&mut lab, "r1", &config("ipv6-a.conf"), &dir, &[]);
     let v6 = dir.join("v3-ipv6.pcap");
-    capture(&lab, &v6, 5, Duration::from_secs(10));
-    let fields = [
-        "ipv6.dst",
-        "ipv6.hlim",
-        "vrrp.version",
-        "vrrp.type",
-        "vrrp.virt_rtr_id",
-        "vrrp.prio",
-        "vrrp.addr_count",
-        "vrrp.short_adver_int",
-        "vrrp.ipv6_addr",
-        "vrrp.checksum.status",
-    ];
-    let want = [
-        "ff02::12",
-        "255",
-        "3",
-        "1",
-        "51",
-        "150",
-        "1",
-        "10",
-        "fd00:9::100",
-        CSUM_GOOD,
-    ];
-    assert_all(&v6, &fields, &want, 5);
+    capture(&lab, &v6, 5, secs(10));
+    assert_all(
+        &v6,
+        "ipv6.dst=ff02::12 ipv6.hlim=255 vrrp.version=3 vrrp.type=1 vrrp.virt_rtr_id=51 \
+         vrrp.prio=150 vrrp.addr_count=1 vrrp.short_adver_int=10 \
+         vrrp.ipv6_addr=fd00:9::100 vrrp.checksum.status=1",
+        5,
+    );
     for row in tshark_fields(&v6, &["ipv6.src"]) {
         assert!(
             row[0].starts_with("fe80::"),
@@ -489,48 +306,24 @@ fn tshark_decodes_our_v3_adverts_over_ipv4_and_ipv6_with_good_checksums() {
 
 #[test]
 fn tshark_decodes_our_v2_pass_adverts_with_the_password() {
-    preconditions();
-    let dir = scratch("interop-tshark-v2");
-    let mut lab = pair_lab("vxt-io-ts2-");
-    start_agent(
+    let (dir, mut lab) = pair_test("interop-tshark-v2");
+    let _ours = Agent::start(
         &mut lab,
         "r1",
-        &interop_config("v2-pass-a.conf"),
+        &fixture("interop/v2-pass-a.conf"),
         &dir,
-        "v2",
+        &[],
     );
     let f = dir.join("v2-pass.pcap");
     // 1 s adverts; mastership may take Master_Down_Interval (~3.4 s) first.
-    capture(&lab, &f, 3, Duration::from_secs(15));
-    let fields = [
-        "ip.dst",
-        "ip.ttl",
-        "vrrp.version",
-        "vrrp.type",
-        "vrrp.virt_rtr_id",
-        "vrrp.prio",
-        "vrrp.addr_count",
-        "vrrp.auth_type",
-        "vrrp.adver_int",
-        "vrrp.ip_addr",
-        "vrrp.auth_string",
-        "vrrp.checksum.status",
-    ];
-    let want = [
-        "224.0.0.18",
-        "255",
-        "2",
-        "1",
-        "51",
-        "150",
-        "1",
-        "1",
-        "1",
-        "10.9.0.100",
-        "s3cret!!",
-        CSUM_GOOD,
-    ];
-    assert_all(&f, &fields, &want, 3);
+    capture(&lab, &f, 3, secs(15));
+    assert_all(
+        &f,
+        "ip.dst=224.0.0.18 ip.ttl=255 vrrp.version=2 vrrp.type=1 vrrp.virt_rtr_id=51 \
+         vrrp.prio=150 vrrp.addr_count=1 vrrp.auth_type=1 vrrp.adver_int=1 \
+         vrrp.ip_addr=10.9.0.100 vrrp.auth_string=s3cret!! vrrp.checksum.status=1",
+        3,
+    );
     assert_decode_says(
         &f,
         &[

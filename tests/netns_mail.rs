@@ -8,9 +8,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use vrrpx_tests::netns::{wait_for, Lab};
+use vrrp_agent::proto::router::StateName::{Backup, Master};
+use vrrpx_tests::agent::Agent;
+use vrrpx_tests::netns::{secs, wait_for};
+use vrrpx_tests::pair::{bare_test, config};
 use vrrpx_tests::probe::spawn_in_netns;
-use vrrpx_tests::{agent_bin, is_root, scratch, workspace};
 
 /// A minimal SMTP server: records each message's envelope and data; stops at `limit`.
 fn smtp_server(ns: &str, port: u16, limit: Duration, mails: Arc<Mutex<Vec<String>>>) {
@@ -27,7 +29,7 @@ fn smtp_server(ns: &str, port: u16, limit: Duration, mails: Arc<Mutex<Vec<String
                 continue;
             };
             stream.set_nonblocking(false)?;
-            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+            stream.set_read_timeout(Some(secs(5)))?;
             let mut w = stream.try_clone()?;
             let mut rd = BufReader::new(stream);
             w.write_all(b"220 test\r\n")?;
@@ -61,18 +63,15 @@ fn smtp_server(ns: &str, port: u16, limit: Duration, mails: Arc<Mutex<Vec<String
         Ok(())
     })
     .unwrap();
-    assert!(wait_for(Duration::from_secs(3), || *ready.lock().unwrap()));
+    assert!(wait_for(secs(3), || *ready.lock().unwrap()));
 }
 
 #[test]
 fn a_transition_sends_a_mail_to_the_smtp_server_and_a_line_to_the_notify_fifo() {
-    assert!(is_root(), "needs root; run `cargo xtask test`");
-    assert!(agent_bin().exists(), "run `cargo xtask test`");
-    let dir = scratch("netns-mail");
-    let mut lab = Lab::new("vxt-mail-").unwrap();
+    let (dir, mut lab) = bare_test("netns-mail");
     lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
     let mails = Arc::new(Mutex::new(Vec::new()));
-    smtp_server(&lab.ns("r1"), 25, Duration::from_secs(20), mails.clone());
+    smtp_server(&lab.ns("r1"), 25, secs(20), mails.clone());
 
     let fifo = dir.join("notify.fifo");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
@@ -86,7 +85,7 @@ fn a_transition_sends_a_mail_to_the_smtp_server_and_a_line_to_the_notify_fifo() 
         .unwrap();
 
     // The example users copy, with the FIFO and the notify script pointed at our files.
-    let example = std::fs::read_to_string(workspace().join("configs/notify-mail.conf")).unwrap();
+    let example = std::fs::read_to_string(config("notify-mail.conf")).unwrap();
     let conf = dir.join("mail.conf");
     std::fs::write(
         &conf,
@@ -95,23 +94,11 @@ fn a_transition_sends_a_mail_to_the_smtp_server_and_a_line_to_the_notify_fifo() 
             .replace("/usr/local/sbin/vrrp-notify", "/bin/true"),
     )
     .unwrap();
-    let bin = agent_bin();
-    lab.spawn(
-        "r1",
-        &[
-            bin.to_str().unwrap(),
-            "run",
-            "-f",
-            conf.to_str().unwrap(),
-            "--no-control",
-        ],
-        &dir.join("r1.out"),
-        &dir.join("r1.log"),
-    )
-    .unwrap();
-    let got_both = wait_for(Duration::from_secs(8), || mails.lock().unwrap().len() >= 2);
-    let log = std::fs::read_to_string(dir.join("r1.log")).unwrap_or_default();
-    assert!(got_both, "two mails (BACKUP, MASTER)\n{log}");
+    let r1 = Agent::start(&mut lab, "r1", &conf, &dir, &[]);
+    let got_both = wait_for(secs(8), || mails.lock().unwrap().len() >= 2);
+    assert!(got_both, "two mails (BACKUP, MASTER)\n{}", r1.log());
+    let states: Vec<_> = r1.history("VI_1").into_iter().map(|(to, _)| to).collect();
+    assert_eq!(states, [Backup, Master], "one mail a transition");
     let mails = mails.lock().unwrap().clone();
     assert!(mails[0].contains("MAIL FROM:<lb1@example.test>"));
     assert!(mails[0].contains("RCPT TO:<ops@example.test>"));
@@ -119,7 +106,7 @@ fn a_transition_sends_a_mail_to_the_smtp_server_and_a_line_to_the_notify_fifo() 
     assert!(mails[1].contains("Subject: [lb1] VRRP Instance VI_1 - Entering MASTER state"));
 
     let mut text = String::new();
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + secs(3);
     while !text.contains("MASTER") && Instant::now() < deadline {
         let mut buf = [0u8; 512];
         if let Ok(n) = reader.read(&mut buf) {

@@ -5,23 +5,24 @@
 //! Needs root and the release agent (`cargo xtask test`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use std::process::Command;
 
 use serde_json::Value;
 use vrrp_ebpf::abi::Reason;
-use vrrpx_tests::frames::{Advert, Csum};
+use vrrpx_tests::agent::Monitor;
+use vrrpx_tests::frames::Advert;
 use vrrpx_tests::inject::burst_in;
-use vrrpx_tests::netns::{run, wait_for, Lab};
-use vrrpx_tests::pair::preconditions;
+use vrrpx_tests::netns::{run, secs, wait_for, Lab};
+use vrrpx_tests::pair::{bare_test, preconditions};
 use vrrpx_tests::peers::{keepalived_config, start_keepalived, KeepalivedInstance};
-use vrrpx_tests::{agent_bin, scratch};
+use vrrpx_tests::scratch;
 
 /// Two keepalived routers, each master of one VRID (the dual-master layout), 100 ms v3.
-fn dual_master_lab(prefix: &str, dir: &Path) -> Lab {
-    let mut lab = Lab::new(prefix).unwrap();
+fn dual_master_lab(name: &str) -> (PathBuf, Lab) {
+    let (dir, mut lab) = bare_test(name);
     lab.host("r1", "eth0", &["10.80.0.1/24"]).unwrap();
     lab.host("r2", "eth0", &["10.80.0.2/24"]).unwrap();
     lab.host("mon", "eth0", &["10.80.0.10/24"]).unwrap();
@@ -43,9 +44,9 @@ fn dual_master_lab(prefix: &str, dir: &Path) -> Lab {
                 inst("VI_62", 62, p62, &["10.80.0.62/24"]),
             ],
         );
-        start_keepalived(&mut lab, h, &conf, dir).unwrap();
+        start_keepalived(&mut lab, h, &conf, &dir).unwrap();
     }
-    let up = wait_for(Duration::from_secs(10), || {
+    let up = wait_for(secs(10), || {
         lab.addrs("r1", "eth0")
             .unwrap()
             .iter()
@@ -57,40 +58,22 @@ fn dual_master_lab(prefix: &str, dir: &Path) -> Lab {
                 .any(|a| a == "10.80.0.62/24")
     });
     assert!(up, "keepalived routers did not each take their VRID");
-    lab
+    (dir, lab)
 }
 
-/// Run the monitor for `secs` with `extra` arguments; returns (JSON lines, stderr).
-fn monitor(
-    lab: &mut Lab,
-    dir: &Path,
-    tag: &str,
-    secs: &str,
-    extra: &[&str],
-) -> (Vec<Value>, String) {
-    let bin = agent_bin();
-    let mut argv = vec![
-        bin.to_str().unwrap(),
-        "monitor",
-        "-i",
-        "eth0",
-        "--json",
-        "--duration",
-        secs,
-    ];
-    argv.extend_from_slice(extra);
-    let out = dir.join(format!("{tag}.json"));
-    let err = dir.join(format!("{tag}.log"));
-    let idx = lab.spawn("mon", &argv, &out, &err).unwrap();
+/// Run the monitor for `secs` with `extra` arguments; returns (JSON lines, its log).
+fn monitor(lab: &mut Lab, dir: &Path, secs: &str, extra: &[&str]) -> (Vec<Value>, String) {
+    let args = [&["--duration", secs][..], extra].concat();
+    let m = Monitor::start(lab, "mon", "eth0", dir, &args);
     let limit = Duration::from_secs_f64(secs.parse::<f64>().unwrap() + 10.0);
-    let exited = wait_for(limit, || lab.exited(idx));
+    let exited = wait_for(limit, || lab.exited(m.idx));
     assert!(exited, "monitor did not stop by itself");
-    let lines = std::fs::read_to_string(&out)
-        .unwrap()
+    let lines = m
+        .output()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
         .collect();
-    (lines, std::fs::read_to_string(&err).unwrap())
+    (lines, m.log())
 }
 
 fn check_hears_both_routers(adverts: &[&Value]) {
@@ -139,10 +122,8 @@ fn check_hears_both_routers(adverts: &[&Value]) {
 
 #[test]
 fn monitor_hears_both_keepalived_masters_with_kernel_timestamps_on_the_xdp_path() {
-    preconditions();
-    let dir = scratch("netns-monitor-xdp");
-    let mut lab = dual_master_lab("vxt-monx-", &dir);
-    let (lines, log) = monitor(&mut lab, &dir, "xdp", "2.5", &[]);
+    let (dir, mut lab) = dual_master_lab("netns-monitor-xdp");
+    let (lines, log) = monitor(&mut lab, &dir, "2.5", &[]);
     assert!(log.contains("path=\"xdp\""), "XDP path is live: {log}");
     let adverts: Vec<&Value> = lines.iter().filter(|l| l.get("vrid").is_some()).collect();
     check_hears_both_routers(&adverts);
@@ -156,10 +137,8 @@ fn monitor_hears_both_keepalived_masters_with_kernel_timestamps_on_the_xdp_path(
 
 #[test]
 fn monitor_hears_both_keepalived_masters_with_kernel_timestamps_on_the_raw_socket_path() {
-    preconditions();
-    let dir = scratch("netns-monitor-raw");
-    let mut lab = dual_master_lab("vxt-monr-", &dir);
-    let (lines, log) = monitor(&mut lab, &dir, "raw", "2.5", &["--no-xdp"]);
+    let (dir, mut lab) = dual_master_lab("netns-monitor-raw");
+    let (lines, log) = monitor(&mut lab, &dir, "2.5", &["--no-xdp"]);
     assert!(
         log.contains("path=\"raw-socket\""),
         "raw path is live: {log}"
@@ -180,32 +159,13 @@ fn monitor_burst(
     frames: Vec<Vec<u8>>,
     count: usize,
 ) -> (String, String) {
-    let bin = agent_bin();
-    let mut argv = vec![bin.to_str().unwrap(), "monitor", "-i", iface, "--json"];
-    argv.extend_from_slice(args);
-    let (out, log) = (dir.join("mon.json"), dir.join("mon.log"));
-    let idx = lab.spawn("mon", &argv, &out, &log).unwrap();
-    assert!(wait_for(Duration::from_secs(5), || {
-        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("receive path"))
-    }));
-    let sent = burst_in(
-        &lab.ns("junk"),
-        from,
-        frames,
-        count,
-        10_000,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let m = Monitor::start(lab, "mon", iface, dir, args);
+    assert!(m.wait_ready(secs(5)), "{}", m.log());
+    let sent = burst_in(&lab.ns("junk"), from, frames, count, 10_000, secs(5)).unwrap();
     assert_eq!(sent, count);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(lab
-        .stop(idx, libc::SIGTERM, Duration::from_secs(3))
-        .unwrap());
-    (
-        std::fs::read_to_string(out).unwrap(),
-        std::fs::read_to_string(log).unwrap(),
-    )
+    assert!(lab.stop(m.idx, libc::SIGTERM, secs(3)).unwrap());
+    (m.output(), m.log())
 }
 
 /// The final counters object of [`monitor_burst`]'s output, and how many adverts it
@@ -239,22 +199,8 @@ fn junk_counts(prefix: &str, extra: &[&str]) -> Value {
     let dir = scratch(prefix);
     let mut lab = mon_and_junk(prefix, "10.81.0");
     let base = advert_61("10.81.0");
-    let frames = vec![
-        Advert {
-            ttl: 64,
-            ..base.clone()
-        }
-        .build(),
-        Advert {
-            csum: Csum::Bad,
-            ..base.clone()
-        }
-        .build(),
-        Advert {
-            vrid: 9,
-            ..base.clone()
-        }
-        .build(),
+    let mut frames = base.junk(9);
+    frames.extend([
         Advert {
             vtype: 3,
             ..base.clone()
@@ -266,7 +212,7 @@ fn junk_counts(prefix: &str, extra: &[&str]) -> Value {
         }
         .build(),
         base.build(),
-    ];
+    ]);
     let args = [&["--vrid", "61,62"][..], extra].concat();
     let (out, _) = monitor_burst(&mut lab, &dir, "eth0", &args, "eth0", frames, 600);
     let (counters, adverts) = counters_and_adverts(&out);

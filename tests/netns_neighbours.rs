@@ -4,47 +4,22 @@
 //! each VRID elects exactly one master; the agent's `status` does not count that traffic as
 //! rejections. Needs root, keepalived and the release agent (`cargo xtask test`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aya::maps::{Map, MapData, MapInfo, PerCpuArray};
 use aya::programs::loaded_programs;
 use serde_json::Value;
 use vrrp_ebpf::abi::{counter_index, Reason, MAP_COUNTERS};
-use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::pair::{config, has, pair_lab, preconditions};
+use vrrpx_tests::agent::{logs, Agent};
+use vrrpx_tests::netns::{secs, wait_for, Lab};
+use vrrpx_tests::pair::{config, has, pair_test};
 use vrrpx_tests::peers::{keepalived_config, start_keepalived, KeepalivedInstance};
-use vrrpx_tests::{agent_bin, scratch};
 
 /// vrrp-agent's VRID 51 (configs/pair-*.conf), keepalived's VRID 52, the third host's 53.
 const VIP_51: &str = "10.9.0.100/24";
 const VIP_52: &str = "10.9.0.152/24";
 const VIP_53: &str = "10.9.0.153/24";
-
-/// Start `vrrp-agent run -f conf --control DIR/H.sock` in host `h` (its own control socket:
-/// /run is shared by the namespaces); its log goes to DIR/agent-H.log.
-fn start_agent(lab: &mut Lab, h: &str, conf: &Path, dir: &Path) {
-    let bin = agent_bin();
-    let control = dir.join(format!("{h}.sock"));
-    lab.spawn(
-        h,
-        &[
-            bin.to_str().unwrap(),
-            "run",
-            "-f",
-            conf.to_str().unwrap(),
-            "--control",
-            control.to_str().unwrap(),
-        ],
-        &dir.join(format!("agent-{h}.out")),
-        &dir.join(format!("agent-{h}.log")),
-    )
-    .unwrap();
-}
-
-fn agent_log(dir: &Path, h: &str) -> String {
-    std::fs::read_to_string(dir.join(format!("agent-{h}.log"))).unwrap_or_default()
-}
 
 /// keepalived in host `h` running VRID `vrid` alone (VRRPv3, 100 ms adverts).
 fn start_keepalived_vrid(lab: &mut Lab, h: &str, vrid: u8, priority: u8, vip: &str, dir: &Path) {
@@ -83,12 +58,13 @@ fn agent_config(dir: &Path, h: &str, vrid: u8, vip: &str) -> std::path::PathBuf 
 
 /// r1 and r2 (tests/pair.rs) and a third host, r3 (10.9.0.3), running vrrp-agent with
 /// VRID 53 alone: a neighbour none of whose VRRP is r1's or r2's.
-fn lab_with_neighbour(prefix: &str, dir: &Path) -> Lab {
-    let mut lab = pair_lab(prefix);
+fn lab_with_neighbour(name: &str) -> (PathBuf, Lab) {
+    let (dir, mut lab) = pair_test(name);
     lab.host("r3", "eth0", &["10.9.0.3/24"]).unwrap();
-    let r3_conf = agent_config(dir, "r3", 53, VIP_53);
-    start_agent(&mut lab, "r3", &r3_conf, dir);
-    lab
+    let r3_conf = agent_config(&dir, "r3", 53, VIP_53);
+    // Its process runs until the lab ends; nothing here asks it anything.
+    Agent::start(&mut lab, "r3", &r3_conf, &dir, &[]);
+    (dir, lab)
 }
 
 /// How many of `hosts` hold `vip` on eth0.
@@ -146,17 +122,15 @@ impl XdpCounters {
 
 #[test]
 fn beside_keepalived_on_the_same_nic_each_vrid_elects_one_master_and_the_agent_passes_the_others() {
-    preconditions();
-    let dir = scratch("neighbours-same-nic");
-    let mut lab = lab_with_neighbour("vxt-nbr-", &dir);
+    let (dir, mut lab) = lab_with_neighbour("neighbours-same-nic");
     // keepalived first, so its election happens under the agents' filters.
     start_keepalived_vrid(&mut lab, "r1", 52, 150, VIP_52, &dir);
     start_keepalived_vrid(&mut lab, "r2", 52, 100, VIP_52, &dir);
-    start_agent(&mut lab, "r1", &config("pair-master.conf"), &dir);
-    start_agent(&mut lab, "r2", &config("pair-backup.conf"), &dir);
+    let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
+    let r2 = Agent::start(&mut lab, "r2", &config("pair-backup.conf"), &dir, &[]);
 
     let pair = ["r1", "r2"];
-    let settled = wait_for(Duration::from_secs(15), || {
+    let settled = wait_for(secs(15), || {
         has(&lab, "r1", VIP_51)
             && has(&lab, "r1", VIP_52)
             && holders(&lab, &pair, VIP_51) == 1
@@ -165,12 +139,11 @@ fn beside_keepalived_on_the_same_nic_each_vrid_elects_one_master_and_the_agent_p
     });
     let state = |lab: &Lab| {
         format!(
-            "r1 {:?}, r2 {:?}, r3 {:?}\nagent r1: {}\nagent r2: {}",
+            "r1 {:?}, r2 {:?}, r3 {:?}\n{}",
             lab.addrs("r1", "eth0").unwrap(),
             lab.addrs("r2", "eth0").unwrap(),
             lab.addrs("r3", "eth0").unwrap(),
-            agent_log(&dir, "r1"),
-            agent_log(&dir, "r2"),
+            logs(&[&r1, &r2]),
         )
     };
     assert!(
@@ -178,14 +151,17 @@ fn beside_keepalived_on_the_same_nic_each_vrid_elects_one_master_and_the_agent_p
         "one master per VRID: r1 for 51 (agent) and 52 (keepalived), r3 for 53\n{}",
         state(&lab)
     );
-    for h in pair {
+    for a in [&r1, &r2] {
+        let st = a.status(&lab).unwrap_or_default();
+        let path = st["receive_paths"]["eth0"].as_str().unwrap_or_default();
         assert!(
-            agent_log(&dir, h).contains("path=\"xdp\""),
-            "{h}: the XDP path is live"
+            path.starts_with("xdp"),
+            "{}: the XDP path is live: {st:#}",
+            a.host
         );
     }
     // And it stays so: no second master for either VRID in the next two seconds.
-    let until = Instant::now() + Duration::from_secs(2);
+    let until = Instant::now() + secs(2);
     while Instant::now() < until {
         assert_eq!(holders(&lab, &pair, VIP_51), 1, "{}", state(&lab));
         assert_eq!(holders(&lab, &pair, VIP_52), 1, "{}", state(&lab));
@@ -214,40 +190,25 @@ fn beside_keepalived_on_the_same_nic_each_vrid_elects_one_master_and_the_agent_p
     assert_eq!(r1.rejected(53), 0, "r1: VRID 53 rejected");
 }
 
-/// `vrrp-agent status --json` through the agent's control socket.
-fn status_json(dir: &Path, h: &str) -> Value {
-    let control = dir.join(format!("{h}.sock"));
-    let out = std::process::Command::new(agent_bin())
-        .args(["status", "--json", "--control", control.to_str().unwrap()])
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return Value::Null;
-    }
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
 #[test]
 fn neighbours_running_other_vrids_are_not_counted_as_rejections_in_status() {
-    preconditions();
-    let dir = scratch("neighbours-status");
     // The neighbours speak first: vrrp-agent's VRID 53 on r3, keepalived's VRID 52 on r2.
-    let mut lab = lab_with_neighbour("vxt-nbs-", &dir);
+    let (dir, mut lab) = lab_with_neighbour("neighbours-status");
     start_keepalived_vrid(&mut lab, "r2", 52, 100, VIP_52, &dir);
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r2", VIP_52)
+        wait_for(secs(10), || has(&lab, "r2", VIP_52)
             && has(&lab, "r3", VIP_53)),
         "the neighbours are masters of their VRIDs"
     );
-    start_agent(&mut lab, "r1", &config("pair-master.conf"), &dir);
+    let agent = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
     assert!(
-        wait_for(Duration::from_secs(10), || has(&lab, "r1", VIP_51)),
+        wait_for(secs(10), || has(&lab, "r1", VIP_51)),
         "r1 runs VRID 51\n{}",
-        agent_log(&dir, "r1")
+        agent.log()
     );
     // The filter sees the neighbours (so what follows is not vacuous) ...
     let r1 = XdpCounters::of(&lab, "r1");
-    let heard = wait_for(Duration::from_secs(5), || {
+    let heard = wait_for(secs(5), || {
         [52, 53].iter().all(|&v| r1.count(v, Reason::Foreign) >= 10)
     });
     assert!(
@@ -256,13 +217,13 @@ fn neighbours_running_other_vrids_are_not_counted_as_rejections_in_status() {
     );
     // ... the engine reads the counters into its status every 5 s: let one such report
     // include them ...
-    std::thread::sleep(Duration::from_secs(6));
-    let status = status_json(&dir, "r1");
+    std::thread::sleep(secs(6));
+    let status = agent.status(&lab).unwrap_or_default();
     let rejections = &status["rejections"]["eth0"];
     assert!(
         rejections.is_object(),
         "status reports eth0's rejections: {status:#}\n{}",
-        agent_log(&dir, "r1")
+        agent.log()
     );
     // ... and none of it is a rejection: nothing failed a check of r1's own VRID 51.
     let counted: Vec<(&String, &Value)> = rejections

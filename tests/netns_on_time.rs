@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use vrrpx_tests::agent::Agent;
 use vrrpx_tests::netns::wait_for;
-use vrrpx_tests::pair::{pair_lab, preconditions};
-use vrrpx_tests::scratch;
+use vrrpx_tests::pair::pair_test;
 
 /// `chrt -p PID`'s policy and priority, e.g. ("SCHED_RR", 10).
 fn sched(pid: u32) -> (String, u32) {
@@ -44,9 +43,7 @@ fn conf(dir: &Path, global: &str, notify: &Path) -> std::path::PathBuf {
 
 #[test]
 fn the_daemon_runs_real_time_by_default_and_its_notify_programs_do_not() {
-    preconditions();
-    let dir = scratch("on-time-default");
-    let mut lab = pair_lab("vxt-ontime-");
+    let (dir, mut lab) = pair_test("on-time-default");
     let notify = dir.join("notify-sched");
     let r1 = Agent::start(&mut lab, "r1", &conf(&dir, "", &notify), &dir, &[]);
     assert!(r1.wait_state(&lab, "VI_1", "Master", Duration::from_secs(10)));
@@ -60,9 +57,7 @@ fn the_daemon_runs_real_time_by_default_and_its_notify_programs_do_not() {
 
 #[test]
 fn realtime_priority_zero_turns_it_off_and_vrrp_rt_priority_sets_it() {
-    preconditions();
-    let dir = scratch("on-time-off");
-    let mut lab = pair_lab("vxt-ontimeoff-");
+    let (dir, mut lab) = pair_test("on-time-off");
     let notify = dir.join("notify-sched");
     let c = conf(&dir, "", &notify);
     let off = Agent::start(&mut lab, "r1", &c, &dir, &["--realtime-priority", "0"]);

@@ -3,78 +3,53 @@
 //! both addresses; when the link returns, both come back. Needs root and the release
 //! agent (`cargo xtask test`).
 
-use std::path::Path;
-use std::time::Duration;
-
-use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::{agent_bin, is_root, scratch, workspace};
+use vrrp_agent::proto::router::{Cause, StateName};
+use vrrpx_tests::agent::{logs, start_named};
+use vrrpx_tests::netns::{secs, wait_for, Lab};
+use vrrpx_tests::pair::pair_test;
 
 const FRONT: &str = "10.9.0.100/24";
 const BACK: &str = "10.9.6.100/24";
 
-fn holds(lab: &Lab, h: &str, ifname: &str, addr: &str) -> bool {
-    lab.addrs(h, ifname).unwrap().iter().any(|a| a == addr)
-}
-
 fn both_on(lab: &Lab, h: &str, other: &str) -> bool {
-    holds(lab, h, "eth0", FRONT)
-        && holds(lab, h, "eth1", BACK)
-        && !holds(lab, other, "eth0", FRONT)
-        && !holds(lab, other, "eth1", BACK)
-}
-
-fn start(lab: &mut Lab, h: &str, conf: &str, dir: &Path) {
-    let bin = agent_bin();
-    let conf = workspace().join("tests/engine").join(conf);
-    lab.spawn(
-        h,
-        &[bin.to_str().unwrap(), "run", "-f", conf.to_str().unwrap()],
-        &dir.join(format!("{h}.out")),
-        &dir.join(format!("{h}.log")),
-    )
-    .unwrap();
-}
-
-fn logs(dir: &Path) -> String {
-    ["r1", "r2"]
-        .iter()
-        .map(|h| std::fs::read_to_string(dir.join(format!("{h}.log"))).unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n----\n")
+    lab.holds(h, "eth0", FRONT)
+        && lab.holds(h, "eth1", BACK)
+        && !lab.holds(other, "eth0", FRONT)
+        && !lab.holds(other, "eth1", BACK)
 }
 
 #[test]
 fn a_sync_group_moves_both_instances_when_one_link_fails_and_back_when_it_returns() {
-    assert!(is_root(), "needs root; run `cargo xtask test`");
-    assert!(agent_bin().exists(), "run `cargo xtask test`");
-    let dir = scratch("netns-sync");
-    let mut lab = Lab::new("vxt-sync-").unwrap();
-    lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
-    lab.host("r2", "eth0", &["10.9.0.2/24"]).unwrap();
+    let (dir, mut lab) = pair_test("netns-sync");
     lab.attach("r1", "eth1", &["10.9.6.1/24"]).unwrap();
     lab.attach("r2", "eth1", &["10.9.6.2/24"]).unwrap();
-    start(&mut lab, "r1", "sync-a.conf", &dir);
-    start(&mut lab, "r2", "sync-b.conf", &dir);
+    let (r1, r2) = start_named(&mut lab, &dir, "engine/sync-a.conf", "engine/sync-b.conf");
+    let both = [&r1, &r2];
     assert!(
-        wait_for(Duration::from_secs(5), || both_on(&lab, "r1", "r2")),
+        wait_for(secs(5), || both_on(&lab, "r1", "r2")),
         "r1 holds both\n{}",
-        logs(&dir)
+        logs(&both)
     );
 
     // Only the back link fails; the front link is fine, yet the front address must move.
+    let mark = r1.mark();
     lab.set_port("p-r1-eth1", false).unwrap();
     assert!(
-        wait_for(Duration::from_secs(3), || both_on(&lab, "r2", "r1")),
+        wait_for(secs(3), || both_on(&lab, "r2", "r1")),
         "r2 took both\n{}",
-        logs(&dir)
+        logs(&both)
     );
-    let r1 = std::fs::read_to_string(dir.join("r1.log")).unwrap();
-    assert!(r1.contains("instance=\"FRONT\"") && r1.contains("to=FAULT cause=SyncGroup"));
+    assert!(
+        r1.moves_since(mark, "FRONT")
+            .contains(&(StateName::Fault, Cause::SyncGroup)),
+        "FRONT followed its group into FAULT: {:?}",
+        r1.events()
+    );
 
     lab.set_port("p-r1-eth1", true).unwrap();
     assert!(
-        wait_for(Duration::from_secs(5), || both_on(&lab, "r1", "r2")),
+        wait_for(secs(5), || both_on(&lab, "r1", "r2")),
         "both back on r1\n{}",
-        logs(&dir)
+        logs(&both)
     );
 }

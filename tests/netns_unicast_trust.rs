@@ -12,10 +12,7 @@ use vrrpx_tests::agent::Agent;
 use vrrpx_tests::frames::Advert;
 use vrrpx_tests::inject::burst_in;
 use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::pair::{has, pair_lab, preconditions};
-use vrrpx_tests::scratch;
-
-const VIP: &str = "10.9.0.100/24";
+use vrrpx_tests::pair::{bare_test, has, pair_test, VIP};
 
 /// A VRRPv3 instance VI_51 at `interval` seconds; unicast to `peers` when there are any.
 fn conf(dir: &Path, h: &str, priority: u8, interval: &str, src: &str, peers: &[&str]) -> PathBuf {
@@ -49,9 +46,7 @@ fn counter(agent: &Agent, lab: &Lab, field: &str) -> u64 {
 
 #[test]
 fn a_host_that_is_not_a_unicast_peer_sending_priority_255_does_not_move_the_address() {
-    preconditions();
-    let dir = scratch("unicast-not-peer");
-    let mut lab = pair_lab("vxt-ucpeer-");
+    let (dir, mut lab) = pair_test("unicast-not-peer");
     lab.host("x", "eth0", &["10.9.0.9/24"]).unwrap();
     let r1c = conf(&dir, "r1", 150, "0.1", "10.9.0.1", &["10.9.0.2"]);
     let r2c = conf(&dir, "r2", 100, "0.1", "10.9.0.2", &["10.9.0.1"]);
@@ -109,9 +104,7 @@ fn a_host_that_is_not_a_unicast_peer_sending_priority_255_does_not_move_the_addr
 
 #[test]
 fn a_priority_zero_flood_is_answered_at_most_once_per_advert_interval() {
-    preconditions();
-    let dir = scratch("prio0-flood");
-    let mut lab = Lab::new("vxt-prio0-").unwrap();
+    let (dir, mut lab) = bare_test("prio0-flood");
     lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
     lab.host("x", "eth0", &["10.9.0.9/24"]).unwrap();
     // One advert a second, so replies are easy to tell from the periodic adverts.
@@ -161,9 +154,7 @@ fn a_priority_zero_flood_is_answered_at_most_once_per_advert_interval() {
 
 #[test]
 fn unicast_ttl_sets_the_ttl_of_adverts_to_peers_and_max_ttl_holds_them_to_it() {
-    preconditions();
-    let dir = scratch("unicast-ttl");
-    let mut lab = pair_lab("vxt-ucttl-");
+    let (dir, mut lab) = pair_test("unicast-ttl");
     // r1 sends its unicast adverts with TTL 64 (as to a peer behind routers); r2 accepts
     // from r1 only TTL 64 exactly. With 255 on the wire r2 would refuse them all and take
     // over: two masters.

@@ -3,25 +3,11 @@
 //! after failover the same MAC answers from the other router. The macvlan is removed when
 //! the agent stops. Needs root and the release agent (`cargo xtask test`).
 
-use std::path::Path;
-use std::time::Duration;
-
-use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::{agent_bin, is_root, scratch, workspace};
+use vrrpx_tests::agent::start_named;
+use vrrpx_tests::netns::{secs, wait_for, Lab};
+use vrrpx_tests::pair::pair_test;
 
 const VMAC: &str = "00:00:5e:00:01:33";
-
-fn start(lab: &mut Lab, h: &str, conf: &str, dir: &Path) -> usize {
-    let bin = agent_bin();
-    let conf = workspace().join("tests/engine").join(conf);
-    lab.spawn(
-        h,
-        &[bin.to_str().unwrap(), "run", "-f", conf.to_str().unwrap()],
-        &dir.join(format!("{h}.out")),
-        &dir.join(format!("{h}.log")),
-    )
-    .unwrap()
-}
 
 fn link(lab: &Lab, h: &str) -> String {
     lab.command(h, &["ip", "-o", "link", "show", "vrrp.51"])
@@ -31,10 +17,7 @@ fn link(lab: &Lab, h: &str) -> String {
 }
 
 fn vip_on_vmac(lab: &Lab, h: &str) -> bool {
-    lab.command(h, &["ip", "-o", "-4", "addr", "show", "dev", "vrrp.51"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("10.9.0.100/24"))
-        .unwrap_or(false)
+    lab.holds(h, "vrrp.51", "10.9.0.100/24")
 }
 
 fn client_mac_for_vip(lab: &Lab) -> Option<String> {
@@ -52,19 +35,13 @@ fn client_mac_for_vip(lab: &Lab) -> Option<String> {
 
 #[test]
 fn use_vmac_keeps_the_virtual_mac_for_clients_across_failover_and_removes_the_macvlan_on_exit() {
-    assert!(is_root(), "needs root; run `cargo xtask test`");
-    assert!(agent_bin().exists(), "run `cargo xtask test`");
-    let dir = scratch("netns-vmac");
-    let mut lab = Lab::new("vxt-vmac-").unwrap();
-    lab.host("r1", "eth0", &["10.9.0.1/24"]).unwrap();
-    lab.host("r2", "eth0", &["10.9.0.2/24"]).unwrap();
+    let (dir, mut lab) = pair_test("netns-vmac");
     lab.host("client", "eth0", &["10.9.0.50/24"]).unwrap();
-    let r1 = start(&mut lab, "r1", "vmac-a.conf", &dir);
-    start(&mut lab, "r2", "vmac-b.conf", &dir);
+    let (r1, _r2) = start_named(&mut lab, &dir, "engine/vmac-a.conf", "engine/vmac-b.conf");
     assert!(
-        wait_for(Duration::from_secs(5), || vip_on_vmac(&lab, "r1")),
+        wait_for(secs(5), || vip_on_vmac(&lab, "r1")),
         "r1 holds the address on vrrp.51\n{}",
-        std::fs::read_to_string(dir.join("r1.log")).unwrap_or_default()
+        r1.log()
     );
     assert!(
         link(&lab, "r1").contains(VMAC),
@@ -78,10 +55,10 @@ fn use_vmac_keeps_the_virtual_mac_for_clients_across_failover_and_removes_the_ma
     assert!(!vip_on_vmac(&lab, "r2"));
     assert_eq!(client_mac_for_vip(&lab).as_deref(), Some(VMAC));
 
-    assert!(lab.stop(r1, libc::SIGTERM, Duration::from_secs(2)).unwrap());
+    assert!(r1.stop(&mut lab, libc::SIGTERM, secs(2)));
     assert!(link(&lab, "r1").is_empty(), "vrrp.51 removed on exit");
     assert!(
-        wait_for(Duration::from_secs(3), || vip_on_vmac(&lab, "r2")),
+        wait_for(secs(3), || vip_on_vmac(&lab, "r2")),
         "r2 took over on its vrrp.51"
     );
     assert_eq!(

@@ -79,6 +79,16 @@ pub fn start_keepalived(lab: &mut Lab, h: &str, conf: &str, dir: &Path) -> Resul
     )
 }
 
+/// keepalived's console log (`-l`: stdout and stderr) of its latest run in host `h`.
+pub fn keepalived_log(dir: &Path, h: &str) -> String {
+    ["log", "err"]
+        .iter()
+        .map(|ext| {
+            std::fs::read_to_string(dir.join(format!("keepalived-{h}.{ext}"))).unwrap_or_default()
+        })
+        .collect()
+}
+
 /// One FRR vrrpd virtual router (IPv4 addresses only).
 pub struct FrrRouter<'a> {
     pub interface: &'a str,

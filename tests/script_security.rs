@@ -11,7 +11,8 @@ use vrrp_agent::config::load_str;
 use vrrp_agent::notify::{commands_for, Notifier};
 use vrrp_agent::proto::router::StateName;
 use vrrp_agent::track::Tracker;
-use vrrpx_tests::{agent_bin, is_root, scratch};
+use vrrpx_tests::agent::cli_here;
+use vrrpx_tests::{is_root, scratch, write_script};
 
 /// Longest wait for a script to have run.
 const WAIT: Duration = Duration::from_secs(10);
@@ -32,6 +33,16 @@ struct Recorder {
 }
 
 impl Recorder {
+    /// A recorder in a fresh scratch directory `name`; `None` (the test is skipped) unless
+    /// we are root, as changing users needs.
+    fn as_root(name: &str) -> Option<Recorder> {
+        if !is_root() {
+            eprintln!("skipped: needs root to change users");
+            return None;
+        }
+        Some(Recorder::new(&scratch(name)))
+    }
+
     fn new(dir: &Path) -> Recorder {
         set_mode(dir, 0o755);
         let out = dir.join("out");
@@ -39,15 +50,11 @@ impl Recorder {
         set_mode(&out, 0o1777);
         let script = dir.join("id.sh");
         // The answer goes to `out` under the name in $1, whole or not at all.
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\nid -u > {out}/\"$1\".tmp && mv {out}/\"$1\".tmp {out}/\"$1\"\n",
-                out = out.display()
-            ),
-        )
-        .unwrap();
-        set_mode(&script, 0o755);
+        let out_dir = out.display();
+        let body = format!(
+            "#!/bin/sh\nid -u > {out_dir}/\"$1\".tmp && mv {out_dir}/\"$1\".tmp {out_dir}/\"$1\"\n"
+        );
+        write_script(&script, &body);
         Recorder { script, out }
     }
 
@@ -71,11 +78,9 @@ impl Recorder {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_script_run_for_script_user_nobody_records_uid_65534() {
-    if !is_root() {
-        eprintln!("skipped: needs root to change users");
+    let Some(rec) = Recorder::as_root("security-script-user") else {
         return;
-    }
-    let rec = Recorder::new(&scratch("security-script-user"));
+    };
     let conf = format!(
         "global_defs {{\n  script_user nobody\n}}\n\
          vrrp_script chk {{\n  script \"{} check\"\n  interval 1\n}}\n\
@@ -100,11 +105,9 @@ async fn a_script_run_for_script_user_nobody_records_uid_65534() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn notify_scripts_run_as_the_user_written_after_them_else_script_user() {
-    if !is_root() {
-        eprintln!("skipped: needs root to change users");
+    let Some(rec) = Recorder::as_root("security-notify-user") else {
         return;
-    }
-    let rec = Recorder::new(&scratch("security-notify-user"));
+    };
     let conf = format!(
         "global_defs {{\n  script_user root\n}}\n\
          {INSTANCE}  notify_master \"{script} master\" nobody\n  \
@@ -128,11 +131,7 @@ async fn notify_scripts_run_as_the_user_written_after_them_else_script_user() {
 fn check(dir: &Path, conf: &str) -> (i32, String) {
     let file = dir.join("keepalived.conf");
     std::fs::write(&file, conf).unwrap();
-    let out = Command::new(agent_bin())
-        .args(["check", "--no-host", "-f"])
-        .arg(&file)
-        .output()
-        .expect("run target/release/vrrp-agent (cargo build --release -p vrrp-agent)");
+    let out = cli_here(&["check", "--no-host", "-f", file.to_str().unwrap()]);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
@@ -146,8 +145,7 @@ fn unsafe_script(dir: &Path, security: bool) -> (PathBuf, String) {
     std::fs::create_dir(&open).unwrap();
     set_mode(&open, 0o777);
     let script = open.join("chk.sh");
-    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
-    set_mode(&script, 0o755);
+    write_script(&script, "#!/bin/sh\nexit 0\n");
     let conf = format!(
         "global_defs {{\n  {}script_user root\n}}\n\
          vrrp_script chk {{\n  script \"{} --quiet\"\n}}\n\

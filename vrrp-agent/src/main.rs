@@ -236,7 +236,7 @@ fn main() -> Result<()> {
             no_host,
             json,
         } => {
-            let (findings, instances) = rt.block_on(check(&config, &peers, no_host));
+            let (findings, instances, security) = rt.block_on(check(&config, &peers, no_host));
             let status = lint::exit_status(&findings);
             if json {
                 println!("{}", lint::to_json(&config, &findings));
@@ -246,6 +246,9 @@ fn main() -> Result<()> {
                 }
                 let errors = findings.iter().filter(|f| f.is_error()).count();
                 let warnings = findings.len() - errors;
+                for line in &security {
+                    println!("security: {line}");
+                }
                 if status == 0 {
                     println!(
                         "{}: valid ({instances} instance(s), {warnings} warning(s))",
@@ -343,7 +346,7 @@ fn main() -> Result<()> {
             let rt_priority = realtime_priority
                 .or(loaded.config.rt_priority)
                 .unwrap_or(vrrp_agent::realtime::DEFAULT_PRIORITY);
-            on_time(rt_priority, !no_mlock);
+
             // Many notify scripts, checks and metrics clients must not run the daemon out
             // of descriptors (keepalived raises the limit too).
             if let Err(e) = vrrp_agent::rlimit::raise_nofile() {
@@ -367,6 +370,7 @@ fn main() -> Result<()> {
                 config_path: Some(config.clone()),
                 control_socket: (!no_control)
                     .then(|| control.unwrap_or_else(default_control_socket)),
+                realtime: (rt_priority, !no_mlock),
                 record,
                 metrics,
                 metrics_compat,
@@ -458,11 +462,15 @@ The control socket of \fBstatus\fR, \fBreload\fR and \fBevents\fR.
 
 /// Everything `check` reports about `path`: validation, then (when it is valid) the lint
 /// layer against the peers' files and this host; and the number of instances.
-async fn check(path: &Path, peers: &[PathBuf], no_host: bool) -> (Vec<lint::Finding>, usize) {
+async fn check(
+    path: &Path,
+    peers: &[PathBuf],
+    no_host: bool,
+) -> (Vec<lint::Finding>, usize, Vec<String>) {
     let mine = vrrp_agent::config::check(path);
     let mut findings = lint::from_validation(&mine);
     let Some(config) = &mine.config else {
-        return (findings, 0);
+        return (findings, 0, Vec::new());
     };
     let side = lint::Side {
         file: path,
@@ -503,28 +511,9 @@ async fn check(path: &Path, peers: &[PathBuf], no_host: bool) -> (Vec<lint::Find
         }
     }
     lint::sort(&mut findings);
-    (findings, config.instances.len())
-}
-
-/// Real-time scheduling and locked memory for the daemon (see `vrrp_agent::realtime`);
-/// each part that cannot be set up is a warning, never a reason not to run.
-fn on_time(priority: i32, lock_memory: bool) {
-    let a = vrrp_agent::realtime::apply(priority, lock_memory);
-    match (&a.scheduling, priority) {
-        (_, 0) => tracing::info!("real-time scheduling off (--realtime-priority 0)"),
-        (Ok(()), p) => tracing::info!(
-            priority = p,
-            "real-time scheduling (SCHED_RR, reset on fork)"
-        ),
-        (Err(e), _) => tracing::warn!(
-            error = %e,
-            "no real-time scheduling; adverts may be late on a busy box"
-        ),
-    }
-    if let Err(e) = &a.rttime {
-        tracing::warn!(error = %e, "no RLIMIT_RTTIME guard");
-    }
-    if let Some(Err(e)) = &a.memory {
-        tracing::warn!(error = %e, "memory not locked (mlockall); a page-in may delay an advert");
-    }
+    (
+        findings,
+        config.instances.len(),
+        lint::security::summary(config),
+    )
 }

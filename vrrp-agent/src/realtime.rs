@@ -22,10 +22,12 @@ use std::io;
 pub const DEFAULT_PRIORITY: i32 = 10;
 
 /// Busy real-time CPU time (µs) before SIGXCPU: far above what one batch of adverts and
-/// timers costs (tens of µs), short enough that a runaway loop is caught in a blink.
-pub const RTTIME_SOFT_US: u64 = 200_000;
+/// timers costs (tens of µs) and above loading the XDP program on a reload (the kernel's
+/// verifier runs in our syscall, ~0.3 s here), short enough that a runaway loop is caught
+/// within a second. The guard is set after start-up's own XDP load.
+pub const RTTIME_SOFT_US: u64 = 1_000_000;
 /// ...and before the kernel kills the process, should the soft signal go unheard.
-pub const RTTIME_HARD_US: u64 = 2_000_000;
+pub const RTTIME_HARD_US: u64 = 3_000_000;
 
 /// What could be set up; each part fails on its own (and is logged by the caller).
 #[derive(Debug)]
@@ -84,6 +86,32 @@ fn lock_all() -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// [`apply`], with what it did and did not manage logged.
+pub fn apply_and_log(priority: i32, lock_memory: bool) {
+    let a = apply(priority, lock_memory);
+    match (&a.scheduling, priority) {
+        (_, 0) => {
+            tracing::info!("real-time scheduling off (vrrp_rt_priority / --realtime-priority 0)")
+        }
+        (Ok(()), p) => {
+            tracing::info!(
+                priority = p,
+                "real-time scheduling (SCHED_RR, reset on fork)"
+            )
+        }
+        (Err(e), _) => tracing::warn!(
+            error = %e,
+            "no real-time scheduling; adverts may be late on a busy box"
+        ),
+    }
+    if let Err(e) = &a.rttime {
+        tracing::warn!(error = %e, "no RLIMIT_RTTIME guard");
+    }
+    if let Some(Err(e)) = &a.memory {
+        tracing::warn!(error = %e, "memory not locked (mlockall); a page-in may delay an advert");
     }
 }
 

@@ -81,3 +81,38 @@ pub struct Status {
     /// Split-brain events seen (Master hearing another Master, or a foreign ARP for a VIP).
     pub split_brain_events: u64,
 }
+
+/// A synthetic backup instance (VI_1 on eth0, VRID 51, hearing 10.0.0.1 at 150): the one
+/// the renderers' and the clients' tests start from, overriding what they are about.
+pub fn sample_instance() -> InstanceStatus {
+    InstanceStatus {
+        name: "VI_1".into(),
+        interface: "eth0".into(),
+        vrid: 51,
+        family: "ipv4".into(),
+        version: 3,
+        state: StateName::Backup,
+        base_priority: 100,
+        effective_priority: 80,
+        priority_reasons: vec!["chk_nginx down: -20".into()],
+        master: Some((IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)), 150)),
+        advert_interval_cs: 100,
+        master_adver_interval_cs: 50,
+        last_transition: Some(Transition {
+            from: StateName::Initialize,
+            to: StateName::Backup,
+            cause: Cause::Startup,
+            at_unix: 1_700_000_000.5,
+            at_mono_ns: 42,
+        }),
+        transitions: 1,
+        adverts_sent: 0,
+        adverts_received: 1234,
+        timer_margin_ms: Some(812.5),
+        min_timer_margin_ms: Some(790.25),
+        virtual_addresses: vec!["10.0.0.100/24".into()],
+        tracks: vec![],
+        replies_suppressed: 0,
+        drained: None,
+    }
+}

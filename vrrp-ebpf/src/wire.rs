@@ -408,7 +408,7 @@ impl<'a> VrrpRepr<'a> {
     /// list that is not whole addresses.
     pub fn emit(&self, b: &mut [u8]) -> Result<usize, WireError> {
         let width = self.family.addr_len();
-        if self.addrs.len() % width != 0 || self.count() > 255 {
+        if !self.addrs.len().is_multiple_of(width) || self.count() > 255 {
             return Err(WireError::Malformed);
         }
         let len = self.buffer_len();

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use vrrpx_tests::frames::{Advert, Csum};
+use vrrpx_tests::frames::Advert;
 use vrrpx_tests::inject::burst_in;
 use vrrpx_tests::netns::{wait_for, Lab};
 
@@ -119,23 +119,7 @@ pub fn run(agent: &Path, minutes: f64) -> Result<()> {
             priority: 254,
             ..Advert::v3_ipv4()
         };
-        vec![
-            Advert {
-                ttl: 64,
-                ..base.clone()
-            }
-            .build(),
-            Advert {
-                csum: Csum::Bad,
-                ..base.clone()
-            }
-            .build(),
-            Advert {
-                vrid: 9,
-                ..base.clone()
-            }
-            .build(),
-        ]
+        base.junk(9)
     };
     // Transitions before the soak proper (the start-up election) are not counted.
     let master0 = count(&r2_log, "to=MASTER");

@@ -370,7 +370,7 @@ mod tests {
     use super::*;
     use crate::proto::router::Cause;
     use crate::status::Transition;
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use std::net::{IpAddr, Ipv6Addr};
 
     /// 12:34:56 UTC on 1970-01-11, and ten minutes later.
     const AT: f64 = 10.0 * 86_400.0 + 12.0 * 3600.0 + 34.0 * 60.0 + 56.25;
@@ -378,17 +378,6 @@ mod tests {
 
     fn backup() -> InstanceStatus {
         InstanceStatus {
-            name: "VI_1".into(),
-            interface: "eth0".into(),
-            vrid: 51,
-            family: "ipv4".into(),
-            version: 3,
-            state: StateName::Backup,
-            base_priority: 100,
-            effective_priority: 80,
-            priority_reasons: vec!["chk_nginx down: -20".into()],
-            master: Some((IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 150)),
-            advert_interval_cs: 100,
             master_adver_interval_cs: 200,
             last_transition: Some(Transition {
                 from: StateName::Initialize,
@@ -397,15 +386,9 @@ mod tests {
                 at_unix: AT,
                 at_mono_ns: 1,
             }),
-            transitions: 1,
-            adverts_sent: 0,
-            adverts_received: 1234,
-            timer_margin_ms: Some(812.5),
             min_timer_margin_ms: Some(790.1234),
             virtual_addresses: vec!["10.0.0.100/24".into(), "10.0.0.101/24".into()],
-            tracks: vec![],
-            replies_suppressed: 0,
-            drained: None,
+            ..crate::status::sample_instance()
         }
     }
 

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Engine;
-use crate::proto::node::NodeInput;
 
 /// How an instance is drained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,19 +123,8 @@ impl Engine {
             "mode": mode.or(was).map(DrainMode::name),
         }));
         // The priority in effect: 1 while soft-drained, else what tracking says.
-        let priority = if mode == Some(DrainMode::Soft) {
-            SOFT_DRAIN_PRIORITY
-        } else {
-            self.rts[i].cfg.priority
-        };
-        self.feed(
-            NodeInput::Priority {
-                instance: i,
-                priority,
-            },
-            now,
-        )
-        .await;
+        let base = self.rts[i].cfg.priority;
+        self.set_priority(i, base, now).await;
         if mode != Some(DrainMode::Soft) {
             self.take_tracking_verdict(i, now).await;
         }

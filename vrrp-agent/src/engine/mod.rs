@@ -66,6 +66,9 @@ pub struct EngineOptions {
     pub metrics_compat: Option<crate::control::Compat>,
     /// Write every input of the node core to this file (JSON lines), for replay.
     pub record: Option<PathBuf>,
+    /// Real-time priority (0: off) and whether to lock memory; applied once start-up (the
+    /// XDP load, whose verifier runs in our syscall) is done.
+    pub realtime: (i32, bool),
 }
 
 /// What woke the driver.
@@ -303,6 +306,8 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigxcpu = signal(SignalKind::from_raw(libc::SIGXCPU))?;
+    // Real time only now: the XDP program is loaded, and SIGXCPU has a handler.
+    crate::realtime::apply_and_log(opts.realtime.0, opts.realtime.1);
     let mut retry_tick = tokio::time::interval(RETRY_EVERY);
     let mut counter_tick = tokio::time::interval(REJECT_LOG);
     let mut status_tick = tokio::time::interval(STATUS_EVERY);

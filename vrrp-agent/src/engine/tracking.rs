@@ -36,10 +36,6 @@ impl Engine {
             );
             rt.priority_reasons = v.reasons.clone();
         }
-        let priority = match rt.drain {
-            Some(drain::DrainMode::Soft) => drain::SOFT_DRAIN_PRIORITY,
-            _ => v.priority,
-        };
         rt.health.track = if v.pending {
             TrackHealth::Pending
         } else if v.fault {
@@ -47,7 +43,16 @@ impl Engine {
         } else {
             TrackHealth::Ok
         };
-        // The new priority shows in the next advert.
+        self.set_priority(i, v.priority, now).await;
+    }
+
+    /// Tell the node instance `i`'s priority: `tracked` (tracking's, or the base), or 1
+    /// while soft-drained. The new priority shows in the next advert.
+    pub(super) async fn set_priority(&mut self, i: usize, tracked: u8, now: u64) {
+        let priority = match self.rts[i].drain {
+            Some(drain::DrainMode::Soft) => drain::SOFT_DRAIN_PRIORITY,
+            _ => tracked,
+        };
         self.feed(
             NodeInput::Priority {
                 instance: i,

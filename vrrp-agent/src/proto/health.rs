@@ -57,6 +57,17 @@ impl Default for Health {
 }
 
 impl Health {
+    /// Everything in order: the instance can run.
+    pub fn all_clear() -> Health {
+        Health {
+            drained: false,
+            link: LinkHealth::Up,
+            source: true,
+            setup: true,
+            track: TrackHealth::Ok,
+        }
+    }
+
     /// The instance's own reason not to run, most basic first; `None` when it can run
     /// (or is only waiting for a first tracking result).
     pub fn fault(&self) -> Option<Cause> {
@@ -126,13 +137,7 @@ mod tests {
     use super::*;
 
     fn healthy() -> Health {
-        Health {
-            drained: false,
-            link: LinkHealth::Up,
-            source: true,
-            setup: true,
-            track: TrackHealth::Ok,
-        }
+        Health::all_clear()
     }
 
     #[test]

@@ -427,13 +427,7 @@ mod tests {
     }
 
     fn up() -> Health {
-        Health {
-            drained: false,
-            link: LinkHealth::Up,
-            source: true,
-            setup: true,
-            track: TrackHealth::Ok,
-        }
+        Health::all_clear()
     }
 
     fn transitions(out: &[NodeOutput]) -> Vec<(usize, StateName, Cause)> {

@@ -342,16 +342,7 @@ pub fn shrink_log(path: &Path, limit: u64) -> Result<Option<u64>> {
 }
 
 /// CPU time of a process (all threads), nanoseconds, from schedstat.
-pub fn cpu_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
+pub use vrrpx_tests::agent::cpu_ns;
 
 /// `pid` and every process descended from it (keepalived's parent and its VRRP child).
 pub fn process_tree(pid: u32) -> Vec<u32> {

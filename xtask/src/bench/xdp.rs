@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use vrrpx_tests::frames::{Advert, Csum};
+use vrrpx_tests::frames::Advert;
 use vrrpx_tests::netns::{wait_for, Lab};
 
 use super::common::{
@@ -140,23 +140,18 @@ fn junk(mac: [u8; 6]) -> Result<Vec<Vec<u8>>> {
         priority: 254,
         ..Advert::v3_ipv4()
     };
-    Ok(vec![
+    // A bad TTL, a bad checksum and a wrong type, all for the monitored VRID: another VRID
+    // would be passed on as foreign, not rejected.
+    let mut frames = base.junk(base.vrid);
+    frames.truncate(2);
+    frames.push(
         Advert {
-            ttl: 64,
+            vtype: 3,
             ..base.clone()
         }
         .build(),
-        Advert {
-            csum: Csum::Bad,
-            ..base.clone()
-        }
-        .build(),
-        Advert {
-            vrid: 7,
-            ..base.clone()
-        }
-        .build(),
-    ])
+    );
+    Ok(frames)
 }
 
 fn flood_once(agent: &Path, path: RxPath, dur: Duration, dir: &Path) -> Result<Figures> {
@@ -350,7 +345,7 @@ pub fn measure(agent: &Path, dur: Duration, report: &mut Report) -> Result<()> {
         "xdp",
         json!({
             "seconds": dur.as_secs(),
-            "junk": "bad TTL, bad checksum, unknown VRID (7), from the flooder's own MAC, round robin",
+            "junk": "bad TTL, bad checksum, wrong type, all for VRID 51, from the flooder's own MAC, round robin",
             "receivers": figs.iter().map(Figures::json).collect::<Vec<_>>(),
         }),
     );

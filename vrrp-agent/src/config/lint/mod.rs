@@ -22,6 +22,7 @@
 pub mod host;
 pub mod local_host;
 pub mod peer;
+pub mod security;
 pub mod smells;
 
 use std::path::Path;
