@@ -193,9 +193,11 @@ impl Engine {
                     }
                 }
                 Action::Transition { from, to, cause } => {
-                    // The master heard: the one we now follow, or the one that went silent.
+                    // The master heard: the one we now follow, or, leaving Backup, the one
+                    // that went silent (a Master leaving its role heard no master).
                     let router = self.node.router(i);
-                    let master = match router.current_master.or(rt.stats.master_heard) {
+                    let lost = rt.stats.master_heard.filter(|_| from == StateName::Backup);
+                    let master = match router.current_master.or(lost) {
                         Some((a, p)) => format!("{a} priority {p}"),
                         None => "none heard".to_string(),
                     };
