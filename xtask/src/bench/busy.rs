@@ -15,9 +15,7 @@ use serde_json::{json, Value};
 
 use vrrpx_tests::netns::wait_for;
 
-use super::common::{
-    master_down_ns, quantile, shrink_log, AgentCmd, CpuSampler, Impl, Pair, R2_PRIORITY,
-};
+use super::common::{master_down_ns, quantile, AgentCmd, CpuSampler, Impl, Pair, R2_PRIORITY};
 use super::results::{Metric, Report};
 use super::scale::Observer;
 
@@ -171,7 +169,7 @@ fn trial(cmd: &AgentCmd, imp: Impl, opts: &Options, index: usize, dir: &Path) ->
     );
     // Let the load settle in before counting.
     std::thread::sleep(Duration::from_secs(1));
-    let (c1, c2) = (pair.w1.poll(), pair.w2.poll());
+    let marks = pair.mark();
     obs.recording.store(true, Ordering::Relaxed);
     let mut cpu = CpuSampler::start(&[pair.pid1(), pair.pid2()]);
     cpu.run_for(opts.window, || {});
@@ -186,48 +184,15 @@ fn trial(cmd: &AgentCmd, imp: Impl, opts: &Options, index: usize, dir: &Path) ->
     let late = mdi_ms - opts.interval_ms as f64;
     t.silences = Some(seen.jitter_ms.iter().filter(|&&j| j > late).count());
     t.p99_jitter_ms = quantile(&mut seen.jitter_ms, 0.99);
-    pair.w1.poll();
-    pair.w2.poll();
+    let changes = pair.changes_since(marks);
+    t.false_transitions = Some(changes.master_moves());
+    t.transitions = changes.lines();
     t.loadavg_end = super::common::loadavg();
     drop(spin);
-    let moves = pair
-        .w1
-        .since(c1)
-        .iter()
-        .filter(|x| x.moves_master())
-        .count()
-        + pair
-            .w2
-            .since(c2)
-            .iter()
-            .filter(|x| x.moves_master())
-            .count();
-    t.false_transitions = Some(moves);
-    t.transitions = pair
-        .w1
-        .since(c1)
-        .iter()
-        .map(|x| format!("r1 {}->{}", x.from, x.to))
-        .chain(
-            pair.w2
-                .since(c2)
-                .iter()
-                .map(|x| format!("r2 {}->{}", x.from, x.to)),
-        )
-        .collect();
     t.cpu_master = cpu.samples[0].clone();
     t.cpu_backup = cpu.samples[1].clone();
-    if let Err(e) = pair.stop() {
+    if let Err(e) = pair.finish(dir) {
         t.error = Some(format!("stopping: {e:#}"));
-    }
-    drop(pair);
-    for name in [
-        "keepalived-r1.err",
-        "keepalived-r2.err",
-        "agent-r1.log",
-        "agent-r2.log",
-    ] {
-        let _ = shrink_log(&dir.join(name), 8 << 20);
     }
     t
 }

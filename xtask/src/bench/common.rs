@@ -310,6 +310,58 @@ impl LogWatch {
     }
 }
 
+/// The state changes both routers logged after two marks (the counts [`LogWatch::poll`]
+/// returned when a window opened): what that window saw.
+pub struct Changes<'a> {
+    pub r1: &'a [Transition],
+    pub r2: &'a [Transition],
+}
+
+impl<'a> Changes<'a> {
+    pub fn since(w1: &'a LogWatch, w2: &'a LogWatch, (m1, m2): (usize, usize)) -> Changes<'a> {
+        Changes {
+            r1: w1.since(m1),
+            r2: w2.since(m2),
+        }
+    }
+
+    /// Moves into or out of MASTER on either router: where nothing failed, every one is
+    /// false.
+    pub fn master_moves(&self) -> usize {
+        self.r1
+            .iter()
+            .chain(self.r2)
+            .filter(|t| t.moves_master())
+            .count()
+    }
+
+    /// r2 entering MASTER.
+    pub fn backup_takeovers(&self) -> usize {
+        self.r2.iter().filter(|t| t.to == "MASTER").count()
+    }
+
+    /// Each change as `r1 VI_51 BACKUP->MASTER`, r1's first.
+    pub fn lines(&self) -> Vec<String> {
+        let show = |h: &'static str, v: &'a [Transition]| {
+            v.iter()
+                .map(move |t| format!("{h} {} {}->{}", t.instance, t.from, t.to))
+        };
+        show("r1", self.r1).chain(show("r2", self.r2)).collect()
+    }
+}
+
+/// Cut down every daemon log a [`Pair`] wrote to `dir` (see [`shrink_log`]).
+pub fn shrink_daemon_logs(dir: &Path) {
+    for name in [
+        "keepalived-r1.err",
+        "keepalived-r2.err",
+        "agent-r1.log",
+        "agent-r2.log",
+    ] {
+        let _ = shrink_log(&dir.join(name), 8 << 20);
+    }
+}
+
 /// A log bigger than `limit` bytes keeps its first and last MB and a line saying how much
 /// went: a junk flood makes keepalived write tens of MB (one line per packet). Call it once
 /// every count has been read from the log.
@@ -809,6 +861,26 @@ impl Pair {
         self.inst.iter().filter(|i| a.contains(&i.vip)).count()
     }
 
+    /// Read both logs; the marks a window starts from (see [`Changes::since`]).
+    pub fn mark(&mut self) -> (usize, usize) {
+        (self.w1.poll(), self.w2.poll())
+    }
+
+    /// Read both logs and return what changed since `marks`.
+    pub fn changes_since(&mut self, marks: (usize, usize)) -> Changes<'_> {
+        self.mark();
+        Changes::since(&self.w1, &self.w2, marks)
+    }
+
+    /// Stop both daemons, remove the lab and cut down the daemon logs in `dir` (also
+    /// when stopping failed).
+    pub fn finish(mut self, dir: &Path) -> Result<()> {
+        let stopped = self.stop();
+        drop(self);
+        shrink_daemon_logs(dir);
+        stopped
+    }
+
     /// Stop both daemons with SIGTERM (keepalived's parent respawns a SIGKILLed child, and
     /// SIGKILL leaves the addresses); the lab's namespace removal does the rest.
     pub fn stop(&mut self) -> Result<()> {
@@ -838,6 +910,29 @@ mod tests {
         assert_eq!(
             (t[3].instance.as_str(), t[3].from.as_str(), t[3].to.as_str()),
             ("VI_2", "BACKUP", "MASTER")
+        );
+    }
+
+    #[test]
+    fn changes_count_master_moves_and_backup_takeovers_and_name_the_router() {
+        let t = |i: &str, from: &str, to: &str| Transition {
+            instance: i.into(),
+            from: from.into(),
+            to: to.into(),
+        };
+        let r1 = [t("VI_1", "MASTER", "BACKUP"), t("VI_2", "INIT", "BACKUP")];
+        let r2 = [t("VI_1", "BACKUP", "MASTER"), t("VI_2", "BACKUP", "FAULT")];
+        let c = Changes { r1: &r1, r2: &r2 };
+        assert_eq!(c.master_moves(), 2);
+        assert_eq!(c.backup_takeovers(), 1);
+        assert_eq!(
+            c.lines(),
+            [
+                "r1 VI_1 MASTER->BACKUP",
+                "r1 VI_2 INIT->BACKUP",
+                "r2 VI_1 BACKUP->MASTER",
+                "r2 VI_2 BACKUP->FAULT"
+            ]
         );
     }
 

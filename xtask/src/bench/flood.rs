@@ -22,7 +22,8 @@ use vrrpx_tests::frames::{Advert, Csum};
 use vrrpx_tests::netns::Lab;
 
 use super::common::{
-    link_packets, mac_of, shrink_log, AgentCmd, CpuSampler, Daemon, Impl, LogWatch, Trafgen,
+    link_packets, mac_of, shrink_log, AgentCmd, Changes, CpuSampler, Daemon, Impl, LogWatch,
+    Trafgen,
 };
 use super::failover::{self, master_down_ns, Around, Scenario};
 use super::results::{Metric, Report, Target};
@@ -208,14 +209,7 @@ impl Flood {
         };
         w1.poll();
         w2.poll();
-        let show = |h: &str, t: &[super::common::Transition]| -> Vec<String> {
-            t.iter()
-                .map(|t| format!("{h} {} {}->{}", t.instance, t.from, t.to))
-                .collect()
-        };
-        let mut v = show("r1", w1.since(*e1));
-        v.extend(show("r2", w2.since(*e2)));
-        v
+        Changes::since(w1, w2, (*e1, *e2)).lines()
     }
 }
 
@@ -233,7 +227,7 @@ impl Around for Flood {
         std::thread::sleep(Duration::from_secs(1));
         let mut w1 = LogWatch::new(self.imp, &d1.log);
         let mut w2 = LogWatch::new(self.imp, &d2.log);
-        let (c1, c2) = (w1.poll(), w2.poll());
+        let marks = (w1.poll(), w2.poll());
         let (b1, b2) = (w1.bytes(), w2.bytes());
         let (sent0, t0) = gen.sent(lab);
         let rx0 = link_packets(lab, "r2", "eth0", "rx")?;
@@ -244,16 +238,7 @@ impl Around for Flood {
         w1.poll();
         w2.poll();
         let secs = (t1 - t0).as_secs_f64();
-        let moves: Vec<String> = w1
-            .since(c1)
-            .iter()
-            .map(|t| format!("r1 {} {}->{}", t.instance, t.from, t.to))
-            .chain(
-                w2.since(c2)
-                    .iter()
-                    .map(|t| format!("r2 {} {}->{}", t.instance, t.from, t.to)),
-            )
-            .collect();
+        let changes = Changes::since(&w1, &w2, marks);
         let total_pct = cpu.total_pct();
         let machine = cpu.machine_pct();
         self.out = Some(Window {
@@ -262,9 +247,8 @@ impl Around for Flood {
             backup_cpu: cpu.samples[0].clone(),
             backup_cpu_total: total_pct[0],
             master_cpu_total: total_pct[1],
-            false_transitions: w1.since(c1).iter().filter(|t| t.moves_master()).count()
-                + w2.since(c2).iter().filter(|t| t.moves_master()).count(),
-            transitions: moves,
+            false_transitions: changes.master_moves(),
+            transitions: changes.lines(),
             log_bytes: [w1.bytes() - b1, w2.bytes() - b2],
             machine_busy_pct: machine,
         });

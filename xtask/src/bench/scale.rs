@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use vrrpx_tests::netns::{wait_for, Lab};
 
-use super::common::{quantile, shrink_log, AgentCmd, CpuSampler, Impl, Pair};
+use super::common::{quantile, AgentCmd, CpuSampler, Impl, Pair};
 use super::results::{Metric, Report, Target};
 use super::svg::{Plot, Series, OURS, THEIRS};
 
@@ -261,39 +261,15 @@ fn trial(
         );
     }
     std::thread::sleep(Duration::from_millis(500));
-    let (c1, c2) = (pair.w1.poll(), pair.w2.poll());
+    let marks = pair.mark();
     obs.recording.store(true, Ordering::Relaxed);
     let mut cpu = CpuSampler::start(&[pair.pid1(), pair.pid2(), obs.pid()]);
     cpu.run_for(window, || {});
     let secs = cpu.elapsed().as_secs_f64();
     let machine = cpu.machine_pct();
     let mut seen = obs.finish();
-    pair.w1.poll();
-    pair.w2.poll();
-    let moved: Vec<String> = pair
-        .w1
-        .since(c1)
-        .iter()
-        .map(|t| format!("r1 {} {}->{}", t.instance, t.from, t.to))
-        .chain(
-            pair.w2
-                .since(c2)
-                .iter()
-                .map(|t| format!("r2 {} {}->{}", t.instance, t.from, t.to)),
-        )
-        .collect();
-    let false_transitions = pair
-        .w1
-        .since(c1)
-        .iter()
-        .filter(|t| t.moves_master())
-        .count()
-        + pair
-            .w2
-            .since(c2)
-            .iter()
-            .filter(|t| t.moves_master())
-            .count();
+    let changes = pair.changes_since(marks);
+    let (moved, false_transitions) = (changes.lines(), changes.master_moves());
     let total = cpu.total_pct();
     let owed = n as f64 * secs * 1000.0 / interval_ms as f64;
     let t = Trial {
@@ -316,16 +292,7 @@ fn trial(
         notes: pair.notes.clone(),
         error: None,
     };
-    pair.stop()?;
-    drop(pair);
-    for name in [
-        "keepalived-r1.err",
-        "keepalived-r2.err",
-        "agent-r1.log",
-        "agent-r2.log",
-    ] {
-        let _ = shrink_log(&dir.join(name), 8 << 20);
-    }
+    pair.finish(dir)?;
     Ok(t)
 }
 

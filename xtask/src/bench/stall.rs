@@ -15,7 +15,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 use vrrpx_tests::netns::wait_for;
 
-use super::common::{process_tree, shrink_log, signal_tree, AgentCmd, Impl, Pair};
+use super::common::{process_tree, signal_tree, AgentCmd, Impl, Pair};
 use super::results::{Metric, Report, Target};
 
 pub struct Options {
@@ -85,45 +85,19 @@ fn one_lab(cmd: &AgentCmd, imp: Impl, interval_ms: u64, n: usize, dir: &Path) ->
     let mdi = pair.mdi();
     let watch = (5 * mdi).max(Duration::from_secs(1));
     for _ in 0..n {
-        let (c1, c2) = (pair.w1.poll(), pair.w2.poll());
+        let marks = pair.mark();
         let tree = process_tree(pair.pid2());
         signal_tree(&tree, libc::SIGSTOP);
         std::thread::sleep(2 * mdi);
         let stopped = tree.iter().all(|&p| is_stopped(p));
         signal_tree(&tree, libc::SIGCONT);
         std::thread::sleep(watch);
-        pair.w1.poll();
-        pair.w2.poll();
-        let takeovers = pair
-            .w2
-            .since(c2)
-            .iter()
-            .filter(|t| t.to == "MASTER")
-            .count();
-        let moves = pair
-            .w1
-            .since(c1)
-            .iter()
-            .filter(|t| t.moves_master())
-            .count()
-            + pair
-                .w2
-                .since(c2)
-                .iter()
-                .filter(|t| t.moves_master())
-                .count();
-        let transitions = pair
-            .w1
-            .since(c1)
-            .iter()
-            .map(|t| format!("r1 {}->{}", t.from, t.to))
-            .chain(
-                pair.w2
-                    .since(c2)
-                    .iter()
-                    .map(|t| format!("r2 {}->{}", t.from, t.to)),
-            )
-            .collect();
+        let changes = pair.changes_since(marks);
+        let (takeovers, moves, transitions) = (
+            changes.backup_takeovers(),
+            changes.master_moves(),
+            changes.lines(),
+        );
         // Back to r1 master and r2 backup (r1's higher priority preempts) before the next.
         let recovered = wait_for(Duration::from_secs(5), || {
             pair.vips_on("r1") == 1 && pair.vips_on("r2") == 0
@@ -138,17 +112,8 @@ fn one_lab(cmd: &AgentCmd, imp: Impl, interval_ms: u64, n: usize, dir: &Path) ->
             processes: tree.len(),
         });
     }
-    if let Err(e) = pair.stop() {
+    if let Err(e) = pair.finish(dir) {
         run.error = Some(format!("stopping: {e:#}"));
-    }
-    drop(pair);
-    for name in [
-        "keepalived-r1.err",
-        "keepalived-r2.err",
-        "agent-r1.log",
-        "agent-r2.log",
-    ] {
-        let _ = shrink_log(&dir.join(name), 8 << 20);
     }
     run
 }
