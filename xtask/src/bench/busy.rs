@@ -24,17 +24,15 @@ pub struct Options {
     pub trials: usize,
     pub spinners_per_core: usize,
     pub interval_ms: u64,
-    pub agent_args: Vec<String>,
 }
 
 impl Options {
-    pub fn new(quick: bool, agent_args: Vec<String>) -> Options {
+    pub fn new(quick: bool) -> Options {
         Options {
             window: Duration::from_secs(if quick { 20 } else { 60 }),
             trials: 1,
             spinners_per_core: 4,
             interval_ms: 10,
-            agent_args,
         }
     }
 }
@@ -197,9 +195,8 @@ fn trial(cmd: &AgentCmd, imp: Impl, opts: &Options, index: usize, dir: &Path) ->
     t
 }
 
-pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
+pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
     let base = report.dir("busy");
-    let cmd = AgentCmd::new(agent, &opts.agent_args);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     println!(
         "bench busy: {} busy-loop threads ({} per core) beside r1 and r2 at {} ms adverts, {} s \
@@ -216,19 +213,17 @@ pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
         for imp in Impl::BOTH {
             let dir = base.join(format!("{}/trial-{index}", imp.name()));
             std::fs::create_dir_all(&dir)?;
-            let t = trial(&cmd, imp, opts, index, &dir);
-            eprintln!(
-                "  {:<10} #{index}: false transitions {}, load average at end {}{}",
-                imp.name(),
-                t.false_transitions.map_or("-".into(), |n| n.to_string()),
-                t.loadavg_end,
-                t.error
-                    .as_ref()
-                    .map_or(String::new(), |e| format!("  ERROR: {e}"))
+            let t = trial(cmd, imp, opts, index, &dir);
+            report.trial_line(
+                &format!(
+                    "  {:<10} #{index}: false transitions {}, load average at end {}",
+                    imp.name(),
+                    t.false_transitions.map_or("-".into(), |n| n.to_string()),
+                    t.loadavg_end,
+                ),
+                &format!("{} #{index}", imp.name()),
+                t.error.as_deref(),
             );
-            if let Some(e) = &t.error {
-                report.error("busy", &format!("{} #{index}: {e}", imp.name()));
-            }
             trials.push(t);
         }
     }

@@ -13,7 +13,6 @@
 //! the flood still on, r1's link is cut, and the client's outage is measured as in
 //! `bench failover`.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -120,7 +119,6 @@ pub struct Options {
     pub window: Duration,
     pub trials: usize,
     pub interval_ms: u64,
-    pub agent_args: Vec<String>,
 }
 
 impl Options {
@@ -139,7 +137,7 @@ impl Options {
             .collect();
     }
 
-    pub fn new(quick: bool, agent_args: Vec<String>) -> Options {
+    pub fn new(quick: bool) -> Options {
         let mut configs = vec![
             Config {
                 junk: Junk::Mix,
@@ -165,7 +163,6 @@ impl Options {
             window: Duration::from_secs(if quick { 10 } else { 30 }),
             trials: if quick { 1 } else { 2 },
             interval_ms: 100,
-            agent_args,
         }
     }
 }
@@ -311,9 +308,8 @@ impl TrialResult {
     }
 }
 
-pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
+pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
     let base = report.dir("flood");
-    let cmd = AgentCmd::new(agent, &opts.agent_args);
     println!(
         "bench flood: junk VRRP from a fourth host at 100 kframes/s and at trafgen's maximum \
          (one CPU), VRID 51 at {} ms adverts; {} s window then a link cut under the flood; \
@@ -344,7 +340,7 @@ pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
                     logs: None,
                 };
                 let r = failover::trial(
-                    &cmd,
+                    cmd,
                     imp,
                     Scenario::LinkCut,
                     opts.interval_ms,

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
+use common::AgentCmd;
 pub use failover::Scenario;
 use results::Report;
 
@@ -47,6 +48,13 @@ pub struct Common {
     /// An extra argument for `vrrp-agent run` (repeatable), e.g. `--agent-arg=--no-xdp`.
     #[arg(long = "agent-arg", allow_hyphen_values = true)]
     agent_args: Vec<String>,
+}
+
+impl Common {
+    /// How every scenario starts our agent: `bin` with the extra arguments.
+    fn agent<'a>(&'a self, bin: &'a Path) -> AgentCmd<'a> {
+        AgentCmd::new(bin, &self.agent_args)
+    }
 }
 
 #[derive(Subcommand)]
@@ -93,9 +101,9 @@ pub enum Which {
         /// Window, seconds.
         #[arg(long)]
         seconds: Option<u64>,
-        /// Busy-loop threads per core.
-        #[arg(long, default_value = "4")]
-        spinners_per_core: usize,
+        /// Busy-loop threads per core (default 4).
+        #[arg(long)]
+        spinners_per_core: Option<usize>,
     },
     /// 1, 10, 100 and 255 instances at 10 ms and 100 ms adverts (--quick: 1, 100, 255 at
     /// 10 ms): CPU of master and backup, p99 advert jitter on a passive observer, false
@@ -149,14 +157,28 @@ fn valid_intervals(mut v: Vec<u64>) -> Result<Vec<u64>> {
     Ok(v)
 }
 
+/// A window given on the command line, in seconds, kept within 2 s and `max` s.
+fn window(seconds: u64, max: u64) -> Duration {
+    Duration::from_secs(seconds.clamp(2, max))
+}
+
 fn flood_opts(c: &Common, seconds: Option<u64>, trials: Option<usize>) -> flood::Options {
-    let mut o = flood::Options::new(c.quick, c.agent_args.clone());
-    if let Some(s) = seconds {
-        o.window = Duration::from_secs(s.clamp(2, 300));
-    }
-    if let Some(t) = trials {
-        o.trials = t.clamp(1, 20);
-    }
+    let mut o = flood::Options::new(c.quick);
+    o.window = seconds.map_or(o.window, |s| window(s, 300));
+    o.trials = trials.map_or(o.trials, |t| t.clamp(1, 20));
+    o
+}
+
+fn stall_opts(c: &Common, stalls: Option<usize>) -> stall::Options {
+    let mut o = stall::Options::new(c.quick);
+    o.stalls = stalls.map_or(o.stalls, |n| n.clamp(1, 50));
+    o
+}
+
+fn busy_opts(c: &Common, seconds: Option<u64>, spinners_per_core: Option<usize>) -> busy::Options {
+    let mut o = busy::Options::new(c.quick);
+    o.window = seconds.map_or(o.window, |s| window(s, 600));
+    o.spinners_per_core = spinners_per_core.map_or(o.spinners_per_core, |n| n.clamp(1, 32));
     o
 }
 
@@ -166,7 +188,7 @@ fn scale_opts(
     intervals: Vec<u64>,
     seconds: Option<u64>,
 ) -> Result<scale::Options> {
-    let mut o = scale::Options::new(c.quick, c.agent_args.clone());
+    let mut o = scale::Options::new(c.quick);
     let counts: Vec<usize> = counts
         .into_iter()
         .filter(|&n| (1..=255).contains(&n))
@@ -177,9 +199,7 @@ fn scale_opts(
     if !intervals.is_empty() {
         o.intervals_ms = valid_intervals(intervals)?;
     }
-    if let Some(s) = seconds {
-        o.window = Duration::from_secs(s.clamp(2, 300));
-    }
+    o.window = seconds.map_or(o.window, |s| window(s, 300));
     Ok(o)
 }
 
@@ -196,27 +216,25 @@ fn all(agent: &Path, c: &Common) -> Result<()> {
         if c.quick { " --quick" } else { "" },
         if c.quick { 5 } else { 30 }
     );
+    let cmd = c.agent(agent);
     let mut report = Report::new("all");
     let steps: [(&str, Step); 5] = [
         (
             "flood",
-            Box::new(|r| flood::run(agent, &flood_opts(c, None, None), r)),
+            Box::new(|r| flood::run(&cmd, &flood_opts(c, None, None), r)),
         ),
         (
             "stall",
-            Box::new(|r| {
-                stall::run(
-                    agent,
-                    &stall::Options::new(c.quick, c.agent_args.clone()),
-                    r,
-                )
-            }),
+            Box::new(|r| stall::run(&cmd, &stall_opts(c, None), r)),
         ),
         (
             "busy",
-            Box::new(|r| busy::run(agent, &busy::Options::new(c.quick, c.agent_args.clone()), r)),
+            Box::new(|r| busy::run(&cmd, &busy_opts(c, None, None), r)),
         ),
-        ("scale", Box::new(|r| run_scale(agent, c, r))),
+        (
+            "scale",
+            Box::new(|r| scale::run(&cmd, &scale_opts(c, vec![], vec![], None)?, r)),
+        ),
         (
             "xdp",
             Box::new(|r| xdp::measure(agent, Duration::from_secs(if c.quick { 5 } else { 10 }), r)),
@@ -239,10 +257,6 @@ fn all(agent: &Path, c: &Common) -> Result<()> {
     Ok(())
 }
 
-fn run_scale(agent: &Path, c: &Common, r: &mut Report) -> Result<()> {
-    scale::run(agent, &scale_opts(c, vec![], vec![], None)?, r)
-}
-
 /// Run one bench into its own report.
 fn alone(name: &str, f: impl FnOnce(&mut Report) -> Result<()>) -> Result<()> {
     let mut report = Report::new(name);
@@ -261,26 +275,21 @@ pub fn run(which: Which, agent: &Path) -> Result<()> {
         } => alone("flood", |r| {
             let mut o = flood_opts(&common, seconds, trials);
             o.only(&junk);
-            flood::run(agent, &o, r)
+            flood::run(&common.agent(agent), &o, r)
         }),
         Which::Stall { common, stalls } => alone("stall", |r| {
-            let mut o = stall::Options::new(common.quick, common.agent_args.clone());
-            if let Some(n) = stalls {
-                o.stalls = n.clamp(1, 50);
-            }
-            stall::run(agent, &o, r)
+            stall::run(&common.agent(agent), &stall_opts(&common, stalls), r)
         }),
         Which::Busy {
             common,
             seconds,
             spinners_per_core,
         } => alone("busy", |r| {
-            let mut o = busy::Options::new(common.quick, common.agent_args.clone());
-            if let Some(s) = seconds {
-                o.window = Duration::from_secs(s.clamp(2, 600));
-            }
-            o.spinners_per_core = spinners_per_core.clamp(1, 32);
-            busy::run(agent, &o, r)
+            busy::run(
+                &common.agent(agent),
+                &busy_opts(&common, seconds, spinners_per_core),
+                r,
+            )
         }),
         Which::Scale {
             common,
@@ -288,7 +297,8 @@ pub fn run(which: Which, agent: &Path) -> Result<()> {
             intervals,
             seconds,
         } => alone("scale", |r| {
-            scale::run(agent, &scale_opts(&common, counts, intervals, seconds)?, r)
+            let o = scale_opts(&common, counts, intervals, seconds)?;
+            scale::run(&common.agent(agent), &o, r)
         }),
         Which::Xdp { seconds } => xdp::run(agent, Duration::from_secs(seconds.clamp(2, 60))),
         Which::Failover {

@@ -250,6 +250,19 @@ impl Report {
         self.errors.push(json!({"bench": bench, "error": e}));
     }
 
+    /// Print one trial's line (stderr, as the benches' progress), with its error if it had
+    /// one; the error also goes to the results, under the current bench and `what`.
+    pub fn trial_line(&mut self, line: &str, what: &str, error: Option<&str>) {
+        match error {
+            None => eprintln!("{line}"),
+            Some(e) => {
+                eprintln!("{line}  ERROR: {e}");
+                let bench = self.current.clone();
+                self.error(&bench, &format!("{what}: {e}"));
+            }
+        }
+    }
+
     fn machine(&self) -> Value {
         json!({
             "keepalived": keepalived_version(),

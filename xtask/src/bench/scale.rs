@@ -30,11 +30,10 @@ pub struct Options {
     pub counts: Vec<usize>,
     pub intervals_ms: Vec<u64>,
     pub window: Duration,
-    pub agent_args: Vec<String>,
 }
 
 impl Options {
-    pub fn new(quick: bool, agent_args: Vec<String>) -> Options {
+    pub fn new(quick: bool) -> Options {
         Options {
             counts: if quick {
                 vec![1, 100, 255]
@@ -43,7 +42,6 @@ impl Options {
             },
             intervals_ms: if quick { vec![10] } else { vec![10, 100] },
             window: Duration::from_secs(if quick { 10 } else { 20 }),
-            agent_args,
         }
     }
 }
@@ -296,9 +294,8 @@ fn trial(
     Ok(t)
 }
 
-pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
+pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
     let base = report.dir("scale");
-    let cmd = AgentCmd::new(agent, &opts.agent_args);
     println!(
         "bench scale: {:?} instances at {:?} ms adverts, {} s window; jitter from kernel \
          timestamps on a passive observer (vrrp-agent monitor); files in {}",
@@ -313,7 +310,7 @@ pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
             for imp in Impl::BOTH {
                 let dir = base.join(format!("{}/{iv}ms/{n}", imp.name()));
                 std::fs::create_dir_all(&dir)?;
-                let t = trial(&cmd, imp, n, iv, opts.window, &dir).unwrap_or_else(|e| Trial {
+                let t = trial(cmd, imp, n, iv, opts.window, &dir).unwrap_or_else(|e| Trial {
                     imp,
                     n,
                     interval_ms: iv,

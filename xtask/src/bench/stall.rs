@@ -21,15 +21,13 @@ use super::results::{Metric, Report, Target};
 pub struct Options {
     pub intervals_ms: Vec<u64>,
     pub stalls: usize,
-    pub agent_args: Vec<String>,
 }
 
 impl Options {
-    pub fn new(quick: bool, agent_args: Vec<String>) -> Options {
+    pub fn new(quick: bool) -> Options {
         Options {
             intervals_ms: vec![10, 100],
             stalls: if quick { 3 } else { 5 },
-            agent_args,
         }
     }
 }
@@ -137,9 +135,8 @@ impl Run {
     }
 }
 
-pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
+pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
     let base = report.dir("stall");
-    let cmd = AgentCmd::new(agent, &opts.agent_args);
     println!(
         "bench stall: SIGSTOP the backup for 2 x Master_Down_Interval, then SIGCONT, while the \
          master advertises; {} stall(s) per interval {:?} ms; files in {}",
@@ -152,21 +149,19 @@ pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
         for imp in Impl::BOTH {
             let dir = base.join(format!("{}/{iv}ms", imp.name()));
             std::fs::create_dir_all(&dir)?;
-            let r = one_lab(&cmd, imp, iv, opts.stalls, &dir);
-            eprintln!(
-                "  {iv:>4} ms {:<10}: false takeovers per stall {:?} ({} process(es) stopped each \
-                 time: {}){}",
-                imp.name(),
-                r.stalls.iter().map(|s| s.takeovers).collect::<Vec<_>>(),
-                r.stalls.first().map_or(0, |s| s.processes),
-                r.stalls.iter().all(|s| s.stopped),
-                r.error
-                    .as_ref()
-                    .map_or(String::new(), |e| format!("  ERROR: {e}"))
+            let r = one_lab(cmd, imp, iv, opts.stalls, &dir);
+            report.trial_line(
+                &format!(
+                    "  {iv:>4} ms {:<10}: false takeovers per stall {:?} ({} process(es) stopped \
+                     each time: {})",
+                    imp.name(),
+                    r.stalls.iter().map(|s| s.takeovers).collect::<Vec<_>>(),
+                    r.stalls.first().map_or(0, |s| s.processes),
+                    r.stalls.iter().all(|s| s.stopped),
+                ),
+                &format!("{} {iv} ms", imp.name()),
+                r.error.as_deref(),
             );
-            if let Some(e) = &r.error {
-                report.error("stall", &format!("{} {iv} ms: {e}", imp.name()));
-            }
             runs.push(r);
         }
     }
