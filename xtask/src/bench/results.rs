@@ -420,23 +420,22 @@ mod tests {
 
     #[test]
     fn ratio_says_how_many_times_better_ours_is() {
-        let m = Metric::new("s", "cpu")
-            .ours(vec![1.0])
-            .keepalived(vec![4.0]);
-        assert_eq!(m.ratio(), "4.0x");
-        let m = Metric::new("s", "rate")
-            .ours(vec![8.0])
-            .keepalived(vec![2.0])
-            .higher_is_better();
-        assert_eq!(m.ratio(), "4.0x");
-        let m = Metric::new("s", "false")
-            .ours(vec![0.0])
-            .keepalived(vec![3.0]);
-        assert_eq!(m.ratio(), "ours 0");
-        let m = Metric::new("s", "false")
-            .ours(vec![2.0])
-            .keepalived(vec![0.0]);
-        assert_eq!(m.ratio(), "ka 0");
+        // (ours, keepalived's, higher is better, the ratio printed)
+        let cases = [
+            (1.0, 4.0, false, "4.0x"),
+            (8.0, 2.0, true, "4.0x"),
+            (0.0, 3.0, false, "ours 0"),
+            (2.0, 0.0, false, "ka 0"),
+        ];
+        for (ours, theirs, higher, want) in cases {
+            let mut m = Metric::new("s", "m")
+                .ours(vec![ours])
+                .keepalived(vec![theirs]);
+            if higher {
+                m = m.higher_is_better();
+            }
+            assert_eq!(m.ratio(), want, "ours {ours}, keepalived {theirs}");
+        }
     }
 
     #[test]

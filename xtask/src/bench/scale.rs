@@ -25,6 +25,7 @@ use vrrpx_tests::netns::{wait_for, Lab};
 use super::common::{quantile, AgentCmd, CpuSampler, Impl, Pair};
 use super::results::{Metric, Report, Target};
 use super::svg::{Plot, Series, OURS, THEIRS};
+use crate::agent_cli;
 
 pub struct Options {
     pub counts: Vec<usize>,
@@ -77,10 +78,7 @@ impl Observer {
     ) -> Result<Observer> {
         let log = dir.join("observer.log");
         let mut child = lab
-            .command(
-                h,
-                &[agent.to_str().unwrap(), "monitor", "-i", "eth0", "--json"],
-            )
+            .command(h, &agent_cli::monitor(agent, "eth0", &["--json"]))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log)?)
