@@ -23,6 +23,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use serde::Serialize;
 use serde_json::json;
 use vrrpx_tests::netns::{wait_for, Lab};
 use vrrpx_tests::probe::Echo;
@@ -146,16 +147,18 @@ fn false_transitions(r1: &[Transition], r1_pre: usize, r2: &[Transition], r2_pre
         + count(&r2b, false)
 }
 
-/// What one trial measured.
-#[derive(Default)]
+/// What one trial measured; its JSON record (in failover.json) is this struct's fields.
+#[derive(Default, Serialize)]
 pub(super) struct Measured {
     pub(super) outage_ms: f64,
     pub(super) missed_probes: u64,
     /// r2's first reply minus the RFC deadline computed from the adverts the client saw.
+    #[serde(rename = "past_rfc_deadline_ms")]
     pub(super) past_deadline_ms: Option<f64>,
     /// r2's first advert as master minus that deadline.
     r2_advert_past_deadline_ms: Option<f64>,
     /// r2's first ARP for the VIP minus its first advert.
+    #[serde(rename = "garp_after_r2_advert_ms")]
     garp_after_advert_ms: Option<f64>,
     /// r2's first reply minus its first ARP for the VIP.
     reply_after_garp_ms: Option<f64>,
@@ -163,16 +166,24 @@ pub(super) struct Measured {
     replies: usize,
     r1_replies_after_takeover: usize,
     longest_gap_after_takeover_ms: f64,
+    #[serde(rename = "r2_arps_for_vip")]
     r2_garps: usize,
     r1_advert_period_ms: Option<f64>,
     r2_advert_period_ms: Option<f64>,
     pub(super) false_transitions: usize,
-    transitions_r1: Vec<String>,
-    transitions_r2: Vec<String>,
-    pre_event_r1: usize,
-    pre_event_r2: usize,
-    window_end_r1: usize,
-    window_end_r2: usize,
+    transitions: TrialTransitions,
+}
+
+/// Every state change each router logged in a trial (`from->to`), and where the event
+/// and the end of the watch fall among them.
+#[derive(Default, Serialize)]
+struct TrialTransitions {
+    r1: Vec<String>,
+    r2: Vec<String>,
+    r1_before_event: usize,
+    r2_before_event: usize,
+    r1_in_window: usize,
+    r2_in_window: usize,
 }
 
 fn holds_vip(lab: &Lab, h: &str) -> bool {
@@ -349,12 +360,14 @@ pub(super) fn trial(
     let show = |t: &[Transition]| -> Vec<String> {
         t.iter().map(|t| format!("{}->{}", t.from, t.to)).collect()
     };
-    m.transitions_r1 = show(&t1);
-    m.transitions_r2 = show(&t2);
-    m.pre_event_r1 = pre_r1;
-    m.pre_event_r2 = pre_r2;
-    m.window_end_r1 = end_r1;
-    m.window_end_r2 = end_r2;
+    m.transitions = TrialTransitions {
+        r1: show(&t1),
+        r2: show(&t2),
+        r1_before_event: pre_r1,
+        r2_before_event: pre_r2,
+        r1_in_window: end_r1,
+        r2_in_window: end_r2,
+    };
     Ok(m)
 }
 
