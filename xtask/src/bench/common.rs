@@ -8,7 +8,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use vrrpx_tests::netns::{wait_for, Lab};
 use vrrpx_tests::peers::start_keepalived;
 
@@ -393,9 +393,6 @@ pub fn shrink_log(path: &Path, limit: u64) -> Result<Option<u64>> {
     Ok(Some(size))
 }
 
-/// CPU time of a process (all threads), nanoseconds, from schedstat.
-pub use vrrpx_tests::agent::cpu_ns;
-
 /// `pid` and every process descended from it (keepalived's parent and its VRRP child).
 pub fn process_tree(pid: u32) -> Vec<u32> {
     let mut parent: Vec<(u32, u32)> = Vec::new();
@@ -426,10 +423,75 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
     tree
 }
 
+/// What the scheduler counted for a set of threads: CPU time and how often they were put
+/// on a CPU.
+#[derive(Clone, Copy, Default, Debug, PartialEq)]
+pub struct Sched {
+    pub cpu_ns: u64,
+    /// Times a thread was scheduled in: each wake-up from a sleep (a timer, a packet)
+    /// and each return after being preempted.
+    pub runs: u64,
+}
+
+impl Sched {
+    /// One `/proc/PID/task/TID/schedstat` line: time on CPU (ns), time waiting to run
+    /// (ns), timeslices run (times scheduled in).
+    fn parse(line: &str) -> Option<Sched> {
+        let mut f = line.split_whitespace().map(|x| x.parse::<u64>().ok());
+        let cpu_ns = f.next()??;
+        let runs = f.nth(1)??;
+        Some(Sched { cpu_ns, runs })
+    }
+
+    fn since(self, earlier: Sched) -> Sched {
+        Sched {
+            cpu_ns: self.cpu_ns.saturating_sub(earlier.cpu_ns),
+            runs: self.runs.saturating_sub(earlier.runs),
+        }
+    }
+}
+
+impl std::ops::Add for Sched {
+    type Output = Sched;
+    fn add(self, o: Sched) -> Sched {
+        Sched {
+            cpu_ns: self.cpu_ns + o.cpu_ns,
+            runs: self.runs + o.runs,
+        }
+    }
+}
+
+/// The scheduler's counts for every thread of a process (a thread that already exited is
+/// not in them).
+pub fn process_sched(pid: u32) -> Sched {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Sched::default();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|l| Sched::parse(&l))
+        .fold(Sched::default(), |a, b| a + b)
+}
+
+/// The scheduler's counts for a process and its descendants (keepalived: the parent and
+/// its VRRP child).
+pub fn tree_sched(pid: u32) -> Sched {
+    process_tree(pid)
+        .into_iter()
+        .map(process_sched)
+        .fold(Sched::default(), |a, b| a + b)
+}
+
 /// CPU time of a process and its descendants, nanoseconds.
 pub fn tree_cpu_ns(pid: u32) -> u64 {
-    process_tree(pid).into_iter().map(cpu_ns).sum()
+    tree_sched(pid).cpu_ns
 }
+
+/// How the wake-ups column is counted, for the table's legend and the JSON.
+pub const WAKEUPS_LEGEND: &str = "wake-ups/s: times the daemon's threads were scheduled in \
+     per second (third field of /proc/PID/task/*/schedstat, summed over its process tree), \
+     over the whole window";
 
 /// Softirq time of the whole machine (where XDP runs), nanoseconds.
 pub fn softirq_ns() -> u64 {
@@ -464,13 +526,14 @@ pub fn machine_jiffies() -> (u64, u64) {
 }
 
 /// CPU of several process trees sampled once a second over a window: the per-second
-/// percentages of a core, and the whole window's; and how busy the whole machine was
-/// (a build or a test run by someone else on a shared machine shows there).
+/// percentages of a core, and the whole window's; their wake-ups per second over the
+/// window; and how busy the whole machine was (a build or a test run by someone else on a
+/// shared machine shows there).
 pub struct CpuSampler {
     machine0: (u64, u64),
     pids: Vec<u32>,
-    last: Vec<u64>,
-    first: Vec<u64>,
+    last: Vec<Sched>,
+    first: Vec<Sched>,
     t0: Instant,
     at: Instant,
     /// Per tree, per second: % of one core.
@@ -479,7 +542,7 @@ pub struct CpuSampler {
 
 impl CpuSampler {
     pub fn start(pids: &[u32]) -> CpuSampler {
-        let now: Vec<u64> = pids.iter().map(|&p| tree_cpu_ns(p)).collect();
+        let now: Vec<Sched> = pids.iter().map(|&p| tree_sched(p)).collect();
         CpuSampler {
             machine0: machine_jiffies(),
             pids: pids.to_vec(),
@@ -512,22 +575,37 @@ impl CpuSampler {
         let now = Instant::now();
         let dt = now.duration_since(self.at).as_secs_f64();
         for (i, &p) in self.pids.iter().enumerate() {
-            let c = tree_cpu_ns(p);
+            let c = tree_sched(p);
             if dt > 0.2 {
-                self.samples[i].push(c.saturating_sub(self.last[i]) as f64 / 1e9 / dt * 100.0);
+                let used = c.since(self.last[i]).cpu_ns;
+                self.samples[i].push(used as f64 / 1e9 / dt * 100.0);
             }
             self.last[i] = c;
         }
         self.at = now;
     }
 
+    fn window_secs(&self) -> f64 {
+        self.at.duration_since(self.t0).as_secs_f64().max(1e-3)
+    }
+
     /// Whole-window CPU per tree, % of one core.
     pub fn total_pct(&self) -> Vec<f64> {
-        let dt = self.at.duration_since(self.t0).as_secs_f64().max(1e-3);
+        let dt = self.window_secs();
         self.last
             .iter()
             .zip(&self.first)
-            .map(|(l, f)| l.saturating_sub(*f) as f64 / 1e9 / dt * 100.0)
+            .map(|(l, f)| l.since(*f).cpu_ns as f64 / 1e9 / dt * 100.0)
+            .collect()
+    }
+
+    /// Whole-window wake-ups per second per tree (see [`WAKEUPS_LEGEND`]).
+    pub fn wakeups_per_s(&self) -> Vec<f64> {
+        let dt = self.window_secs();
+        self.last
+            .iter()
+            .zip(&self.first)
+            .map(|(l, f)| l.since(*f).runs as f64 / dt)
             .collect()
     }
 
@@ -671,6 +749,73 @@ impl Trafgen {
         }
         Ok(())
     }
+}
+
+/// The VRRP adverts one host sends, counted by tcpdump on its eth0: a kernel filter on
+/// the protocol and the host's own source address, and outgoing frames only (`-Q out`),
+/// so a flood from another host, even of adverts, is never counted. Bounded by `timeout`.
+pub struct SentAdverts {
+    idx: usize,
+    err: PathBuf,
+    t0: Instant,
+}
+
+impl SentAdverts {
+    pub fn start(lab: &mut Lab, h: &str, src: &str, limit: Duration, dir: &Path) -> Result<Self> {
+        let secs = limit.as_secs().max(1).to_string();
+        let filter = format!("ip proto 112 and src host {src}");
+        let argv = [
+            "timeout",
+            "-s",
+            "INT",
+            &secs,
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-Q",
+            "out",
+            "-nn",
+            "-p",
+            "-w",
+            "/dev/null",
+            &filter,
+        ];
+        let err = dir.join(format!("tcpdump-{h}.err"));
+        let idx = lab.spawn(h, &argv, &dir.join(format!("tcpdump-{h}.out")), &err)?;
+        // Counting starts once tcpdump says it listens.
+        let listening = wait_for(Duration::from_secs(5), || {
+            std::fs::read_to_string(&err).is_ok_and(|t| t.contains("listening on"))
+        });
+        if !listening {
+            bail!(
+                "tcpdump on {h} did not start: {}",
+                std::fs::read_to_string(&err).unwrap_or_default().trim()
+            );
+        }
+        Ok(SentAdverts {
+            idx,
+            err,
+            t0: Instant::now(),
+        })
+    }
+
+    /// Stop tcpdump (SIGINT: it then prints its counts) and return adverts per second.
+    pub fn per_second(self, lab: &mut Lab) -> Result<f64> {
+        let secs = self.t0.elapsed().as_secs_f64();
+        lab.stop(self.idx, libc::SIGINT, Duration::from_secs(3))?;
+        let text = std::fs::read_to_string(&self.err).unwrap_or_default();
+        let captured = captured_count(&text).with_context(|| {
+            format!("no \"packets captured\" in {}: {text}", self.err.display())
+        })?;
+        Ok(captured as f64 / secs.max(1e-3))
+    }
+}
+
+/// tcpdump's closing line `N packets captured`.
+fn captured_count(stderr: &str) -> Option<u64> {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_suffix(" packets captured")?.trim().parse().ok())
 }
 
 /// (median, min, max)
@@ -934,6 +1079,51 @@ mod tests {
                 "r2 VI_2 BACKUP->FAULT"
             ]
         );
+    }
+
+    #[test]
+    fn schedstat_gives_cpu_time_and_times_scheduled_in() {
+        assert_eq!(
+            Sched::parse("1234567 89 42\n"),
+            Some(Sched {
+                cpu_ns: 1234567,
+                runs: 42
+            })
+        );
+        assert_eq!(Sched::parse("1234567 89"), None);
+        assert_eq!(Sched::parse(""), None);
+    }
+
+    #[test]
+    fn a_sleeping_thread_counts_a_wake_up_per_sleep() {
+        let me = std::process::id();
+        let before = process_sched(me);
+        let sleeper = std::thread::spawn(|| {
+            for _ in 0..50 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        sleeper.join().unwrap();
+        // The sleeper has exited and taken its counts with it; what this thread did to
+        // wait for it is in. So: a live thread that sleeps 50 times.
+        let during = {
+            let t0 = process_sched(me);
+            for _ in 0..50 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            process_sched(me).since(t0)
+        };
+        assert!(during.runs >= 50, "{during:?} (before {before:?})");
+        assert!(during.runs < 5_000, "{during:?}");
+    }
+
+    #[test]
+    fn tcpdumps_count_is_read_from_its_closing_lines() {
+        let err = "tcpdump: listening on eth0, link-type EN10MB (Ethernet), snapshot length \
+                   262144 bytes\n103 packets captured\n110 packets received by filter\n\
+                   0 packets dropped by kernel\n";
+        assert_eq!(captured_count(err), Some(103));
+        assert_eq!(captured_count("tcpdump: listening on eth0\n"), None);
     }
 
     #[test]

@@ -104,6 +104,9 @@ pub enum Which {
         /// Busy-loop threads per core (default 4).
         #[arg(long)]
         spinners_per_core: Option<usize>,
+        /// Trials (default 5; 2 with --quick).
+        #[arg(long)]
+        trials: Option<usize>,
     },
     /// 1, 10, 100 and 255 instances at 10 ms and 100 ms adverts (--quick: 1, 100, 255 at
     /// 10 ms): CPU of master and backup, p99 advert jitter on a passive observer, false
@@ -175,8 +178,14 @@ fn stall_opts(c: &Common, stalls: Option<usize>) -> stall::Options {
     o
 }
 
-fn busy_opts(c: &Common, seconds: Option<u64>, spinners_per_core: Option<usize>) -> busy::Options {
+fn busy_opts(
+    c: &Common,
+    seconds: Option<u64>,
+    spinners_per_core: Option<usize>,
+    trials: Option<usize>,
+) -> busy::Options {
     let mut o = busy::Options::new(c.quick);
+    o.trials = trials.map_or(o.trials, |n| n.clamp(1, 20));
     o.window = seconds.map_or(o.window, |s| window(s, 600));
     o.spinners_per_core = spinners_per_core.map_or(o.spinners_per_core, |n| n.clamp(1, 32));
     o
@@ -229,7 +238,7 @@ fn all(agent: &Path, c: &Common) -> Result<()> {
         ),
         (
             "busy",
-            Box::new(|r| busy::run(&cmd, &busy_opts(c, None, None), r)),
+            Box::new(|r| busy::run(&cmd, &busy_opts(c, None, None, None), r)),
         ),
         (
             "scale",
@@ -284,12 +293,10 @@ pub fn run(which: Which, agent: &Path) -> Result<()> {
             common,
             seconds,
             spinners_per_core,
+            trials,
         } => alone("busy", |r| {
-            busy::run(
-                &common.agent(agent),
-                &busy_opts(&common, seconds, spinners_per_core),
-                r,
-            )
+            let o = busy_opts(&common, seconds, spinners_per_core, trials);
+            busy::run(&common.agent(agent), &o, r)
         }),
         Which::Scale {
             common,

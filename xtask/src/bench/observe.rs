@@ -370,13 +370,19 @@ mod tests {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         prepare(rx.as_raw_fd()).unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // The kernel turns receive stamping on for the whole stack lazily (a deferred
+        // static key): until it is on, a datagram is stamped when read. One datagram
+        // and a pause first, as a live socket has had long before it counts anything.
+        tx.send_to(b"warm-up", rx.local_addr().unwrap()).unwrap();
+        let mut buf = [0u8; 64];
+        recv_stamped(rx.as_raw_fd(), &mut buf).expect("the warm-up datagram");
+        std::thread::sleep(Duration::from_millis(100));
         let before = now_ns();
         tx.send_to(b"seq-and-name", rx.local_addr().unwrap())
             .unwrap();
         let sent = now_ns();
         // Read late: the stamp must still say when the datagram arrived, not when we read.
         std::thread::sleep(Duration::from_millis(50));
-        let mut buf = [0u8; 64];
         let (n, stamp) = recv_stamped(rx.as_raw_fd(), &mut buf).expect("a datagram");
         assert_eq!(&buf[..n], b"seq-and-name");
         assert!(

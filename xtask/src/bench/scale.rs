@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use vrrpx_tests::netns::{wait_for, Lab};
 
-use super::common::{quantile, AgentCmd, CpuSampler, Impl, Pair};
+use super::common::{quantile, AgentCmd, CpuSampler, Impl, Pair, WAKEUPS_LEGEND};
 use super::results::{Metric, Report, Target};
 use super::svg::{Plot, Series, OURS, THEIRS};
 use crate::agent_cli;
@@ -53,6 +53,9 @@ pub(super) struct Seen {
     /// |inter-arrival - interval|, ms, every instance.
     pub(super) jitter_ms: Vec<f64>,
     pub(super) adverts: u64,
+    /// Adverts missing between two that arrived: an inter-arrival of k intervals (to the
+    /// nearest) means k - 1 lost on the way or never sent.
+    pub(super) missed: u64,
     pub(super) vrids: usize,
     pub(super) max_gap_ms: f64,
 }
@@ -65,6 +68,16 @@ pub(super) struct Observer {
     seen: Arc<Mutex<Seen>>,
     reader: Option<JoinHandle<()>>,
     lines: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Seen {
+    /// Adverts that arrived, % of those the master owed while recording: the missing
+    /// ones between arrivals and every advert of an instance never heard count against
+    /// it. Unlike a count over the window's length, a timer a little slow does not.
+    pub(super) fn delivered_pct(&self, instances: usize) -> f64 {
+        let heard = self.adverts as f64 / (self.adverts + self.missed).max(1) as f64;
+        heard * self.vrids.min(instances) as f64 / instances.max(1) as f64 * 100.0
+    }
 }
 
 impl Observer {
@@ -130,6 +143,7 @@ impl Observer {
                         local.jitter_ms.push((d - nominal).abs());
                         local.max_gap_ms = local.max_gap_ms.max(d);
                         local.adverts += 1;
+                        local.missed += ((d / nominal).round() as u64).saturating_sub(1);
                     }
                 }
                 if on {
@@ -197,8 +211,12 @@ struct Trial {
     p50_jitter_ms: Option<f64>,
     p99_jitter_ms: Option<f64>,
     max_gap_ms: f64,
-    /// Adverts the observer saw per advert owed (n / interval over the window), %.
+    /// See [`Seen::delivered_pct`].
     delivered_pct: f64,
+    /// Adverts the observer saw per advert owed (n / interval over the window), %.
+    per_owed_pct: f64,
+    master_wakeups_per_s: f64,
+    backup_wakeups_per_s: f64,
     vrids_heard: usize,
     false_transitions: usize,
     transitions: Vec<String>,
@@ -222,6 +240,9 @@ impl Trial {
             "jitter_p99_ms": self.p99_jitter_ms,
             "longest_inter_arrival_ms": self.max_gap_ms,
             "adverts_delivered_pct": self.delivered_pct,
+            "adverts_seen_per_owed_over_window_pct": self.per_owed_pct,
+            "master_wakeups_per_s": self.master_wakeups_per_s,
+            "backup_wakeups_per_s": self.backup_wakeups_per_s,
             "vrids_heard": self.vrids_heard,
             "false_transitions": self.false_transitions,
             "transitions": self.transitions.iter().take(200).collect::<Vec<_>>(),
@@ -267,6 +288,7 @@ fn trial(
     let changes = pair.changes_since(marks);
     let (moved, false_transitions) = (changes.lines(), changes.master_moves());
     let total = cpu.total_pct();
+    let wakeups = cpu.wakeups_per_s();
     let owed = n as f64 * secs * 1000.0 / interval_ms as f64;
     let t = Trial {
         imp,
@@ -281,7 +303,10 @@ fn trial(
         p50_jitter_ms: quantile(&mut seen.jitter_ms, 0.5),
         p99_jitter_ms: quantile(&mut seen.jitter_ms, 0.99),
         max_gap_ms: seen.max_gap_ms,
-        delivered_pct: seen.adverts as f64 / owed.max(1.0) * 100.0,
+        delivered_pct: seen.delivered_pct(n),
+        per_owed_pct: seen.adverts as f64 / owed.max(1.0) * 100.0,
+        master_wakeups_per_s: wakeups[0],
+        backup_wakeups_per_s: wakeups[1],
         vrids_heard: seen.vrids,
         false_transitions,
         transitions: moved,
@@ -322,6 +347,9 @@ pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
                     p99_jitter_ms: None,
                     max_gap_ms: f64::NAN,
                     delivered_pct: f64::NAN,
+                    per_owed_pct: f64::NAN,
+                    master_wakeups_per_s: f64::NAN,
+                    backup_wakeups_per_s: f64::NAN,
                     vrids_heard: 0,
                     false_transitions: 0,
                     transitions: vec![],
@@ -363,34 +391,48 @@ pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
                 |t: Option<&Trial>, f: &dyn Fn(&Trial) -> Vec<f64>| t.map(f).unwrap_or_default();
             let sc = format!("Scale {n} inst @{iv}ms");
             let goal = n == 255 && iv == 10;
-            for (name, f) in [
+            // The issue's targets at 255 x 10 ms; jitter and delivery on every row.
+            for (name, goal_pct, f) in [
                 (
                     "master CPU % of a core (per s)",
+                    5.0,
                     (&|t: &Trial| t.cpu_master.clone()) as &dyn Fn(&Trial) -> Vec<f64>,
                 ),
-                ("backup CPU % of a core (per s)", &|t: &Trial| {
+                ("backup CPU % of a core (per s)", 2.0, &|t: &Trial| {
                     t.cpu_backup.clone()
                 }),
             ] {
-                let mut m = Metric::new(&sc, name).ours(v(o, f)).keepalived(v(k, f));
-                if goal {
-                    m = m.target(Target::Below(10.0));
-                }
-                report.add(m);
+                report.add(
+                    Metric::new(&sc, name)
+                        .ours(v(o, f))
+                        .keepalived(v(k, f))
+                        .target_if(goal, Target::Below(goal_pct)),
+                );
+            }
+            for (name, f) in [
+                (
+                    "master wake-ups/s",
+                    (&|t: &Trial| vec![t.master_wakeups_per_s]) as &dyn Fn(&Trial) -> Vec<f64>,
+                ),
+                ("backup wake-ups/s", &|t: &Trial| {
+                    vec![t.backup_wakeups_per_s]
+                }),
+            ] {
+                report.add(Metric::new(&sc, name).ours(v(o, f)).keepalived(v(k, f)));
             }
             let p99 = |t: &Trial| t.p99_jitter_ms.into_iter().collect();
-            let mut m = Metric::new(&sc, "advert inter-arrival jitter p99 (ms)")
-                .ours(v(o, &p99))
-                .keepalived(v(k, &p99));
-            if goal {
-                m = m.target(Target::Below(2.0));
-            }
-            report.add(m);
             report.add(
-                Metric::new(&sc, "adverts delivered, % of owed")
+                Metric::new(&sc, "advert jitter p99 on the wire (ms)")
+                    .ours(v(o, &p99))
+                    .keepalived(v(k, &p99))
+                    .target(Target::NoWorseThanKeepalived),
+            );
+            report.add(
+                Metric::new(&sc, "adverts delivered (%)")
                     .ours(v(o, &|t| vec![t.delivered_pct]))
                     .keepalived(v(k, &|t| vec![t.delivered_pct]))
-                    .higher_is_better(),
+                    .higher_is_better()
+                    .target(Target::AtLeast(100.0)),
             );
             report.add(
                 Metric::new(
@@ -402,6 +444,7 @@ pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
             );
         }
     }
+    report.note(WAKEUPS_LEGEND.into());
     plots(opts, &trials, report);
     report.scenario_json(
         "scale",
@@ -411,6 +454,9 @@ pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
                          kernel arrival time; jitter = |inter-arrival - advert interval| per VRID, \
                          pooled over every instance; only r1's adverts (priority > 0)",
             "cpu": "process trees (keepalived: parent and VRRP child), schedstat, per second",
+            "wakeups": WAKEUPS_LEGEND,
+            "delivered": "adverts seen / (seen + missing between arrivals), times the share of \
+                          instances heard",
             "trials": trials.iter().map(Trial::json).collect::<Vec<_>>(),
         }),
     );
@@ -441,7 +487,10 @@ fn plots(opts: &Options, trials: &[Trial], report: &mut Report) {
             log_x: true,
             series,
             refs: if iv == 10 {
-                vec![(10.0, "target at 255: < 10 % per side".into())]
+                vec![
+                    (5.0, "target at 255: master < 5 %".into()),
+                    (2.0, "backup < 2 %".into()),
+                ]
             } else {
                 vec![]
             },
@@ -468,6 +517,6 @@ fn plots(opts: &Options, trials: &[Trial], report: &mut Report) {
         y_label: "ms".into(),
         log_x: true,
         series,
-        refs: vec![(2.0, "target at 255 x 10 ms: < 2 ms".into())],
+        refs: vec![],
     });
 }
