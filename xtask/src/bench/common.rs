@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -621,6 +622,42 @@ impl CpuSampler {
     }
 }
 
+/// When a process exits, seen by a thread blocked in poll(2) on a pidfd for it: the
+/// pidfd turns readable at the exit itself, not at the next tick of a polling loop, so a
+/// SIGTERM-to-exit time of a few milliseconds is measured as such. Bounded by `limit`.
+pub struct ExitWatch {
+    thread: std::thread::JoinHandle<Option<Instant>>,
+}
+
+impl ExitWatch {
+    pub fn start(pid: u32, limit: Duration) -> Result<ExitWatch> {
+        // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error()).context(format!("pidfd_open {pid}"));
+        }
+        // SAFETY: a fresh descriptor we own from here on.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+        let thread = std::thread::spawn(move || {
+            let mut p = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = limit.as_millis().min(i32::MAX as u128) as i32;
+            // SAFETY: one live pollfd.
+            let n = unsafe { libc::poll(&mut p, 1, ms) };
+            (n == 1).then(Instant::now)
+        });
+        Ok(ExitWatch { thread })
+    }
+
+    /// When the process exited, if it did within the limit (waits for that).
+    pub fn finish(self) -> Option<Instant> {
+        self.thread.join().ok().flatten()
+    }
+}
+
 /// Send a signal to every process of a tree (SIGSTOP a daemon with its children).
 pub fn signal_tree(pids: &[u32], sig: i32) {
     for &p in pids {
@@ -1124,6 +1161,32 @@ mod tests {
                    0 packets dropped by kernel\n";
         assert_eq!(captured_count(err), Some(103));
         assert_eq!(captured_count("tcpdump: listening on eth0\n"), None);
+    }
+
+    #[test]
+    fn an_exit_is_seen_when_it_happens() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.2")
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        let watch = ExitWatch::start(child.id(), Duration::from_secs(5)).unwrap();
+        let exited = watch.finish().expect("sleep exits within the limit");
+        let took = exited - t0;
+        assert!(
+            took >= Duration::from_millis(150) && took < Duration::from_millis(1500),
+            "{took:?}"
+        );
+        child.wait().unwrap();
+        // One that does not exit within the limit: none.
+        let mut long = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let watch = ExitWatch::start(long.id(), Duration::from_millis(100)).unwrap();
+        assert_eq!(watch.finish(), None);
+        long.kill().unwrap();
+        long.wait().unwrap();
     }
 
     #[test]

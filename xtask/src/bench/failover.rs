@@ -30,7 +30,7 @@ use vrrpx_tests::probe::Echo;
 
 use super::common::{
     self, git_state, keepalived_version, loadavg, mac_of, read_transitions, start_daemon, stats,
-    AgentCmd, Daemon, Impl, Transition,
+    AgentCmd, Daemon, ExitWatch, Impl, Transition,
 };
 use super::observe::{now_ns, warm_up, Prober, SeenAdvert, SeenArp, Sniffer};
 
@@ -109,7 +109,7 @@ pub(super) trait Around {
 
 /// The floor the RFC puts under the outage: the backup's Master_Down_Interval after the
 /// last advert on a cut, Skew_Time after the priority-0 advert on a graceful stop.
-fn floor_ms(s: Scenario, interval_ms: u64) -> f64 {
+pub(super) fn floor_ms(s: Scenario, interval_ms: u64) -> f64 {
     match s {
         Scenario::LinkCut => master_down_ns(interval_ms) as f64 / 1e6,
         Scenario::Graceful => skew_ns(interval_ms) as f64 / 1e6,
@@ -171,6 +171,8 @@ pub(super) struct Measured {
     r1_advert_period_ms: Option<f64>,
     r2_advert_period_ms: Option<f64>,
     pub(super) false_transitions: usize,
+    /// Graceful stop: from r1's SIGTERM to its exit (keepalived: the parent's).
+    pub(super) sigterm_to_exit_ms: Option<f64>,
     transitions: TrialTransitions,
 }
 
@@ -298,11 +300,16 @@ pub(super) fn trial(
     let pre_r1 = read_transitions(imp, &d1).len();
     let pre_r2 = read_transitions(imp, &d2).len();
     let event_ns = now_ns();
+    let mut exit_watch = None;
     match scenario {
         Scenario::LinkCut => lab.cut("r1")?,
         Scenario::Graceful => {
+            let pid = lab.pid(d1.idx);
+            let watch = ExitWatch::start(pid, Duration::from_secs(3))?;
+            let signalled = Instant::now();
             // SAFETY: kill(2) on a child the lab spawned and has not reaped.
-            unsafe { libc::kill(lab.pid(d1.idx) as i32, libc::SIGTERM) };
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            exit_watch = Some((watch, signalled));
         }
     }
     let took = wait_for(mdi + Duration::from_secs(3), || {
@@ -325,6 +332,10 @@ pub(super) fn trial(
     if scenario == Scenario::Graceful {
         lab.stop(d1.idx, 0, Duration::from_secs(3))?; // already signalled: wait for it
     }
+    let sigterm_to_exit_ms = exit_watch.and_then(|(w, signalled)| {
+        w.finish()
+            .map(|exited| exited.duration_since(signalled).as_secs_f64() * 1e3)
+    });
     lab.stop(d2.idx, libc::SIGTERM, Duration::from_secs(3))?;
     if !lab.exited(d1.idx) {
         lab.stop(d1.idx, libc::SIGTERM, Duration::from_secs(3))?;
@@ -353,6 +364,7 @@ pub(super) fn trial(
         interval_ms,
         event_ns,
     )?;
+    m.sigterm_to_exit_ms = sigterm_to_exit_ms;
     m.probes_sent = probes.sent_ns.len();
     m.replies = probes.replies.len();
     let (w1, w2) = (&t1[..end_r1.min(t1.len())], &t2[..end_r2.min(t2.len())]);

@@ -22,6 +22,7 @@ mod busy;
 mod common;
 mod failover;
 mod flood;
+mod graceful;
 mod observe;
 mod results;
 mod scale;
@@ -124,6 +125,16 @@ pub enum Which {
         #[arg(long)]
         seconds: Option<u64>,
     },
+    /// SIGTERM to the master at 10 ms adverts, the client probing every ms: client outage
+    /// minus the backup's Skew_Time, and the master's SIGTERM-to-exit time (5 trials; 3
+    /// with --quick).
+    Graceful {
+        #[command(flatten)]
+        common: Common,
+        /// Trials per implementation.
+        #[arg(long)]
+        trials: Option<usize>,
+    },
     /// Junk-flood rejection rate per core on a veth: vrrp-agent's XDP filter, its
     /// raw-socket path and keepalived.
     Xdp {
@@ -212,6 +223,12 @@ fn scale_opts(
     Ok(o)
 }
 
+fn graceful_opts(c: &Common, trials: Option<usize>) -> graceful::Options {
+    let mut o = graceful::Options::new(c.quick);
+    o.trials = trials.map_or(o.trials, |n| n.clamp(1, 50));
+    o
+}
+
 /// One scenario of `all`, writing into the shared report.
 type Step<'a> = Box<dyn Fn(&mut Report) -> Result<()> + 'a>;
 
@@ -227,7 +244,7 @@ fn all(agent: &Path, c: &Common) -> Result<()> {
     );
     let cmd = c.agent(agent);
     let mut report = Report::new("all");
-    let steps: [(&str, Step); 5] = [
+    let steps: [(&str, Step); 6] = [
         (
             "flood",
             Box::new(|r| flood::run(&cmd, &flood_opts(c, None, None), r)),
@@ -243,6 +260,10 @@ fn all(agent: &Path, c: &Common) -> Result<()> {
         (
             "scale",
             Box::new(|r| scale::run(&cmd, &scale_opts(c, vec![], vec![], None)?, r)),
+        ),
+        (
+            "graceful",
+            Box::new(|r| graceful::run(&cmd, &graceful_opts(c, None), r)),
         ),
         (
             "xdp",
@@ -306,6 +327,9 @@ pub fn run(which: Which, agent: &Path) -> Result<()> {
         } => alone("scale", |r| {
             let o = scale_opts(&common, counts, intervals, seconds)?;
             scale::run(&common.agent(agent), &o, r)
+        }),
+        Which::Graceful { common, trials } => alone("graceful", |r| {
+            graceful::run(&common.agent(agent), &graceful_opts(&common, trials), r)
         }),
         Which::Xdp { seconds } => xdp::run(agent, Duration::from_secs(seconds.clamp(2, 60))),
         Which::Failover {

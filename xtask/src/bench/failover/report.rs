@@ -197,6 +197,7 @@ mod tests {
             "r1_advert_period_ms",
             "r2_advert_period_ms",
             "false_transitions",
+            "sigterm_to_exit_ms",
             "transitions",
         ];
         want.sort_unstable();
