@@ -801,6 +801,8 @@ impl SentAdverts {
     pub fn start(lab: &mut Lab, h: &str, src: &str, limit: Duration, dir: &Path) -> Result<Self> {
         let secs = limit.as_secs().max(1).to_string();
         let filter = format!("ip proto 112 and src host {src}");
+        // The capture is kept beside the logs: a few hundred adverts, to look at by eye.
+        let pcap = dir.join(format!("adverts-sent-{h}.pcap"));
         let argv = [
             "timeout",
             "-s",
@@ -814,7 +816,7 @@ impl SentAdverts {
             "-nn",
             "-p",
             "-w",
-            "/dev/null",
+            pcap.to_str().unwrap_or("/dev/null"),
             &filter,
         ];
         let err = dir.join(format!("tcpdump-{h}.err"));
