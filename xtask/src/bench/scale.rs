@@ -70,6 +70,12 @@ pub(super) struct Observer {
     lines: Arc<std::sync::atomic::AtomicU64>,
 }
 
+/// Adverts missing in an inter-arrival gap of `gap_ms` at `interval_ms`: k intervals (to
+/// the nearest) mean k - 1 adverts lost or never sent.
+fn missing_between(gap_ms: f64, interval_ms: f64) -> u64 {
+    ((gap_ms / interval_ms).round() as u64).saturating_sub(1)
+}
+
 impl Seen {
     /// Adverts that arrived, % of those the master owed while recording: the missing
     /// ones between arrivals and every advert of an instance never heard count against
@@ -143,7 +149,7 @@ impl Observer {
                         local.jitter_ms.push((d - nominal).abs());
                         local.max_gap_ms = local.max_gap_ms.max(d);
                         local.adverts += 1;
-                        local.missed += ((d / nominal).round() as u64).saturating_sub(1);
+                        local.missed += missing_between(d, nominal);
                     }
                 }
                 if on {
@@ -359,13 +365,15 @@ pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
                 match &t.error {
                     None => eprintln!(
                         "  {n:>3} x {iv:>3} ms {:<10}: CPU master {:>6.2}% backup {:>6.2}% \
-                         (observer {:.1}%; machine {:.0}% busy), jitter p99 {} ms, adverts \
-                         delivered {:.1}%, false transitions {}",
+                         (observer {:.1}%; machine {:.0}% busy), wake-ups/s master {:.0} backup \
+                         {:.0}, jitter p99 {} ms, adverts delivered {:.1}%, false transitions {}",
                         imp.name(),
                         t.cpu_master_total,
                         t.cpu_backup_total,
                         t.observer_cpu,
                         t.machine_busy_pct,
+                        t.master_wakeups_per_s,
+                        t.backup_wakeups_per_s,
                         t.p99_jitter_ms.map_or("-".into(), |j| format!("{j:.3}")),
                         t.delivered_pct,
                         t.false_transitions
@@ -519,4 +527,38 @@ fn plots(opts: &Options, trials: &[Trial], report: &mut Report) {
         series,
         refs: vec![],
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_counts_the_adverts_missing_between_arrivals_and_unheard_instances() {
+        let seen = |adverts, missed, vrids| Seen {
+            adverts,
+            missed,
+            vrids,
+            ..Seen::default()
+        };
+        assert_eq!(seen(1000, 0, 10).delivered_pct(10), 100.0);
+        assert_eq!(seen(990, 10, 10).delivered_pct(10), 99.0);
+        // Five of ten instances never heard: half of what was owed.
+        assert_eq!(seen(1000, 0, 5).delivered_pct(10), 50.0);
+        assert_eq!(seen(0, 0, 0).delivered_pct(1), 0.0);
+    }
+
+    #[test]
+    fn a_gap_of_k_intervals_misses_k_minus_one_adverts() {
+        for (gap, missing) in [
+            (10.0, 0),
+            (14.9, 0),
+            (0.5, 0),
+            (15.1, 1),
+            (20.2, 1),
+            (41.0, 3),
+        ] {
+            assert_eq!(missing_between(gap, 10.0), missing, "gap {gap} ms");
+        }
+    }
 }
