@@ -8,8 +8,10 @@
 //!
 //! Each trial is a failover-bench link-cut trial with the flood around its event: once r1
 //! is master, r2 backup and the client probing, the flood starts; after a second's
-//! ramp-up, the measured window (30 s, 10 s with --quick): r2's CPU (its process tree,
-//! per second) and every transition into or out of MASTER on either router. Then, with
+//! ramp-up, the measured window (30 s, 10 s with --quick): the CPU (process trees, per
+//! second) and wake-ups of r2 and r1, the adverts r1 sends per second (tcpdump on r1's
+//! own link, outgoing only and from r1's address: the flood is never counted), and every
+//! transition into or out of MASTER on either router. Then, with
 //! the flood still on, r1's link is cut, and the client's outage is measured as in
 //! `bench failover`.
 

@@ -1,22 +1,33 @@
 //! Benchmarks that print figures, vrrp-agent beside keepalived (Debian's) on the same
 //! network-namespace lab and the same keepalived.conf.
 //!
-//! `cargo xtask bench all` runs every scenario below and prints one table (medians,
-//! min/max, the ratio, whether our target is met); raw results go to
-//! target/bench/results.json (and one <scenario>.json each), the picture to
-//! target/bench/bench.svg. `--quick` shortens every scenario (about 5 minutes in all,
-//! against about 30 for the full run). Each scenario also runs alone:
-//! - `flood`: junk VRRP at 100 kframes/s and at the generator's maximum: backup CPU,
-//!   false transitions, then the outage of a link cut under the flood.
+//! `cargo xtask bench all` runs the scenarios below but `failover` and prints one table
+//! (medians, min/max, the ratio, and each target beside the figure with met / NOT met);
+//! raw results go to target/bench/results.json (and one <scenario>.json each), the
+//! picture to target/bench/bench.svg. `--quick` shortens every scenario: about 7 minutes
+//! in all, against about 35 for the full run (times on an idle 2-core machine). Each
+//! scenario also runs alone:
+//! - `flood`: junk VRRP at the generator's maximum (and 100 kframes/s): CPU and wake-ups
+//!   of master and backup, the master's adverts/s, false transitions, then the outage of
+//!   a link cut under the flood.
 //! - `stall`: the backup SIGSTOPped for 2 × Master_Down and resumed: false takeovers.
-//! - `busy`: every core saturated by busy loops: false transitions at 10 ms adverts.
-//! - `scale`: 1 to 255 instances: CPU, advert jitter from kernel timestamps, transitions.
+//! - `busy`: every core saturated by busy loops, 10 ms adverts, 5 trials of 60 s: false
+//!   transitions and the longest master advert gap per trial, CPU and wake-ups.
+//! - `scale`: 1 to 255 instances: CPU and wake-ups, advert jitter from kernel timestamps,
+//!   adverts delivered, transitions.
+//! - `graceful`: SIGTERM to the master at 10 ms adverts: outage minus Skew_Time and the
+//!   SIGTERM-to-exit time.
 //! - `xdp`: junk-flood rejection rate per core: XDP filter, raw socket, keepalived.
 //! - `failover`: client-observed outage on link cut and graceful stop at 1 s / 100 ms /
 //!   10 ms adverts (not part of `all`: it has its own tables).
 //!
-//! Every loop and flood is bounded in time: floods by `timeout` and a frame count, busy
-//! loops by a deadline, waits by `wait_for` limits.
+//! Nothing here reads the agent's internals: it is started by its CLI, watched through its
+//! log, `vrrp-agent monitor` on a passive host, tcpdump, and /proc.
+//!
+//! Every lab is a [`vrrpx_tests::netns::Lab`] with a `vxb…-` prefix (after
+//! `VRRPX_LAB_TAG`, when set), removed when dropped, so also when a step fails. Every
+//! loop and flood is bounded in time: floods by `timeout` and a frame count, busy loops
+//! by a deadline, captures by `timeout`, waits by `wait_for` limits.
 
 mod busy;
 mod common;
@@ -60,17 +71,20 @@ impl Common {
 
 #[derive(Subcommand)]
 pub enum Which {
-    /// Every scenario below (flood, stall, busy, scale, xdp), vrrp-agent and keepalived:
-    /// one table, target/bench/results.json and target/bench/bench.svg. About 30 min;
-    /// about 5 with --quick.
+    /// Every scenario below but failover (flood, stall, busy, scale, graceful, xdp),
+    /// vrrp-agent and keepalived: one table, target/bench/results.json and
+    /// target/bench/bench.svg. About 35 min; about 7 with --quick (each scenario's time
+    /// is in its own help).
     All {
         #[command(flatten)]
         common: Common,
     },
-    /// Junk VRRP flood (unknown VRID, bad TTL, bad checksum, lower priority) at 100 kf/s
-    /// and at trafgen's maximum: backup CPU, false transitions over 30 s (10 s with
-    /// --quick), then a link cut's outage under the flood. Full runs also flood each kind
-    /// alone at the maximum.
+    /// Junk VRRP flood (unknown VRID, bad TTL, bad checksum, lower priority): the four
+    /// round robin and valid lower-priority adverts alone, at trafgen's maximum; CPU and
+    /// wake-ups of master and backup, the master's adverts/s, false transitions over 30 s
+    /// (10 s with --quick), then a link cut's outage under the flood. Full runs add the
+    /// mix at 100 kf/s and each other kind alone at the maximum. About 13 min; 1.5 with
+    /// --quick.
     Flood {
         #[command(flatten)]
         common: Common,
@@ -87,6 +101,7 @@ pub enum Which {
     },
     /// The backup stopped (SIGSTOP) for 2 × Master_Down and resumed while the master
     /// advertises, at 10 ms and 100 ms adverts: false takeovers (5 stalls; 3 with --quick).
+    /// About 1.5 min; 1 with --quick.
     Stall {
         #[command(flatten)]
         common: Common,
@@ -94,8 +109,9 @@ pub enum Which {
         #[arg(long)]
         stalls: Option<usize>,
     },
-    /// Every core saturated by busy loops: false transitions over 60 s (20 s with --quick)
-    /// at 10 ms adverts.
+    /// Every core saturated by busy loops, 10 ms adverts: per trial of 60 s (5 trials; 2 of
+    /// 20 s with --quick) false transitions and the longest master advert gap; CPU and
+    /// wake-ups. About 11 min; 2 with --quick.
     Busy {
         #[command(flatten)]
         common: Common,
@@ -110,8 +126,8 @@ pub enum Which {
         trials: Option<usize>,
     },
     /// 1, 10, 100 and 255 instances at 10 ms and 100 ms adverts (--quick: 1, 100, 255 at
-    /// 10 ms): CPU of master and backup, p99 advert jitter on a passive observer, false
-    /// transitions.
+    /// 10 ms): CPU and wake-ups of master and backup, p99 advert jitter on a passive
+    /// observer, adverts delivered, false transitions. About 8 min; 2 with --quick.
     Scale {
         #[command(flatten)]
         common: Common,
@@ -127,7 +143,7 @@ pub enum Which {
     },
     /// SIGTERM to the master at 10 ms adverts, the client probing every ms: client outage
     /// minus the backup's Skew_Time, and the master's SIGTERM-to-exit time (5 trials; 3
-    /// with --quick).
+    /// with --quick). Under a minute.
     Graceful {
         #[command(flatten)]
         common: Common,
@@ -136,7 +152,7 @@ pub enum Which {
         trials: Option<usize>,
     },
     /// Junk-flood rejection rate per core on a veth: vrrp-agent's XDP filter, its
-    /// raw-socket path and keepalived.
+    /// raw-socket path and keepalived. About 1 min (10 s floods; 5 s in `all --quick`).
     Xdp {
         /// Flood duration per receiver, seconds.
         #[arg(long, default_value = "10")]
@@ -236,11 +252,11 @@ type Step<'a> = Box<dyn Fn(&mut Report) -> Result<()> + 'a>;
 fn all(agent: &Path, c: &Common) -> Result<()> {
     let started = Instant::now();
     println!(
-        "bench all{}: flood, stall, busy box, scale and XDP, vrrp-agent vs keepalived on one lab \
-         each; expect about {} minutes. The machine is shared: the load average is printed \
+        "bench all{}: flood, stall, busy box, scale, graceful stop and XDP, vrrp-agent vs \
+         keepalived on one lab each; expect about {} minutes. The machine is shared: the load average is printed \
          before each scenario and kept in the JSON.",
         if c.quick { " --quick" } else { "" },
-        if c.quick { 5 } else { 30 }
+        if c.quick { 7 } else { 35 }
     );
     let cmd = c.agent(agent);
     let mut report = Report::new("all");
