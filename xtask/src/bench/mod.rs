@@ -4,8 +4,8 @@
 //! `cargo xtask bench all` runs the scenarios below but `failover` and prints one table
 //! (medians, min/max, the ratio, and each target beside the figure with met / NOT met);
 //! raw results go to target/bench/results.json (and one <scenario>.json each), the
-//! picture to target/bench/bench.svg. `--quick` shortens every scenario: about 7 minutes
-//! in all, against about 35 for the full run (times on an idle 2-core machine). Each
+//! picture to target/bench/bench.svg. `--quick` shortens every scenario: about 6 minutes
+//! in all, against about 35 for the full run (on a 2-core machine). Each
 //! scenario also runs alone:
 //! - `flood`: junk VRRP at the generator's maximum (and 100 kframes/s): CPU and wake-ups
 //!   of master and backup, the master's adverts/s, false transitions, then the outage of
@@ -73,7 +73,7 @@ impl Common {
 pub enum Which {
     /// Every scenario below but failover (flood, stall, busy, scale, graceful, xdp),
     /// vrrp-agent and keepalived: one table, target/bench/results.json and
-    /// target/bench/bench.svg. About 35 min; about 7 with --quick (each scenario's time
+    /// target/bench/bench.svg. About 35 min; about 6 with --quick (each scenario's time
     /// is in its own help).
     All {
         #[command(flatten)]
@@ -83,7 +83,7 @@ pub enum Which {
     /// round robin and valid lower-priority adverts alone, at trafgen's maximum; CPU and
     /// wake-ups of master and backup, the master's adverts/s, false transitions over 30 s
     /// (10 s with --quick), then a link cut's outage under the flood. Full runs add the
-    /// mix at 100 kf/s and each other kind alone at the maximum. About 13 min; 1.5 with
+    /// mix at 100 kf/s and each other kind alone at the maximum. About 13 min; 1 with
     /// --quick.
     Flood {
         #[command(flatten)]
@@ -101,7 +101,7 @@ pub enum Which {
     },
     /// The backup stopped (SIGSTOP) for 2 × Master_Down and resumed while the master
     /// advertises, at 10 ms and 100 ms adverts: false takeovers (5 stalls; 3 with --quick).
-    /// About 1.5 min; 1 with --quick.
+    /// About 1.5 min; under 1 with --quick.
     Stall {
         #[command(flatten)]
         common: Common,
@@ -111,7 +111,7 @@ pub enum Which {
     },
     /// Every core saturated by busy loops, 10 ms adverts: per trial of 60 s (5 trials; 2 of
     /// 20 s with --quick) false transitions and the longest master advert gap; CPU and
-    /// wake-ups. About 11 min; 2 with --quick.
+    /// wake-ups. About 11 min; under 2 with --quick.
     Busy {
         #[command(flatten)]
         common: Common,
@@ -127,7 +127,7 @@ pub enum Which {
     },
     /// 1, 10, 100 and 255 instances at 10 ms and 100 ms adverts (--quick: 1, 100, 255 at
     /// 10 ms): CPU and wake-ups of master and backup, p99 advert jitter on a passive
-    /// observer, adverts delivered, false transitions. About 8 min; 2 with --quick.
+    /// observer, adverts delivered, false transitions. About 7 min; 1.5 with --quick.
     Scale {
         #[command(flatten)]
         common: Common,
@@ -152,7 +152,7 @@ pub enum Which {
         trials: Option<usize>,
     },
     /// Junk-flood rejection rate per core on a veth: vrrp-agent's XDP filter, its
-    /// raw-socket path and keepalived. About 1 min (10 s floods; 5 s in `all --quick`).
+    /// raw-socket path and keepalived. Under a minute (10 s floods; 5 s in `all --quick`).
     Xdp {
         /// Flood duration per receiver, seconds.
         #[arg(long, default_value = "10")]
@@ -256,7 +256,7 @@ fn all(agent: &Path, c: &Common) -> Result<()> {
          keepalived on one lab each; expect about {} minutes. The machine is shared: the load average is printed \
          before each scenario and kept in the JSON.",
         if c.quick { " --quick" } else { "" },
-        if c.quick { 7 } else { 35 }
+        if c.quick { 6 } else { 35 }
     );
     let cmd = c.agent(agent);
     let mut report = Report::new("all");
