@@ -10,6 +10,7 @@ pub mod golden;
 pub mod inject;
 pub mod netns;
 pub mod pair;
+pub mod policies;
 pub mod peers;
 pub mod probe;
 

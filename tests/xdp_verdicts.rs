@@ -18,7 +18,8 @@ use vrrp_agent::io::xdp::{decode_event, load_object, write_policy};
 use vrrp_agent::proto::auth_hmac::{AntiReplay, AuthHmac, Mode, Signer};
 use vrrp_ebpf::abi::*;
 use vrrp_ebpf::classify::Verdict;
-use vrrpx_tests::frames::{arp_frame, udp_frame, Advert, Csum, VRRP_MCAST_V4};
+use vrrpx_tests::frames::{arp_frame, udp_frame, v4_addrs, Advert, Csum, VRRP_MCAST_V4};
+use vrrpx_tests::policies::{strict_instances, v3};
 
 /// BPF_PROG_TEST_RUN without a context runs the program as if the frame arrived on the
 /// loopback device of the caller's namespace.
@@ -138,55 +139,25 @@ impl Harness {
     }
 }
 
-fn vrid_key(vrid: u8, family: u8) -> VridKey {
-    VridKey {
-        ifindex: IFINDEX,
-        vrid,
-        family,
-        _pad: [0; 2],
-    }
+/// An ARP frame (operation `op`) from the neighbour 02:00:00:00:00:09, `sender` about
+/// `target`.
+fn neighbour_arp(op: u16, sender: &str, target: &str) -> Vec<u8> {
+    let ip = |a: &str| a.parse().unwrap();
+    arp_frame(op, [2, 0, 0, 0, 0, 9], ip(sender), ip(target))
 }
 
-/// A strict policy as an engine would install it: VRID 51 v3 (both families, pseudo-header
-/// checksums), VRID 52 v2 with PASS "secret!!" at 1 s, VRID 53 v3 with RFC 9568 plain
-/// checksums, VRID 54 v3 unicast; 10.9.0.100 is a virtual address.
+fn vrid_key(vrid: u8, family: Family) -> VridKey {
+    VridKey::new(IFINDEX, vrid, family)
+}
+
+/// A strict policy as an engine would install it: the strict instances (VRIDs 51..54), the
+/// unicast, peer and auth_hmac instances below; 10.9.0.100 is a virtual address.
 fn strict_policy() -> PolicyTable {
-    let mut p = PolicyTable::default();
-    p.ifaces.insert(IFINDEX, IfacePolicy { flags: 0 });
-    let v3 = VridPolicy {
-        version: 3,
-        csum_form: CSUM_PSEUDO,
-        ..VridPolicy::default()
-    };
-    p.vrids.insert(vrid_key(51, FAMILY_V4), v3);
-    p.vrids.insert(vrid_key(51, FAMILY_V6), v3);
-    p.vrids.insert(
-        vrid_key(52, FAMILY_V4),
-        VridPolicy {
-            version: 2,
-            auth_type: AUTH_PASS,
-            auth_pass: *b"secret!!",
-            adver_int_s: 1,
-            ..VridPolicy::default()
-        },
-    );
-    p.vrids.insert(
-        vrid_key(53, FAMILY_V4),
-        VridPolicy {
-            csum_form: CSUM_PLAIN,
-            ..v3
-        },
-    );
-    p.vrids.insert(
-        vrid_key(54, FAMILY_V4),
-        VridPolicy {
-            flags: VRID_UNICAST,
-            ..v3
-        },
-    );
+    let mut p = strict_instances(IFINDEX);
+    let v3 = v3();
     // VRID 55: unicast peers 10.9.0.2 (any TTL) and 10.9.0.3 (min_ttl 250), nobody else.
     p.vrids.insert(
-        vrid_key(55, FAMILY_V4),
+        vrid_key(55, Family::V4),
         VridPolicy {
             flags: VRID_UNICAST | VRID_PEERS_ONLY,
             ..v3
@@ -211,10 +182,10 @@ fn strict_policy() -> PolicyTable {
         tai_offset_s: tai_offset_s(),
         ..v3
     };
-    p.vrids.insert(vrid_key(56, FAMILY_V4), enforce);
-    p.vrids.insert(vrid_key(56, FAMILY_V6), enforce);
+    p.vrids.insert(vrid_key(56, Family::V4), enforce);
+    p.vrids.insert(vrid_key(56, Family::V6), enforce);
     p.vrids.insert(
-        vrid_key(57, FAMILY_V4),
+        vrid_key(57, Family::V4),
         VridPolicy {
             hmac_mode: HMAC_PERMISSIVE,
             ..v3
@@ -322,12 +293,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
         (
             "tagged ARP for a virtual address is reported by the VLAN device, not here",
             {
-                let mut f = arp_frame(
-                    1,
-                    [2, 0, 0, 0, 0, 9],
-                    Ipv4Addr::new(10, 9, 0, 7),
-                    Ipv4Addr::new(10, 9, 0, 100),
-                );
+                let mut f = neighbour_arp(1, "10.9.0.7", "10.9.0.100");
                 f.splice(12..12, [0x88, 0xa8, 0x00, 0x0a]);
                 f
             },
@@ -354,9 +320,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
         (
             "v3 ipv4 with several addresses",
             Advert {
-                addrs: (1..=20)
-                    .map(|i| IpAddr::V4(Ipv4Addr::new(10, 9, 1, i)))
-                    .collect(),
+                addrs: v4_addrs(20),
                 ..v4.clone()
             }
             .build(),
@@ -658,32 +622,17 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
         ("UDP is not VRRP", udp_frame(), Verdict::Pass),
         (
             "ARP announcing the virtual address",
-            arp_frame(
-                1,
-                [2, 0, 0, 0, 0, 9],
-                Ipv4Addr::new(10, 9, 0, 100),
-                Ipv4Addr::new(10, 9, 0, 100),
-            ),
+            neighbour_arp(1, "10.9.0.100", "10.9.0.100"),
             Verdict::Arp,
         ),
         (
             "ARP asking for the virtual address",
-            arp_frame(
-                1,
-                [2, 0, 0, 0, 0, 9],
-                Ipv4Addr::new(10, 9, 0, 7),
-                Ipv4Addr::new(10, 9, 0, 100),
-            ),
+            neighbour_arp(1, "10.9.0.7", "10.9.0.100"),
             Verdict::Arp,
         ),
         (
             "ARP unrelated to virtual addresses",
-            arp_frame(
-                2,
-                [2, 0, 0, 0, 0, 9],
-                Ipv4Addr::new(10, 9, 0, 7),
-                Ipv4Addr::new(10, 9, 0, 8),
-            ),
+            neighbour_arp(2, "10.9.0.7", "10.9.0.8"),
             Verdict::Pass,
         ),
         ("empty frame", vec![], Verdict::Pass),
@@ -930,12 +879,7 @@ fn tagged(frame: &[u8], tags: &[(u16, u16)]) -> Vec<u8> {
 fn a_tagged_frame_passes_its_parent_untouched_and_untagged_it_meets_the_vlan_devices_policy() {
     let mut h = Harness::new(strict_policy());
     let v4 = Advert::v3_ipv4();
-    let arp = arp_frame(
-        1,
-        [2, 0, 0, 0, 0, 9],
-        Ipv4Addr::new(10, 9, 0, 7),
-        Ipv4Addr::new(10, 9, 0, 100),
-    );
+    let arp = neighbour_arp(1, "10.9.0.7", "10.9.0.100");
     for (name, untagged, on_vlan_device) in [
         ("valid advert", v4.build(), vrrp(51, Reason::Accepted)),
         (
@@ -1172,12 +1116,7 @@ fn mutated_and_random_frames_never_panic_and_both_paths_agree() {
             ..Advert::v3_ipv4()
         }
         .build(),
-        arp_frame(
-            1,
-            [2, 0, 0, 0, 0, 9],
-            Ipv4Addr::new(10, 9, 0, 100),
-            Ipv4Addr::new(10, 9, 0, 1),
-        ),
+        neighbour_arp(1, "10.9.0.100", "10.9.0.1"),
     ];
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     for i in 0..3000 {
