@@ -10,8 +10,8 @@ pub mod golden;
 pub mod inject;
 pub mod netns;
 pub mod pair;
-pub mod policies;
 pub mod peers;
+pub mod policies;
 pub mod probe;
 
 use std::path::{Path, PathBuf};
