@@ -13,7 +13,7 @@ use vrrp_agent::io::rawsock::realtime_ns;
 use vrrp_agent::proto::auth_hmac::{AntiReplay, AuthHmac, Mode, Signer};
 use vrrpx_tests::agent::Agent;
 use vrrpx_tests::frames::Advert;
-use vrrpx_tests::inject::burst_in;
+use vrrpx_tests::inject::burst_from;
 use vrrpx_tests::netns::{wait_for, Lab};
 use vrrpx_tests::pair::{has, pair_test, VIP};
 
@@ -117,15 +117,7 @@ fn a_signed_pair_elects_and_forged_or_replayed_adverts_are_refused_and_counted()
     let cases: [(&FrameFn, &str, u64); 2] =
         [(&wrong, "hmac_invalid", 0), (&replayed, "hmac_replay", 1)];
     for (frame, what, genuine) in cases {
-        let sent = burst_in(
-            &lab.ns("x"),
-            "eth0",
-            vec![frame()],
-            50,
-            100,
-            Duration::from_secs(2),
-        )
-        .unwrap();
+        let sent = burst_from(&lab, "x", frame(), 50, 100, Duration::from_secs(2));
         assert!(
             wait_for(Duration::from_secs(8), || r1.rejected(&lab, "eth0", what)
                 >= sent as u64 - genuine),
