@@ -14,20 +14,13 @@ use vrrpx_tests::agent::{expect_alone, Agent};
 use vrrpx_tests::capture::{capture_vrrp, tshark_fields, tshark_verbose};
 use vrrpx_tests::netns::{holds_for, secs, wait_for, Lab};
 use vrrpx_tests::pair::{config, fixture, has, only, pair_test, VIP};
-use vrrpx_tests::peers::{keepalived_log, start_frr, start_keepalived, FrrRouter};
+use vrrpx_tests::peers::{keepalived_log, start_frr, start_keepalived, PeerInstance};
 
 // ---------------------------------------------------------------------------------------
 // FRR vrrpd
 
-fn frr_router(priority: u8) -> [FrrRouter<'static>; 1] {
-    [FrrRouter {
-        interface: "eth0",
-        vrid: 51,
-        version: 3,
-        priority,
-        advert_ms: 100,
-        vips: &[VIP],
-    }]
+fn frr_router(priority: u8) -> [PeerInstance<'static>; 1] {
+    [PeerInstance::v3("VI_51", 51, priority, &[VIP])]
 }
 
 #[test]
