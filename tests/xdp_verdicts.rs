@@ -18,6 +18,7 @@ use vrrp_agent::io::xdp::{decode_event, load_object, write_policy};
 use vrrp_agent::proto::auth_hmac::{AntiReplay, AuthHmac, Mode, Signer};
 use vrrp_ebpf::abi::*;
 use vrrp_ebpf::classify::Verdict;
+use vrrp_ebpf::wire::IPPROTO_ICMPV6;
 use vrrpx_tests::frames::{arp_frame, udp_frame, v4_addrs, Advert, Csum, VRRP_MCAST_V4};
 use vrrpx_tests::policies::{strict_instances, v3};
 
@@ -204,6 +205,20 @@ fn strict_policy() -> PolicyTable {
     p
 }
 
+/// ICMPv6 Echo Request (RFC 4443 §4.1) and Neighbor Solicitation (RFC 4861 §4.3).
+const ICMPV6_ECHO_REQUEST: u8 = 128;
+const ICMPV6_NEIGHBOR_SOLICIT: u8 = 135;
+
+/// A UDP/IPv4 packet (not VRRP) to `dst`.
+fn udp_to(dst: &str) -> Vec<u8> {
+    to_address(dst.parse().unwrap(), libc::IPPROTO_UDP as u8, 0)
+}
+
+/// An ICMPv6 message of type `icmp_type` to `dst`.
+fn icmpv6_to(dst: &str, icmp_type: u8) -> Vec<u8> {
+    to_address(dst.parse().unwrap(), IPPROTO_ICMPV6, icmp_type)
+}
+
 /// A non-VRRP packet to `dst`: UDP over IPv4, or over IPv6 the given next header with the
 /// given first payload byte (ICMPv6 type).
 fn to_address(dst: IpAddr, next: u8, first: u8) -> Vec<u8> {
@@ -284,7 +299,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
         (
             "tagged UDP to a refused virtual address passes the parent",
             {
-                let mut f = to_address("10.9.0.200".parse().unwrap(), 17, 0);
+                let mut f = udp_to("10.9.0.200");
                 f.splice(12..12, [0x81, 0x00, 0x00, 0x0a]);
                 f
             },
@@ -638,22 +653,22 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
         ("empty frame", vec![], Verdict::Pass),
         (
             "UDP to a virtual address refused without Accept_Mode",
-            to_address("10.9.0.200".parse().unwrap(), 17, 0),
+            udp_to("10.9.0.200"),
             Verdict::ToVipRefused,
         ),
         (
             "UDP to a virtual address with Accept_Mode",
-            to_address("10.9.0.100".parse().unwrap(), 17, 0),
+            udp_to("10.9.0.100"),
             Verdict::Pass,
         ),
         (
             "ICMPv6 echo to an IPv6 virtual address refused without Accept_Mode",
-            to_address("fd00:9::200".parse().unwrap(), 58, 128),
+            icmpv6_to("fd00:9::200", ICMPV6_ECHO_REQUEST),
             Verdict::ToVipRefused,
         ),
         (
             "neighbour solicitation to a refused IPv6 virtual address still passes",
-            to_address("fd00:9::200".parse().unwrap(), 58, 135),
+            icmpv6_to("fd00:9::200", ICMPV6_NEIGHBOR_SOLICIT),
             Verdict::Pass,
         ),
     ];
@@ -902,7 +917,7 @@ fn a_tagged_frame_passes_its_parent_untouched_and_untagged_it_meets_the_vlan_dev
         ),
         (
             "UDP to a virtual address without Accept_Mode",
-            to_address("10.9.0.200".parse().unwrap(), 17, 0),
+            udp_to("10.9.0.200"),
             Verdict::ToVipRefused,
         ),
         ("ARP for a virtual address", arp, Verdict::Arp),
@@ -1054,13 +1069,21 @@ fn monitor_policy_accepts_any_vrid_either_checksum_form_and_both_versions() {
     );
 }
 
-#[test]
-fn truncated_frames_at_every_length_are_never_accepted_and_both_paths_agree() {
-    let mut h = Harness::new(strict_policy());
-    let frames = [
+/// A valid v3 IPv4, v3 IPv6 and v2 advert of the strict policy's instances, then `more`.
+fn valid_adverts_and(more: [Vec<u8>; 2]) -> Vec<Vec<u8>> {
+    let mut frames = vec![
         Advert::v3_ipv4().build(),
         Advert::v3_ipv6().build(),
         v2().build(),
+    ];
+    frames.extend(more);
+    frames
+}
+
+#[test]
+fn truncated_frames_at_every_length_are_never_accepted_and_both_paths_agree() {
+    let mut h = Harness::new(strict_policy());
+    let frames = valid_adverts_and([
         Advert {
             vlans: vec![(0x88a8, 100), (0x8100, 10)],
             ..Advert::v3_ipv6()
@@ -1071,7 +1094,7 @@ fn truncated_frames_at_every_length_are_never_accepted_and_both_paths_agree() {
             ..Advert::v3_ipv4()
         }
         .build(),
-    ];
+    ]);
     let mut checked = 0;
     for f in &frames {
         for len in 0..f.len() {
@@ -1107,17 +1130,14 @@ impl Rng {
 #[test]
 fn mutated_and_random_frames_never_panic_and_both_paths_agree() {
     let mut h = Harness::new(strict_policy());
-    let seeds = [
-        Advert::v3_ipv4().build(),
-        Advert::v3_ipv6().build(),
-        v2().build(),
+    let seeds = valid_adverts_and([
         Advert {
             vlans: vec![(0x8100, 5)],
             ..Advert::v3_ipv4()
         }
         .build(),
         neighbour_arp(1, "10.9.0.100", "10.9.0.1"),
-    ];
+    ]);
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     for i in 0..3000 {
         let mut f = if i % 10 == 9 {
