@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use vrrpx_tests::frames::{Advert, Csum, VRRP_MCAST_V4};
 use vrrpx_tests::inject::burst_in;
 use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::peers::{keepalived_config, start_keepalived, KeepalivedInstance};
+use vrrpx_tests::peers::{keepalived_config, start_keepalived, PeerInstance};
 
 use crate::agent_cli;
 use crate::narrate::{self, step};
@@ -78,19 +78,7 @@ pub fn run(agent: &Path) -> Result<()> {
     )?;
     let vip = format!("{VIP}/24");
     for (h, prio) in [("r1", 150), ("r2", 100)] {
-        let conf = keepalived_config(
-            h,
-            &[KeepalivedInstance {
-                name: "VI_51",
-                interface: "eth0",
-                vrid: 51,
-                priority: prio,
-                advert_int: 0.1,
-                version: 3,
-                vips: &[&vip],
-                auth_pass: None,
-            }],
-        );
+        let conf = keepalived_config(h, &[PeerInstance::v3("VI_51", 51, prio, &[&vip])]);
         start_keepalived(&mut lab, h, &conf, &dir)?;
     }
     if !wait_for(Duration::from_secs(10), || {
