@@ -365,8 +365,25 @@ fn main() -> Result<()> {
                 }
             };
             tracing::debug!(lock = %lock.path().display(), "daemon lock held");
+            // Pins a dead predecessor left for interfaces we no longer run (all of them
+            // without XDP) are removed: nothing of ours stays there (docs/kernel-guard.md).
+            let ours: Vec<&str> = if no_xdp {
+                Vec::new()
+            } else {
+                loaded
+                    .config
+                    .instances
+                    .iter()
+                    .map(|i| i.interface.as_str())
+                    .collect()
+            };
+            vrrp_agent::io::pin::remove_unconfigured(&ours);
             let opts = EngineOptions {
-                path: PathOptions { no_xdp, xdp_mode },
+                path: PathOptions {
+                    no_xdp,
+                    xdp_mode,
+                    pin: true,
+                },
                 config_path: Some(config.clone()),
                 control_socket: (!no_control)
                     .then(|| control.unwrap_or_else(default_control_socket)),
@@ -398,7 +415,11 @@ fn main() -> Result<()> {
                 iface: interface,
                 vrids: vrid,
                 json,
-                path: PathOptions { no_xdp, xdp_mode },
+                path: PathOptions {
+                    no_xdp,
+                    xdp_mode,
+                    pin: false,
+                },
                 duration: duration.map(Duration::from_secs_f64),
                 refresh: Duration::from_secs_f64(refresh),
             };
