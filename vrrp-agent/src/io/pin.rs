@@ -36,9 +36,12 @@ fn is_bpffs(path: &Path) -> bool {
     }
 }
 
+/// Where pins may live, in order of preference.
+pub const BPFFS_CANDIDATES: [&str; 2] = [SHARED_BPFFS, SYS_BPFFS];
+
 /// The bpffs already mounted that pins go to, if any (nothing is mounted).
 pub fn existing_bpffs() -> Option<PathBuf> {
-    [SHARED_BPFFS, SYS_BPFFS]
+    BPFFS_CANDIDATES
         .into_iter()
         .map(PathBuf::from)
         .find(|p| is_bpffs(p))
