@@ -94,6 +94,7 @@ impl Lab {
         };
         let prefix = prefix.as_str();
         remove_namespaces(prefix);
+        ensure_shared_bpffs()?;
         let mut lab = Lab {
             prefix: prefix.to_string(),
             namespaces: Vec::new(),

@@ -36,18 +36,21 @@ fn mac_text(lab: &Lab, h: &str) -> String {
         .join(":")
 }
 
-/// The MACs that answered the client's ARP requests for `target`: five broadcast
-/// requests (`-b`: never unicast to the first answer), 200 ms apart, within 2 s.
+/// The MACs that answered the client's ARP requests for `target`: three broadcast
+/// requests (`-b`: never unicast to the first answer), a second apart, within 3 s.
 fn arp_repliers(lab: &Lab, target: &str) -> Vec<String> {
     let out = lab
         .command(
             "c",
-            &[
-                "arping", "-b", "-c", "5", "-i", "0.2", "-w", "2", "-I", "eth0", target,
-            ],
+            &["arping", "-b", "-c", "3", "-w", "3", "-I", "eth0", target],
         )
         .output()
         .expect("arping runs");
+    eprintln!(
+        "arping {target}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.contains("reply from"))

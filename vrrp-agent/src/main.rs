@@ -35,9 +35,10 @@ enum Command {
     /// Run the VRRP instances of a configuration file (keepalived.conf syntax, or native
     /// TOML when the name ends in .toml) until SIGINT/SIGTERM.
     ///
-    /// On SIGTERM every master sends a priority-0 advert and removes its addresses; the XDP
-    /// filter goes with the process. Addresses a crashed earlier run left behind are
-    /// removed at start.
+    /// On SIGTERM every master sends a priority-0 advert and removes its addresses, and the
+    /// XDP filter's pin is removed. A killed agent's pinned filter stops answering for its
+    /// addresses once its heartbeat is older than Master_Down; the next start adopts it and
+    /// removes the addresses the crashed run left behind.
     Run {
         /// Configuration file.
         #[arg(
