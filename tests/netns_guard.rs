@@ -239,3 +239,41 @@ fn a_restart_without_xdp_removes_the_dead_runs_pin_and_its_program() {
         rerun.log()
     );
 }
+
+#[test]
+fn a_reload_that_moves_the_last_instance_off_an_interface_removes_its_pin_and_program() {
+    let (dir, mut lab) = guard_lab("guard-reload");
+    lab.attach("r1", "eth1", &["10.9.1.1/24"]).unwrap();
+    let conf = dir.join("r1.conf");
+    let text = std::fs::read_to_string(config("pair-master.conf")).unwrap();
+    std::fs::write(&conf, &text).unwrap();
+    let r1 = Agent::start(&mut lab, "r1", &conf, &dir, &[]);
+    assert!(
+        r1.wait_move(0, "VI_51", StateName::Master, secs(5))
+            .is_some(),
+        "{}",
+        r1.log()
+    );
+    let before = pins(&lab, "r1");
+    assert!(
+        before.len() == 1 && before[0].ends_with("@eth0"),
+        "{before:?}"
+    );
+    let moved = text
+        .replace("interface eth0", "interface eth1")
+        .replace("10.9.0.100/24", "10.9.1.100/24");
+    std::fs::write(&conf, moved).unwrap();
+    r1.signal(&lab, libc::SIGHUP);
+    let only_eth1 = || {
+        let p = pins(&lab, "r1");
+        p.len() == 1 && p[0].ends_with("@eth1")
+    };
+    assert!(
+        wait_for(secs(5), || only_eth1()
+            && xdp_programs(&lab, "r1").is_empty()),
+        "eth0 keeps nothing of ours: pins {:?}\n{}\n{}",
+        pins(&lab, "r1"),
+        link_detail(&lab, "r1"),
+        r1.log()
+    );
+}

@@ -112,17 +112,6 @@ fn solicitation(target: Ipv6Addr) -> Vec<u8> {
 }
 
 #[test]
-fn the_object_holds_the_guard_maps() {
-    let ebpf = loaded();
-    for name in GUARD_MAP_NAMES {
-        assert!(
-            ebpf.map(name).is_some(),
-            "map {name} missing from the object"
-        );
-    }
-}
-
-#[test]
 fn with_a_fresh_heartbeat_frames_for_a_held_address_pass_and_nothing_is_counted() {
     let mut ebpf = loaded();
     beat_aged(&mut ebpf, MASTER_DOWN_NS / 2);
