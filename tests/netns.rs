@@ -79,8 +79,9 @@ pub fn ensure_shared_bpffs() -> Result<()> {
     if vrrp_agent::io::pin::existing_bpffs().is_some_and(|p| p == Path::new(dir)) {
         return Ok(());
     }
-    std::fs::create_dir_all(dir)?;
-    run(Command::new("mount").args(["-t", "bpf", "bpf", dir])).map(|_| ())
+    // The agents' runtime directory is private (0700); do not create it any wider.
+    vrrp_agent::run_dir::ensure_private_dir(Path::new(dir))?;
+    run(Command::new("mount").args(["-t", "bpf", "-o", "mode=0700", "bpf", dir])).map(|_| ())
 }
 
 impl Lab {
