@@ -6,7 +6,7 @@
 //! leaves no pin and no XDP, and a restart without XDP removes the dead run's pin.
 //! Needs root and the release agent (`cargo xtask test`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use vrrp_agent::proto::router::StateName;
@@ -91,6 +91,23 @@ fn pins(lab: &Lab, h: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `vrrp-agent run -f CONF EXTRA...` on r1, once it is master of VI_51.
+fn r1_master(lab: &mut Lab, dir: &Path, conf: &Path, extra: &[&str]) -> Agent {
+    let r1 = Agent::start(lab, "r1", conf, dir, extra);
+    assert!(
+        r1.wait_move(0, "VI_51", StateName::Master, secs(5))
+            .is_some(),
+        "r1 becomes master\n{}",
+        r1.log()
+    );
+    r1
+}
+
+/// Whether the agent logged a line with every one of `words`.
+fn logged(agent: &Agent, words: &[&str]) -> bool {
+    !agent.log_lines(words).is_empty()
+}
+
 #[test]
 fn sigkill_of_a_master_leaves_only_the_new_master_answering_arp_and_a_restart_cleans_up() {
     let (dir, mut lab) = guard_lab("guard-kill");
@@ -140,24 +157,11 @@ fn sigkill_of_a_master_leaves_only_the_new_master_answering_arp_and_a_restart_cl
 
     // A restart adopts the pin: a new program in the same link, one program only; the
     // leftover address is removed and r1 is master again, answering alone.
-    let rerun = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
-    assert!(
-        rerun
-            .wait_move(0, "VI_51", StateName::Master, secs(5))
-            .is_some(),
-        "r1 becomes master again\n{}",
-        rerun.log()
-    );
+    let rerun = r1_master(&mut lab, &dir, &config("pair-master.conf"), &[]);
     expect_alone(&lab, "r1", VIP, secs(5), &[&rerun, &r2]);
+    assert!(logged(&rerun, &["adopted the XDP link"]), "{}", rerun.log());
     assert!(
-        !rerun.log_lines(&["adopted the XDP link"]).is_empty(),
-        "{}",
-        rerun.log()
-    );
-    assert!(
-        !rerun
-            .log_lines(&["removed a virtual address left behind"])
-            .is_empty(),
+        logged(&rerun, &["removed a virtual address left behind"]),
         "{}",
         rerun.log()
     );
@@ -178,13 +182,7 @@ fn sigkill_of_a_master_leaves_only_the_new_master_answering_arp_and_a_restart_cl
 #[test]
 fn a_clean_stop_removes_the_pin_and_leaves_no_xdp_on_the_interface() {
     let (dir, mut lab) = guard_lab("guard-stop");
-    let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
-    assert!(
-        r1.wait_move(0, "VI_51", StateName::Master, secs(5))
-            .is_some(),
-        "{}",
-        r1.log()
-    );
+    let r1 = r1_master(&mut lab, &dir, &config("pair-master.conf"), &[]);
     assert_eq!(pins(&lab, "r1").len(), 1, "{}", r1.log());
     assert_eq!(xdp_programs(&lab, "r1").len(), 1);
     assert!(
@@ -204,29 +202,10 @@ fn a_clean_stop_removes_the_pin_and_leaves_no_xdp_on_the_interface() {
 #[test]
 fn a_restart_without_xdp_removes_the_dead_runs_pin_and_its_program() {
     let (dir, mut lab) = guard_lab("guard-noxdp");
-    let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
-    assert!(
-        r1.wait_move(0, "VI_51", StateName::Master, secs(5))
-            .is_some(),
-        "{}",
-        r1.log()
-    );
+    let r1 = r1_master(&mut lab, &dir, &config("pair-master.conf"), &[]);
     assert!(r1.stop(&mut lab, libc::SIGKILL, secs(5)));
     assert_eq!(pins(&lab, "r1").len(), 1, "the pin outlives the agent");
-    let rerun = Agent::start(
-        &mut lab,
-        "r1",
-        &config("pair-master.conf"),
-        &dir,
-        &["--no-xdp"],
-    );
-    assert!(
-        rerun
-            .wait_move(0, "VI_51", StateName::Master, secs(5))
-            .is_some(),
-        "{}",
-        rerun.log()
-    );
+    let rerun = r1_master(&mut lab, &dir, &config("pair-master.conf"), &["--no-xdp"]);
     assert!(pins(&lab, "r1").is_empty(), "{}", rerun.log());
     assert!(
         wait_for(secs(2), || xdp_programs(&lab, "r1").is_empty()),
@@ -234,7 +213,7 @@ fn a_restart_without_xdp_removes_the_dead_runs_pin_and_its_program() {
         link_detail(&lab, "r1")
     );
     assert!(
-        !rerun.log_lines(&["no kernel guard"]).is_empty(),
+        logged(&rerun, &["no kernel guard"]),
         "the raw-socket path says it has no guard\n{}",
         rerun.log()
     );
@@ -247,13 +226,7 @@ fn a_reload_that_moves_the_last_instance_off_an_interface_removes_its_pin_and_pr
     let conf = dir.join("r1.conf");
     let text = std::fs::read_to_string(config("pair-master.conf")).unwrap();
     std::fs::write(&conf, &text).unwrap();
-    let r1 = Agent::start(&mut lab, "r1", &conf, &dir, &[]);
-    assert!(
-        r1.wait_move(0, "VI_51", StateName::Master, secs(5))
-            .is_some(),
-        "{}",
-        r1.log()
-    );
+    let r1 = r1_master(&mut lab, &dir, &conf, &[]);
     let before = pins(&lab, "r1");
     assert!(
         before.len() == 1 && before[0].ends_with("@eth0"),
