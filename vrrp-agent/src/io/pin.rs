@@ -11,7 +11,7 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use aya::programs::links::{FdLink, PinnedLink};
 use aya::programs::xdp::{XdpLink, XdpLinkId};
 use aya::programs::Xdp;
@@ -186,30 +186,38 @@ impl Drop for KeptLink {
     }
 }
 
-/// The directory of this namespace's pins, created.
-fn pin_dir() -> Result<PathBuf> {
-    let dir = crate::run_dir::pin_dir(&bpffs()?);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+/// The directory of this namespace's pins, created; `None` (said in the log) when there
+/// is no bpffs to pin in: the link then goes with the process.
+pub fn pin_dir(ifname: &str) -> Option<PathBuf> {
+    let made = bpffs().and_then(|fs| {
+        let dir = crate::run_dir::pin_dir(&fs);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
+    });
+    match made {
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            tracing::warn!(
+                iface = ifname,
+                error = format!("{e:#}"),
+                "nowhere to pin the XDP link: it goes with the agent, and no kernel guard is kept"
+            );
+            None
+        }
+    }
 }
 
 /// Swap `prog` into the link a predecessor pinned for `ifindex`, if there is one that
 /// still works; pins of the same interface name under another ifindex (the interface was
 /// recreated) or that cannot be updated are removed. Returns the kept link and its mode.
-pub fn adopt(prog: &mut Xdp, ifindex: u32, ifname: &str) -> Option<(KeptLink, &'static str)> {
-    let dir = match pin_dir() {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::warn!(
-                iface = ifname,
-                error = format!("{e:#}"),
-                "no pinned XDP links"
-            );
-            return None;
-        }
-    };
+pub fn adopt(
+    prog: &mut Xdp,
+    dir: &Path,
+    ifindex: u32,
+    ifname: &str,
+) -> Option<(KeptLink, &'static str)> {
     let mut adopted = None;
-    for (path, name) in pins_in(&dir) {
+    for (path, name) in pins_in(dir) {
         if name.ifindex != ifindex && name.ifname != ifname {
             continue;
         }
@@ -258,12 +266,12 @@ fn take_fd_link(prog: &mut Xdp, id: XdpLinkId) -> Result<FdLink> {
     FdLink::try_from(link).map_err(|e| anyhow!("not a bpf_link (netlink attach): {e}"))
 }
 
-/// Pin the link `prog` just made on `ifindex`, so it outlives this process. On an error
-/// after the link was taken from `prog` it is gone (detached): the caller attaches again
-/// without a pin.
+/// Pin the link `prog` just made on `ifindex` in `dir`, so it outlives this process. On
+/// an error the link is gone (detached): the caller attaches again without a pin.
 pub fn keep(
     prog: &mut Xdp,
     id: XdpLinkId,
+    dir: &Path,
     ifindex: u32,
     ifname: &str,
     mode: &'static str,
@@ -273,9 +281,11 @@ pub fn keep(
         ifindex,
         ifname: ifname.to_string(),
     };
-    let path = pin_dir()?.join(name.file_name());
+    let path = dir.join(name.file_name());
+    // `adopt` removed every pin of this interface it did not take over; one left now is
+    // no one's.
     if path.exists() {
-        bail!("{} exists already", path.display());
+        remove_pin(&path, "a stale pin under this name");
     }
     let pinned = take_fd_link(prog, id)?
         .pin(&path)

@@ -177,12 +177,16 @@ impl XdpFilter {
             .program_mut(PROGRAM_NAME)
             .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing"))?
             .try_into()?;
-        let (kept, mode) = match keep.then(|| pin::adopt(prog, ifindex, ifname)).flatten() {
+        let pins = keep.then(|| pin::pin_dir(ifname)).flatten();
+        let adopted = pins
+            .as_ref()
+            .and_then(|d| pin::adopt(prog, d, ifindex, ifname));
+        let (kept, mode) = match adopted {
             Some((kept, mode)) => (Some(kept), mode),
             None => {
                 let (id, mode) = attach_fresh(prog, ifindex, choice)?;
-                let kept = if keep {
-                    match pin::keep(prog, id, ifindex, ifname, mode) {
+                let kept = match &pins {
+                    Some(dir) => match pin::keep(prog, id, dir, ifindex, ifname, mode) {
                         Ok(k) => Some(k),
                         Err(e) => {
                             tracing::warn!(
@@ -190,13 +194,12 @@ impl XdpFilter {
                                 error = format!("{e:#}"),
                                 "cannot pin the XDP link: it goes with the agent, and no kernel guard is kept"
                             );
-                            // The link may have been taken and dropped: attach again.
-                            let _ = attach_fresh(prog, ifindex, choice);
+                            // Pinning took the link and dropped it: attach again, unpinned.
+                            attach_fresh(prog, ifindex, choice)?;
                             None
                         }
-                    }
-                } else {
-                    None
+                    },
+                    None => None,
                 };
                 (kept, mode)
             }
@@ -226,46 +229,7 @@ impl XdpFilter {
     pub fn heartbeat(&mut self, now_ns: u64) -> Result<()> {
         self.heartbeat.refresh(&mut self.ebpf, now_ns)
     }
-}
 
-/// Attach in the mode asked for (driver falling back to generic for `Auto`).
-fn attach_fresh(
-    prog: &mut Xdp,
-    ifindex: u32,
-    choice: ModeChoice,
-) -> Result<(aya::programs::xdp::XdpLinkId, &'static str)> {
-    Ok(match choice {
-        ModeChoice::Driver => (
-            prog.attach_to_if_index(ifindex, XdpMode::Driver)
-                .context("attaching in driver mode")?,
-            "driver",
-        ),
-        ModeChoice::Skb => (
-            prog.attach_to_if_index(ifindex, XdpMode::Skb)
-                .context("attaching in generic mode")?,
-            "generic",
-        ),
-        ModeChoice::Auto => match prog.attach_to_if_index(ifindex, XdpMode::Driver) {
-            Ok(id) => (id, "driver"),
-            // Stacked devices (VLANs, macvlans) have no driver mode; generic mode runs
-            // the same program on their untagged frames (docs/xdp-filter.md).
-            Err(e) => {
-                tracing::info!(
-                    ifindex,
-                    error = %e,
-                    "driver-mode XDP refused; trying generic mode"
-                );
-                (
-                    prog.attach_to_if_index(ifindex, XdpMode::Skb)
-                        .context("attaching in generic mode")?,
-                    "generic",
-                )
-            }
-        },
-    })
-}
-
-impl XdpFilter {
     /// "driver" or "generic".
     pub fn mode(&self) -> &'static str {
         self.mode
@@ -318,4 +282,41 @@ impl XdpFilter {
             }
         }
     }
+}
+
+/// Attach in the mode asked for (driver falling back to generic for `Auto`).
+fn attach_fresh(
+    prog: &mut Xdp,
+    ifindex: u32,
+    choice: ModeChoice,
+) -> Result<(aya::programs::xdp::XdpLinkId, &'static str)> {
+    Ok(match choice {
+        ModeChoice::Driver => (
+            prog.attach_to_if_index(ifindex, XdpMode::Driver)
+                .context("attaching in driver mode")?,
+            "driver",
+        ),
+        ModeChoice::Skb => (
+            prog.attach_to_if_index(ifindex, XdpMode::Skb)
+                .context("attaching in generic mode")?,
+            "generic",
+        ),
+        ModeChoice::Auto => match prog.attach_to_if_index(ifindex, XdpMode::Driver) {
+            Ok(id) => (id, "driver"),
+            // Stacked devices (VLANs, macvlans) have no driver mode; generic mode runs
+            // the same program on their untagged frames (docs/xdp-filter.md).
+            Err(e) => {
+                tracing::info!(
+                    ifindex,
+                    error = %e,
+                    "driver-mode XDP refused; trying generic mode"
+                );
+                (
+                    prog.attach_to_if_index(ifindex, XdpMode::Skb)
+                        .context("attaching in generic mode")?,
+                    "generic",
+                )
+            }
+        },
+    })
 }
