@@ -3,7 +3,9 @@
 //! address and its pinned XDP program; once the heartbeat is older than Master_Down the
 //! program stops answering ARP for the address, so only the new master does. A restarted
 //! agent adopts the pinned link (one program on the interface, a new one), a clean stop
-//! leaves no pin and no XDP, and a restart without XDP removes the dead run's pin.
+//! leaves no pin and no XDP, a restart without XDP removes the dead run's pin, a reload
+//! that moves the last instance off an interface takes its pin with it, and a stalled
+//! (SIGSTOPped) master is not answered for until it resumes.
 //! Needs root and the release agent (`cargo xtask test`).
 
 use std::path::{Path, PathBuf};
@@ -248,5 +250,38 @@ fn a_reload_that_moves_the_last_instance_off_an_interface_removes_its_pin_and_pr
         pins(&lab, "r1"),
         link_detail(&lab, "r1"),
         r1.log()
+    );
+}
+
+#[test]
+fn a_stopped_master_is_not_answered_for_while_stalled_and_answers_again_when_it_resumes() {
+    let (dir, mut lab) = guard_lab("guard-stall");
+    let (r1, r2) = start_named(&mut lab, &dir, "pair-master.conf", "pair-backup.conf");
+    expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
+    let (m1, m2) = (mac_text(&lab, "r1"), mac_text(&lab, "r2"));
+    // SIGSTOP: the process lives, its loop does not turn, so it does not beat.
+    let t0 = Instant::now();
+    r1.signal(&lab, libc::SIGSTOP);
+    assert!(
+        wait_for(secs(3), || has(&lab, "r2", VIP)),
+        "r2 takes over from the stalled master\n{}",
+        r2.log()
+    );
+    if let Some(rest) = (R1_MASTER_DOWN + MARGIN).checked_sub(t0.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    let stalled = arp_repliers(&lab, VIP_ADDR);
+    r1.signal(&lab, libc::SIGCONT);
+    assert!(
+        !stalled.is_empty() && stalled.iter().all(|m| *m == m2),
+        "only r2 ({m2}) answers while r1 ({m1}) is stalled: {stalled:?}"
+    );
+    // Resumed, r1 beats again, preempts (priority 150) and answers alone.
+    expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
+    let back = arp_repliers(&lab, VIP_ADDR);
+    assert!(
+        !back.is_empty() && back.iter().all(|m| *m == m1),
+        "r1 ({m1}) answers alone again: {back:?}\n{}",
+        logs(&[&r1, &r2])
     );
 }
