@@ -52,6 +52,36 @@ pub fn remove_namespaces(prefix: &str) {
             let _ = Command::new("ip").args(["netns", "del", &name]).status();
         }
     }
+    remove_pins(prefix);
+}
+
+/// Remove the pinned XDP links agents in namespaces starting with `prefix` left
+/// (`vrrpx/netns/NAME` under each bpffs, docs/kernel-guard.md): a SIGKILLed agent's pin
+/// outlives its namespace and would hold its program and maps until reboot.
+pub fn remove_pins(prefix: &str) {
+    for fs in vrrp_agent::io::pin::BPFFS_CANDIDATES {
+        let dir = Path::new(fs).join("vrrpx/netns");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+/// Mount a bpffs where agents under `ip netns exec` find one that outlives them (their
+/// /sys is their own; docs/kernel-guard.md), as a host running such agents would.
+pub fn ensure_shared_bpffs() -> Result<()> {
+    let dir = vrrp_agent::io::pin::SHARED_BPFFS;
+    if vrrp_agent::io::pin::existing_bpffs().is_some_and(|p| p == Path::new(dir)) {
+        return Ok(());
+    }
+    // The agents' runtime directory is private (0700); do not create it any wider.
+    vrrp_agent::run_dir::ensure_private_dir(Path::new(dir))?;
+    run(Command::new("mount").args(["-t", "bpf", "-o", "mode=0700", "bpf", dir])).map(|_| ())
 }
 
 impl Lab {
@@ -65,6 +95,7 @@ impl Lab {
         };
         let prefix = prefix.as_str();
         remove_namespaces(prefix);
+        ensure_shared_bpffs()?;
         let mut lab = Lab {
             prefix: prefix.to_string(),
             namespaces: Vec::new(),

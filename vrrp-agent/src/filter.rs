@@ -22,6 +22,9 @@ pub struct PolicyTable {
     pub refuse: HashSet<VipKey>,
     /// Unicast peers of the VRIDs flagged `VRID_PEERS_ONLY`.
     pub peers: HashMap<PeerKey, PeerPolicy>,
+    /// The kernel guard's share (docs/kernel-guard.md): the addresses held as Master, with
+    /// their instance's Master_Down interval in nanoseconds.
+    pub guarded: HashMap<VipKey, u64>,
 }
 
 impl PolicyTable {
@@ -100,8 +103,33 @@ impl PolicyTable {
                     p.refuse.insert(vip_key(ifindex, v.addr));
                 }
             }
+            guard_addresses(&mut p, ifindex, c, master);
         }
         p
+    }
+}
+
+/// The kernel guard watches the addresses of a master that is not their owner: an owner's
+/// (priority 255) are the interface's own, and refusing them would cut the host off.
+fn guard_addresses(p: &mut PolicyTable, ifindex: u32, c: &Instance, master: bool) {
+    if !master || c.priority == 255 {
+        return;
+    }
+    let md = master_down_ns(c);
+    for v in &c.virtual_addresses {
+        p.guarded.insert(vip_key(ifindex, v.addr), md);
+    }
+}
+
+/// The Master_Down interval of an instance for its own priority and interval (RFC 5798
+/// §6.1; RFC 3768 §6.1 for v2, whose skew ignores the interval).
+pub fn master_down_ns(c: &Instance) -> u64 {
+    use crate::proto::timers::{master_down_interval_ns, master_down_interval_v2_ns};
+    match c.version {
+        Version::V3 => master_down_interval_ns(c.priority, c.advert_int_cs),
+        Version::V2 => {
+            master_down_interval_v2_ns(c.priority, (c.advert_int_cs / 100).max(1) as u64)
+        }
     }
 }
 
@@ -313,6 +341,11 @@ impl Counters {
             "ringbuf_full": self.stats[STAT_RINGBUF_FULL as usize],
             "arp_reported": self.stats[STAT_ARP_REPORTED as usize],
             "vlan_passed": self.stats[STAT_VLAN_PASSED as usize],
+            "guard_dropped": {
+                "arp": self.stats[STAT_GUARD_ARP as usize],
+                "nd": self.stats[STAT_GUARD_ND as usize],
+                "traffic": self.stats[STAT_GUARD_TRAFFIC as usize],
+            },
         })
     }
 }
@@ -354,6 +387,10 @@ mod tests {
         assert!(p.vips.contains(&a) && p.vips.contains(&b));
         assert!(p.refuse.contains(&a), "master A refuses (RFC 5798 §6.4.3)");
         assert!(!p.refuse.contains(&b), "backup B does not");
+        // Only master A's address is guarded, with A's v2 Master_Down: 3 × 2 s plus
+        // (256 - 100) / 256 s.
+        assert_eq!(p.guarded.get(&a), Some(&6_609_375_000));
+        assert!(!p.guarded.contains_key(&b));
         assert_eq!(p.ifaces.get(&7), Some(&IfacePolicy { flags: 0 }));
     }
 

@@ -35,9 +35,10 @@ enum Command {
     /// Run the VRRP instances of a configuration file (keepalived.conf syntax, or native
     /// TOML when the name ends in .toml) until SIGINT/SIGTERM.
     ///
-    /// On SIGTERM every master sends a priority-0 advert and removes its addresses; the XDP
-    /// filter goes with the process. Addresses a crashed earlier run left behind are
-    /// removed at start.
+    /// On SIGTERM every master sends a priority-0 advert and removes its addresses, and the
+    /// XDP filter's pin is removed. A killed agent's pinned filter stops answering for its
+    /// addresses once its heartbeat is older than Master_Down; the next start adopts it and
+    /// removes the addresses the crashed run left behind.
     Run {
         /// Configuration file.
         #[arg(
@@ -365,8 +366,25 @@ fn main() -> Result<()> {
                 }
             };
             tracing::debug!(lock = %lock.path().display(), "daemon lock held");
+            // Pins a dead predecessor left for interfaces we no longer run (all of them
+            // without XDP) are removed: nothing of ours stays there (docs/kernel-guard.md).
+            let ours: Vec<&str> = if no_xdp {
+                Vec::new()
+            } else {
+                loaded
+                    .config
+                    .instances
+                    .iter()
+                    .map(|i| i.interface.as_str())
+                    .collect()
+            };
+            vrrp_agent::io::pin::remove_unconfigured(&ours);
             let opts = EngineOptions {
-                path: PathOptions { no_xdp, xdp_mode },
+                path: PathOptions {
+                    no_xdp,
+                    xdp_mode,
+                    pin: true,
+                },
                 config_path: Some(config.clone()),
                 control_socket: (!no_control)
                     .then(|| control.unwrap_or_else(default_control_socket)),
@@ -398,7 +416,11 @@ fn main() -> Result<()> {
                 iface: interface,
                 vrids: vrid,
                 json,
-                path: PathOptions { no_xdp, xdp_mode },
+                path: PathOptions {
+                    no_xdp,
+                    xdp_mode,
+                    pin: false,
+                },
                 duration: duration.map(Duration::from_secs_f64),
                 refresh: Duration::from_secs_f64(refresh),
             };

@@ -142,6 +142,9 @@ pub struct PathOptions {
     /// Never try XDP.
     pub no_xdp: bool,
     pub xdp_mode: ModeChoice,
+    /// Pin the XDP link so the kernel guard outlives the agent (the daemon; not the
+    /// passive monitor): docs/kernel-guard.md.
+    pub pin: bool,
 }
 
 pub enum ReceivePath {
@@ -158,12 +161,13 @@ impl ReceivePath {
         opts: &PathOptions,
     ) -> Result<ReceivePath> {
         if !opts.no_xdp {
-            match XdpFilter::attach(ifindex, policy, opts.xdp_mode) {
+            match XdpFilter::attach(iface, ifindex, policy, opts.xdp_mode, opts.pin) {
                 Ok(f) => {
                     tracing::info!(
                         iface,
                         path = "xdp",
                         mode = f.mode(),
+                        pin = f.pin_path().map(|p| p.display().to_string()),
                         "receive path: XDP filter attached"
                     );
                     return Ok(ReceivePath::Xdp(f));
@@ -177,11 +181,16 @@ impl ReceivePath {
                 }
             }
         }
+        if opts.pin {
+            // A predecessor's pinned program must not keep guarding our addresses.
+            crate::io::pin::remove_for(ifindex);
+        }
         let raw = RawFilter::open(ifindex, policy)?;
         tracing::info!(
             iface,
             path = "raw-socket",
-            "receive path: raw socket with userspace checks"
+            "receive path: raw socket with userspace checks; no kernel guard: if the agent \
+             dies, this host keeps answering for its addresses"
         );
         Ok(ReceivePath::Raw(raw))
     }
@@ -200,6 +209,18 @@ impl ReceivePath {
             ReceivePath::Raw(f) => {
                 f.set_policy(policy);
                 Ok(())
+            }
+        }
+    }
+
+    /// Refresh the kernel guard's heartbeat when due; the raw-socket path has no guard.
+    pub fn heartbeat(&mut self, now_ns: u64) {
+        if let ReceivePath::Xdp(f) = self {
+            if let Err(e) = f.heartbeat(now_ns) {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "kernel guard heartbeat not written"
+                );
             }
         }
     }

@@ -30,6 +30,17 @@ pub fn state_dir() -> PathBuf {
     run_dir_under(Path::new(STATE_BASE), Path::new("/run/netns"))
 }
 
+/// Where this namespace's pinned XDP links go under the bpffs mounted at `bpffs`:
+/// `vrrpx`, or `vrrpx/netns/NAME` inside `ip netns exec NAME` (docs/kernel-guard.md).
+pub fn pin_dir(bpffs: &Path) -> PathBuf {
+    run_dir_under(&bpffs.join("vrrpx"), Path::new("/run/netns"))
+}
+
+/// Whether this process runs in a network namespace of its own (not the host's).
+pub fn in_named_or_private_namespace() -> bool {
+    run_dir() != Path::new(BASE)
+}
+
 /// The control socket `run`, `status`, `reload` and `events` use unless told otherwise.
 pub fn default_control_socket() -> PathBuf {
     run_dir().join("control.sock")

@@ -146,7 +146,8 @@ pub const STAT_VIP_DROPPED: u32 = 3;
 /// Frames under one or two VLAN tags, passed untouched: the VLAN device has its own
 /// program and policy and sees them untagged (docs/xdp-filter.md).
 pub const STAT_VLAN_PASSED: u32 = 4;
-pub const STAT_ENTRIES: u32 = 5;
+/// Slots 5 to 7 are the kernel guard's (`STAT_GUARD_*`, at the end of this file).
+pub const STAT_ENTRIES: u32 = 8;
 
 /// `IfacePolicy::flags`: accept every VRID (any version) without a `VRIDS` entry — the
 /// passive monitor's mode.
@@ -556,4 +557,56 @@ mod pod {
     unsafe impl aya::Pod for super::PeerPolicy {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Event {}
+}
+
+// ---------------------------------------------------------------------------------------
+// The kernel guard (docs/kernel-guard.md): what keeps a dead agent's host from answering
+// for the addresses it held as Master once its heartbeat is older than Master_Down.
+// ---------------------------------------------------------------------------------------
+
+/// One [`Heartbeat`] (array of one entry), written by the agent's select loop.
+pub const MAP_HEARTBEAT: &str = "HEARTBEAT";
+/// [`VipKey`] to [`VipGuard`]: the addresses this host holds as Master.
+pub const MAP_GUARDS: &str = "GUARDS";
+/// The guard's maps, which the built object must hold beside [`MAP_NAMES`].
+pub const GUARD_MAP_NAMES: [&str; 2] = [MAP_HEARTBEAT, MAP_GUARDS];
+
+/// `STATS` slots: frames the guard dropped because the heartbeat went stale. ARP
+/// requests for a guarded address (RFC 826 op 1, target protocol address).
+pub const STAT_GUARD_ARP: u32 = 5;
+/// IPv6 neighbour solicitations whose target is a guarded address (RFC 4861 §4.3).
+pub const STAT_GUARD_ND: u32 = 6;
+/// Any other IPv4 or IPv6 packet addressed to a guarded address.
+pub const STAT_GUARD_TRAFFIC: u32 = 7;
+
+/// The agent's proof of life, in the program's own clock.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// CLOCK_MONOTONIC nanoseconds (`bpf_ktime_get_ns`) of the latest refresh; 0 before
+    /// the first, which never counts as stale.
+    pub beat_ns: u64,
+    /// The smallest [`VipGuard::master_down_ns`] in `GUARDS` (`u64::MAX` when it is
+    /// empty): while the heartbeat is younger than this, no frame needs a look-up.
+    pub min_master_down_ns: u64,
+}
+
+/// `GUARDS` value: the Master_Down interval of the instance holding the address
+/// (RFC 5798 §6.1: 3 × Master_Adver_Interval + Skew_Time, for the instance's priority).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VipGuard {
+    pub master_down_ns: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<Heartbeat>() == 16);
+const _: () = assert!(core::mem::size_of::<VipGuard>() == 8);
+const _: () = assert!(STAT_GUARD_TRAFFIC < STAT_ENTRIES);
+
+#[cfg(feature = "user")]
+mod guard_pod {
+    // SAFETY: #[repr(C)] structs of u64 fields only: no padding, every bit pattern valid.
+    unsafe impl aya::Pod for super::Heartbeat {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::VipGuard {}
 }

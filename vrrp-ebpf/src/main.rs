@@ -20,6 +20,31 @@ mod program {
     };
     use vrrp_ebpf::abi::*;
     use vrrp_ebpf::classify::{classify, Frame, Policy, Verdict};
+    use vrrp_ebpf::guard::{guard, GuardVerdict};
+
+    // The kernel guard's maps and look-up (docs/kernel-guard.md).
+    mod guard_maps {
+        use aya_ebpf::macros::map;
+        use aya_ebpf::maps::{Array, HashMap};
+        use vrrp_ebpf::abi::{Family, Heartbeat, VipGuard, VipKey, MAX_VIPS};
+        use vrrp_ebpf::guard::Guarded;
+
+        #[map]
+        pub static HEARTBEAT: Array<Heartbeat> = Array::with_max_entries(1, 0);
+        #[map]
+        pub static GUARDS: HashMap<VipKey, VipGuard> = HashMap::with_max_entries(MAX_VIPS, 0);
+
+        pub struct GuardsOf(pub u32);
+
+        impl Guarded for GuardsOf {
+            #[inline(always)]
+            fn master_down_ns(&self, family: Family, addr: &[u8; 16]) -> Option<u64> {
+                let key = VipKey::new(self.0, family, *addr);
+                // SAFETY: a plain-old-data copy of a whole entry.
+                unsafe { GUARDS.get(&key).map(|g| g.master_down_ns) }
+            }
+        }
+    }
 
     // Each map is named after its static (aya's default), and those names are the
     // `MAP_*` constants of the ABI: tests/xdp_verdicts.rs finds every one in the object.
@@ -133,6 +158,16 @@ mod program {
         };
         // SAFETY: ctx.ctx points at the kernel's xdp_md for this invocation.
         let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+        // The kernel guard first: a dead agent's addresses are not answered for.
+        if let Some(beat) = guard_maps::HEARTBEAT.get(0) {
+            // SAFETY: helper without preconditions.
+            let now = unsafe { bpf_ktime_get_ns() };
+            let held = guard_maps::GuardsOf(ifindex);
+            if let GuardVerdict::Drop(ask) = guard(&frame, beat, now, &held) {
+                bump(&STATS, ask.stat());
+                return xdp_action::XDP_DROP;
+            }
+        }
         let policy = XdpPolicy { ifindex };
         let Some(slot) = SCRATCH.get_ptr_mut(0) else {
             return xdp_action::XDP_PASS;

@@ -336,6 +336,10 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     let mut buf: Vec<Event> = Vec::with_capacity(256);
     let mut resyncs: u64 = 0;
     loop {
+        // Kernel guard (guard branch, docs/kernel-guard.md): the heartbeat is refreshed from
+        // this loop, so it stops when the loop stops turning.
+        let now = monotonic_ns();
+        e.paths.iter_mut().for_each(|(_, p)| p.heartbeat(now));
         let deadline = e.node.next_deadline();
         let sleep = async {
             match deadline {

@@ -1,10 +1,12 @@
 //! The edges: kernel interfaces the agent talks to.
 pub mod advert_socket;
 pub mod arp;
+pub mod heartbeat;
 pub mod host_events;
 pub mod iface;
 pub mod netlink;
 pub mod packet_socket;
+pub mod pin;
 pub mod rawsock;
 pub mod timer;
 pub mod vip;

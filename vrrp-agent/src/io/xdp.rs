@@ -10,6 +10,8 @@ use tokio::io::Interest;
 use vrrp_ebpf::abi::*;
 
 use crate::filter::{Counters, PolicyTable};
+use crate::io::heartbeat::HeartbeatWriter;
+use crate::io::pin::{self, KeptLink};
 
 /// The XDP object compiled by `cargo xtask build-ebpf`, embedded at build time (empty when
 /// the agent was built without it).
@@ -142,6 +144,11 @@ pub struct XdpFilter {
     ebpf: Ebpf,
     events: AsyncFd<RingBuf<MapData>>,
     mode: &'static str,
+    /// The kernel guard (docs/kernel-guard.md): the pinned link that outlives us, and the
+    /// heartbeat that says we are alive. `None` for an attachment that goes with the
+    /// process (the passive monitor, or when pinning failed).
+    kept: Option<KeptLink>,
+    heartbeat: HeartbeatWriter,
     /// Adverts the kernel counted as accepted that the agent then refused, by (VRID,
     /// reason): applied to every reading of the kernel's counters.
     recounted: std::collections::BTreeMap<(u8, u32), u64>,
@@ -149,40 +156,53 @@ pub struct XdpFilter {
 
 impl XdpFilter {
     /// Load, fill the maps, then attach: the program never sees a frame before its policy
-    /// is in place.
-    pub fn attach(ifindex: u32, policy: &PolicyTable, choice: ModeChoice) -> Result<XdpFilter> {
+    /// is in place. `keep` pins the link under `ifname` so it outlives the process,
+    /// replacing the program of a link an earlier run pinned there (docs/kernel-guard.md).
+    pub fn attach(
+        ifname: &str,
+        ifindex: u32,
+        policy: &PolicyTable,
+        choice: ModeChoice,
+        keep: bool,
+    ) -> Result<XdpFilter> {
         let mut ebpf = load_object()?;
         write_policy(&mut ebpf, policy)?;
+        let mut heartbeat = HeartbeatWriter::default();
+        heartbeat.set_guarded(
+            &mut ebpf,
+            &policy.guarded,
+            crate::io::rawsock::monotonic_ns(),
+        )?;
         let prog: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
             .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing"))?
             .try_into()?;
-        let mode = match choice {
-            ModeChoice::Driver => {
-                prog.attach_to_if_index(ifindex, XdpMode::Driver)
-                    .context("attaching in driver mode")?;
-                "driver"
+        let pins = keep.then(|| pin::pin_dir(ifname)).flatten();
+        let adopted = pins
+            .as_ref()
+            .and_then(|d| pin::adopt(prog, d, ifindex, ifname));
+        let (kept, mode) = match adopted {
+            Some((kept, mode)) => (Some(kept), mode),
+            None => {
+                let (id, mode) = attach_fresh(prog, ifindex, choice)?;
+                let kept = match &pins {
+                    Some(dir) => match pin::keep(prog, id, dir, ifindex, ifname, mode) {
+                        Ok(k) => Some(k),
+                        Err(e) => {
+                            tracing::warn!(
+                                iface = ifname,
+                                error = format!("{e:#}"),
+                                "cannot pin the XDP link: it goes with the agent, and no kernel guard is kept"
+                            );
+                            // Pinning took the link and dropped it: attach again, unpinned.
+                            attach_fresh(prog, ifindex, choice)?;
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                (kept, mode)
             }
-            ModeChoice::Skb => {
-                prog.attach_to_if_index(ifindex, XdpMode::Skb)
-                    .context("attaching in generic mode")?;
-                "generic"
-            }
-            ModeChoice::Auto => match prog.attach_to_if_index(ifindex, XdpMode::Driver) {
-                Ok(_) => "driver",
-                // Stacked devices (VLANs, macvlans) have no driver mode; generic mode runs
-                // the same program on their untagged frames (docs/xdp-filter.md).
-                Err(e) => {
-                    tracing::info!(
-                        ifindex,
-                        error = %e,
-                        "driver-mode XDP refused; trying generic mode"
-                    );
-                    prog.attach_to_if_index(ifindex, XdpMode::Skb)
-                        .context("attaching in generic mode")?;
-                    "generic"
-                }
-            },
         };
         let ring = RingBuf::try_from(ebpf.take_map(MAP_EVENTS).context(MAP_EVENTS)?)?;
         // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
@@ -194,8 +214,20 @@ impl XdpFilter {
             ebpf,
             events,
             mode,
+            kept,
+            heartbeat,
             recounted: Default::default(),
         })
+    }
+
+    /// Where the link is pinned, if it is.
+    pub fn pin_path(&self) -> Option<&std::path::Path> {
+        self.kept.as_ref().map(|k| k.path())
+    }
+
+    /// Refresh the kernel guard's heartbeat if it is due (called from the select loop).
+    pub fn heartbeat(&mut self, now_ns: u64) -> Result<()> {
+        self.heartbeat.refresh(&mut self.ebpf, now_ns)
     }
 
     /// "driver" or "generic".
@@ -204,7 +236,10 @@ impl XdpFilter {
     }
 
     pub fn set_policy(&mut self, policy: &PolicyTable) -> Result<()> {
-        write_policy(&mut self.ebpf, policy)
+        write_policy(&mut self.ebpf, policy)?;
+        let now = crate::io::rawsock::monotonic_ns();
+        self.heartbeat
+            .set_guarded(&mut self.ebpf, &policy.guarded, now)
     }
 
     pub fn counters(&self) -> Result<Counters> {
@@ -247,4 +282,41 @@ impl XdpFilter {
             }
         }
     }
+}
+
+/// Attach in the mode asked for (driver falling back to generic for `Auto`).
+fn attach_fresh(
+    prog: &mut Xdp,
+    ifindex: u32,
+    choice: ModeChoice,
+) -> Result<(aya::programs::xdp::XdpLinkId, &'static str)> {
+    Ok(match choice {
+        ModeChoice::Driver => (
+            prog.attach_to_if_index(ifindex, XdpMode::Driver)
+                .context("attaching in driver mode")?,
+            "driver",
+        ),
+        ModeChoice::Skb => (
+            prog.attach_to_if_index(ifindex, XdpMode::Skb)
+                .context("attaching in generic mode")?,
+            "generic",
+        ),
+        ModeChoice::Auto => match prog.attach_to_if_index(ifindex, XdpMode::Driver) {
+            Ok(id) => (id, "driver"),
+            // Stacked devices (VLANs, macvlans) have no driver mode; generic mode runs
+            // the same program on their untagged frames (docs/xdp-filter.md).
+            Err(e) => {
+                tracing::info!(
+                    ifindex,
+                    error = %e,
+                    "driver-mode XDP refused; trying generic mode"
+                );
+                (
+                    prog.attach_to_if_index(ifindex, XdpMode::Skb)
+                        .context("attaching in generic mode")?,
+                    "generic",
+                )
+            }
+        },
+    })
 }
