@@ -316,14 +316,18 @@ mod tests {
 
     #[test]
     fn durations_need_a_unit() {
-        assert_eq!(parse_duration("100ms"), Some(100_000));
-        assert_eq!(parse_duration("1s"), Some(1_000_000));
-        assert_eq!(parse_duration("2.5s"), Some(2_500_000));
-        assert_eq!(parse_duration("0.5ms"), Some(500));
-        assert_eq!(parse_duration("0.0005ms"), None);
-        assert_eq!(parse_duration("100"), None);
-        assert_eq!(parse_duration("1m"), None);
-        assert_eq!(parse_duration("ms"), None);
+        for (text, micros) in [
+            ("100ms", Some(100_000)),
+            ("1s", Some(1_000_000)),
+            ("2.5s", Some(2_500_000)),
+            ("0.5ms", Some(500)),
+            ("0.0005ms", None),
+            ("100", None),
+            ("1m", None),
+            ("ms", None),
+        ] {
+            assert_eq!(parse_duration(text), micros, "{text:?}");
+        }
     }
 
     #[test]
