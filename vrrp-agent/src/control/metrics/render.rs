@@ -43,6 +43,26 @@ pub(super) fn per_instance(
     }
 }
 
+/// A family with, for each instance, one sample per `(label value, number)` that
+/// `values` gives, told apart by the extra label `label`.
+pub(super) fn per_instance_by<'s, V: AsRef<str>>(
+    out: &mut Exposition,
+    (name, kind, help): (&str, &str, &str),
+    instances: &'s [InstanceStatus],
+    labels: InstanceLabels,
+    label: &str,
+    values: impl Fn(&'s InstanceStatus) -> Vec<(V, Num)>,
+) {
+    out.family(name, kind, help);
+    for i in instances {
+        let vrid = i.vrid.to_string();
+        let [a, b, c] = labels(i, &vrid);
+        for (v, n) in values(i) {
+            out.sample(name, &[a, b, c, (label, v.as_ref())], n);
+        }
+    }
+}
+
 /// vrrpx's labels: `instance`, `interface`, `vrid`.
 fn instance_labels<'a>(i: &'a InstanceStatus, vrid: &'a str) -> [(&'static str, &'a str); 3] {
     [
@@ -60,56 +80,138 @@ fn seconds_cs(cs: u16) -> Num {
 /// `status.instances`; each has a histogram series even before its first observation.
 pub fn render_prometheus(status: &Status, hist: &Histograms) -> String {
     let mut out = Exposition::with_capacity(4096 + 2048 * status.instances.len());
-    let inst = &status.instances;
 
-    out.family(
-        "vrrpx_build_info",
-        "gauge",
-        "The running vrrp-agent version, as a label; always 1.",
-    );
-    out.sample(
-        "vrrpx_build_info",
+    out.single(
+        (
+            "vrrpx_build_info",
+            "gauge",
+            "The running vrrp-agent version, as a label; always 1.",
+        ),
         &[("version", &status.version)],
         Num::Int(1),
     );
 
+    instance_families(&mut out, &status.instances);
+    interarrival_histogram(&mut out, &status.instances, hist);
+
     out.family(
-        "vrrpx_instance_state",
-        "gauge",
-        "1 for the state the VRRP instance is in, 0 for the others.",
+        "vrrpx_rejected_adverts_total",
+        "counter",
+        "Adverts dropped by the receive checks, by interface and reason (all VRIDs).",
     );
-    for i in inst {
-        let vrid = i.vrid.to_string();
-        for s in STATES {
-            let name = s.to_string().to_ascii_lowercase();
-            let [a, b, c] = instance_labels(i, &vrid);
+    for (iface, reasons) in &status.rejections {
+        for (reason, n) in reasons {
             out.sample(
-                "vrrpx_instance_state",
-                &[a, b, c, ("state", &name)],
-                Num::Int(u64::from(i.state == s)),
+                "vrrpx_rejected_adverts_total",
+                &[("interface", iface), ("reason", reason)],
+                Num::Int(*n),
             );
         }
     }
 
     out.family(
-        "vrrpx_instance_priority",
+        "vrrpx_receive_path_info",
         "gauge",
-        "VRRP priority: kind=\"base\" as configured, kind=\"effective\" after tracking.",
+        "How adverts are received on each interface, as a label; always 1.",
     );
-    for i in inst {
-        let vrid = i.vrid.to_string();
-        let [a, b, c] = instance_labels(i, &vrid);
-        for (kind, p) in [
-            ("base", i.base_priority),
-            ("effective", i.effective_priority),
-        ] {
-            out.sample(
-                "vrrpx_instance_priority",
-                &[a, b, c, ("kind", kind)],
-                Num::Int(u64::from(p)),
-            );
+    for (iface, path) in &status.receive_paths {
+        out.sample(
+            "vrrpx_receive_path_info",
+            &[("interface", iface), ("path", path)],
+            Num::Int(1),
+        );
+    }
+
+    // Only when something is tracked: a page without tracking has no empty family.
+    if status.instances.iter().any(|i| !i.tracks.is_empty()) {
+        out.family(
+            "vrrpx_track_up",
+            "gauge",
+            "Tracked items: 1 up, 0 down (scripts not run yet are absent).",
+        );
+        for i in &status.instances {
+            let vrid = i.vrid.to_string();
+            for t in &i.tracks {
+                if let Some(up) = t.up {
+                    out.sample(
+                        "vrrpx_track_up",
+                        &[
+                            ("instance", &i.name),
+                            ("interface", &i.interface),
+                            ("vrid", &vrid),
+                            ("track", &t.name),
+                            ("kind", &t.kind),
+                        ],
+                        Num::Int(up as u64),
+                    );
+                }
+            }
         }
     }
+    if status.instances.iter().any(|i| i.replies_suppressed > 0) {
+        per_instance(
+            &mut out,
+            (
+                "vrrpx_replies_suppressed_total",
+                "counter",
+                "Immediate replies to lower-priority adverts held back by the rate limit.",
+            ),
+            &status.instances,
+            instance_labels,
+            &|i| Some(Num::Int(i.replies_suppressed)),
+        );
+    }
+
+    out.single(
+        (
+            "vrrpx_split_brain_events_total",
+            "counter",
+            "Times a master heard another master or a foreign ARP reply for a virtual address.",
+        ),
+        &[],
+        Num::Int(status.split_brain_events),
+    );
+
+    out.into_text()
+}
+
+/// Each instance's state, priorities, timers and counters.
+fn instance_families(out: &mut Exposition, inst: &[InstanceStatus]) {
+    per_instance_by(
+        out,
+        (
+            "vrrpx_instance_state",
+            "gauge",
+            "1 for the state the VRRP instance is in, 0 for the others.",
+        ),
+        inst,
+        instance_labels,
+        "state",
+        |i| {
+            let is = |s: StateName| Num::Int(u64::from(i.state == s));
+            let named = |s: StateName| s.to_string().to_ascii_lowercase();
+            STATES.iter().map(|&s| (named(s), is(s))).collect()
+        },
+    );
+
+    per_instance_by(
+        out,
+        (
+            "vrrpx_instance_priority",
+            "gauge",
+            "VRRP priority: kind=\"base\" as configured, kind=\"effective\" after tracking.",
+        ),
+        inst,
+        instance_labels,
+        "kind",
+        |i| {
+            let p = |p: u8| Num::Int(u64::from(p));
+            vec![
+                ("base", p(i.base_priority)),
+                ("effective", p(i.effective_priority)),
+            ]
+        },
+    );
 
     let families: [(&str, &str, &str, &PerInstance); 9] = [
         (
@@ -168,9 +270,13 @@ pub fn render_prometheus(status: &Status, hist: &Histograms) -> String {
         ),
     ];
     for (name, kind, help, value) in families {
-        per_instance(&mut out, (name, kind, help), inst, instance_labels, value);
+        per_instance(out, (name, kind, help), inst, instance_labels, value);
     }
+}
 
+/// The time between consecutive adverts each instance hears, as one histogram series per
+/// instance (empty before its first observation).
+fn interarrival_histogram(out: &mut Exposition, inst: &[InstanceStatus], hist: &Histograms) {
     let name = "vrrpx_advert_interarrival_seconds";
     out.family(
         name,
@@ -202,87 +308,6 @@ pub fn render_prometheus(status: &Status, hist: &Histograms) -> String {
             Num::Int(h.count()),
         );
     }
-
-    out.family(
-        "vrrpx_rejected_adverts_total",
-        "counter",
-        "Adverts dropped by the receive checks, by interface and reason (all VRIDs).",
-    );
-    for (iface, reasons) in &status.rejections {
-        for (reason, n) in reasons {
-            out.sample(
-                "vrrpx_rejected_adverts_total",
-                &[("interface", iface), ("reason", reason)],
-                Num::Int(*n),
-            );
-        }
-    }
-
-    out.family(
-        "vrrpx_receive_path_info",
-        "gauge",
-        "How adverts are received on each interface, as a label; always 1.",
-    );
-    for (iface, path) in &status.receive_paths {
-        out.sample(
-            "vrrpx_receive_path_info",
-            &[("interface", iface), ("path", path)],
-            Num::Int(1),
-        );
-    }
-
-    // Only when something is tracked: a page without tracking has no empty family.
-    if status.instances.iter().any(|i| !i.tracks.is_empty()) {
-        out.family(
-            "vrrpx_track_up",
-            "gauge",
-            "Tracked items: 1 up, 0 down (scripts not run yet are absent).",
-        );
-        for i in &status.instances {
-            let vrid = i.vrid.to_string();
-            for t in &i.tracks {
-                if let Some(up) = t.up {
-                    out.sample(
-                        "vrrpx_track_up",
-                        &[
-                            ("instance", &i.name),
-                            ("interface", &i.interface),
-                            ("vrid", &vrid),
-                            ("track", &t.name),
-                            ("kind", &t.kind),
-                        ],
-                        Num::Int(up as u64),
-                    );
-                }
-            }
-        }
-    }
-    if inst.iter().any(|i| i.replies_suppressed > 0) {
-        per_instance(
-            &mut out,
-            (
-                "vrrpx_replies_suppressed_total",
-                "counter",
-                "Immediate replies to lower-priority adverts held back by the rate limit.",
-            ),
-            inst,
-            instance_labels,
-            &|i| Some(Num::Int(i.replies_suppressed)),
-        );
-    }
-
-    out.family(
-        "vrrpx_split_brain_events_total",
-        "counter",
-        "Times a master heard another master or a foreign ARP reply for a virtual address.",
-    );
-    out.sample(
-        "vrrpx_split_brain_events_total",
-        &[],
-        Num::Int(status.split_brain_events),
-    );
-
-    out.into_text()
 }
 
 #[cfg(test)]
