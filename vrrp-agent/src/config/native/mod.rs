@@ -87,15 +87,10 @@ pub fn read(text: &str, file: &Path, diag: &mut Diagnostics) -> Option<DraftConf
         email_to: email.to.iter().map(|a| reader.lines.located(a)).collect(),
         email_from: email.from.as_ref().map(|f| reader.lines.located(f)),
         smtp_server: email.smtp_server.as_ref().map(|s| {
-            let server = match s.get_ref() {
-                NativeSmtpServer::Plain(host) => DraftSmtpServer {
-                    host: host.clone(),
-                    port: None,
-                },
-                NativeSmtpServer::Detailed(t) => DraftSmtpServer {
-                    host: t.host.clone(),
-                    port: t.port,
-                },
+            let NativeSmtpServer(t) = s.get_ref();
+            let server = DraftSmtpServer {
+                host: t.host.clone(),
+                port: t.port,
             };
             Located::new(server, &reader.lines.of(s))
         }),
@@ -208,10 +203,8 @@ impl Reader<'_> {
         };
         for vip in &i.virtual_addresses {
             let location = self.lines.of(vip);
-            let (text, dev, label) = match vip.get_ref() {
-                NativeAddress::Plain(text) => (text, None, None),
-                NativeAddress::Detailed(t) => (&t.addr, t.dev.clone(), t.label.clone()),
-            };
+            let NativeAddress(t) = vip.get_ref();
+            let (text, dev, label) = (&t.addr, t.dev.clone(), t.label.clone());
             match parse_address_with_prefix(text) {
                 Ok((addr, prefix_len)) => d.virtual_addresses.push(Located::new(
                     DraftAddress {
@@ -244,15 +237,10 @@ impl Reader<'_> {
     }
 
     fn track(&self, t: &Spanned<NativeTrack>) -> Located<DraftTrack> {
-        let track = match t.get_ref() {
-            NativeTrack::Plain(name) => DraftTrack {
-                name: name.clone(),
-                weight: None,
-            },
-            NativeTrack::Detailed(table) => DraftTrack {
-                name: table.name.clone(),
-                weight: table.weight,
-            },
+        let NativeTrack(table) = t.get_ref();
+        let track = DraftTrack {
+            name: table.name.clone(),
+            weight: table.weight,
         };
         Located::new(track, &self.lines.of(t))
     }
