@@ -14,7 +14,7 @@ use std::path::Path;
 use toml::Spanned;
 
 use super::draft::{
-    parse_address_with_prefix, DraftAddress, DraftConfig, DraftInstance, DraftScript,
+    parse_address_with_prefix, Definition, DraftAddress, DraftConfig, DraftInstance, DraftScript,
     DraftSmtpServer, DraftSyncGroup, DraftTrack, DraftTrackFile, DraftTrackFileInit, Located,
     Micros,
 };
@@ -254,8 +254,6 @@ impl Reader<'_> {
         let s = spanned.get_ref();
         let lines = &self.lines;
         DraftScript {
-            name: s.name.clone(),
-            location: lines.of(spanned),
             script: lines.maybe(&s.command),
             interval: self.duration(&s.interval),
             timeout: self.duration(&s.timeout),
@@ -264,6 +262,7 @@ impl Reader<'_> {
             fall: lines.maybe(&s.fall),
             init_fail: s.init_fail,
             user: s.user.as_ref().map(|u| self.user_spec(u)),
+            ..DraftScript::named(s.name.clone(), lines.of(spanned))
         }
     }
 
@@ -271,8 +270,6 @@ impl Reader<'_> {
         let f = spanned.get_ref();
         let lines = &self.lines;
         DraftTrackFile {
-            name: f.name.clone(),
-            location: lines.of(spanned),
             file: lines.maybe(&f.file),
             weight: lines.maybe(&f.weight),
             init: f.init_file.as_ref().map(|i| {
@@ -285,20 +282,20 @@ impl Reader<'_> {
                     &lines.of(i),
                 )
             }),
+            ..DraftTrackFile::named(f.name.clone(), lines.of(spanned))
         }
     }
 
     fn sync_group(&self, spanned: &Spanned<NativeSyncGroup>) -> DraftSyncGroup {
         let g = spanned.get_ref();
         DraftSyncGroup {
-            name: g.name.clone(),
-            location: self.lines.of(spanned),
             members: g.members.iter().map(|m| self.lines.located(m)).collect(),
             notify: notify(&g.notify),
             notify_users: Default::default(),
             smtp_alert: self.lines.maybe(&g.smtp_alert),
             // The native format takes tracking weights as written.
             tracking_weight: true,
+            ..DraftSyncGroup::named(g.name.clone(), self.lines.of(spanned))
         }
     }
 }
