@@ -61,6 +61,17 @@ fn transition(from: StateName, to: StateName, cause: Cause) -> Action {
     Action::Transition { from, to, cause }
 }
 
+/// When [`master_hearing`]'s master hears the advert.
+const HEARD: u64 = T0 + 5_000 * MS;
+
+/// A priority-100 master (adverts every second) after it heard one advert from `src` at
+/// [`HEARD`], and what it did.
+fn master_hearing(src: &str, priority: u8, interval_cs: u16) -> (Router, Vec<Action>) {
+    let mut r = master(params(100, 100));
+    let out = r.handle(advert(HEARD, src, priority, interval_cs), HEARD);
+    (r, out)
+}
+
 fn sends(actions: &[Action]) -> Vec<u8> {
     actions
         .iter()
@@ -269,19 +280,15 @@ fn master_that_wakes_late_sends_one_advert_not_a_burst() {
 
 #[test]
 fn master_answers_a_priority_zero_advert_with_an_immediate_advert() {
-    let mut r = master(params(100, 100));
-    let now = T0 + 5_000 * MS;
-    let out = r.handle(advert(now, "10.9.0.1", 0, 100), now);
+    let (r, out) = master_hearing("10.9.0.1", 0, 100);
     assert_eq!(sends(&out), vec![100]);
-    assert_eq!(r.next_deadline(), Some(now + 1_000 * MS));
+    assert_eq!(r.next_deadline(), Some(HEARD + 1_000 * MS));
     assert_eq!(r.state(), StateName::Master);
 }
 
 #[test]
 fn master_yields_to_a_higher_priority_advert_and_removes_its_addresses() {
-    let mut r = master(params(100, 100));
-    let ts = T0 + 5_000 * MS;
-    let out = r.handle(advert(ts, "10.9.0.1", 150, 50), ts);
+    let (r, out) = master_hearing("10.9.0.1", 150, 50);
     assert_eq!(r.state(), StateName::Backup);
     assert!(out.contains(&Action::RemoveAddresses));
     assert!(sends(&out).is_empty());
@@ -290,22 +297,18 @@ fn master_yields_to_a_higher_priority_advert_and_removes_its_addresses() {
         50,
         "learns the new master's interval"
     );
-    assert_eq!(r.next_deadline(), master_down_at(ts, 100, 50));
+    assert_eq!(r.next_deadline(), master_down_at(HEARD, 100, 50));
 }
 
 #[test]
 fn master_yields_to_equal_priority_from_a_higher_primary_address() {
-    let mut r = master(params(100, 100));
-    let ts = T0 + 5_000 * MS;
-    r.handle(advert(ts, "10.9.0.3", 100, 100), ts);
+    let (r, _) = master_hearing("10.9.0.3", 100, 100);
     assert_eq!(r.state(), StateName::Backup);
 }
 
 #[test]
 fn master_keeps_the_role_against_equal_priority_from_a_lower_primary_address() {
-    let mut r = master(params(100, 100));
-    let ts = T0 + 5_000 * MS;
-    let out = r.handle(advert(ts, "10.9.0.1", 100, 100), ts);
+    let (r, out) = master_hearing("10.9.0.1", 100, 100);
     assert_eq!(r.state(), StateName::Master);
     assert_eq!(sends(&out), vec![100], "RFC 9568: answer at once");
     assert!(
