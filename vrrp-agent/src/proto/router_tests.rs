@@ -61,15 +61,20 @@ fn transition(from: StateName, to: StateName, cause: Cause) -> Action {
     Action::Transition { from, to, cause }
 }
 
-/// When [`master_hearing`]'s master hears the advert.
-const HEARD: u64 = T0 + 5_000 * MS;
+/// Well after [`master_told`]'s router became master.
+const LATER: u64 = T0 + 5_000 * MS;
 
-/// A priority-100 master (adverts every second) after it heard one advert from `src` at
-/// [`HEARD`], and what it did.
-fn master_hearing(src: &str, priority: u8, interval_cs: u16) -> (Router, Vec<Action>) {
+/// A priority-100 master (adverts every second) after it was given `input` at [`LATER`],
+/// and what it did.
+fn master_told(input: Input) -> (Router, Vec<Action>) {
     let mut r = master(params(100, 100));
-    let out = r.handle(advert(HEARD, src, priority, interval_cs), HEARD);
+    let out = r.handle(input, LATER);
     (r, out)
+}
+
+/// [`master_told`] of one advert from `src`, arriving at [`LATER`].
+fn master_hearing(src: &str, priority: u8, interval_cs: u16) -> (Router, Vec<Action>) {
+    master_told(advert(LATER, src, priority, interval_cs))
 }
 
 fn sends(actions: &[Action]) -> Vec<u8> {
@@ -282,7 +287,7 @@ fn master_that_wakes_late_sends_one_advert_not_a_burst() {
 fn master_answers_a_priority_zero_advert_with_an_immediate_advert() {
     let (r, out) = master_hearing("10.9.0.1", 0, 100);
     assert_eq!(sends(&out), vec![100]);
-    assert_eq!(r.next_deadline(), Some(HEARD + 1_000 * MS));
+    assert_eq!(r.next_deadline(), Some(LATER + 1_000 * MS));
     assert_eq!(r.state(), StateName::Master);
 }
 
@@ -297,7 +302,7 @@ fn master_yields_to_a_higher_priority_advert_and_removes_its_addresses() {
         50,
         "learns the new master's interval"
     );
-    assert_eq!(r.next_deadline(), master_down_at(HEARD, 100, 50));
+    assert_eq!(r.next_deadline(), master_down_at(LATER, 100, 50));
 }
 
 #[test]
@@ -342,8 +347,7 @@ fn master_answers_lower_priority_at_once_but_at_most_once_per_interval() {
 
 #[test]
 fn master_shutting_down_sends_priority_zero_and_removes_addresses() {
-    let mut r = master(params(100, 100));
-    let out = r.handle(Input::Shutdown, T0 + 9_000 * MS);
+    let (r, out) = master_told(Input::Shutdown);
     assert_eq!(sends(&out), vec![0]);
     assert!(out.contains(&Action::RemoveAddresses));
     assert_eq!(r.state(), StateName::Initialize);
@@ -361,8 +365,7 @@ fn backup_shutting_down_sends_nothing() {
 
 #[test]
 fn interface_down_puts_a_master_in_fault_and_releases_the_addresses() {
-    let mut r = master(params(100, 100));
-    let out = r.handle(Input::Fault(Cause::InterfaceDown), T0 + 9_000 * MS);
+    let (mut r, out) = master_told(Input::Fault(Cause::InterfaceDown));
     assert_eq!(r.state(), StateName::Fault);
     assert!(out.contains(&Action::RemoveAddresses));
     assert!(out.contains(&Action::SendAdvert { priority: 0 }));
@@ -430,16 +433,14 @@ fn sync_group_member_entering_master_pulls_a_backup_up_at_once() {
 
 #[test]
 fn sync_group_member_yielding_pulls_a_master_down_and_releases_addresses() {
-    let mut r = master(params(100, 100));
-    let out = r.handle(Input::SyncWith(StateName::Backup), T0 + 5_000 * MS);
+    let (r, out) = master_told(Input::SyncWith(StateName::Backup));
     assert_eq!(r.state(), StateName::Backup);
     assert!(out.contains(&Action::RemoveAddresses));
 }
 
 #[test]
 fn sync_group_fault_holds_members_in_fault_until_the_faulty_one_recovers() {
-    let mut r = master(params(100, 100));
-    let out = r.handle(Input::SyncWith(StateName::Fault), T0 + 5_000 * MS);
+    let (mut r, out) = master_told(Input::SyncWith(StateName::Fault));
     assert_eq!(r.state(), StateName::Fault);
     assert_eq!(sends(&out), vec![0], "hands over with priority 0");
     assert!(out.contains(&Action::RemoveAddresses));
@@ -560,10 +561,9 @@ fn master_answers_priority_zero_at_most_once_per_interval() {
 
 #[test]
 fn a_strict_master_does_not_answer_a_lower_priority_advert() {
-    let mut r = master(RouterParams {
-        no_reply_to_lower: true,
-        ..params(200, 100)
-    });
+    let mut p = params(200, 100);
+    p.no_reply_to_lower = true;
+    let mut r = master(p);
     let t = T0 + 9_000 * MS;
     let out = r.handle(advert(t, "10.9.0.66", 100, 100), t);
     assert!(out.is_empty(), "{out:?}");
