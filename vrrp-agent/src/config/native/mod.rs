@@ -268,22 +268,21 @@ impl Reader<'_> {
 
     fn track_file(&self, spanned: &Spanned<NativeTrackFile>) -> DraftTrackFile {
         let f = spanned.get_ref();
-        let lines = &self.lines;
         DraftTrackFile {
-            file: lines.maybe(&f.file),
-            weight: lines.maybe(&f.weight),
-            init: f.init_file.as_ref().map(|i| {
-                let InitFile(init) = i.get_ref();
-                Located::new(
-                    DraftTrackFileInit {
-                        value: init.value,
-                        overwrite: init.overwrite,
-                    },
-                    &lines.of(i),
-                )
-            }),
-            ..DraftTrackFile::named(f.name.clone(), lines.of(spanned))
+            file: self.lines.maybe(&f.file),
+            weight: self.lines.maybe(&f.weight),
+            init: f.init_file.as_ref().map(|i| self.init_file(i)),
+            ..DraftTrackFile::named(f.name.clone(), self.lines.of(spanned))
         }
+    }
+
+    fn init_file(&self, spanned: &Spanned<InitFile>) -> Located<DraftTrackFileInit> {
+        let InitFile(init) = spanned.get_ref();
+        let init = DraftTrackFileInit {
+            value: init.value,
+            overwrite: init.overwrite,
+        };
+        Located::new(init, &self.lines.of(spanned))
     }
 
     fn sync_group(&self, spanned: &Spanned<NativeSyncGroup>) -> DraftSyncGroup {
