@@ -324,6 +324,29 @@ mod tests {
     const EXPECTED_PAGE: &str = include_str!("golden/own_families.prom");
 
     #[test]
+    fn tracked_items_and_suppressed_replies_appear_only_when_present() {
+        let mut st = status();
+        let page = render_prometheus(&st, &Histograms::new());
+        assert!(!page.contains("vrrpx_track_up"));
+        assert!(!page.contains("vrrpx_replies_suppressed_total"));
+        st.instances[0].tracks = vec![crate::status::TrackResult {
+            name: "chk_nginx".into(),
+            kind: "script".into(),
+            up: Some(false),
+        }];
+        st.instances[0].replies_suppressed = 7;
+        let page = render_prometheus(&st, &Histograms::new());
+        check_exposition(&page);
+        assert!(
+            page.contains(r#"track="chk_nginx",kind="script"} 0"#),
+            "{page}"
+        );
+        assert!(page
+            .lines()
+            .any(|l| l.starts_with("vrrpx_replies_suppressed_total{") && l.ends_with("} 7")));
+    }
+
+    #[test]
     fn the_page_matches_line_for_line() {
         let mut hist = Histograms::new();
         for s in [0.5, 1.0, 1.0625, 7.0] {
