@@ -22,6 +22,7 @@ pub struct Keyword<T: 'static> {
 /// of a common shape into the slot `field` picks (`expected` says what the value must
 /// be, in the error when it is not).
 pub enum Read<T: 'static> {
+    /// A reader of its own: blocks, flags, lists, keepalived's quirks.
     With(fn(&mut Reader, &Statement, &mut T)),
     /// `KEYWORD WORD`.
     Word(fn(&mut T) -> &mut Option<Located<String>>, &'static str),
