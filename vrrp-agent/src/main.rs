@@ -30,6 +30,32 @@ struct Cli {
     command: Command,
 }
 
+/// The instances `drain` and `undrain` act on, and the daemon to ask.
+#[derive(clap::Args)]
+struct Selection {
+    /// Instances to drain or undrain (`vrrp_instance` names).
+    instances: Vec<String>,
+    /// Every instance.
+    #[arg(long, conflicts_with = "instances")]
+    all: bool,
+    /// Control socket of the daemon to ask [default: /run/vrrpx/control.sock, or
+    /// /run/vrrpx/netns/NAME/control.sock inside `ip netns exec NAME`].
+    #[arg(long)]
+    control: Option<PathBuf>,
+}
+
+impl Selection {
+    /// The control socket and the named instances (empty for `--all`); naming none
+    /// without `--all` is refused, so a bare `vrrp-agent drain` touches nothing.
+    fn resolve(self, verb: &str) -> Result<(PathBuf, Vec<String>)> {
+        if self.instances.is_empty() && !self.all {
+            bail!("name the instances to {verb}, or --all");
+        }
+        let control = self.control.unwrap_or_else(default_control_socket);
+        Ok((control, self.instances))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the VRRP instances of a configuration file (keepalived.conf syntax, or native
@@ -108,31 +134,17 @@ enum Command {
     /// /var/lib/vrrpx). `--soft` only lowers their priority to 1, so this node still
     /// serves when no other router can.
     Drain {
-        /// Instances to drain (`vrrp_instance` names).
-        instances: Vec<String>,
-        /// Every instance.
-        #[arg(long, conflicts_with = "instances")]
-        all: bool,
+        #[command(flatten)]
+        selection: Selection,
         /// Lower the priority to 1 instead of leaving Master.
         #[arg(long)]
         soft: bool,
-        /// Control socket of the daemon to ask [default: /run/vrrpx/control.sock, or
-        /// /run/vrrpx/netns/NAME/control.sock inside `ip netns exec NAME`].
-        #[arg(long)]
-        control: Option<PathBuf>,
     },
     /// End the maintenance of the named instances (or `--all`): they take part in
     /// elections again with their own priority.
     Undrain {
-        /// Instances to undrain.
-        instances: Vec<String>,
-        /// Every instance.
-        #[arg(long, conflicts_with = "instances")]
-        all: bool,
-        /// Control socket of the daemon to ask [default: /run/vrrpx/control.sock, or
-        /// /run/vrrpx/netns/NAME/control.sock inside `ip netns exec NAME`].
-        #[arg(long)]
-        control: Option<PathBuf>,
+        #[command(flatten)]
+        selection: Selection,
     },
     /// Follow the running daemon's events (transitions, split brain) as JSON lines with
     /// sequence numbers.
@@ -280,29 +292,14 @@ fn main() -> Result<()> {
             println!("reloaded");
             Ok(())
         }),
-        Command::Drain {
-            instances,
-            all,
-            soft,
-            control,
-        } => rt.block_on(async {
-            if instances.is_empty() && !all {
-                bail!("name the instances to drain, or --all");
-            }
-            let control = control.unwrap_or_else(default_control_socket);
+        Command::Drain { selection, soft } => rt.block_on(async {
+            let (control, instances) = selection.resolve("drain")?;
             vrrp_agent::control::client::drain(&control, &instances, soft).await?;
             println!("drained{}", if soft { " (soft: priority 1)" } else { "" });
             Ok(())
         }),
-        Command::Undrain {
-            instances,
-            all,
-            control,
-        } => rt.block_on(async {
-            if instances.is_empty() && !all {
-                bail!("name the instances to undrain, or --all");
-            }
-            let control = control.unwrap_or_else(default_control_socket);
+        Command::Undrain { selection } => rt.block_on(async {
+            let (control, instances) = selection.resolve("undrain")?;
             vrrp_agent::control::client::undrain(&control, &instances).await?;
             println!("undrained");
             Ok(())

@@ -152,66 +152,70 @@ fn check_host(host: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// Every one of `good` passes the check and every one of `bad` is refused.
+    fn assert_checks(good: &[&str], bad: &[&str]) {
+        for g in good {
+            assert!(check(g).is_ok(), "{g}: {:?}", check(g));
+        }
+        for b in bad {
+            assert!(check(b).is_err(), "{b} passed");
+        }
+    }
+
     #[test]
     fn programs_are_not_checked() {
-        assert!(check("/usr/bin/pidof nginx").is_ok());
-        assert!(check("sh -c 'exit 0'").is_ok());
-        assert!(check("").is_ok());
+        assert_checks(&["/usr/bin/pidof nginx", "sh -c 'exit 0'", ""], &[]);
     }
 
     #[test]
     fn tcp_takes_one_host_and_port() {
-        for good in [
-            "vrrpx:tcp 127.0.0.1:80",
-            "vrrpx:tcp [::1]:5432",
-            "vrrpx:tcp db.example.com:5432",
-            "vrrpx:tcp  localhost:1 ",
-        ] {
-            assert!(check(good).is_ok(), "{good}: {:?}", check(good));
-        }
-        for bad in [
-            "vrrpx:tcp",
-            "vrrpx:tcp 127.0.0.1",
-            "vrrpx:tcp 127.0.0.1:0",
-            "vrrpx:tcp 127.0.0.1:65536",
-            "vrrpx:tcp 127.0.0.1:http",
-            "vrrpx:tcp ::1:80",
-            "vrrpx:tcp [::1]",
-            "vrrpx:tcp [10.0.0.1]:80",
-            "vrrpx:tcp 10.0.0.300:80",
-            "vrrpx:tcp :80",
-            "vrrpx:tcp bad_host:80",
-            "vrrpx:tcp 127.0.0.1:80 127.0.0.1:81",
-        ] {
-            assert!(check(bad).is_err(), "{bad} passed");
-        }
+        assert_checks(
+            &[
+                "vrrpx:tcp 127.0.0.1:80",
+                "vrrpx:tcp [::1]:5432",
+                "vrrpx:tcp db.example.com:5432",
+                "vrrpx:tcp  localhost:1 ",
+            ],
+            &[
+                "vrrpx:tcp",
+                "vrrpx:tcp 127.0.0.1",
+                "vrrpx:tcp 127.0.0.1:0",
+                "vrrpx:tcp 127.0.0.1:65536",
+                "vrrpx:tcp 127.0.0.1:http",
+                "vrrpx:tcp ::1:80",
+                "vrrpx:tcp [::1]",
+                "vrrpx:tcp [10.0.0.1]:80",
+                "vrrpx:tcp 10.0.0.300:80",
+                "vrrpx:tcp :80",
+                "vrrpx:tcp bad_host:80",
+                "vrrpx:tcp 127.0.0.1:80 127.0.0.1:81",
+            ],
+        );
     }
 
     #[test]
     fn http_takes_an_http_url_and_an_optional_status() {
-        for good in [
-            "vrrpx:http http://127.0.0.1/healthz",
-            "vrrpx:http http://127.0.0.1:8080/ready status 204",
-            "vrrpx:http http://[fd00::1]:8080/",
-            "vrrpx:http http://lb.example.com",
-            "vrrpx:http http://127.0.0.1/ status 599",
-        ] {
-            assert!(check(good).is_ok(), "{good}: {:?}", check(good));
-        }
-        for bad in [
-            "vrrpx:http",
-            "vrrpx:http 127.0.0.1/healthz",
-            "vrrpx:http https://127.0.0.1/",
-            "vrrpx:http http:///healthz",
-            "vrrpx:http http://127.0.0.1:0/",
-            "vrrpx:http http://127.0.0.1/ status 99",
-            "vrrpx:http http://127.0.0.1/ status 600",
-            "vrrpx:http http://127.0.0.1/ status ok",
-            "vrrpx:http http://127.0.0.1/ 200",
-            "vrrpx:http http://127.0.0.1/ status",
-        ] {
-            assert!(check(bad).is_err(), "{bad} passed");
-        }
+        assert_checks(
+            &[
+                "vrrpx:http http://127.0.0.1/healthz",
+                "vrrpx:http http://127.0.0.1:8080/ready status 204",
+                "vrrpx:http http://[fd00::1]:8080/",
+                "vrrpx:http http://lb.example.com",
+                "vrrpx:http http://127.0.0.1/ status 599",
+            ],
+            &[
+                "vrrpx:http",
+                "vrrpx:http 127.0.0.1/healthz",
+                "vrrpx:http https://127.0.0.1/",
+                "vrrpx:http http:///healthz",
+                "vrrpx:http http://127.0.0.1:0/",
+                "vrrpx:http http://127.0.0.1/ status 99",
+                "vrrpx:http http://127.0.0.1/ status 600",
+                "vrrpx:http http://127.0.0.1/ status ok",
+                "vrrpx:http http://127.0.0.1/ 200",
+                "vrrpx:http http://127.0.0.1/ status",
+            ],
+        );
     }
 
     #[test]

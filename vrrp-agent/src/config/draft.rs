@@ -322,25 +322,31 @@ pub fn format_seconds(micros: Micros) -> String {
 mod tests {
     use super::*;
 
+    /// Seconds spelled as we print them: each reads back to the same microseconds.
+    const CANONICAL_SECONDS: [(&str, Micros); 5] = [
+        ("1", 1_000_000),
+        ("0.01", 10_000),
+        ("2.5", 2_500_000),
+        ("3", 3_000_000),
+        ("0.000001", 1),
+    ];
+
     #[test]
     fn decimal_seconds_are_read_exactly() {
-        assert_eq!(parse_decimal_seconds("1"), Some(1_000_000));
-        assert_eq!(parse_decimal_seconds("0.01"), Some(10_000));
-        assert_eq!(parse_decimal_seconds("2.5"), Some(2_500_000));
+        for (text, micros) in CANONICAL_SECONDS {
+            assert_eq!(parse_decimal_seconds(text), Some(micros), "{text}");
+        }
         assert_eq!(parse_decimal_seconds(".5"), Some(500_000));
-        assert_eq!(parse_decimal_seconds("0.000001"), Some(1));
-        assert_eq!(parse_decimal_seconds("0.0000001"), None);
-        assert_eq!(parse_decimal_seconds("-1"), None);
-        assert_eq!(parse_decimal_seconds("1e3"), None);
-        assert_eq!(parse_decimal_seconds("."), None);
-        assert_eq!(parse_decimal_seconds(""), None);
+        for bad in ["0.0000001", "-1", "1e3", ".", ""] {
+            assert_eq!(parse_decimal_seconds(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
     fn seconds_format_without_trailing_zeros() {
-        assert_eq!(format_seconds(10_000), "0.01");
-        assert_eq!(format_seconds(3_000_000), "3");
-        assert_eq!(format_seconds(2_500_000), "2.5");
+        for (text, micros) in CANONICAL_SECONDS {
+            assert_eq!(format_seconds(micros), text);
+        }
     }
 
     #[test]

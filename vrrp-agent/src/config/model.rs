@@ -122,6 +122,21 @@ pub struct Notify {
     pub run_as: PerNotify<Option<RunAs>>,
 }
 
+impl Notify {
+    /// Each script with its keyword and who it runs as, in the order `notify_master`,
+    /// `notify_backup`, `notify_fault`, `notify_stop`, `notify` (as [`PerNotify::each`]).
+    pub fn scripts_mut(&mut self) -> [(&'static str, &Option<String>, &mut Option<RunAs>); 5] {
+        let run_as = &mut self.run_as;
+        [
+            ("notify_master", &self.master, &mut run_as.master),
+            ("notify_backup", &self.backup, &mut run_as.backup),
+            ("notify_fault", &self.fault, &mut run_as.fault),
+            ("notify_stop", &self.stop, &mut run_as.stop),
+            ("notify", &self.any, &mut run_as.any),
+        ]
+    }
+}
+
 /// One value for each of the notify scripts of an instance or a sync group.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct PerNotify<T> {
@@ -130,6 +145,19 @@ pub struct PerNotify<T> {
     pub fault: T,
     pub stop: T,
     pub any: T,
+}
+
+impl<T> PerNotify<T> {
+    /// The five values in keyword order (as [`Notify::scripts_mut`]).
+    pub fn each(&self) -> [&T; 5] {
+        [
+            &self.master,
+            &self.backup,
+            &self.fault,
+            &self.stop,
+            &self.any,
+        ]
+    }
 }
 
 /// `USER [GROUP]` as written after `script_user`, a vrrp_script's `user`, or a notify

@@ -97,34 +97,8 @@ impl Users<'_> {
         block: &Location,
         diag: &mut Diagnostics,
     ) {
-        let slots = [
-            (
-                "notify_master",
-                &notify.master,
-                &written.master,
-                &mut notify.run_as.master,
-            ),
-            (
-                "notify_backup",
-                &notify.backup,
-                &written.backup,
-                &mut notify.run_as.backup,
-            ),
-            (
-                "notify_fault",
-                &notify.fault,
-                &written.fault,
-                &mut notify.run_as.fault,
-            ),
-            (
-                "notify_stop",
-                &notify.stop,
-                &written.stop,
-                &mut notify.run_as.stop,
-            ),
-            ("notify", &notify.any, &written.any, &mut notify.run_as.any),
-        ];
-        for (keyword, script, user, run_as) in slots {
+        let slots = notify.scripts_mut().into_iter().zip(written.each());
+        for ((keyword, script, run_as), user) in slots {
             let Some(program) = script
                 .as_deref()
                 .and_then(|s| split_argv(s).ok())

@@ -2,7 +2,7 @@
 //! described in the [module above](super).
 
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -285,16 +285,8 @@ impl Drop for ControlServer {
 fn prepare(path: &Path) -> Result<()> {
     let shown = path.display();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .with_context(|| format!("control socket directory {}", dir.display()))?;
-            // The mode above went through the umask; say exactly what we mean.
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("control socket directory {}", dir.display()))?;
-        }
+        crate::run_dir::ensure_private_dir(dir)
+            .with_context(|| format!("control socket directory {}", dir.display()))?;
     }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {

@@ -27,24 +27,38 @@ pub const VIP_PROTO: u8 = 0x56;
 /// The longest IPv4 address label the kernel stores (IFNAMSIZ - 1).
 const MAX_LABEL: usize = 15;
 
-/// Adds and removes virtual addresses; cheap to clone.
-#[derive(Clone)]
-pub struct Vips {
-    nl: Netlink,
+/// Declares a cheap-to-clone handle that makes its changes over an rtnetlink connection:
+/// `new` shares the caller's, `connect` opens one in the calling thread's namespace.
+macro_rules! netlink_handle {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            nl: Netlink,
+        }
+
+        impl $name {
+            pub fn new(nl: &Netlink) -> $name {
+                $name { nl: nl.clone() }
+            }
+
+            /// A fresh rtnetlink connection in the calling thread's namespace.
+            pub fn connect() -> Result<$name> {
+                Ok($name {
+                    nl: Netlink::connect()?,
+                })
+            }
+        }
+    };
 }
+pub(super) use netlink_handle;
+
+netlink_handle!(
+    /// Adds and removes virtual addresses; cheap to clone.
+    Vips
+);
 
 impl Vips {
-    pub fn new(nl: &Netlink) -> Vips {
-        Vips { nl: nl.clone() }
-    }
-
-    /// A fresh rtnetlink connection in the calling thread's namespace.
-    pub fn connect() -> Result<Vips> {
-        Ok(Vips {
-            nl: Netlink::connect()?,
-        })
-    }
-
     /// Add `addr/prefix_len` to `ifindex`, marked as ours. IPv4 addresses may carry a
     /// `label` (keepalived's `label eth0:1`); IPv6 addresses are added without duplicate
     /// address detection (`IFA_F_NODAD`), keeping the prefix route, so a VIP answers the

@@ -12,6 +12,7 @@ use rtnetlink::{LinkMacVlan, LinkUnspec};
 
 use super::iface::name_of;
 use super::netlink::{errno, nl_error, Link, Netlink};
+use super::vip::netlink_handle;
 
 /// The virtual router MAC of `vrid` (RFC 5798 §7.3).
 pub fn vmac_mac(vrid: u8, ipv6: bool) -> [u8; 6] {
@@ -38,24 +39,12 @@ pub fn fmt_mac(m: [u8; 6]) -> String {
     )
 }
 
-/// Creates and deletes vmac interfaces; cheap to clone.
-#[derive(Clone)]
-pub struct Vmacs {
-    nl: Netlink,
-}
+netlink_handle!(
+    /// Creates and deletes vmac interfaces; cheap to clone.
+    Vmacs
+);
 
 impl Vmacs {
-    pub fn new(nl: &Netlink) -> Vmacs {
-        Vmacs { nl: nl.clone() }
-    }
-
-    /// A fresh rtnetlink connection in the calling thread's namespace.
-    pub fn connect() -> Result<Vmacs> {
-        Ok(Vmacs {
-            nl: Netlink::connect()?,
-        })
-    }
-
     /// Make `name` a macvlan (bridge mode) of `parent` with `mac`, up, and return its
     /// ifindex. An existing macvlan of the same parent with the same MAC is reused, so
     /// calling this twice (or after a crash) is fine.

@@ -118,6 +118,27 @@ mod tests {
     use vrrp_ebpf::abi::Reason;
     use vrrp_ebpf::classify::Verdict;
 
+    /// An advert for 10.9.0.100 without a password.
+    fn advert(version: Version, vrid: u8, priority: u8, interval_cs: u16) -> AdvertOut {
+        AdvertOut {
+            version,
+            vrid,
+            priority,
+            interval_cs,
+            addrs: vec!["10.9.0.100".parse().unwrap()],
+            auth_pass: None,
+        }
+    }
+
+    /// `advert`'s bytes as 10.9.0.1 sends them to 224.0.0.18.
+    fn emitted(advert: &AdvertOut, form: ChecksumForm) -> Vec<u8> {
+        advert.emit(
+            "10.9.0.1".parse().unwrap(),
+            "224.0.0.18".parse().unwrap(),
+            form,
+        )
+    }
+
     /// Wrap a VRRP message in Ethernet + IPv4 so the shared classifier can judge it.
     fn frame_v4(msg: &[u8], src: [u8; 4]) -> Vec<u8> {
         let mut f = vec![1, 0, 0x5e, 0, 0, 0x12, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
@@ -133,19 +154,7 @@ mod tests {
 
     #[test]
     fn v3_advert_bytes_are_laid_out_as_rfc_5798_section_5_1_draws_them() {
-        let a = AdvertOut {
-            version: Version::V3,
-            vrid: 51,
-            priority: 150,
-            interval_cs: 10,
-            addrs: vec!["10.9.0.100".parse().unwrap()],
-            auth_pass: None,
-        };
-        let m = a.emit(
-            "10.9.0.1".parse().unwrap(),
-            "224.0.0.18".parse().unwrap(),
-            ChecksumForm::Pseudo,
-        );
+        let m = emitted(&advert(Version::V3, 51, 150, 10), ChecksumForm::Pseudo);
         assert_eq!(&m[..6], &[0x31, 51, 150, 1, 0x00, 0x0a]);
         assert_eq!(&m[8..], &[10, 9, 0, 100]);
         let mut counters = Counters::default();
@@ -168,37 +177,17 @@ mod tests {
 
     #[test]
     fn v3_plain_checksum_form_verifies_without_the_pseudo_header() {
-        let a = AdvertOut {
-            version: Version::V3,
-            vrid: 9,
-            priority: 100,
-            interval_cs: 100,
-            addrs: vec!["10.9.0.100".parse().unwrap()],
-            auth_pass: None,
-        };
-        let m = a.emit(
-            "10.9.0.1".parse().unwrap(),
-            "224.0.0.18".parse().unwrap(),
-            ChecksumForm::Plain,
-        );
+        let m = emitted(&advert(Version::V3, 9, 100, 100), ChecksumForm::Plain);
         assert!(checksum::verifies(checksum::sum(&m)));
     }
 
     #[test]
     fn v2_advert_rounds_the_interval_up_to_seconds_and_appends_the_password() {
         let a = AdvertOut {
-            version: Version::V2,
-            vrid: 52,
-            priority: 100,
-            interval_cs: 150,
-            addrs: vec!["10.9.0.100".parse().unwrap()],
             auth_pass: Some(*b"secret!!"),
+            ..advert(Version::V2, 52, 100, 150)
         };
-        let m = a.emit(
-            "10.9.0.1".parse().unwrap(),
-            "224.0.0.18".parse().unwrap(),
-            ChecksumForm::Pseudo,
-        );
+        let m = emitted(&a, ChecksumForm::Pseudo);
         assert_eq!(&m[..6], &[0x21, 52, 100, 1, 1, 2]);
         assert_eq!(&m[12..], b"secret!!");
         assert!(

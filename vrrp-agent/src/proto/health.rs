@@ -47,11 +47,10 @@ impl Default for Health {
     /// Nothing known yet: the driver resolves the interface before anything runs.
     fn default() -> Health {
         Health {
-            drained: false,
             link: LinkHealth::Missing,
             source: false,
             setup: false,
-            track: TrackHealth::Ok,
+            ..Health::all_clear()
         }
     }
 }
@@ -140,14 +139,73 @@ mod tests {
         Health::all_clear()
     }
 
+    fn tracking(track: TrackHealth) -> Health {
+        Health { track, ..healthy() }
+    }
+
+    /// The facts `reconcile` is given, healthy, alone (no sync group) and running unless
+    /// a test says otherwise.
+    struct Given {
+        state: StateName,
+        health: Health,
+        group_faulted: bool,
+        stopped: bool,
+        fault_cause: Option<Cause>,
+    }
+
+    fn given(state: StateName) -> Given {
+        Given {
+            state,
+            health: healthy(),
+            group_faulted: false,
+            stopped: false,
+            fault_cause: None,
+        }
+    }
+
+    /// An instance in Fault for `cause`.
+    fn in_fault(cause: Cause) -> Given {
+        Given {
+            fault_cause: Some(cause),
+            ..given(StateName::Fault)
+        }
+    }
+
+    impl Given {
+        fn with(self, health: Health) -> Given {
+            Given { health, ..self }
+        }
+        fn in_a_faulty_group(self) -> Given {
+            Given {
+                group_faulted: true,
+                ..self
+            }
+        }
+        fn stopped(self) -> Given {
+            Given {
+                stopped: true,
+                ..self
+            }
+        }
+        fn reconcile(&self) -> Option<Input> {
+            reconcile(
+                self.state,
+                &self.health,
+                self.group_faulted,
+                self.stopped,
+                self.fault_cause,
+            )
+        }
+    }
+
     #[test]
     fn an_instance_without_carrier_at_start_goes_to_fault_not_init() {
-        let h = Health {
+        let down = Health {
             link: LinkHealth::Down,
             ..healthy()
         };
         assert_eq!(
-            reconcile(StateName::Initialize, &h, false, false, None),
+            given(StateName::Initialize).with(down).reconcile(),
             Some(Input::Fault(Cause::InterfaceDown))
         );
     }
@@ -155,13 +213,7 @@ mod tests {
     #[test]
     fn carrier_back_restarts_with_interface_up_as_the_cause() {
         assert_eq!(
-            reconcile(
-                StateName::Fault,
-                &healthy(),
-                false,
-                false,
-                Some(Cause::InterfaceDown)
-            ),
+            in_fault(Cause::InterfaceDown).reconcile(),
             Some(Input::Recovered(Cause::InterfaceUp))
         );
     }
@@ -180,48 +232,31 @@ mod tests {
         assert_eq!(h.fault(), Some(Cause::Drained), "the operator's word first");
         let h = Health {
             source: false,
-            track: TrackHealth::Failed,
-            ..healthy()
+            ..tracking(TrackHealth::Failed)
         };
         assert_eq!(h.fault(), Some(Cause::NoSourceAddress));
-        let h = Health {
-            track: TrackHealth::Failed,
-            ..healthy()
-        };
-        assert_eq!(h.fault(), Some(Cause::TrackFailed));
+        assert_eq!(
+            tracking(TrackHealth::Failed).fault(),
+            Some(Cause::TrackFailed)
+        );
     }
 
     #[test]
     fn a_pending_check_keeps_init_and_leaves_a_running_instance_alone() {
-        let h = Health {
-            track: TrackHealth::Pending,
-            ..healthy()
-        };
-        assert_eq!(
-            reconcile(StateName::Initialize, &h, false, false, None),
-            None
-        );
-        assert_eq!(reconcile(StateName::Master, &h, false, false, None), None);
+        let pending = tracking(TrackHealth::Pending);
+        assert_eq!(given(StateName::Initialize).with(pending).reconcile(), None);
+        assert_eq!(given(StateName::Master).with(pending).reconcile(), None);
     }
 
     #[test]
     fn a_failed_first_check_puts_init_in_fault_and_a_pass_starts_it() {
-        let failed = Health {
-            track: TrackHealth::Failed,
-            ..healthy()
-        };
+        let failed = tracking(TrackHealth::Failed);
         assert_eq!(
-            reconcile(StateName::Initialize, &failed, false, false, None),
+            given(StateName::Initialize).with(failed).reconcile(),
             Some(Input::Fault(Cause::TrackFailed))
         );
         assert_eq!(
-            reconcile(
-                StateName::Fault,
-                &healthy(),
-                false,
-                false,
-                Some(Cause::TrackFailed)
-            ),
+            in_fault(Cause::TrackFailed).reconcile(),
             Some(Input::Recovered(Cause::Recovered))
         );
     }
@@ -229,57 +264,37 @@ mod tests {
     #[test]
     fn a_healthy_member_stays_in_fault_while_another_member_is_faulty() {
         assert_eq!(
-            reconcile(
-                StateName::Fault,
-                &healthy(),
-                true,
-                false,
-                Some(Cause::SyncGroup)
-            ),
+            in_fault(Cause::SyncGroup).in_a_faulty_group().reconcile(),
             None
         );
         assert_eq!(
-            reconcile(StateName::Master, &healthy(), true, false, None),
+            given(StateName::Master).in_a_faulty_group().reconcile(),
             Some(Input::Fault(Cause::SyncGroup))
         );
     }
 
     #[test]
     fn a_member_whose_own_check_still_fails_is_not_restarted_by_its_group() {
-        let failed = Health {
-            track: TrackHealth::Failed,
-            ..healthy()
-        };
-        // Its group recovered (group_faulted false), but its own check fails.
+        // Its group recovered (not faulty any more), but its own check fails.
         assert_eq!(
-            reconcile(
-                StateName::Fault,
-                &failed,
-                false,
-                false,
-                Some(Cause::TrackFailed)
-            ),
+            in_fault(Cause::TrackFailed)
+                .with(tracking(TrackHealth::Failed))
+                .reconcile(),
             None
         );
     }
 
     #[test]
     fn a_stopped_instance_is_never_started_again() {
-        assert_eq!(
-            reconcile(StateName::Initialize, &healthy(), false, true, None),
-            None
-        );
+        assert_eq!(given(StateName::Initialize).stopped().reconcile(), None);
     }
 
     #[test]
     fn an_idle_instance_starts() {
         assert_eq!(
-            reconcile(StateName::Initialize, &healthy(), false, false, None),
+            given(StateName::Initialize).reconcile(),
             Some(Input::Startup)
         );
-        assert_eq!(
-            reconcile(StateName::Backup, &healthy(), false, false, None),
-            None
-        );
+        assert_eq!(given(StateName::Backup).reconcile(), None);
     }
 }

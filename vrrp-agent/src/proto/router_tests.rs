@@ -51,6 +51,32 @@ fn master(p: RouterParams) -> Router {
     r
 }
 
+/// The Master_Down deadline of a backup of `priority` that heard a master advertising
+/// every `interval_cs` at `ts`.
+fn master_down_at(ts: u64, priority: u8, interval_cs: u16) -> Option<u64> {
+    Some(ts + master_down_interval_ns(priority, interval_cs))
+}
+
+fn transition(from: StateName, to: StateName, cause: Cause) -> Action {
+    Action::Transition { from, to, cause }
+}
+
+/// Well after [`master_told`]'s router became master.
+const LATER: u64 = T0 + 5_000 * MS;
+
+/// A priority-100 master (adverts every second) after it was given `input` at [`LATER`],
+/// and what it did.
+fn master_told(input: Input) -> (Router, Vec<Action>) {
+    let mut r = master(params(100, 100));
+    let out = r.handle(input, LATER);
+    (r, out)
+}
+
+/// [`master_told`] of one advert from `src`, arriving at [`LATER`].
+fn master_hearing(src: &str, priority: u8, interval_cs: u16) -> (Router, Vec<Action>) {
+    master_told(advert(LATER, src, priority, interval_cs))
+}
+
 fn sends(actions: &[Action]) -> Vec<u8> {
     actions
         .iter()
@@ -72,11 +98,11 @@ fn startup_with_priority_255_becomes_master_at_once_and_announces() {
             Action::SendAdvert { priority: 255 },
             Action::AddAddresses,
             Action::Announce { count: 5 },
-            Action::Transition {
-                from: StateName::Initialize,
-                to: StateName::Master,
-                cause: Cause::AddressOwner
-            },
+            transition(
+                StateName::Initialize,
+                StateName::Master,
+                Cause::AddressOwner
+            ),
         ]
     );
 }
@@ -86,10 +112,7 @@ fn startup_below_255_becomes_backup_with_master_down_interval_armed() {
     let mut r = Router::new(params(100, 100));
     let out = r.handle(Input::Startup, T0);
     assert_eq!(r.state(), StateName::Backup);
-    assert_eq!(
-        r.next_deadline(),
-        Some(T0 + master_down_interval_ns(100, 100))
-    );
+    assert_eq!(r.next_deadline(), master_down_at(T0, 100, 100));
     assert!(sends(&out).is_empty(), "a backup is silent");
 }
 
@@ -104,11 +127,11 @@ fn backup_takes_over_when_master_down_timer_fires() {
     assert_eq!(sends(&out), vec![100]);
     assert!(out.contains(&Action::AddAddresses));
     assert!(out.contains(&Action::Announce { count: 5 }));
-    assert!(out.contains(&Action::Transition {
-        from: StateName::Backup,
-        to: StateName::Master,
-        cause: Cause::MasterDown
-    }));
+    assert!(out.contains(&transition(
+        StateName::Backup,
+        StateName::Master,
+        Cause::MasterDown
+    )));
 }
 
 #[test]
@@ -117,10 +140,7 @@ fn backup_resets_master_down_from_the_kernel_arrival_time_of_an_equal_or_higher_
     let ts = T0 + 500 * MS;
     // Read by userspace much later than it arrived: the deadline still counts from `ts`.
     r.handle(advert(ts, "10.9.0.1", 150, 100), T0 + 900 * MS);
-    assert_eq!(
-        r.next_deadline(),
-        Some(ts + master_down_interval_ns(100, 100))
-    );
+    assert_eq!(r.next_deadline(), master_down_at(ts, 100, 100));
     assert_eq!(r.current_master, Some((ip("10.9.0.1"), 150)));
 }
 
@@ -129,10 +149,7 @@ fn backup_learns_master_adver_interval_from_the_master_advert() {
     let mut r = started(params(100, 100));
     r.handle(advert(T0 + MS, "10.9.0.1", 150, 10), T0 + MS);
     assert_eq!(r.master_adver_int_cs(), 10);
-    assert_eq!(
-        r.next_deadline(),
-        Some(T0 + MS + master_down_interval_ns(100, 10))
-    );
+    assert_eq!(r.next_deadline(), master_down_at(T0 + MS, 100, 10));
 }
 
 #[test]
@@ -164,42 +181,48 @@ fn backup_ignores_a_lower_priority_advert_when_preempting_and_lets_the_timer_run
 
 #[test]
 fn backup_with_preemption_off_accepts_a_lower_priority_master() {
-    let mut p = params(200, 100);
-    p.preempt = false;
-    let mut r = started(p);
+    let mut r = started(RouterParams {
+        preempt: false,
+        ..params(200, 100)
+    });
     let ts = T0 + 10 * MS;
     r.handle(advert(ts, "10.9.0.1", 100, 100), ts);
-    assert_eq!(
-        r.next_deadline(),
-        Some(ts + master_down_interval_ns(200, 100))
-    );
+    assert_eq!(r.next_deadline(), master_down_at(ts, 200, 100));
+}
+
+/// Where the Master_Down deadline of a priority-200 backup with `delay_ms` of preempt
+/// delay stands after it heard 10.9.0.1 (advertising every second) with each
+/// `(ms after T0, priority)` in turn.
+fn preempt_delayed_deadline(delay_ms: u64, heard: &[(u64, u8)]) -> Option<u64> {
+    let mut r = started(RouterParams {
+        preempt_delay_ns: delay_ms * MS,
+        ..params(200, 100)
+    });
+    for &(ms, priority) in heard {
+        let ts = T0 + ms * MS;
+        r.handle(advert(ts, "10.9.0.1", priority, 100), ts);
+    }
+    r.next_deadline()
+}
+
+/// That backup's deadline once it accepted the advert heard at `ms` after T0.
+fn accepted_at(ms: u64) -> Option<u64> {
+    master_down_at(T0 + ms * MS, 200, 100)
 }
 
 #[test]
 fn backup_within_preempt_delay_accepts_a_lower_priority_master_then_preempts_after_it() {
-    let mut p = params(200, 100);
-    p.preempt_delay_ns = 2_000 * MS;
-    let mut r = started(p);
-    let ts = T0 + 1_000 * MS;
-    r.handle(advert(ts, "10.9.0.1", 100, 100), ts);
-    assert_eq!(
-        r.next_deadline(),
-        Some(ts + master_down_interval_ns(200, 100))
-    );
+    let first = [(1_000, 100)];
+    assert_eq!(preempt_delayed_deadline(2_000, &first), accepted_at(1_000));
     // The delay runs from the first lower-priority advert heard (T0 + 1 s), so at
     // T0 + 2.5 s the master is still accepted...
-    let within = T0 + 2_500 * MS;
-    r.handle(advert(within, "10.9.0.1", 100, 100), within);
-    assert_eq!(
-        r.next_deadline(),
-        Some(within + master_down_interval_ns(200, 100))
-    );
+    let within = [(1_000, 100), (2_500, 100)];
+    assert_eq!(preempt_delayed_deadline(2_000, &within), accepted_at(2_500));
     // ...and from T0 + 3 s on its adverts are discarded.
-    let later = T0 + 3_100 * MS;
-    r.handle(advert(later, "10.9.0.1", 100, 100), later);
+    let later = [(1_000, 100), (2_500, 100), (3_100, 100)];
     assert_eq!(
-        r.next_deadline(),
-        Some(within + master_down_interval_ns(200, 100)),
+        preempt_delayed_deadline(2_000, &later),
+        accepted_at(2_500),
         "after the delay the lower priority advert is discarded"
     );
 }
@@ -208,41 +231,23 @@ fn backup_within_preempt_delay_accepts_a_lower_priority_master_then_preempts_aft
 fn preempt_delay_counts_from_the_first_lower_priority_advert_not_from_start_up() {
     // keepalived's semantics: a backup that recovers long after start-up (its priority
     // rises above the master's) still waits the delay out before it preempts.
-    let mut p = params(200, 100);
-    p.preempt_delay_ns = 5_000 * MS;
-    let mut r = started(p);
-    let long_after = T0 + 600_000 * MS;
-    r.handle(advert(long_after, "10.9.0.1", 100, 100), long_after);
     assert_eq!(
-        r.next_deadline(),
-        Some(long_after + master_down_interval_ns(200, 100)),
+        preempt_delayed_deadline(5_000, &[(600_000, 100)]),
+        accepted_at(600_000),
         "the first lower-priority advert is accepted: the delay only starts now"
     );
-    let after_delay = long_after + 5_000 * MS;
-    r.handle(advert(after_delay, "10.9.0.1", 100, 100), after_delay);
     assert_eq!(
-        r.next_deadline(),
-        Some(long_after + master_down_interval_ns(200, 100)),
+        preempt_delayed_deadline(5_000, &[(600_000, 100), (605_000, 100)]),
+        accepted_at(600_000),
         "once the delay is over the lower master is discarded"
     );
 }
 
 #[test]
 fn a_higher_priority_master_restarts_the_preempt_delay() {
-    let mut p = params(200, 100);
-    p.preempt_delay_ns = 2_000 * MS;
-    let mut r = started(p);
-    let t1 = T0 + 1_000 * MS;
-    r.handle(advert(t1, "10.9.0.1", 100, 100), t1);
-    let t2 = T0 + 2_000 * MS;
-    r.handle(advert(t2, "10.9.0.1", 250, 100), t2);
     // Lower again at 3.5 s: 2.5 s after the first lower advert, but the delay restarted.
-    let t3 = T0 + 3_500 * MS;
-    r.handle(advert(t3, "10.9.0.1", 100, 100), t3);
-    assert_eq!(
-        r.next_deadline(),
-        Some(t3 + master_down_interval_ns(200, 100))
-    );
+    let heard = [(1_000, 100), (2_000, 250), (3_500, 100)];
+    assert_eq!(preempt_delayed_deadline(2_000, &heard), accepted_at(3_500));
 }
 
 #[test]
@@ -253,11 +258,11 @@ fn backup_takes_over_after_skew_time_when_master_sends_priority_zero() {
     r.handle(advert(ts, "10.9.0.1", 0, 100), ts);
     assert_eq!(r.next_deadline(), Some(ts + skew_time_ns(100, 100)));
     let out = r.handle(Input::Timer, ts + skew_time_ns(100, 100));
-    assert!(out.contains(&Action::Transition {
-        from: StateName::Backup,
-        to: StateName::Master,
-        cause: Cause::MasterResigned
-    }));
+    assert!(out.contains(&transition(
+        StateName::Backup,
+        StateName::Master,
+        Cause::MasterResigned
+    )));
 }
 
 #[test]
@@ -280,19 +285,15 @@ fn master_that_wakes_late_sends_one_advert_not_a_burst() {
 
 #[test]
 fn master_answers_a_priority_zero_advert_with_an_immediate_advert() {
-    let mut r = master(params(100, 100));
-    let now = T0 + 5_000 * MS;
-    let out = r.handle(advert(now, "10.9.0.1", 0, 100), now);
+    let (r, out) = master_hearing("10.9.0.1", 0, 100);
     assert_eq!(sends(&out), vec![100]);
-    assert_eq!(r.next_deadline(), Some(now + 1_000 * MS));
+    assert_eq!(r.next_deadline(), Some(LATER + 1_000 * MS));
     assert_eq!(r.state(), StateName::Master);
 }
 
 #[test]
 fn master_yields_to_a_higher_priority_advert_and_removes_its_addresses() {
-    let mut r = master(params(100, 100));
-    let ts = T0 + 5_000 * MS;
-    let out = r.handle(advert(ts, "10.9.0.1", 150, 50), ts);
+    let (r, out) = master_hearing("10.9.0.1", 150, 50);
     assert_eq!(r.state(), StateName::Backup);
     assert!(out.contains(&Action::RemoveAddresses));
     assert!(sends(&out).is_empty());
@@ -301,25 +302,18 @@ fn master_yields_to_a_higher_priority_advert_and_removes_its_addresses() {
         50,
         "learns the new master's interval"
     );
-    assert_eq!(
-        r.next_deadline(),
-        Some(ts + master_down_interval_ns(100, 50))
-    );
+    assert_eq!(r.next_deadline(), master_down_at(LATER, 100, 50));
 }
 
 #[test]
 fn master_yields_to_equal_priority_from_a_higher_primary_address() {
-    let mut r = master(params(100, 100));
-    let ts = T0 + 5_000 * MS;
-    r.handle(advert(ts, "10.9.0.3", 100, 100), ts);
+    let (r, _) = master_hearing("10.9.0.3", 100, 100);
     assert_eq!(r.state(), StateName::Backup);
 }
 
 #[test]
 fn master_keeps_the_role_against_equal_priority_from_a_lower_primary_address() {
-    let mut r = master(params(100, 100));
-    let ts = T0 + 5_000 * MS;
-    let out = r.handle(advert(ts, "10.9.0.1", 100, 100), ts);
+    let (r, out) = master_hearing("10.9.0.1", 100, 100);
     assert_eq!(r.state(), StateName::Master);
     assert_eq!(sends(&out), vec![100], "RFC 9568: answer at once");
     assert!(
@@ -353,8 +347,7 @@ fn master_answers_lower_priority_at_once_but_at_most_once_per_interval() {
 
 #[test]
 fn master_shutting_down_sends_priority_zero_and_removes_addresses() {
-    let mut r = master(params(100, 100));
-    let out = r.handle(Input::Shutdown, T0 + 9_000 * MS);
+    let (r, out) = master_told(Input::Shutdown);
     assert_eq!(sends(&out), vec![0]);
     assert!(out.contains(&Action::RemoveAddresses));
     assert_eq!(r.state(), StateName::Initialize);
@@ -372,26 +365,26 @@ fn backup_shutting_down_sends_nothing() {
 
 #[test]
 fn interface_down_puts_a_master_in_fault_and_releases_the_addresses() {
-    let mut r = master(params(100, 100));
-    let out = r.handle(Input::Fault(Cause::InterfaceDown), T0 + 9_000 * MS);
+    let (mut r, out) = master_told(Input::Fault(Cause::InterfaceDown));
     assert_eq!(r.state(), StateName::Fault);
     assert!(out.contains(&Action::RemoveAddresses));
     assert!(out.contains(&Action::SendAdvert { priority: 0 }));
     assert_eq!(r.next_deadline(), None);
     let out = r.handle(Input::Recovered(Cause::InterfaceUp), T0 + 10_000 * MS);
     assert_eq!(r.state(), StateName::Backup);
-    assert!(out.contains(&Action::Transition {
-        from: StateName::Fault,
-        to: StateName::Backup,
-        cause: Cause::InterfaceUp
-    }));
+    assert!(out.contains(&transition(
+        StateName::Fault,
+        StateName::Backup,
+        Cause::InterfaceUp
+    )));
 }
 
 #[test]
 fn master_repeats_gratuitous_arp_after_garp_master_delay_then_refreshes() {
-    let mut p = params(100, 100);
-    p.garp_refresh_ns = Some(60_000 * MS);
-    let mut r = master(p);
+    let mut r = master(RouterParams {
+        garp_refresh_ns: Some(60_000 * MS),
+        ..params(100, 100)
+    });
     let became = T0 + master_down_interval_ns(100, 100);
     let out = r.handle(Input::Timer, became + 5_000 * MS);
     assert!(out.contains(&Action::Announce { count: 5 }));
@@ -413,9 +406,10 @@ fn tracking_lowers_priority_and_the_next_advert_carries_it() {
 
 #[test]
 fn v2_skew_uses_whole_seconds_and_does_not_learn_the_interval() {
-    let mut p = params(100, 200);
-    p.version = Version::V2;
-    let mut r = started(p);
+    let mut r = started(RouterParams {
+        version: Version::V2,
+        ..params(100, 200)
+    });
     assert_eq!(
         r.next_deadline(),
         Some(T0 + master_down_interval_v2_ns(100, 2))
@@ -430,25 +424,23 @@ fn sync_group_member_entering_master_pulls_a_backup_up_at_once() {
     let out = r.handle(Input::SyncWith(StateName::Master), T0 + MS);
     assert_eq!(r.state(), StateName::Master);
     assert!(out.contains(&Action::AddAddresses));
-    assert!(out.contains(&Action::Transition {
-        from: StateName::Backup,
-        to: StateName::Master,
-        cause: Cause::SyncGroup
-    }));
+    assert!(out.contains(&transition(
+        StateName::Backup,
+        StateName::Master,
+        Cause::SyncGroup
+    )));
 }
 
 #[test]
 fn sync_group_member_yielding_pulls_a_master_down_and_releases_addresses() {
-    let mut r = master(params(100, 100));
-    let out = r.handle(Input::SyncWith(StateName::Backup), T0 + 5_000 * MS);
+    let (r, out) = master_told(Input::SyncWith(StateName::Backup));
     assert_eq!(r.state(), StateName::Backup);
     assert!(out.contains(&Action::RemoveAddresses));
 }
 
 #[test]
 fn sync_group_fault_holds_members_in_fault_until_the_faulty_one_recovers() {
-    let mut r = master(params(100, 100));
-    let out = r.handle(Input::SyncWith(StateName::Fault), T0 + 5_000 * MS);
+    let (mut r, out) = master_told(Input::SyncWith(StateName::Fault));
     assert_eq!(r.state(), StateName::Fault);
     assert_eq!(sends(&out), vec![0], "hands over with priority 0");
     assert!(out.contains(&Action::RemoveAddresses));
@@ -488,25 +480,22 @@ fn an_instance_that_cannot_start_goes_from_init_to_fault_and_starts_when_the_cau
     assert_eq!(r.state(), StateName::Fault);
     assert_eq!(
         out,
-        vec![Action::Transition {
-            from: StateName::Initialize,
-            to: StateName::Fault,
-            cause: Cause::NoSourceAddress
-        }]
+        vec![transition(
+            StateName::Initialize,
+            StateName::Fault,
+            Cause::NoSourceAddress
+        )]
     );
     assert!(sends(&out).is_empty(), "nothing is sent from INIT");
     let t = T0 + 5_000 * MS;
     let out = r.handle(Input::Recovered(Cause::Recovered), t);
     assert_eq!(r.state(), StateName::Backup);
-    assert_eq!(
-        r.next_deadline(),
-        Some(t + master_down_interval_ns(100, 100))
-    );
-    assert!(out.contains(&Action::Transition {
-        from: StateName::Fault,
-        to: StateName::Backup,
-        cause: Cause::Recovered
-    }));
+    assert_eq!(r.next_deadline(), master_down_at(t, 100, 100));
+    assert!(out.contains(&transition(
+        StateName::Fault,
+        StateName::Backup,
+        Cause::Recovered
+    )));
 }
 
 #[test]
@@ -539,10 +528,7 @@ fn a_learned_interval_is_kept_between_a_tenth_and_three_times_our_own() {
     let ts = T0 + 10 * MS;
     r.handle(advert(ts, "10.9.0.1", 150, 4095), ts);
     assert_eq!(r.master_adver_int_cs(), 300);
-    assert_eq!(
-        r.next_deadline(),
-        Some(ts + master_down_interval_ns(100, 300))
-    );
+    assert_eq!(r.next_deadline(), master_down_at(ts, 100, 300));
     // A forged 1 cs advert must not make us take over from a healthy master in 30 ms.
     let ts = T0 + 20 * MS;
     r.handle(advert(ts, "10.9.0.1", 150, 1), ts);

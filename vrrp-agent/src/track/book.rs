@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::model::{Config, RunAs, TrackFileInit};
+use crate::config::model::{Config, RunAs, Script, TrackFileInit};
 
 use super::probe::Probe;
 use super::state::{evaluate, CheckState, Item, Kind, Reading, Status, Verdict};
@@ -34,6 +34,21 @@ impl CheckPlan {
     /// The parsed script; an error here is reported at every run as "cannot start".
     pub fn probe(&self) -> Result<Probe, String> {
         Probe::parse(&self.script)
+    }
+}
+
+impl From<&Script> for CheckPlan {
+    fn from(s: &Script) -> CheckPlan {
+        CheckPlan {
+            name: s.name.clone(),
+            script: s.script.clone(),
+            interval: s.interval,
+            timeout: s.timeout,
+            rise: s.rise,
+            fall: s.fall,
+            init_fail: s.init_fail,
+            run_as: s.run_as.clone(),
+        }
     }
 }
 
@@ -142,30 +157,19 @@ impl Plan {
         let checks = config
             .scripts
             .iter()
-            .filter(|s| used(Source::Script(s.name.clone())))
-            .map(|s| CheckPlan {
-                name: s.name.clone(),
-                script: s.script.clone(),
-                interval: s.interval,
-                timeout: s.timeout,
-                rise: s.rise,
-                fall: s.fall,
-                init_fail: s.init_fail,
-                run_as: s.run_as.clone(),
-            })
-            .collect();
+            .filter(|s| used(Source::Script(s.name.clone())));
         let files = config
             .track_files
             .iter()
-            .filter(|f| used(Source::File(f.name.clone())))
+            .filter(|f| used(Source::File(f.name.clone())));
+        plan.checks = checks.map(CheckPlan::from).collect();
+        plan.files = files
             .map(|f| FilePlan {
                 name: f.name.clone(),
                 path: f.path.clone(),
                 init: f.init,
             })
             .collect();
-        plan.checks = checks;
-        plan.files = files;
         plan
     }
 }
@@ -452,31 +456,31 @@ vrrp_instance VI_B {
         TrackBook::new(&Plan::from_config(&config(CONF)))
     }
 
-    fn run(source: &str, result: RunResult) -> TrackUpdate {
+    fn update(source: Source, observation: Observation) -> TrackUpdate {
         TrackUpdate {
-            source: Source::Script(source.into()),
-            observation: Observation::Run(result),
+            source,
+            observation,
         }
+    }
+
+    fn run(source: &str, result: RunResult) -> TrackUpdate {
+        update(Source::Script(source.into()), Observation::Run(result))
     }
 
     fn link(name: &str, up: bool) -> TrackUpdate {
-        TrackUpdate {
-            source: Source::Interface(name.into()),
-            observation: Observation::Link {
-                up,
-                detail: String::new(),
-            },
-        }
+        let detail = String::new();
+        update(
+            Source::Interface(name.into()),
+            Observation::Link { up, detail },
+        )
     }
 
     fn value(name: &str, value: i64) -> TrackUpdate {
-        TrackUpdate {
-            source: Source::File(name.into()),
-            observation: Observation::Value {
-                value,
-                detail: String::new(),
-            },
-        }
+        let detail = String::new();
+        update(
+            Source::File(name.into()),
+            Observation::Value { value, detail },
+        )
     }
 
     #[test]

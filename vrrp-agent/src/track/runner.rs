@@ -296,19 +296,24 @@ mod tests {
 
     #[test]
     fn track_file_numbers_read_like_strtol() {
-        assert_eq!(parse_leading_integer("42\n"), Some(42));
-        assert_eq!(parse_leading_integer("  -7 apples"), Some(-7));
-        assert_eq!(parse_leading_integer("+3"), Some(3));
-        assert_eq!(parse_leading_integer("0x1f"), Some(31));
-        assert_eq!(parse_leading_integer("010"), Some(8));
-        assert_eq!(parse_leading_integer("0"), Some(0));
-        assert_eq!(parse_leading_integer("0xg"), Some(0));
-        assert_eq!(parse_leading_integer("abc"), None);
-        assert_eq!(parse_leading_integer(""), None);
-        assert_eq!(
-            parse_leading_integer("99999999999999999999999"),
-            Some(i64::MAX)
-        );
+        for (text, want, why) in [
+            ("42\n", Some(42), "the newline ends the number"),
+            (
+                "  -7 apples",
+                Some(-7),
+                "leading blanks, a sign, trailing words",
+            ),
+            ("+3", Some(3), "a plus sign"),
+            ("0x1f", Some(31), "0x is hexadecimal"),
+            ("010", Some(8), "a leading 0 is octal"),
+            ("0", Some(0), "a lone 0"),
+            ("0xg", Some(0), "0x without hex digits reads as the 0"),
+            ("abc", None, "no digits"),
+            ("", None, "nothing"),
+            ("99999999999999999999999", Some(i64::MAX), "saturates"),
+        ] {
+            assert_eq!(parse_leading_integer(text), want, "{text:?}: {why}");
+        }
     }
 
     #[test]

@@ -165,6 +165,14 @@ mod tests {
     struct Scratch(PathBuf);
 
     impl Scratch {
+        /// The scratch directory of a test that needs root (to own and chown files);
+        /// `None` when not root, and the test checks nothing.
+        fn as_root(name: &str) -> Option<Scratch> {
+            // SAFETY: geteuid has no preconditions.
+            let root = unsafe { libc::geteuid() == 0 };
+            root.then(|| Scratch::new(name))
+        }
+
         /// A root-owned 0755 directory under /tmp (sticky), so only what the test changes
         /// is unsafe.
         fn new(name: &str) -> Scratch {
@@ -189,11 +197,6 @@ mod tests {
         }
     }
 
-    fn as_root() -> bool {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
-    }
-
     #[test]
     fn system_programs_are_safe() {
         for program in ["pidof", "true", "sh"] {
@@ -204,10 +207,9 @@ mod tests {
 
     #[test]
     fn a_world_writable_script_run_as_root_is_unsafe() {
-        if !as_root() {
+        let Some(dir) = Scratch::as_root("file") else {
             return;
-        }
-        let dir = Scratch::new("file");
+        };
         let script = dir.script("chk.sh", 0o757);
         let e = check(&script, &root()).unwrap_err();
         assert_eq!(e.component, script);
@@ -216,10 +218,9 @@ mod tests {
 
     #[test]
     fn a_script_in_a_world_writable_directory_is_unsafe_even_if_the_file_is_not() {
-        if !as_root() {
+        let Some(dir) = Scratch::as_root("dir") else {
             return;
-        }
-        let dir = Scratch::new("dir");
+        };
         let open = dir.0.join("open");
         std::fs::create_dir(&open).unwrap();
         std::fs::set_permissions(&open, PermissionsExt::from_mode(0o777)).unwrap();
@@ -233,10 +234,9 @@ mod tests {
 
     #[test]
     fn a_script_owned_by_another_user_is_unsafe() {
-        if !as_root() {
+        let Some(dir) = Scratch::as_root("owner") else {
             return;
-        }
-        let dir = Scratch::new("owner");
+        };
         let script = dir.script("chk.sh", 0o755);
         std::os::unix::fs::chown(&script, Some(65534), None).unwrap();
         let e = check(&script, &root()).unwrap_err();
@@ -245,10 +245,9 @@ mod tests {
 
     #[test]
     fn a_safe_link_to_an_unsafe_file_is_unsafe() {
-        if !as_root() {
+        let Some(dir) = Scratch::as_root("link") else {
             return;
-        }
-        let dir = Scratch::new("link");
+        };
         let target = dir.script("real.sh", 0o777);
         let link = dir.0.join("chk.sh");
         std::os::unix::fs::symlink(&target, &link).unwrap();
@@ -258,10 +257,9 @@ mod tests {
 
     #[test]
     fn scripts_run_as_another_user_are_not_checked() {
-        if !as_root() {
+        let Some(dir) = Scratch::as_root("other") else {
             return;
-        }
-        let dir = Scratch::new("other");
+        };
         let script = dir.script("chk.sh", 0o777);
         assert_eq!(check(&script, &nobody()), Ok(()));
     }

@@ -192,8 +192,11 @@ fn effect_of(item: &Item<'_>) -> (Effect, String) {
     } else {
         format!(" ({})", item.detail)
     };
-    // Script and interface: a good/bad reading with the same weight rules.
+    // Script and interface: a good/bad reading with the same weight rules. One not read
+    // yet holds the instance only when unweighted: a weighted one moves nothing
+    // (keepalived counts only unweighted scripts in INIT).
     let good_bad = |good: Option<bool>, good_word: &str, bad_word: &str| match good {
+        None if weight != 0 => (Effect::None, Status::Init.to_string()),
         None => (Effect::Wait, Status::Init.to_string()),
         Some(true) => (
             if weight > 0 {
@@ -219,23 +222,9 @@ fn effect_of(item: &Item<'_>) -> (Effect, String) {
                 Status::Ok => Some(true),
                 Status::Failed => Some(false),
             };
-            let (effect, said) = good_bad(good, "ok", "failed");
-            // A weighted check that has not run yet moves nothing: it does not hold the
-            // instance either (keepalived counts only unweighted scripts in INIT).
-            let effect = match effect {
-                Effect::Wait if weight != 0 => Effect::None,
-                e => e,
-            };
-            (effect, said)
+            good_bad(good, "ok", "failed")
         }
-        Reading::Link(up) => {
-            let (effect, said) = good_bad(up, "up", "down");
-            let effect = match effect {
-                Effect::Wait if weight != 0 => Effect::None,
-                e => e,
-            };
-            (effect, said)
-        }
+        Reading::Link(up) => good_bad(up, "up", "down"),
         Reading::Value(v) => {
             let v = v.clamp(-254, 254);
             if weight == 0 {

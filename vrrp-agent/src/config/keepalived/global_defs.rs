@@ -3,7 +3,7 @@
 
 use super::super::draft::{DraftConfig, DraftSmtpServer, Located, MICROS_PER_SECOND};
 use super::super::syntax::Statement;
-use super::reader::{join, kw, Keyword, Reader};
+use super::reader::{int, join, kw, string, Keyword, Reader};
 
 pub fn read(r: &mut Reader, stmt: &Statement, draft: &mut DraftConfig) {
     let block = r.block(stmt, "`global_defs { router_id NAME ... }`");
@@ -16,22 +16,24 @@ pub const GLOBAL_DEFS: &[Keyword<DraftConfig>] = &[
             d.router_id = Some(id.to_string());
         }
     }),
-    kw(&["vrrp_version"], |r, s, d| {
-        r.set_int(s, &mut d.default_version, "2 or 3")
-    }),
+    int(&["vrrp_version"], |d| &mut d.default_version, "2 or 3"),
     kw(&["vrrp_strict"], |r, s, d| {
         r.set_flag(s, &mut d.strict, true)
     }),
-    kw(&["vrrp_rt_priority"], |r, s, d| {
-        r.set_int(s, &mut d.rt_priority, "a real-time priority 1..99 (0: off)")
-    }),
+    int(
+        &["vrrp_rt_priority"],
+        |d| &mut d.rt_priority,
+        "a real-time priority 1..99 (0: off)",
+    ),
     kw(&["notification_email"], |r, s, d| {
         let to = r.words(s, "one e-mail address per line");
         d.email_to.extend(to);
     }),
-    kw(&["notification_email_from"], |r, s, d| {
-        r.set_string(s, &mut d.email_from, "the sender's e-mail address")
-    }),
+    string(
+        &["notification_email_from"],
+        |d| &mut d.email_from,
+        "the sender's e-mail address",
+    ),
     kw(&["smtp_server"], |r, s, d| {
         let server = smtp_server(r, s);
         r.set(&mut d.smtp_server, server, s);

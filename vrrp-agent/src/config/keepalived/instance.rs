@@ -7,7 +7,7 @@ use super::super::draft::{
 use super::super::model::{ChecksumForm, InitialState};
 use super::super::syntax::Statement;
 use super::notify::{self, NOTIFY};
-use super::reader::{join, kw, Keyword, Reader};
+use super::reader::{int, join, kw, seconds, string, Keyword, Reader};
 
 pub fn read(r: &mut Reader, stmt: &Statement) -> Option<DraftInstance> {
     let mut d = r.definition(stmt, INSTANCE)?;
@@ -17,21 +17,19 @@ pub fn read(r: &mut Reader, stmt: &Statement) -> Option<DraftInstance> {
 
 pub const INSTANCE: &[Keyword<DraftInstance>] = &[
     kw(&["state"], state),
-    kw(&["interface"], |r, s, d| {
-        r.set_string(s, &mut d.interface, "an interface name, e.g. eth0")
-    }),
-    kw(&["virtual_router_id"], |r, s, d| {
-        r.set_int(s, &mut d.vrid, "a VRID 1..255")
-    }),
-    kw(&["priority"], |r, s, d| {
-        r.set_int(s, &mut d.priority, "a priority 1..255")
-    }),
-    kw(&["advert_int"], |r, s, d| {
-        r.set_seconds(s, &mut d.advert_int, "seconds, e.g. 1 or 0.1")
-    }),
-    kw(&["version", "vrrp_version"], |r, s, d| {
-        r.set_int(s, &mut d.version, "2 or 3")
-    }),
+    string(
+        &["interface"],
+        |d| &mut d.interface,
+        "an interface name, e.g. eth0",
+    ),
+    int(&["virtual_router_id"], |d| &mut d.vrid, "a VRID 1..255"),
+    int(&["priority"], |d| &mut d.priority, "a priority 1..255"),
+    seconds(
+        &["advert_int"],
+        |d| &mut d.advert_int,
+        "seconds, e.g. 1 or 0.1",
+    ),
+    int(&["version", "vrrp_version"], |d| &mut d.version, "2 or 3"),
     kw(&["authentication"], |r, s, d| {
         let block = r.block(s, "`authentication { auth_type PASS  auth_pass SECRET }`");
         r.keywords(block, AUTHENTICATION, d);
@@ -47,9 +45,11 @@ pub const INSTANCE: &[Keyword<DraftInstance>] = &[
         r.set_flag(s, &mut d.preempt, false)
     }),
     kw(&["preempt"], |r, s, d| r.set_flag(s, &mut d.preempt, true)),
-    kw(&["preempt_delay"], |r, s, d| {
-        r.set_seconds(s, &mut d.preempt_delay, "seconds 0..1000")
-    }),
+    seconds(
+        &["preempt_delay"],
+        |d| &mut d.preempt_delay,
+        "seconds 0..1000",
+    ),
     // keepalived uses either one as the source address of adverts.
     kw(&["unicast_src_ip", "mcast_src_ip"], |r, s, d| {
         let src = r
@@ -61,9 +61,7 @@ pub const INSTANCE: &[Keyword<DraftInstance>] = &[
     kw(&["unicast_peer"], unicast_peer),
     // keepalived's opt-in; here only the peers are ever heard (docs/xdp-filter.md).
     kw(&["check_unicast_src"], |r, s, _| r.flag(s)),
-    kw(&["unicast_ttl"], |r, s, d| {
-        r.set_int(s, &mut d.unicast_ttl, "a TTL 1..255")
-    }),
+    int(&["unicast_ttl"], |d| &mut d.unicast_ttl, "a TTL 1..255"),
     kw(&["auth_hmac"], super::auth_hmac::read),
     kw(&["track_interface"], |r, s, d| {
         let expected = "one interface per line: `IF [weight N]`";
@@ -81,15 +79,21 @@ pub const INSTANCE: &[Keyword<DraftInstance>] = &[
     kw(NOTIFY, |r, s, d| {
         notify::read(r, s, &mut d.notify, &mut d.notify_users)
     }),
-    kw(&["garp_master_delay"], |r, s, d| {
-        r.set_seconds(s, &mut d.garp_master_delay, "seconds")
-    }),
-    kw(&["garp_master_repeat"], |r, s, d| {
-        r.set_int(s, &mut d.garp_master_repeat, "a count of gratuitous ARPs")
-    }),
-    kw(&["garp_master_refresh"], |r, s, d| {
-        r.set_seconds(s, &mut d.garp_master_refresh, "seconds (0 = off)")
-    }),
+    seconds(
+        &["garp_master_delay"],
+        |d| &mut d.garp_master_delay,
+        "seconds",
+    ),
+    int(
+        &["garp_master_repeat"],
+        |d| &mut d.garp_master_repeat,
+        "a count of gratuitous ARPs",
+    ),
+    seconds(
+        &["garp_master_refresh"],
+        |d| &mut d.garp_master_refresh,
+        "seconds (0 = off)",
+    ),
     kw(&["use_vmac"], use_vmac),
     // No warning when repeated: `no_accept` then `accept` is a common way to say it.
     kw(&["accept"], |r, s, d| {
@@ -108,9 +112,11 @@ pub const INSTANCE: &[Keyword<DraftInstance>] = &[
 
 pub const AUTHENTICATION: &[Keyword<DraftInstance>] = &[
     kw(&["auth_type"], auth_type),
-    kw(&["auth_pass"], |r, s, d| {
-        r.set_string(s, &mut d.auth_pass, "a password of up to 8 characters")
-    }),
+    string(
+        &["auth_pass"],
+        |d| &mut d.auth_pass,
+        "a password of up to 8 characters",
+    ),
 ];
 
 fn state(r: &mut Reader, s: &Statement, d: &mut DraftInstance) {

@@ -13,18 +13,72 @@ use super::super::syntax::Statement;
 use super::{hint, is_keyword};
 
 /// One keyword of a block: the names it is written as and what reads it into `T`.
-pub struct Keyword<T> {
+pub struct Keyword<T: 'static> {
     pub names: &'static [&'static str],
-    pub read: fn(&mut Reader, &Statement, &mut T),
+    pub read: Read<T>,
 }
 
-/// A table entry: `kw(&["priority"], |r, s, d| r.set_int(s, &mut d.priority, "1..255"))`.
+/// How a keyword's statement is read into `T`: by a function of its own, or as one value
+/// of a common shape into the slot `field` picks (`expected` says what the value must
+/// be, in the error when it is not).
+pub enum Read<T: 'static> {
+    /// A reader of its own: blocks, flags, lists, keepalived's quirks.
+    With(fn(&mut Reader, &Statement, &mut T)),
+    /// `KEYWORD WORD`.
+    Word(fn(&mut T) -> &mut Option<Located<String>>, &'static str),
+    /// `KEYWORD N`.
+    Int(fn(&mut T) -> &mut Option<Located<i64>>, &'static str),
+    /// `KEYWORD SECONDS`, fractions allowed.
+    Seconds(fn(&mut T) -> &mut Option<Located<Micros>>, &'static str),
+}
+
+/// A table entry read by a function: `kw(&["state"], state)`.
 pub const fn kw<T>(
     names: &'static [&'static str],
     read: fn(&mut Reader, &Statement, &mut T),
 ) -> Keyword<T> {
-    Keyword { names, read }
+    Keyword {
+        names,
+        read: Read::With(read),
+    }
 }
+
+/// Declares the constructor of the table entries that read one value of a common shape
+/// into the slot `field` picks.
+macro_rules! value_keyword {
+    ($(#[$doc:meta])* $name:ident, $variant:ident, $value:ty) => {
+        $(#[$doc])*
+        pub const fn $name<T>(
+            names: &'static [&'static str],
+            field: fn(&mut T) -> &mut Option<Located<$value>>,
+            expected: &'static str,
+        ) -> Keyword<T> {
+            Keyword {
+                names,
+                read: Read::$variant(field, expected),
+            }
+        }
+    };
+}
+
+value_keyword!(
+    /// A word: `string(&["interface"], |d| &mut d.interface, "an interface name")`.
+    string,
+    Word,
+    String
+);
+value_keyword!(
+    /// A whole number: `int(&["priority"], |d| &mut d.priority, "1..255")`.
+    int,
+    Int,
+    i64
+);
+value_keyword!(
+    /// Seconds: `seconds(&["advert_int"], |d| &mut d.advert_int, "seconds")`.
+    seconds,
+    Seconds,
+    Micros
+);
 
 /// Whether `table` has a keyword written `word`.
 pub fn knows<T>(table: &[Keyword<T>], word: &str) -> bool {
@@ -42,7 +96,12 @@ impl Reader<'_> {
     pub fn keywords<T>(&mut self, block: &[Statement], table: &[Keyword<T>], target: &mut T) {
         for s in block {
             match table.iter().find(|k| k.names.contains(&s.name())) {
-                Some(keyword) => (keyword.read)(self, s, target),
+                Some(keyword) => match keyword.read {
+                    Read::With(read) => read(self, s, target),
+                    Read::Word(field, expected) => self.set_string(s, field(target), expected),
+                    Read::Int(field, expected) => self.set_int(s, field(target), expected),
+                    Read::Seconds(field, expected) => self.set_seconds(s, field(target), expected),
+                },
                 None => self.unsupported(s),
             }
         }

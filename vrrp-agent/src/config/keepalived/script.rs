@@ -2,31 +2,25 @@
 //! that track it.
 
 use super::super::draft::DraftScript;
-use super::reader::{kw, Keyword};
+use super::reader::{int, kw, seconds, string, Keyword};
 
 pub const VRRP_SCRIPT: &[Keyword<DraftScript>] = &[
-    kw(&["script"], |r, s, d| {
-        r.set_string(
-            s,
-            &mut d.script,
-            "the command to run, quoted if it has arguments",
-        )
-    }),
-    kw(&["interval"], |r, s, d| {
-        r.set_seconds(s, &mut d.interval, "seconds between runs")
-    }),
-    kw(&["timeout"], |r, s, d| {
-        r.set_seconds(s, &mut d.timeout, "seconds the script may run")
-    }),
+    string(
+        &["script"],
+        |d| &mut d.script,
+        "the command to run, quoted if it has arguments",
+    ),
+    seconds(&["interval"], |d| &mut d.interval, "seconds between runs"),
+    seconds(
+        &["timeout"],
+        |d| &mut d.timeout,
+        "seconds the script may run",
+    ),
     kw(&["weight"], |r, s, d| {
         r.set_weight(s, &mut d.weight, "-253..253")
     }),
-    kw(&["rise"], |r, s, d| {
-        r.set_int(s, &mut d.rise, "a count of successes")
-    }),
-    kw(&["fall"], |r, s, d| {
-        r.set_int(s, &mut d.fall, "a count of failures")
-    }),
+    int(&["rise"], |d| &mut d.rise, "a count of successes"),
+    int(&["fall"], |d| &mut d.fall, "a count of failures"),
     kw(&["init_fail"], |r, s, d| {
         r.flag(s);
         d.init_fail = true;

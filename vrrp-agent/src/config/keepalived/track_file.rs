@@ -3,12 +3,10 @@
 
 use super::super::draft::{DraftTrackFile, DraftTrackFileInit, Located};
 use super::super::syntax::Statement;
-use super::reader::{kw, Keyword, Reader};
+use super::reader::{kw, string, Keyword, Reader};
 
 pub const TRACK_FILE: &[Keyword<DraftTrackFile>] = &[
-    kw(&["file"], |r, s, d| {
-        r.set_string(s, &mut d.file, "the path of the file to read")
-    }),
+    string(&["file"], |d| &mut d.file, "the path of the file to read"),
     kw(&["weight"], |r, s, d| {
         r.set_weight(s, &mut d.weight, "-254..254")
     }),

@@ -7,7 +7,7 @@
 //! checks, and keepalived's own).
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use super::{Finding, Severity, Side};
 use crate::config::model::{
@@ -69,21 +69,17 @@ fn same_segment(a: &Instance, b: &Instance) -> u32 {
 
 /// `addr` with all but the first `len` bits cleared.
 pub(super) fn network(addr: IpAddr, len: u8) -> IpAddr {
+    // An IPv4 address is masked in its IPv4-mapped form (RFC 4291 §2.5.5.2), where its
+    // prefix is 96 bits longer, so one 128-bit mask serves both families.
+    let (v6, len) = match addr {
+        IpAddr::V4(a) => (a.to_ipv6_mapped(), 96 + u32::from(len.min(32))),
+        IpAddr::V6(a) => (a, u32::from(len.min(128))),
+    };
+    let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+    let net = Ipv6Addr::from(u128::from(v6) & mask);
     match addr {
-        IpAddr::V4(a) => {
-            let bits = u32::from(a);
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(len.min(32)))
-                .unwrap_or(0);
-            IpAddr::V4((bits & mask).into())
-        }
-        IpAddr::V6(a) => {
-            let bits = u128::from(a);
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(len.min(128)))
-                .unwrap_or(0);
-            IpAddr::V6((bits & mask).into())
-        }
+        IpAddr::V4(_) => net.to_canonical(),
+        IpAddr::V6(_) => IpAddr::V6(net),
     }
 }
 
@@ -366,5 +362,32 @@ fn unicast(
                  list, so this router never hears the peer"
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::network;
+
+    #[test]
+    fn network_clears_the_host_bits_of_either_family() {
+        for (addr, len, want) in [
+            ("10.1.2.3", 24, "10.1.2.0"),
+            ("10.1.2.3", 32, "10.1.2.3"),
+            ("10.1.2.3", 0, "0.0.0.0"),
+            ("10.1.2.255", 25, "10.1.2.128"),
+            ("10.1.2.3", 200, "10.1.2.3"),
+            ("2001:db8:1:2::5", 64, "2001:db8:1:2::"),
+            ("2001:db8::5", 128, "2001:db8::5"),
+            ("2001:db8::5", 0, "::"),
+            ("::ffff:10.1.2.3", 120, "::ffff:10.1.2.0"),
+        ] {
+            let got = network(addr.parse().unwrap(), len);
+            assert_eq!(
+                got,
+                want.parse::<std::net::IpAddr>().unwrap(),
+                "{addr}/{len}"
+            );
+        }
     }
 }

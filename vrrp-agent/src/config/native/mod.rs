@@ -14,7 +14,7 @@ use std::path::Path;
 use toml::Spanned;
 
 use super::draft::{
-    parse_address_with_prefix, DraftAddress, DraftConfig, DraftInstance, DraftScript,
+    parse_address_with_prefix, Definition, DraftAddress, DraftConfig, DraftInstance, DraftScript,
     DraftSmtpServer, DraftSyncGroup, DraftTrack, DraftTrackFile, DraftTrackFileInit, Located,
     Micros,
 };
@@ -53,6 +53,11 @@ impl Lines {
     fn located<T: Clone>(&self, spanned: &Spanned<T>) -> Located<T> {
         Located::new(spanned.get_ref().clone(), &self.of(spanned))
     }
+
+    /// An optional setting with where it was written.
+    fn maybe<T: Clone>(&self, spanned: &Option<Spanned<T>>) -> Option<Located<T>> {
+        spanned.as_ref().map(|v| self.located(v))
+    }
 }
 
 /// Reads a native TOML file. A file that is not valid TOML, or has unknown keys or wrongly
@@ -71,7 +76,7 @@ pub fn read(text: &str, file: &Path, diag: &mut Diagnostics) -> Option<DraftConf
     let email = &parsed.email;
     Some(DraftConfig {
         router_id: parsed.router_id.clone(),
-        default_version: parsed.version.as_ref().map(|v| reader.lines.located(v)),
+        default_version: reader.lines.maybe(&parsed.version),
         instances: parsed.instance.iter().map(|i| reader.instance(i)).collect(),
         scripts: parsed.script.iter().map(|s| reader.script(s)).collect(),
         sync_groups: parsed
@@ -85,22 +90,17 @@ pub fn read(text: &str, file: &Path, diag: &mut Diagnostics) -> Option<DraftConf
             .map(|f| reader.track_file(f))
             .collect(),
         email_to: email.to.iter().map(|a| reader.lines.located(a)).collect(),
-        email_from: email.from.as_ref().map(|f| reader.lines.located(f)),
+        email_from: reader.lines.maybe(&email.from),
         smtp_server: email.smtp_server.as_ref().map(|s| {
-            let server = match s.get_ref() {
-                NativeSmtpServer::Plain(host) => DraftSmtpServer {
-                    host: host.clone(),
-                    port: None,
-                },
-                NativeSmtpServer::Detailed(t) => DraftSmtpServer {
-                    host: t.host.clone(),
-                    port: t.port,
-                },
+            let NativeSmtpServer(t) = s.get_ref();
+            let server = DraftSmtpServer {
+                host: t.host.clone(),
+                port: t.port,
             };
             Located::new(server, &reader.lines.of(s))
         }),
         smtp_connect_timeout: reader.duration(&email.smtp_connect_timeout),
-        notify_fifo: parsed.notify_fifo.as_ref().map(|f| reader.lines.located(f)),
+        notify_fifo: reader.lines.maybe(&parsed.notify_fifo),
         script_security: parsed
             .enable_script_security
             .as_ref()
@@ -171,11 +171,11 @@ impl Reader<'_> {
         let mut d = DraftInstance {
             name: i.name.clone(),
             location: lines.of(spanned),
-            interface: i.interface.as_ref().map(|v| lines.located(v)),
-            vrid: i.vrid.as_ref().map(|v| lines.located(v)),
-            priority: i.priority.as_ref().map(|v| lines.located(v)),
+            interface: lines.maybe(&i.interface),
+            vrid: lines.maybe(&i.vrid),
+            priority: lines.maybe(&i.priority),
             advert_int: self.duration(&i.advert_int),
-            version: i.version.as_ref().map(|v| lines.located(v)),
+            version: lines.maybe(&i.version),
             state: i.state.as_ref().map(|s| {
                 let state = match s.get_ref() {
                     NativeState::Master => InitialState::Master,
@@ -183,16 +183,16 @@ impl Reader<'_> {
                 };
                 Located::new(state, &lines.of(s))
             }),
-            preempt: i.preempt.as_ref().map(|v| lines.located(v)),
+            preempt: lines.maybe(&i.preempt),
             preempt_delay: self.duration(&i.preempt_delay),
             auth_type: i
                 .auth_pass
                 .as_ref()
                 .map(|p| Located::new("PASS".to_string(), &lines.of(p))),
-            auth_pass: i.auth_pass.as_ref().map(|v| lines.located(v)),
+            auth_pass: lines.maybe(&i.auth_pass),
             notify: notify(&i.notify),
             garp_master_delay: self.duration(&i.garp.master_delay),
-            garp_master_repeat: i.garp.master_repeat.as_ref().map(|v| lines.located(v)),
+            garp_master_repeat: lines.maybe(&i.garp.master_repeat),
             garp_master_refresh: self.duration(&i.garp.master_refresh),
             use_vmac: i.use_vmac,
             // Not spanned in the TOML reader: the instance's table stands for them.
@@ -208,10 +208,8 @@ impl Reader<'_> {
         };
         for vip in &i.virtual_addresses {
             let location = self.lines.of(vip);
-            let (text, dev, label) = match vip.get_ref() {
-                NativeAddress::Plain(text) => (text, None, None),
-                NativeAddress::Detailed(t) => (&t.addr, t.dev.clone(), t.label.clone()),
-            };
+            let NativeAddress(t) = vip.get_ref();
+            let (text, dev, label) = (&t.addr, t.dev.clone(), t.label.clone());
             match parse_address_with_prefix(text) {
                 Ok((addr, prefix_len)) => d.virtual_addresses.push(Located::new(
                     DraftAddress {
@@ -239,20 +237,15 @@ impl Reader<'_> {
         d.track_interfaces = i.track_interfaces.iter().map(|t| self.track(t)).collect();
         d.track_scripts = i.track_scripts.iter().map(|t| self.track(t)).collect();
         d.track_files = i.track_files.iter().map(|t| self.track(t)).collect();
-        d.smtp_alert = i.smtp_alert.as_ref().map(|v| self.lines.located(v));
+        d.smtp_alert = self.lines.maybe(&i.smtp_alert);
         d
     }
 
     fn track(&self, t: &Spanned<NativeTrack>) -> Located<DraftTrack> {
-        let track = match t.get_ref() {
-            NativeTrack::Plain(name) => DraftTrack {
-                name: name.clone(),
-                weight: None,
-            },
-            NativeTrack::Detailed(table) => DraftTrack {
-                name: table.name.clone(),
-                weight: table.weight,
-            },
+        let NativeTrack(table) = t.get_ref();
+        let track = DraftTrack {
+            name: table.name.clone(),
+            weight: table.weight,
         };
         Located::new(track, &self.lines.of(t))
     }
@@ -261,51 +254,47 @@ impl Reader<'_> {
         let s = spanned.get_ref();
         let lines = &self.lines;
         DraftScript {
-            name: s.name.clone(),
-            location: lines.of(spanned),
-            script: s.command.as_ref().map(|v| lines.located(v)),
+            script: lines.maybe(&s.command),
             interval: self.duration(&s.interval),
             timeout: self.duration(&s.timeout),
-            weight: s.weight.as_ref().map(|v| lines.located(v)),
-            rise: s.rise.as_ref().map(|v| lines.located(v)),
-            fall: s.fall.as_ref().map(|v| lines.located(v)),
+            weight: lines.maybe(&s.weight),
+            rise: lines.maybe(&s.rise),
+            fall: lines.maybe(&s.fall),
             init_fail: s.init_fail,
             user: s.user.as_ref().map(|u| self.user_spec(u)),
+            ..DraftScript::named(s.name.clone(), lines.of(spanned))
         }
     }
 
     fn track_file(&self, spanned: &Spanned<NativeTrackFile>) -> DraftTrackFile {
         let f = spanned.get_ref();
-        let lines = &self.lines;
         DraftTrackFile {
-            name: f.name.clone(),
-            location: lines.of(spanned),
-            file: f.file.as_ref().map(|v| lines.located(v)),
-            weight: f.weight.as_ref().map(|v| lines.located(v)),
-            init: f.init_file.as_ref().map(|i| {
-                let InitFile(init) = i.get_ref();
-                Located::new(
-                    DraftTrackFileInit {
-                        value: init.value,
-                        overwrite: init.overwrite,
-                    },
-                    &lines.of(i),
-                )
-            }),
+            file: self.lines.maybe(&f.file),
+            weight: self.lines.maybe(&f.weight),
+            init: f.init_file.as_ref().map(|i| self.init_file(i)),
+            ..DraftTrackFile::named(f.name.clone(), self.lines.of(spanned))
         }
+    }
+
+    fn init_file(&self, spanned: &Spanned<InitFile>) -> Located<DraftTrackFileInit> {
+        let InitFile(init) = spanned.get_ref();
+        let init = DraftTrackFileInit {
+            value: init.value,
+            overwrite: init.overwrite,
+        };
+        Located::new(init, &self.lines.of(spanned))
     }
 
     fn sync_group(&self, spanned: &Spanned<NativeSyncGroup>) -> DraftSyncGroup {
         let g = spanned.get_ref();
         DraftSyncGroup {
-            name: g.name.clone(),
-            location: self.lines.of(spanned),
             members: g.members.iter().map(|m| self.lines.located(m)).collect(),
             notify: notify(&g.notify),
             notify_users: Default::default(),
-            smtp_alert: g.smtp_alert.as_ref().map(|v| self.lines.located(v)),
+            smtp_alert: self.lines.maybe(&g.smtp_alert),
             // The native format takes tracking weights as written.
             tracking_weight: true,
+            ..DraftSyncGroup::named(g.name.clone(), self.lines.of(spanned))
         }
     }
 }
@@ -316,14 +305,18 @@ mod tests {
 
     #[test]
     fn durations_need_a_unit() {
-        assert_eq!(parse_duration("100ms"), Some(100_000));
-        assert_eq!(parse_duration("1s"), Some(1_000_000));
-        assert_eq!(parse_duration("2.5s"), Some(2_500_000));
-        assert_eq!(parse_duration("0.5ms"), Some(500));
-        assert_eq!(parse_duration("0.0005ms"), None);
-        assert_eq!(parse_duration("100"), None);
-        assert_eq!(parse_duration("1m"), None);
-        assert_eq!(parse_duration("ms"), None);
+        for (text, micros) in [
+            ("100ms", Some(100_000)),
+            ("1s", Some(1_000_000)),
+            ("2.5s", Some(2_500_000)),
+            ("0.5ms", Some(500)),
+            ("0.0005ms", None),
+            ("100", None),
+            ("1m", None),
+            ("ms", None),
+        ] {
+            assert_eq!(parse_duration(text), micros, "{text:?}");
+        }
     }
 
     #[test]

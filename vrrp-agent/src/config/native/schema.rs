@@ -45,13 +45,7 @@ pub(super) struct NativeEmail {
     pub(super) smtp_connect_timeout: Option<Spanned<NativeDuration>>,
 }
 
-/// `"127.0.0.1"` or `{ host = "mail.example.com", port = 587 }`.
-pub(super) enum NativeSmtpServer {
-    Plain(String),
-    Detailed(SmtpServerTable),
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SmtpServerTable {
     pub(super) host: String,
@@ -173,13 +167,7 @@ pub(super) struct NativeSyncGroup {
     pub(super) smtp_alert: Option<Spanned<bool>>,
 }
 
-/// `"10.0.0.1/24"` or `{ addr = "10.0.0.1/24", dev = "eth1", label = "eth1:vip" }`.
-pub(super) enum NativeAddress {
-    Plain(String),
-    Detailed(AddressTable),
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AddressTable {
     pub(super) addr: String,
@@ -187,23 +175,21 @@ pub(super) struct AddressTable {
     pub(super) label: Option<String>,
 }
 
-/// `"eth1"` or `{ name = "eth1", weight = -20 }`.
-pub(super) enum NativeTrack {
-    Plain(String),
-    Detailed(TrackTable),
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TrackTable {
     pub(super) name: String,
     pub(super) weight: Option<i64>,
 }
 
-/// Deserialises "a string, or a table of these fields" without serde's untagged enums,
-/// whose errors do not say what was expected.
+/// Declares `$type`, a `$table` that may also be written as a plain string: the string
+/// is its `$field` and the other fields are absent. Deserialised without serde's untagged
+/// enums, whose errors do not say what was expected.
 macro_rules! string_or_table {
-    ($type:ident, $table:ident, $expecting:literal) => {
+    ($(#[$doc:meta])* $type:ident($table:ident), $field:ident, $expecting:literal) => {
+        $(#[$doc])*
+        pub(super) struct $type(pub(super) $table);
+
         impl<'de> Deserialize<'de> for $type {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 struct StringOrTable;
@@ -213,11 +199,13 @@ macro_rules! string_or_table {
                         f.write_str($expecting)
                     }
                     fn visit_str<E: de::Error>(self, v: &str) -> Result<$type, E> {
-                        Ok($type::Plain(v.to_owned()))
+                        Ok($type($table {
+                            $field: v.to_owned(),
+                            ..$table::default()
+                        }))
                     }
                     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$type, A::Error> {
-                        $table::deserialize(de::value::MapAccessDeserializer::new(map))
-                            .map($type::Detailed)
+                        $table::deserialize(de::value::MapAccessDeserializer::new(map)).map($type)
                     }
                 }
                 deserializer.deserialize_any(StringOrTable)
@@ -227,19 +215,22 @@ macro_rules! string_or_table {
 }
 
 string_or_table!(
-    NativeAddress,
-    AddressTable,
+    /// `"10.0.0.1/24"` or `{ addr = "10.0.0.1/24", dev = "eth1", label = "eth1:vip" }`.
+    NativeAddress(AddressTable),
+    addr,
     "an address such as \"10.0.0.100/24\", or a table such as \
      { addr = \"10.0.0.100/24\", dev = \"eth1\", label = \"eth1:vip\" }"
 );
 string_or_table!(
-    NativeTrack,
-    TrackTable,
+    /// `"eth1"` or `{ name = "eth1", weight = -20 }`.
+    NativeTrack(TrackTable),
+    name,
     "a name such as \"eth1\", or a table such as { name = \"eth1\", weight = -20 }"
 );
 string_or_table!(
-    NativeSmtpServer,
-    SmtpServerTable,
+    /// `"127.0.0.1"` or `{ host = "mail.example.com", port = 587 }`.
+    NativeSmtpServer(SmtpServerTable),
+    host,
     "a host such as \"127.0.0.1\", or a table such as \
      { host = \"mail.example.com\", port = 587 }"
 );

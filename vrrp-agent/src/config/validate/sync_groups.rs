@@ -74,6 +74,22 @@ pub(super) fn sync_groups(
     out
 }
 
+/// The weight the definition called `name` gives itself (the first one: validation
+/// reports the others), or keepalived's `default` when it gives none or is missing.
+fn own_weight<T>(
+    definitions: &[T],
+    name: &str,
+    default: i64,
+    name_and_weight: impl Fn(&T) -> (&str, Option<&Located<i64>>),
+) -> i64 {
+    definitions
+        .iter()
+        .map(name_and_weight)
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, weight)| weight)
+        .map_or(default, |w| w.value)
+}
+
 /// keepalived ignores weighted tracking in the members of a sync group unless the
 /// group says `sync_group_tracking_weight`: the whole group would otherwise move on one
 /// member's priority. Kept so the file behaves as it did, with a warning for each: a
@@ -88,20 +104,14 @@ pub(super) fn drop_weighted_tracking(draft: &mut DraftConfig, diag: &mut Diagnos
         File,
     }
     let script_weight = |name: &str| {
-        draft
-            .scripts
-            .iter()
-            .find(|s| s.name == name)
-            .and_then(|s| s.weight.as_ref())
-            .map_or(DEFAULT_SCRIPT_WEIGHT, |w| w.value)
+        own_weight(&draft.scripts, name, DEFAULT_SCRIPT_WEIGHT, |s| {
+            (&s.name, s.weight.as_ref())
+        })
     };
     let file_weight = |name: &str| {
-        draft
-            .track_files
-            .iter()
-            .find(|f| f.name == name)
-            .and_then(|f| f.weight.as_ref())
-            .map_or(DEFAULT_TRACK_FILE_WEIGHT, |w| w.value)
+        own_weight(&draft.track_files, name, DEFAULT_TRACK_FILE_WEIGHT, |f| {
+            (&f.name, f.weight.as_ref())
+        })
     };
     let mut changes = Vec::new();
     for group in draft.sync_groups.iter().filter(|g| !g.tracking_weight) {

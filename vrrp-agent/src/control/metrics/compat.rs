@@ -20,6 +20,7 @@ use crate::proto::router::StateName;
 use crate::status::{InstanceStatus, Status};
 
 use super::exposition::{Exposition, Num};
+use super::render::{per_instance, per_instance_by, PerInstance};
 
 /// Another exporter's metric names to serve as well.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -157,9 +158,6 @@ fn compat_labels<'a>(i: &'a InstanceStatus, vrid: &'a str) -> [(&'static str, &'
     [("iname", &i.name), ("intf", &i.interface), ("vrid", vrid)]
 }
 
-/// How a per-instance counter is read from the snapshot.
-type PerInstance<'a> = dyn Fn(&InstanceStatus) -> u64 + 'a;
-
 /// The exporter's families for this snapshot.
 pub fn render_keepalived_exporter(status: &Status, tally: &TransitionTally) -> String {
     let mut out = Exposition::with_capacity(1024 + 1024 * status.instances.len());
@@ -167,67 +165,69 @@ pub fn render_keepalived_exporter(status: &Status, tally: &TransitionTally) -> S
 
     // The exporter's own health: it is 0 when keepalived cannot be read. We are the
     // daemon, so a page that is served at all is a daemon that is up.
-    out.family(
-        "keepalived_up",
-        "gauge",
-        "1 while the VRRP daemon answers (vrrpx serves this page itself).",
+    out.single(
+        (
+            "keepalived_up",
+            "gauge",
+            "1 while the VRRP daemon answers (vrrpx serves this page itself).",
+        ),
+        &[],
+        Num::Int(1),
     );
-    out.sample("keepalived_up", &[], Num::Int(1));
 
-    out.family(
-        "keepalived_vrrp_state",
-        "gauge",
-        "VRRP state per virtual address: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT.",
+    per_instance_by(
+        &mut out,
+        (
+            "keepalived_vrrp_state",
+            "gauge",
+            "VRRP state per virtual address: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT.",
+        ),
+        inst,
+        compat_labels,
+        "ip_address",
+        |i| {
+            let state = keepalived_state_number(i.state);
+            match i.virtual_addresses.is_empty() {
+                true => vec![("", Num::Int(state))],
+                false => i
+                    .virtual_addresses
+                    .iter()
+                    .map(|v| (keepalived_address(v), Num::Int(state)))
+                    .collect(),
+            }
+        },
     );
-    for i in inst {
-        let vrid = i.vrid.to_string();
-        let [a, b, c] = compat_labels(i, &vrid);
-        let state = keepalived_state_number(i.state);
-        let addresses: Vec<&str> = match i.virtual_addresses.is_empty() {
-            true => vec![""],
-            false => i
-                .virtual_addresses
-                .iter()
-                .map(|v| keepalived_address(v))
-                .collect(),
-        };
-        for ip in addresses {
-            out.sample(
-                "keepalived_vrrp_state",
-                &[a, b, c, ("ip_address", ip)],
-                Num::Int(state),
-            );
-        }
-    }
 
     let counters: [(&str, &str, &PerInstance); 4] = [
         (
             "keepalived_advertisements_received_total",
             "VRRP advertisements received that passed the receive checks.",
-            &|i| i.adverts_received,
+            &|i| Some(Num::Int(i.adverts_received)),
         ),
         (
             "keepalived_advertisements_sent_total",
             "VRRP advertisements sent.",
-            &|i| i.adverts_sent,
+            &|i| Some(Num::Int(i.adverts_sent)),
         ),
         (
             "keepalived_become_master_total",
             "Transitions into MASTER.",
-            &|i| tally.became_master(&i.name),
+            &|i| Some(Num::Int(tally.became_master(&i.name))),
         ),
         (
             "keepalived_release_master_total",
             "Transitions out of MASTER.",
-            &|i| tally.released_master(&i.name),
+            &|i| Some(Num::Int(tally.released_master(&i.name))),
         ),
     ];
     for (name, help, value) in counters {
-        out.family(name, "counter", help);
-        for i in inst {
-            let vrid = i.vrid.to_string();
-            out.sample(name, &compat_labels(i, &vrid), Num::Int(value(i)));
-        }
+        per_instance(
+            &mut out,
+            (name, "counter", help),
+            inst,
+            compat_labels,
+            value,
+        );
     }
 
     // We count rejections per interface before a packet is matched to an instance (an

@@ -68,6 +68,17 @@ impl Exposition {
         let _ = writeln!(self.text, " {value}");
     }
 
+    /// A family of one sample.
+    pub(super) fn single(
+        &mut self,
+        (name, kind, help): (&str, &str, &str),
+        labels: &[(&str, &str)],
+        value: Num,
+    ) {
+        self.family(name, kind, help);
+        self.sample(name, labels, value);
+    }
+
     pub(super) fn into_text(self) -> String {
         self.text
     }
