@@ -175,8 +175,14 @@ async fn idle_connections_cannot_hold_descriptors_and_a_scrape_still_answers() {
         idle.push(TcpStream::connect(srv.addr).await.unwrap());
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // Our IDLE client ends, plus at most MAX server ends (and slack for the runtime).
-    let during = open_fds() - baseline;
+    // Our IDLE client ends, plus at most MAX server ends (and slack for the runtime). On a
+    // loaded machine the server may not have closed the refused ends yet: give it 2 s.
+    let settle = Instant::now() + Duration::from_secs(2);
+    let mut during = open_fds() - baseline;
+    while during > IDLE + MAX + 3 && Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        during = open_fds() - baseline;
+    }
     assert!(
         during <= IDLE + MAX + 3,
         "{during} descriptors for {IDLE} idle clients"
