@@ -14,7 +14,9 @@ pub const MAP_STATS: &str = "STATS";
 pub const MAP_EVENTS: &str = "EVENTS";
 /// The per-CPU slot where the XDP program builds an event (never read by the agent).
 pub const MAP_SCRATCH: &str = "SCRATCH";
-pub const MAP_NAMES: [&str; 8] = [
+/// Per-VRID receive state ([`VridState`]), shared by the agent and the program.
+pub const MAP_STATE: &str = "STATE";
+pub const MAP_NAMES: [&str; 9] = [
     MAP_IFACES,
     MAP_VRIDS,
     MAP_VIPS,
@@ -23,6 +25,7 @@ pub const MAP_NAMES: [&str; 8] = [
     MAP_STATS,
     MAP_EVENTS,
     MAP_SCRATCH,
+    MAP_STATE,
 ];
 /// Name of the XDP program function in the object.
 pub const PROGRAM_NAME: &str = "vrrp_xdp";
@@ -126,7 +129,13 @@ impl Reason {
 /// checksum forms seen on accepted v3-over-IPv4 adverts.
 pub const SLOT_CSUM_PSEUDO: u32 = 14;
 pub const SLOT_CSUM_PLAIN: u32 = 15;
-pub const SLOTS_PER_VRID: u32 = 16;
+/// Accepted adverts the receive state absorbed: the current master's unchanged advert,
+/// which only refreshed [`VridState::last_ts`] and woke nobody (docs/kernel-state.md).
+pub const SLOT_ABSORBED: u32 = 16;
+/// Accepted adverts heard while Master beyond the one per advert interval the RFC 9568
+/// reply needs: counted, not reported.
+pub const SLOT_RATE_LIMITED: u32 = 17;
+pub const SLOTS_PER_VRID: u32 = 18;
 /// Adverts too short to carry a VRID are counted under VRID 0, which is never valid.
 pub const COUNTER_ENTRIES: u32 = 256 * SLOTS_PER_VRID;
 
@@ -223,6 +232,59 @@ pub struct VridKey {
     /// [`FAMILY_V4`] or [`FAMILY_V6`].
     pub family: u8,
     pub _pad: [u8; 2],
+}
+
+/// [`VridState::role`]: the agent has not said (or the instance is in Init / Fault):
+/// every accepted advert is reported, as without receive state.
+pub const ROLE_UNKNOWN: u8 = 0;
+pub const ROLE_BACKUP: u8 = 1;
+pub const ROLE_MASTER: u8 = 2;
+
+/// [`VridState::flags`]: Preempt_Mode is on (RFC 5798 §6.1).
+pub const STATE_PREEMPT: u8 = 1;
+/// [`VridState::flags`]: adverts may be absorbed or rate-limited at all. Off for
+/// `auth_hmac` instances: their HMAC is verified in the agent, on every advert, so every
+/// advert must reach it.
+pub const STATE_ABSORB: u8 = 2;
+
+/// Receive state of one virtual router (map `STATE`, keyed by [`VridKey`]): what the
+/// agent says about our side, and what the receive path keeps about the current master.
+/// The XDP program and the raw-socket path both run [`crate::state::decide`] on it, so
+/// both wake the agent for the same adverts (docs/kernel-state.md).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VridState {
+    // Written by the agent on every change the node core reports.
+    /// One of `ROLE_*`.
+    pub role: u8,
+    /// Our effective priority.
+    pub priority: u8,
+    /// `STATE_*` bits.
+    pub flags: u8,
+    pub _pad: u8,
+    /// Our Advertisement_Interval in centiseconds: the Master's report rate limit.
+    pub advert_int_cs: u16,
+    pub _pad1: [u8; 2],
+    /// Master_Down_Interval and Skew_Time in ns, as the router computes them (RFC 5798
+    /// §6.1; with the learned Master_Adver_Interval).
+    pub master_down_ns: u64,
+    pub skew_ns: u64,
+    /// Our primary address (the equal-priority tie-breaker of RFC 5798 §6.4.3), IPv4 in
+    /// the first four bytes.
+    pub our_addr: [u8; 16],
+    // Written by the receive path.
+    /// The master last reported to the agent while Backup: source, priority, interval.
+    pub master_src: [u8; 16],
+    /// 1 when `master_*` hold a master; the agent clears it on every role change.
+    pub master_known: u8,
+    pub master_priority: u8,
+    pub master_interval_cs: u16,
+    pub _pad2: [u8; 4],
+    /// Kernel arrival time (CLOCK_MONOTONIC ns) of the newest advert absorbed from the
+    /// master: the agent restarts Master_Down from it instead of taking over.
+    pub last_ts: u64,
+    /// While Master: arrival time of the last advert reported without beating us.
+    pub last_report_ts: u64,
 }
 
 pub const FAMILY_V4: u8 = Family::V4 as u8;
@@ -485,8 +547,10 @@ const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
 const _: () = assert!(core::mem::size_of::<PeerPolicy>() == 4);
 const _: () = assert!(core::mem::size_of::<VipKey>() == 24);
 const _: () = assert!(core::mem::size_of::<Event>() == 232);
+const _: () = assert!(core::mem::size_of::<VridState>() == 80);
 const _: () = assert!(SLOT_CSUM_PSEUDO as usize >= Reason::ALL.len());
-const _: () = assert!(SLOT_CSUM_PLAIN < SLOTS_PER_VRID);
+const _: () = assert!(SLOT_CSUM_PLAIN < SLOT_ABSORBED);
+const _: () = assert!(SLOT_RATE_LIMITED < SLOTS_PER_VRID);
 
 #[cfg(test)]
 mod tests {
@@ -556,4 +620,6 @@ mod pod {
     unsafe impl aya::Pod for super::PeerPolicy {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Event {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::VridState {}
 }

@@ -5,6 +5,7 @@
 pub mod abi;
 pub mod checksum;
 pub mod classify;
+pub mod state;
 pub mod wire;
 
 #[cfg(test)]
