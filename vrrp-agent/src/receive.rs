@@ -5,7 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::Result;
-use vrrp_ebpf::abi::{Event, EventKind, Family, Reason, EVENT_ADDR_BYTES};
+use vrrp_ebpf::abi::{Event, EventKind, Family, Reason, VridKey, EVENT_ADDR_BYTES};
+use vrrp_ebpf::state::Ours;
 
 use crate::filter::{Counters, PolicyTable};
 use crate::io::rawsock::RawFilter;
@@ -209,6 +210,28 @@ impl ReceivePath {
             ReceivePath::Xdp(f) => f.counters(),
             ReceivePath::Raw(f) => Ok(f.counters()),
         }
+    }
+
+    /// Our side of one virtual router, for the path's receive decisions
+    /// (docs/kernel-state.md).
+    pub fn set_state(&mut self, key: VridKey, ours: &Ours) -> Result<()> {
+        match self {
+            ReceivePath::Xdp(f) => f.set_state(key, ours),
+            ReceivePath::Raw(f) => {
+                f.set_state(key, ours);
+                Ok(())
+            }
+        }
+    }
+
+    /// Arrival time of the newest advert the path absorbed from the current master of
+    /// `key` (0 or `None`: none since our role was last written).
+    pub fn last_absorbed(&self, key: VridKey) -> Option<u64> {
+        let st = match self {
+            ReceivePath::Xdp(f) => f.state(key),
+            ReceivePath::Raw(f) => f.state(key),
+        }?;
+        (st.last_ts != 0).then_some(st.last_ts)
     }
 
     /// Move one advert of `vrid` the path counted as accepted to `reason`: the agent

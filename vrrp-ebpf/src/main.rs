@@ -20,6 +20,7 @@ mod program {
     };
     use vrrp_ebpf::abi::*;
     use vrrp_ebpf::classify::{classify, Frame, Policy, Verdict};
+    use vrrp_ebpf::state::{decide, slot_of, Heard};
 
     // Each map is named after its static (aya's default), and those names are the
     // `MAP_*` constants of the ABI: tests/xdp_verdicts.rs finds every one in the object.
@@ -42,6 +43,13 @@ mod program {
     /// stack beside the classifier's own variables.
     #[map]
     static SCRATCH: PerCpuArray<Event> = PerCpuArray::with_max_entries(1, 0);
+
+    // ---- Receive state (docs/kernel-state.md) ----
+    /// Per-VRID receive state: our role written by the agent, the current master kept here.
+    #[map]
+    static STATE: HashMap<VridKey, VridState> = HashMap::with_max_entries(MAX_VRIDS, 0);
+
+    // ---- end of receive state ----
 
     /// Offsets beyond this are never read; the bound lets the verifier prove every
     /// variable-offset packet access safe.
@@ -185,8 +193,35 @@ mod program {
                 event.ifindex = ifindex;
                 // SAFETY: helper without preconditions.
                 event.ts_ns = unsafe { bpf_ktime_get_ns() };
+                let key = VridKey::new(
+                    ifindex,
+                    vrid,
+                    if event.family == FAMILY_V4 {
+                        Family::V4
+                    } else {
+                        Family::V6
+                    },
+                );
+                let state = STATE.get_ptr_mut(&key);
+                if let Some(st) = state {
+                    // SAFETY: a live map value of this key. Another CPU may update it at the same
+                    // time only by whole-field writes of plain integers: at worst one more
+                    // advert is reported or an arrival time is a little older, never an
+                    // invalid value.
+                    let d = decide(unsafe { &mut *st }, &Heard::of(event), event.ts_ns);
+                    if let Some(slot) = slot_of(d) {
+                        bump(&COUNTERS, counter_index(vrid, slot));
+                        return xdp_action::XDP_PASS;
+                    }
+                }
                 if EVENTS.output::<Event>(&*event, 0).is_err() {
                     bump(&STATS, STAT_RINGBUF_FULL);
+                    if let Some(st) = state {
+                        // The agent never heard this master: report its next advert again
+                        // instead of absorbing it.
+                        // SAFETY: as above.
+                        unsafe { (*st).master_known = 0 };
+                    }
                 }
                 xdp_action::XDP_PASS
             }

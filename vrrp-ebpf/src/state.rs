@@ -44,6 +44,42 @@ impl Heard {
     }
 }
 
+/// Our side of a virtual router, as the agent writes it into [`VridState`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ours {
+    /// One of `ROLE_*`.
+    pub role: u8,
+    pub priority: u8,
+    /// `STATE_*` bits.
+    pub flags: u8,
+    pub advert_int_cs: u16,
+    pub master_down_ns: u64,
+    pub skew_ns: u64,
+    /// Our primary address, IPv4 in the first four bytes.
+    pub addr: [u8; 16],
+}
+
+impl Ours {
+    /// The state to store: `prev` (what the receive path kept, if any) with our side
+    /// replaced. A role change forgets the recorded master and both times, so the first
+    /// advert in the new role is reported: what was absorbed as a Backup says nothing to
+    /// a Master, and a new Backup's state machine has not heard anyone yet.
+    pub fn apply(&self, prev: Option<VridState>) -> VridState {
+        let mut st = match prev {
+            Some(p) if p.role == self.role => p,
+            _ => VridState::default(),
+        };
+        st.role = self.role;
+        st.priority = self.priority;
+        st.flags = self.flags;
+        st.advert_int_cs = self.advert_int_cs;
+        st.master_down_ns = self.master_down_ns;
+        st.skew_ns = self.skew_ns;
+        st.our_addr = self.addr;
+        st
+    }
+}
+
 /// Nanoseconds per centisecond (the unit of the advert interval).
 const NS_PER_CS: u64 = 10_000_000;
 
@@ -291,6 +327,37 @@ mod tests {
             Decision::Report
         );
         assert_eq!(st.last_report_ts, t0 + 1_000 * MS);
+    }
+
+    #[test]
+    fn writing_our_side_keeps_the_recorded_master_unless_the_role_changed() {
+        let mut st = state(ROLE_BACKUP, 100, BACKUP_PREEMPT);
+        let _ = decide(&mut st, &advert(1, 150, MS), 0);
+        let _ = decide(&mut st, &advert(1, 150, 2 * MS), 0);
+        let ours = Ours {
+            role: ROLE_BACKUP,
+            priority: 90,
+            flags: BACKUP_PREEMPT,
+            advert_int_cs: 1,
+            master_down_ns: 36 * MS,
+            skew_ns: 6 * MS,
+            addr: v4(2),
+        };
+        let kept = ours.apply(Some(st));
+        assert_eq!(
+            (kept.priority, kept.master_known, kept.last_ts),
+            (90, 1, 2 * MS)
+        );
+        let master = Ours {
+            role: ROLE_MASTER,
+            ..ours
+        }
+        .apply(Some(kept));
+        assert_eq!(
+            (master.role, master.master_known, master.last_ts),
+            (ROLE_MASTER, 0, 0)
+        );
+        assert_eq!(ours.apply(None).master_known, 0);
     }
 
     #[test]

@@ -29,6 +29,7 @@ impl Engine {
                 NodeOutput::GroupMoved { instance, to } => self.notify_group(instance, to),
             }
         }
+        self.sync_receive_state();
     }
 
     fn report_split_brain(&self, i: usize, seen: &str) {

@@ -130,6 +130,10 @@ pub enum Input {
         priority: u8,
         interval_cs: u16,
     },
+    /// The current master's unchanged advert, absorbed by the receive path (it only
+    /// refreshed the path's receive state, docs/kernel-state.md), arrived at `ts_ns`
+    /// (kernel time): restart Master_Down from it, as that advert itself would have.
+    Heard { ts_ns: u64 },
     /// A deadline passed; `now` is the current time.
     Timer,
     /// The instance cannot run (link down, no interface, no source address, a failed
@@ -227,6 +231,11 @@ impl Router {
         self.params.primary
     }
 
+    /// Preempt_Mode (RFC 5798 §6.1).
+    pub fn preempt(&self) -> bool {
+        self.params.preempt
+    }
+
     /// The Master_Down deadline while Backup (for status: the timer margin).
     pub fn master_down_at(&self) -> Option<u64> {
         match self.state {
@@ -246,6 +255,16 @@ impl Router {
             } => Some(next_garp_at.map_or(*next_advert_at, |g| g.min(*next_advert_at))),
             State::Initialize | State::Fault => None,
         }
+    }
+
+    /// Skew_Time now (RFC 5798 §6.1; RFC 3768 §6.1 for v2), in ns.
+    pub fn skew_time_ns(&self) -> u64 {
+        self.skew_ns()
+    }
+
+    /// Master_Down_Interval now, with the learned Master_Adver_Interval, in ns.
+    pub fn master_down_interval_ns(&self) -> u64 {
+        self.master_down_ns()
     }
 
     fn skew_ns(&self) -> u64 {
@@ -326,6 +345,7 @@ impl Router {
                 priority,
                 interval_cs,
             } => self.advert(now, ts_ns, src, priority, interval_cs, &mut out),
+            Input::Heard { ts_ns } => self.heard(ts_ns),
             Input::Timer => self.timer(now, &mut out),
             Input::Fault(cause) => self.fault(cause, &mut out),
             Input::Recovered(cause) => {
@@ -456,6 +476,27 @@ impl Router {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// §6.4.2 for an advert the receive path absorbed: only a Backup following a master
+    /// it would accept adverts from (priority not 0; one we would not preempt) restarts
+    /// Master_Down, and only from an arrival newer than the newest it knows. Anything
+    /// else keeps the deadline, so an absorbed advert can never stop a takeover the state
+    /// machine would make (priority 0, preemption).
+    fn heard(&mut self, ts: u64) {
+        let State::Backup { .. } = self.state else {
+            return;
+        };
+        let Some((_, p)) = self.current_master else {
+            return;
+        };
+        let followed = p != 0 && (p >= self.priority || !self.params.preempt);
+        if followed && ts > self.last_advert_ts {
+            self.last_advert_ts = ts;
+            self.state = State::Backup {
+                master_down_at: ts + self.master_down_ns(),
+            };
         }
     }
 

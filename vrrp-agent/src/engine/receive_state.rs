@@ -1,0 +1,119 @@
+//! The engine's side of the receive state (docs/kernel-state.md). After every input the
+//! node core took, our role, priority, preempt mode and timers go into each receive path's
+//! state, so the path can absorb the current master's unchanged adverts; at a Master_Down
+//! deadline the newest arrival the path absorbed is fed to the node core first, so a
+//! master that kept speaking costs one wake-up per Master_Down interval, not one per
+//! advert, and is never taken over from.
+
+use std::net::IpAddr;
+
+use vrrp_ebpf::abi::{
+    Family, VridKey, ROLE_BACKUP, ROLE_MASTER, ROLE_UNKNOWN, STATE_ABSORB, STATE_PREEMPT,
+};
+use vrrp_ebpf::state::Ours;
+
+use super::runtime::Runtime;
+use super::Engine;
+use crate::proto::node::NodeInput;
+use crate::proto::router::{Router, StateName};
+
+/// The state key of an instance on its receive interface.
+fn key_of(rt: &Runtime) -> Option<VridKey> {
+    let family = Family::try_from(rt.family).ok()?;
+    (rt.ifindex != 0).then(|| VridKey::new(rt.ifindex, rt.cfg.vrid, family))
+}
+
+/// Our side of the receive state for one instance, from its state machine.
+fn ours_of(rt: &Runtime, router: &Router) -> Ours {
+    let role = match router.state() {
+        StateName::Backup => ROLE_BACKUP,
+        StateName::Master => ROLE_MASTER,
+        StateName::Initialize | StateName::Fault => ROLE_UNKNOWN,
+    };
+    let mut flags = 0;
+    if router.preempt() {
+        flags |= STATE_PREEMPT;
+    }
+    // auth_hmac: the HMAC and the sequence are verified here on every advert, so the
+    // path must hand every one over.
+    if rt.cfg.auth_hmac.is_none() {
+        flags |= STATE_ABSORB;
+    }
+    let mut addr = [0u8; 16];
+    match router.primary() {
+        IpAddr::V4(a) => addr[..4].copy_from_slice(&a.octets()),
+        IpAddr::V6(a) => addr = a.octets(),
+    }
+    Ours {
+        role,
+        priority: router.priority(),
+        flags,
+        advert_int_cs: rt.cfg.advert_int_cs,
+        master_down_ns: router.master_down_interval_ns(),
+        skew_ns: router.skew_time_ns(),
+        addr,
+    }
+}
+
+impl Engine {
+    /// Write our side into the receive paths wherever it changed (one map update per
+    /// change: a transition, a new priority, a learned interval).
+    pub(super) fn sync_receive_state(&mut self) {
+        for i in 0..self.rts.len() {
+            let rt = &self.rts[i];
+            let Some(key) = key_of(rt).filter(|_| !rt.stopped) else {
+                continue;
+            };
+            let ours = ours_of(rt, self.node.router(i));
+            if rt.state_written == Some(ours) {
+                continue;
+            }
+            let Some((_, path)) = self.paths.iter_mut().find(|(x, _)| *x == key.ifindex) else {
+                continue;
+            };
+            match path.set_state(key, &ours) {
+                Ok(()) => self.rts[i].state_written = Some(ours),
+                Err(e) => tracing::warn!(
+                    instance = self.rts[i].label(),
+                    error = format!("{e:#}"),
+                    "cannot write the receive state; every advert is reported"
+                ),
+            }
+        }
+    }
+
+    /// For every Backup whose Master_Down deadline has passed: the newest advert its
+    /// receive path absorbed from the master, as [`NodeInput::Heard`]. The router
+    /// restarts the timer only from an arrival newer than any it knows, so this can delay
+    /// a takeover only while the master really spoke within Master_Down.
+    pub(super) async fn feed_absorbed(&mut self, now: u64) {
+        for i in 0..self.rts.len() {
+            let Some(deadline) = self.node.router(i).master_down_at() else {
+                continue;
+            };
+            if deadline > now {
+                continue;
+            }
+            let Some(key) = key_of(&self.rts[i]) else {
+                continue;
+            };
+            let Some(ts_ns) = self
+                .paths
+                .iter()
+                .find(|(x, _)| *x == key.ifindex)
+                .and_then(|(_, p)| p.last_absorbed(key))
+            else {
+                continue;
+            };
+            // The timer margin of the newest advert, as for a reported one.
+            if ts_ns <= deadline {
+                let stats = &mut self.rts[i].stats;
+                let margin = (deadline - ts_ns) as f64 / 1e6;
+                stats.margin_ms = Some(margin);
+                stats.min_margin_ms = Some(stats.min_margin_ms.map_or(margin, |m| m.min(margin)));
+            }
+            self.feed(NodeInput::Heard { instance: i, ts_ns }, now)
+                .await;
+        }
+    }
+}
