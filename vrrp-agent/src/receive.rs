@@ -139,6 +139,17 @@ impl TryFrom<&Event> for Received {
     }
 }
 
+/// The current master's adverts a receive path absorbed (docs/kernel-state.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Absorbed {
+    /// Kernel arrival time of the newest one.
+    pub last_ts: u64,
+    /// Time between the newest two, and the longest time between two of them (0 while
+    /// fewer than two were absorbed).
+    pub last_gap_ns: u64,
+    pub max_gap_ns: u64,
+}
+
 pub struct PathOptions {
     /// Never try XDP.
     pub no_xdp: bool,
@@ -224,14 +235,18 @@ impl ReceivePath {
         }
     }
 
-    /// Arrival time of the newest advert the path absorbed from the current master of
-    /// `key` (0 or `None`: none since our role was last written).
-    pub fn last_absorbed(&self, key: VridKey) -> Option<u64> {
+    /// What the path absorbed from the current master of `key` since our role was last
+    /// written: `None` when nothing.
+    pub fn absorbed(&self, key: VridKey) -> Option<Absorbed> {
         let st = match self {
             ReceivePath::Xdp(f) => f.state(key),
             ReceivePath::Raw(f) => f.state(key),
         }?;
-        (st.last_ts != 0).then_some(st.last_ts)
+        (st.last_ts != 0).then_some(Absorbed {
+            last_ts: st.last_ts,
+            last_gap_ns: st.last_gap_ns,
+            max_gap_ns: st.max_gap_ns,
+        })
     }
 
     /// Move one advert of `vrid` the path counted as accepted to `reason`: the agent

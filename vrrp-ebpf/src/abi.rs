@@ -285,6 +285,10 @@ pub struct VridState {
     pub last_ts: u64,
     /// While Master: arrival time of the last advert reported without beating us.
     pub last_report_ts: u64,
+    /// Time between the last two absorbed adverts, and the longest such time since the
+    /// role was written: the agent's timer margin (Master_Down minus the gap).
+    pub last_gap_ns: u64,
+    pub max_gap_ns: u64,
 }
 
 pub const FAMILY_V4: u8 = Family::V4 as u8;
@@ -547,7 +551,7 @@ const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
 const _: () = assert!(core::mem::size_of::<PeerPolicy>() == 4);
 const _: () = assert!(core::mem::size_of::<VipKey>() == 24);
 const _: () = assert!(core::mem::size_of::<Event>() == 232);
-const _: () = assert!(core::mem::size_of::<VridState>() == 80);
+const _: () = assert!(core::mem::size_of::<VridState>() == 96);
 const _: () = assert!(SLOT_CSUM_PSEUDO as usize >= Reason::ALL.len());
 const _: () = assert!(SLOT_CSUM_PLAIN < SLOT_ABSORBED);
 const _: () = assert!(SLOT_RATE_LIMITED < SLOTS_PER_VRID);

@@ -120,6 +120,13 @@ fn decide_backup(st: &mut VridState, adv: &Heard) -> Decision {
     if same && followed {
         // Adverts may be handled out of order across CPUs: keep the newest arrival.
         if adv.ts_ns > st.last_ts {
+            if st.last_ts != 0 {
+                let gap = adv.ts_ns - st.last_ts;
+                st.last_gap_ns = gap;
+                if gap > st.max_gap_ns {
+                    st.max_gap_ns = gap;
+                }
+            }
             st.last_ts = adv.ts_ns;
         }
         return Decision::Absorb;
@@ -220,6 +227,10 @@ mod tests {
             assert_eq!(decide(&mut st, &advert(1, 150, ts), ts), Decision::Absorb);
             assert_eq!(st.last_ts, ts);
         }
+        assert_eq!((st.last_gap_ns, st.max_gap_ns), (10 * MS, 10 * MS));
+        let _ = decide(&mut st, &advert(1, 150, 125 * MS), 0);
+        let _ = decide(&mut st, &advert(1, 150, 130 * MS), 0);
+        assert_eq!((st.last_gap_ns, st.max_gap_ns), (5 * MS, 35 * MS));
     }
 
     #[test]

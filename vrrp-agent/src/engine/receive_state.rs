@@ -82,36 +82,43 @@ impl Engine {
         }
     }
 
-    /// For every Backup whose Master_Down deadline has passed: the newest advert its
-    /// receive path absorbed from the master, as [`NodeInput::Heard`]. The router
-    /// restarts the timer only from an arrival newer than any it knows, so this can delay
-    /// a takeover only while the master really spoke within Master_Down.
+    /// Called when a deadline passed: for every Backup, the newest advert its receive
+    /// path absorbed from the master since the state machine last heard of it, as
+    /// [`NodeInput::Heard`]. Every Backup, not only the one whose deadline passed: each
+    /// is pushed to (its master's latest arrival + Master_Down), so one wake-up per
+    /// Master_Down interval serves every virtual router of the node, not one per router.
+    /// The router restarts its timer only from an arrival newer than any it knows, for a
+    /// master it follows, so this delays a takeover only while that master really spoke.
     pub(super) async fn feed_absorbed(&mut self, now: u64) {
         for i in 0..self.rts.len() {
-            let Some(deadline) = self.node.router(i).master_down_at() else {
-                continue;
-            };
-            if deadline > now {
+            let router = self.node.router(i);
+            if router.master_down_at().is_none() {
                 continue;
             }
+            let known = router.last_advert_ts();
             let Some(key) = key_of(&self.rts[i]) else {
                 continue;
             };
-            let Some(ts_ns) = self
+            let Some(seen) = self
                 .paths
                 .iter()
                 .find(|(x, _)| *x == key.ifindex)
-                .and_then(|(_, p)| p.last_absorbed(key))
+                .and_then(|(_, p)| p.absorbed(key))
+                .filter(|a| a.last_ts > known)
             else {
                 continue;
             };
-            // The timer margin of the newest advert, as for a reported one.
-            if ts_ns <= deadline {
-                let stats = &mut self.rts[i].stats;
-                let margin = (deadline - ts_ns) as f64 / 1e6;
+            // The timer margin (Master_Down minus the time between two adverts), from the
+            // gaps the path measured between the adverts it absorbed.
+            let md = router.master_down_interval_ns() as f64;
+            let stats = &mut self.rts[i].stats;
+            if seen.last_gap_ns > 0 {
+                let margin = (md - seen.last_gap_ns as f64) / 1e6;
+                let worst = (md - seen.max_gap_ns as f64) / 1e6;
                 stats.margin_ms = Some(margin);
-                stats.min_margin_ms = Some(stats.min_margin_ms.map_or(margin, |m| m.min(margin)));
+                stats.min_margin_ms = Some(stats.min_margin_ms.map_or(worst, |m| m.min(worst)));
             }
+            let ts_ns = seen.last_ts;
             self.feed(NodeInput::Heard { instance: i, ts_ns }, now)
                 .await;
         }

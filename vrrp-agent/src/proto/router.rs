@@ -231,6 +231,11 @@ impl Router {
         self.params.primary
     }
 
+    /// Arrival time of the newest advert that restarted Master_Down.
+    pub fn last_advert_ts(&self) -> u64 {
+        self.last_advert_ts
+    }
+
     /// Preempt_Mode (RFC 5798 §6.1).
     pub fn preempt(&self) -> bool {
         self.params.preempt
