@@ -88,11 +88,11 @@ fn a_healthy_backup_of_twenty_10ms_masters_wakes_far_less_than_once_per_advert()
     let woke = context_switches(pid) - before;
     let adverts = N as u64 * 100 * span.as_secs();
     eprintln!("backup: {woke} context switches while {adverts} adverts arrived");
-    // One check per Master_Down interval (36 ms) serves all 20 routers: ~85 in 3 s, plus
-    // the once-a-second status, retry and counter ticks. A wake-up per advert would be
-    // 6000.
+    // The kernel times Master_Down: the backup wakes for its once-a-second status and
+    // retry ticks and its one-second safety net, not for adverts (a wake-up per advert
+    // would be 6000; measured here: about 10).
     assert!(
-        woke < adverts / 10,
+        woke < adverts / 30,
         "{woke} context switches for {adverts} adverts\n{}",
         logs(&[&r1, &r2])
     );

@@ -101,8 +101,22 @@ impl Kernel {
         m.get(&counter_index(VRID, slot), 0).unwrap().iter().sum()
     }
 
-    /// Run one frame: whether an event reached the ring buffer.
+    /// Run one frame: whether it was reported (an advert event reached the ring buffer).
+    /// A master-down event a timer armed by an earlier frame may have pushed meanwhile is
+    /// not this frame's doing and is left out.
     fn run(&mut self, frame: &[u8]) -> bool {
+        self.run_only(frame);
+        let adverts = self
+            .drain()
+            .into_iter()
+            .filter(|e| e.kind == EVENT_ADVERT)
+            .count();
+        assert!(adverts <= 1, "at most one event per frame");
+        adverts == 1
+    }
+
+    /// Run one frame, leaving the ring buffer alone.
+    fn run_only(&mut self, frame: &[u8]) {
         let prog: &Xdp = self.ebpf.program(PROGRAM_NAME).unwrap().try_into().unwrap();
         let mut out = vec![0u8; frame.len() + 256];
         let res = prog
@@ -113,9 +127,11 @@ impl Kernel {
             })
             .expect("BPF_PROG_TEST_RUN");
         assert_eq!(res.return_value, XDP_PASS, "accepted adverts always pass");
-        let ev = self.ring.next().and_then(|item| decode_event(&item));
-        assert!(self.ring.next().is_none(), "at most one event per frame");
-        ev.is_some()
+    }
+
+    /// Every event in the ring buffer now.
+    fn drain(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.ring.next().and_then(|item| decode_event(&item))).collect()
     }
 }
 
@@ -396,4 +412,81 @@ fn the_state_map_holds_exactly_the_values_the_agent_wrote_for_our_side() {
     assert_eq!(st, o.apply(None));
     assert_eq!(st.master_down_ns, 36_093_750);
     assert_eq!(MS * 36 + 93_750, st.master_down_ns);
+}
+
+#[test]
+fn after_silence_the_kernel_timer_reports_master_down_stamped_with_kernel_time() {
+    let mut k = Kernel::new();
+    k.set(Family::V4, &ours(ROLE_BACKUP, BACKUP));
+    let t0 = monotonic_ns();
+    assert!(k.run(&advert(1, 150)));
+    assert!(!k.run(&advert(1, 150)));
+    let heard = k.state(Family::V4).last_ts;
+    // Master_Down is 36.1 ms: nothing before it...
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(k.ring.next().is_none(), "no event before Master_Down");
+    // ...one event after it, bounded in time.
+    let limit = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let ev = loop {
+        if let Some(ev) = k.ring.next().and_then(|item| decode_event(&item)) {
+            break ev;
+        }
+        assert!(
+            std::time::Instant::now() < limit,
+            "no master-down event within 1 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    assert_eq!(ev.kind, EVENT_MASTER_DOWN);
+    assert_eq!((ev.ifindex, ev.vrid, ev.family), (IFINDEX, VRID, FAMILY_V4));
+    assert_eq!(ev.last_ts, heard);
+    assert_eq!(ev.priority, 150);
+    assert_eq!(&ev.src[..4], &[10, 9, 0, 1]);
+    let after = ev.ts_ns - heard;
+    assert!(
+        (36_093_750..36_093_750 + 20 * MS).contains(&after),
+        "fired {after} ns after the last advert"
+    );
+    assert!(ev.ts_ns > t0);
+    assert!(k.ring.next().is_none(), "one event per expiry");
+}
+
+#[test]
+fn every_followed_advert_restarts_the_kernel_timer_and_a_preemptable_one_does_not() {
+    let mut k = Kernel::new();
+    k.set(Family::V4, &ours(ROLE_BACKUP, BACKUP));
+    assert!(k.run(&advert(1, 150)));
+    // 10 ms adverts for 100 ms: the timer never fires.
+    for _ in 0..10 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        assert!(!k.run(&advert(1, 150)));
+    }
+    assert!(
+        k.ring.next().is_none(),
+        "no master-down while the master speaks"
+    );
+    // A lower-priority master we preempt: its adverts are reported, the timer runs on.
+    let last = k.state(Family::V4).last_ts;
+    let limit = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let mut reported = 0;
+    let ev = 'wait: loop {
+        for ev in k.drain() {
+            match ev.kind {
+                EVENT_MASTER_DOWN => break 'wait ev,
+                _ => reported += 1,
+            }
+        }
+        assert!(
+            std::time::Instant::now() < limit,
+            "no master-down within 1 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        k.run_only(&advert(4, 50));
+    };
+    assert!(reported >= 5, "{reported} lower-priority adverts reported");
+    assert!(
+        ev.ts_ns - last >= 36_093_750,
+        "fired from the last followed advert"
+    );
+    assert!(ev.ts_ns - last < 36_093_750 + 20 * MS);
 }

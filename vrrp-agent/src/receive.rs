@@ -20,6 +20,19 @@ use crate::io::xdp::{ModeChoice, XdpFilter};
 pub enum Received {
     Advert(AdvertIn),
     Arp(ArpIn),
+    MasterDown(MasterDownIn),
+}
+
+/// The kernel's Master_Down timer of one virtual router expired (docs/kernel-state.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MasterDownIn {
+    pub ifindex: u32,
+    pub family: Family,
+    pub vrid: u8,
+    /// When the timer fired, CLOCK_MONOTONIC ns.
+    pub ts_ns: u64,
+    /// Arrival time of the master's last absorbed advert then (0: none absorbed).
+    pub last_ts: u64,
 }
 
 /// An advertisement that passed the receive checks (RFC 5798 §7.1).
@@ -105,6 +118,13 @@ impl TryFrom<&Event> for Received {
                 mac: ev.mac,
                 sender: v4(&ev.src),
                 target: v4(&ev.dst),
+            })),
+            EventKind::MasterDown => Ok(Received::MasterDown(MasterDownIn {
+                ifindex: ev.ifindex,
+                family: Family::try_from(ev.family).map_err(BadEvent::Family)?,
+                vrid: ev.vrid,
+                ts_ns: ev.ts_ns,
+                last_ts: ev.last_ts,
             })),
             EventKind::Advert => {
                 let family = Family::try_from(ev.family).map_err(BadEvent::Family)?;
@@ -233,6 +253,12 @@ impl ReceivePath {
                 Ok(())
             }
         }
+    }
+
+    /// Whether the path reports Master_Down itself (the XDP program's kernel timer): the
+    /// raw-socket path leaves it to the state machine's own deadline.
+    pub fn times_master_down(&self) -> bool {
+        matches!(self, ReceivePath::Xdp(_))
     }
 
     /// What the path absorbed from the current master of `key` since our role was last

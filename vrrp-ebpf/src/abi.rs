@@ -209,6 +209,9 @@ pub enum EventKind {
     Advert = 1,
     /// An ARP packet naming a virtual address.
     Arp = 2,
+    /// The kernel's Master_Down timer expired (docs/kernel-state.md): `ts_ns` is when,
+    /// [`Event::last_ts`] the master's last absorbed arrival.
+    MasterDown = 3,
 }
 
 impl TryFrom<u8> for EventKind {
@@ -218,6 +221,7 @@ impl TryFrom<u8> for EventKind {
         match b {
             1 => Ok(EventKind::Advert),
             2 => Ok(EventKind::Arp),
+            3 => Ok(EventKind::MasterDown),
             other => Err(other),
         }
     }
@@ -261,7 +265,8 @@ pub struct VridState {
     pub priority: u8,
     /// `STATE_*` bits.
     pub flags: u8,
-    pub _pad: u8,
+    /// Written by the program: 1 once `timer` is initialised with its callback.
+    pub timer_ready: u8,
     /// Our Advertisement_Interval in centiseconds: the Master's report rate limit.
     pub advert_int_cs: u16,
     pub _pad1: [u8; 2],
@@ -289,6 +294,18 @@ pub struct VridState {
     /// role was written: the agent's timer margin (Master_Down minus the gap).
     pub last_gap_ns: u64,
     pub max_gap_ns: u64,
+    /// The kernel's Master_Down timer of this virtual router (opaque here; the agent's
+    /// writes leave it alone: the kernel never copies a timer from userspace).
+    pub timer: bpf_timer,
+}
+
+/// The kernel's `struct bpf_timer`: opaque, and named exactly so, since the verifier
+/// finds a timer in a map value by the name of its BTF type.
+#[allow(non_camel_case_types)]
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct bpf_timer {
+    pub opaque: [u64; 2],
 }
 
 pub const FAMILY_V4: u8 = Family::V4 as u8;
@@ -449,6 +466,7 @@ impl VipKey {
 
 pub const EVENT_ADVERT: u8 = EventKind::Advert as u8;
 pub const EVENT_ARP: u8 = EventKind::Arp as u8;
+pub const EVENT_MASTER_DOWN: u8 = EventKind::MasterDown as u8;
 
 /// Bytes of the advertised address list carried in an event: 32 IPv4 or 8 IPv6 addresses.
 /// A signed advert with more cannot be verified (its HMAC covers every address) and is
@@ -495,6 +513,8 @@ pub struct Event {
     /// 1 when the advert carried an `auth_hmac` trailer (only for a VRID that expects one).
     pub signed: u8,
     pub _pad2: [u8; 3],
+    /// `MasterDown` only: kernel arrival time of the master's last absorbed advert.
+    pub last_ts: u64,
 }
 
 impl Event {
@@ -521,6 +541,7 @@ impl Event {
             trailer: [0; HMAC_TRAILER_LEN],
             signed: 0,
             _pad2: [0; 3],
+            last_ts: 0,
         }
     }
 }
@@ -550,8 +571,8 @@ const _: () = assert!(core::mem::size_of::<VridPolicy>() == 24);
 const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
 const _: () = assert!(core::mem::size_of::<PeerPolicy>() == 4);
 const _: () = assert!(core::mem::size_of::<VipKey>() == 24);
-const _: () = assert!(core::mem::size_of::<Event>() == 232);
-const _: () = assert!(core::mem::size_of::<VridState>() == 96);
+const _: () = assert!(core::mem::size_of::<Event>() == 240);
+const _: () = assert!(core::mem::size_of::<VridState>() == 112);
 const _: () = assert!(SLOT_CSUM_PSEUDO as usize >= Reason::ALL.len());
 const _: () = assert!(SLOT_CSUM_PLAIN < SLOT_ABSORBED);
 const _: () = assert!(SLOT_RATE_LIMITED < SLOTS_PER_VRID);

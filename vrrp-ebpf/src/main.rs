@@ -14,13 +14,13 @@ mod program {
     use aya_ebpf::{
         bindings::xdp_action,
         helpers::{bpf_ktime_get_ns, bpf_ktime_get_tai_ns},
-        macros::{map, xdp},
+        macros::{btf_map, map, xdp},
         maps::{HashMap, PerCpuArray, RingBuf},
         programs::XdpContext,
     };
     use vrrp_ebpf::abi::*;
     use vrrp_ebpf::classify::{classify, Frame, Policy, Verdict};
-    use vrrp_ebpf::state::{decide, slot_of, Heard};
+    use vrrp_ebpf::state::{decide, slot_of, timer_after, Heard};
 
     // Each map is named after its static (aya's default), and those names are the
     // `MAP_*` constants of the ABI: tests/xdp_verdicts.rs finds every one in the object.
@@ -46,8 +46,62 @@ mod program {
 
     // ---- Receive state (docs/kernel-state.md) ----
     /// Per-VRID receive state: our role written by the agent, the current master kept here.
-    #[map]
-    static STATE: HashMap<VridKey, VridState> = HashMap::with_max_entries(MAX_VRIDS, 0);
+    /// A BTF map: the verifier must see the type of its value to find the timer in it.
+    #[btf_map]
+    static STATE: aya_ebpf::btf_maps::HashMap<VridKey, VridState, { MAX_VRIDS as usize }> =
+        aya_ebpf::btf_maps::HashMap::new();
+
+    /// Master_Down expired in the kernel (RFC 5798 §6.4.2): tell the agent, stamped with
+    /// the kernel time and the master's last arrival.
+    extern "C" fn master_down(
+        _map: *mut core::ffi::c_void,
+        key: *mut VridKey,
+        st: *mut VridState,
+    ) -> i32 {
+        // SAFETY: the kernel passes this timer's own map key and value.
+        let (key, st) = unsafe { (&*key, &*st) };
+        // The agent cannot cancel a timer: a role changed since it was armed disarms it.
+        if st.role != ROLE_BACKUP || st.flags & STATE_ABSORB == 0 {
+            return 0;
+        }
+        let Some(mut slot) = EVENTS.reserve::<Event>(0) else {
+            bump(&STATS, STAT_RINGBUF_FULL);
+            return 0;
+        };
+        let ev = Event::clear(&mut slot);
+        ev.kind = EVENT_MASTER_DOWN;
+        ev.ifindex = key.ifindex;
+        ev.vrid = key.vrid;
+        ev.family = key.family;
+        // SAFETY: helper without preconditions.
+        ev.ts_ns = unsafe { bpf_ktime_get_ns() };
+        ev.src = st.master_src;
+        ev.priority = st.master_priority;
+        ev.last_ts = st.last_ts;
+        slot.submit(0);
+        0
+    }
+
+    /// (Re)start the Master_Down timer of `st` to fire after `ns`.
+    #[inline(always)]
+    fn arm(st: *mut VridState, ns: u64) {
+        // SAFETY: st is a live value of STATE; the helpers check the timer themselves.
+        unsafe {
+            let t = core::ptr::addr_of_mut!((*st).timer) as *mut aya_ebpf::bindings::bpf_timer;
+            if (*st).timer_ready == 0 {
+                let map = core::ptr::addr_of!(STATE) as *mut core::ffi::c_void;
+                let _ = aya_ebpf::helpers::generated::bpf_timer_init(
+                    t, map, 1, /* CLOCK_MONOTONIC */
+                );
+                let _ = aya_ebpf::helpers::generated::bpf_timer_set_callback(
+                    t,
+                    master_down as *mut core::ffi::c_void,
+                );
+                (*st).timer_ready = 1;
+            }
+            let _ = aya_ebpf::helpers::generated::bpf_timer_start(t, ns, 0);
+        }
+    }
 
     // ---- end of receive state ----
 
@@ -209,6 +263,10 @@ mod program {
                     // advert is reported or an arrival time is a little older, never an
                     // invalid value.
                     let d = decide(unsafe { &mut *st }, &Heard::of(event), event.ts_ns);
+                    // SAFETY: as above.
+                    if let Some(ns) = timer_after(unsafe { &*st }, &Heard::of(event)) {
+                        arm(st, ns);
+                    }
                     if let Some(slot) = slot_of(d) {
                         bump(&COUNTERS, counter_index(vrid, slot));
                         return xdp_action::XDP_PASS;

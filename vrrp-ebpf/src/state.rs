@@ -153,6 +153,23 @@ fn decide_master(st: &mut VridState, adv: &Heard, now_ns: u64) -> Decision {
     Decision::Report
 }
 
+/// When the kernel's Master_Down timer must fire, counted from the arrival of `adv`, as
+/// the state machine would restart its own (RFC 5798 §6.4.2): Master_Down_Interval after
+/// an advert of a master it follows, Skew_Time after priority 0. `None` leaves the timer
+/// as it is: not a Backup, absorption off (the agent times every advert itself), or a
+/// lower priority it will preempt (Master_Down runs on from the last followed advert).
+#[inline(always)]
+pub fn timer_after(st: &VridState, adv: &Heard) -> Option<u64> {
+    if st.role != ROLE_BACKUP || st.flags & STATE_ABSORB == 0 {
+        return None;
+    }
+    if adv.priority == 0 {
+        return Some(st.skew_ns);
+    }
+    let preempt = st.flags & STATE_PREEMPT != 0;
+    (adv.priority >= st.priority || !preempt).then_some(st.master_down_ns)
+}
+
 /// `a > b` as unsigned integers in network order (RFC 5798 §6.4.3): byte-wise from the
 /// most significant byte. IPv4 addresses fill the first four bytes and zeros the rest, so
 /// the same comparison holds for both families.
@@ -369,6 +386,30 @@ mod tests {
             (ROLE_MASTER, 0, 0)
         );
         assert_eq!(ours.apply(None).master_known, 0);
+    }
+
+    #[test]
+    fn the_kernel_timer_restarts_as_the_backups_own_would_and_only_for_a_backup() {
+        let mut st = state(ROLE_BACKUP, 100, BACKUP_PREEMPT);
+        st.skew_ns = 6 * MS;
+        assert_eq!(timer_after(&st, &advert(1, 150, 0)), Some(36 * MS));
+        assert_eq!(timer_after(&st, &advert(1, 100, 0)), Some(36 * MS));
+        assert_eq!(timer_after(&st, &advert(1, 0, 0)), Some(6 * MS));
+        assert_eq!(
+            timer_after(&st, &advert(1, 50, 0)),
+            None,
+            "preempted: runs on"
+        );
+        st.flags = STATE_ABSORB;
+        assert_eq!(timer_after(&st, &advert(1, 50, 0)), Some(36 * MS));
+        st.flags = STATE_PREEMPT;
+        assert_eq!(
+            timer_after(&st, &advert(1, 150, 0)),
+            None,
+            "auth_hmac: agent-timed"
+        );
+        let master = state(ROLE_MASTER, 100, BACKUP_PREEMPT);
+        assert_eq!(timer_after(&master, &advert(1, 150, 0)), None);
     }
 
     #[test]

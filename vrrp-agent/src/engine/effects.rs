@@ -16,20 +16,25 @@ use crate::proto::router::{Action, StateName};
 impl Engine {
     /// Feed the node core one input and carry out what it decides.
     pub(super) async fn feed(&mut self, input: NodeInput, now: u64) {
-        if let Some(rec) = &mut self.recorder {
-            rec.record(&input, now);
-        }
-        let outputs = self.node.handle(input, now);
-        for o in outputs {
-            match o {
-                NodeOutput::Act { instance, action } => self.act(instance, action, now).await,
-                NodeOutput::SplitBrain { instance, seen } => {
-                    self.report_split_brain(instance, &seen)
-                }
-                NodeOutput::GroupMoved { instance, to } => self.notify_group(instance, to),
+        let mut queue = vec![input];
+        while let Some(input) = queue.pop() {
+            if let Some(rec) = &mut self.recorder {
+                rec.record(&input, now);
             }
+            let outputs = self.node.handle(input, now);
+            for o in outputs {
+                match o {
+                    NodeOutput::Act { instance, action } => self.act(instance, action, now).await,
+                    NodeOutput::SplitBrain { instance, seen } => {
+                        self.report_split_brain(instance, &seen)
+                    }
+                    NodeOutput::GroupMoved { instance, to } => self.notify_group(instance, to),
+                }
+            }
+            // What changed goes into the receive paths; whether a path now times
+            // Master_Down goes back into the node core.
+            queue.extend(self.sync_receive_state());
         }
-        self.sync_receive_state();
     }
 
     fn report_split_brain(&self, i: usize, seen: &str) {

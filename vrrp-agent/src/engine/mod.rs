@@ -202,7 +202,8 @@ impl Engine {
                 Some((_, p)) => p.set_policy(&policy),
                 None => {
                     let name = iface::name_of(ifx);
-                    // A new path holds no receive state yet: write ours again.
+                    // A new path holds no receive state yet: write ours again (and
+                    // say again whether it times Master_Down).
                     for rt in self.rts.iter_mut().filter(|r| r.ifindex == ifx) {
                         rt.state_written = None;
                     }

@@ -16,6 +16,7 @@ use super::runtime::Runtime;
 use super::Engine;
 use crate::proto::node::NodeInput;
 use crate::proto::router::{Router, StateName};
+use crate::receive::MasterDownIn;
 
 /// The state key of an instance on its receive interface.
 fn key_of(rt: &Runtime) -> Option<VridKey> {
@@ -57,20 +58,31 @@ fn ours_of(rt: &Runtime, router: &Router) -> Ours {
 
 impl Engine {
     /// Write our side into the receive paths wherever it changed (one map update per
-    /// change: a transition, a new priority, a learned interval).
-    pub(super) fn sync_receive_state(&mut self) {
+    /// change: a transition, a new priority, a learned interval). Returns the inputs that
+    /// tell the node core which instances' Master_Down the kernel now times.
+    pub(super) fn sync_receive_state(&mut self) -> Vec<NodeInput> {
+        let mut timed = Vec::new();
         for i in 0..self.rts.len() {
             let rt = &self.rts[i];
             let Some(key) = key_of(rt).filter(|_| !rt.stopped) else {
                 continue;
             };
             let ours = ours_of(rt, self.node.router(i));
-            if rt.state_written == Some(ours) {
-                continue;
-            }
             let Some((_, path)) = self.paths.iter_mut().find(|(x, _)| *x == key.ifindex) else {
                 continue;
             };
+            // Only absorbing instances have their adverts arm the kernel's timer.
+            let kernel = path.times_master_down() && ours.flags & STATE_ABSORB != 0;
+            if kernel != rt.kernel_timed {
+                self.rts[i].kernel_timed = kernel;
+                timed.push(NodeInput::KernelTimed {
+                    instance: i,
+                    on: kernel,
+                });
+            }
+            if self.rts[i].state_written == Some(ours) {
+                continue;
+            }
             match path.set_state(key, &ours) {
                 Ok(()) => self.rts[i].state_written = Some(ours),
                 Err(e) => tracing::warn!(
@@ -80,6 +92,7 @@ impl Engine {
                 ),
             }
         }
+        timed
     }
 
     /// Called when a deadline passed: for every Backup, the newest advert its receive
@@ -122,5 +135,23 @@ impl Engine {
             self.feed(NodeInput::Heard { instance: i, ts_ns }, now)
                 .await;
         }
+    }
+
+    /// The kernel's Master_Down timer expired for one virtual router. Only a hint: what
+    /// the paths absorbed since goes in first, so a master that spoke after the timer
+    /// fired (before we read the event) keeps its role; the state machine then decides
+    /// on its own deadline.
+    pub(super) async fn kernel_master_down(&mut self, m: &MasterDownIn, now: u64) {
+        let Some(&i) = self.by_key.get(&(m.ifindex, m.vrid, m.family as u8)) else {
+            return;
+        };
+        tracing::debug!(
+            instance = self.rts[i].label(),
+            fired_ns = m.ts_ns,
+            last_ts = m.last_ts,
+            "kernel Master_Down timer fired"
+        );
+        self.feed_absorbed(now).await;
+        self.feed(NodeInput::MasterDown { instance: i }, now).await;
     }
 }

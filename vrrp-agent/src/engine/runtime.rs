@@ -62,6 +62,8 @@ pub struct Runtime {
     /// Our side as last written into the receive path's state (`None`: not yet, or the
     /// path is new): written again only when it changes.
     pub state_written: Option<vrrp_ebpf::state::Ours>,
+    /// Whether the node core was last told the receive path times Master_Down.
+    pub kernel_timed: bool,
 }
 
 impl Runtime {
@@ -84,6 +86,7 @@ impl Runtime {
             stats: Stats::default(),
             hmac: HmacState::new(c.unicast_peers.len()),
             state_written: None,
+            kernel_timed: false,
         }
     }
 

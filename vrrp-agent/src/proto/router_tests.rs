@@ -675,3 +675,58 @@ fn a_master_or_a_backup_that_heard_nobody_ignores_absorbed_times() {
     );
     assert_eq!(b.next_deadline(), deadline);
 }
+
+// Master_Down timed in the kernel: `Input::KernelTimed` and `Input::MasterDownFired`.
+
+#[test]
+fn a_kernel_timed_backup_following_a_master_keeps_only_a_late_safety_net_deadline() {
+    let mut r = started(params(100, 1));
+    r.handle(Input::KernelTimed(true), T0);
+    let md = master_down_interval_ns(100, 1);
+    // No master heard yet: the kernel arms nothing, so our own timer stands.
+    assert_eq!(r.next_deadline(), Some(T0 + md));
+    r.handle(advert(T0 + MS, "10.9.0.1", 150, 1), T0 + MS);
+    assert_eq!(
+        r.next_deadline(),
+        Some(T0 + MS + md + KERNEL_TIMED_SLACK_NS)
+    );
+    assert_eq!(r.master_down_at(), Some(T0 + MS + md));
+    // Priority 0: Skew_Time runs here too, undeferred.
+    r.handle(advert(T0 + 2 * MS, "10.9.0.1", 0, 1), T0 + 2 * MS);
+    assert_eq!(r.next_deadline(), r.master_down_at());
+}
+
+#[test]
+fn the_kernels_master_down_takes_over_only_once_our_own_deadline_has_passed() {
+    let mut r = started(params(100, 1));
+    r.handle(Input::KernelTimed(true), T0);
+    r.handle(advert(T0 + MS, "10.9.0.1", 150, 1), T0 + MS);
+    let deadline = r.master_down_at().unwrap();
+    // Stale: the master spoke after the kernel timer fired (fed in as Heard first).
+    r.handle(
+        Input::Heard {
+            ts_ns: T0 + 30 * MS,
+        },
+        deadline,
+    );
+    assert!(r.handle(Input::MasterDownFired, deadline).is_empty());
+    assert_eq!(r.state(), StateName::Backup);
+    let later = r.master_down_at().unwrap();
+    let out = r.handle(Input::MasterDownFired, later);
+    assert!(out.contains(&Action::Transition {
+        from: StateName::Backup,
+        to: StateName::Master,
+        cause: Cause::MasterDown
+    }));
+    // And a Master ignores a late one.
+    assert!(r.handle(Input::MasterDownFired, later + MS).is_empty());
+}
+
+#[test]
+fn without_the_kernel_the_safety_net_is_the_rfc_deadline_again() {
+    let mut r = started(params(100, 1));
+    r.handle(Input::KernelTimed(true), T0);
+    r.handle(advert(T0 + MS, "10.9.0.1", 150, 1), T0 + MS);
+    r.handle(Input::KernelTimed(false), T0 + MS);
+    assert_eq!(r.next_deadline(), r.master_down_at());
+}
