@@ -490,3 +490,43 @@ fn every_followed_advert_restarts_the_kernel_timer_and_a_preemptable_one_does_no
     );
     assert!(ev.ts_ns - last < 36_093_750 + 20 * MS);
 }
+
+/// Wait up to a second for a master-down event, draining everything else.
+fn master_down_within_a_second(k: &mut Kernel) -> Option<Event> {
+    let limit = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while std::time::Instant::now() < limit {
+        if let Some(ev) = k.drain().into_iter().find(|e| e.kind == EVENT_MASTER_DOWN) {
+            return Some(ev);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    None
+}
+
+#[test]
+fn the_kernel_timer_still_fires_after_the_agent_rewrote_our_side() {
+    let mut k = Kernel::new();
+    k.set(Family::V4, &ours(ROLE_BACKUP, BACKUP));
+    assert!(k.run(&advert(1, 150)));
+    // A new priority (tracking): the kernel replaces the element, and with it the timer.
+    k.set(
+        Family::V4,
+        &Ours {
+            priority: 90,
+            ..ours(ROLE_BACKUP, BACKUP)
+        },
+    );
+    assert!(!k.run(&advert(1, 150)), "the record survives the rewrite");
+    let heard = k.state(Family::V4).last_ts;
+    let ev = master_down_within_a_second(&mut k).expect("master-down after the rewrite");
+    assert_eq!(ev.last_ts, heard);
+}
+
+#[test]
+fn a_timer_armed_as_backup_reports_nothing_once_we_are_master() {
+    let mut k = Kernel::new();
+    k.set(Family::V4, &ours(ROLE_BACKUP, BACKUP));
+    assert!(k.run(&advert(1, 150)));
+    k.set(Family::V4, &ours(ROLE_MASTER, STATE_ABSORB));
+    assert!(master_down_within_a_second(&mut k).is_none());
+}

@@ -265,7 +265,8 @@ pub struct VridState {
     pub priority: u8,
     /// `STATE_*` bits.
     pub flags: u8,
-    /// Written by the program: 1 once `timer` is initialised with its callback.
+    /// Written by the program: 1 once `timer` is initialised with its callback. Every
+    /// write by the agent clears it: the kernel replaces the element, timer included.
     pub timer_ready: u8,
     /// Our Advertisement_Interval in centiseconds: the Master's report rate limit.
     pub advert_int_cs: u16,

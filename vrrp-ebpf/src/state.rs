@@ -69,6 +69,9 @@ impl Ours {
             Some(p) if p.role == self.role => p,
             _ => VridState::default(),
         };
+        // The kernel stores a written value as a new element and frees the old one with
+        // its timer: the program must set the timer up again on the next advert.
+        st.timer_ready = 0;
         st.role = self.role;
         st.priority = self.priority;
         st.flags = self.flags;
