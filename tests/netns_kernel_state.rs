@@ -106,13 +106,20 @@ fn a_healthy_backup_of_twenty_10ms_masters_wakes_far_less_than_once_per_advert()
     }
 }
 
+/// The example pair (r1 150 master, r2 100 backup, 100 ms adverts) in a lab of its own,
+/// both started with `extra`, r1 the one master.
+fn elected_pair(name: &str, extra: &[&str]) -> (std::path::PathBuf, Lab, Agent, Agent) {
+    let (dir, mut lab) = pair_test(name);
+    let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, extra);
+    let r2 = Agent::start(&mut lab, "r2", &config("pair-backup.conf"), &dir, extra);
+    expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
+    (dir, lab, r1, r2)
+}
+
 #[test]
 fn a_backup_stalled_for_twice_master_down_does_not_take_over_on_either_path() {
     for (path, extra) in PATHS {
-        let (dir, mut lab) = pair_test(&format!("kstate-stall-{path}"));
-        let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, extra);
-        let r2 = Agent::start(&mut lab, "r2", &config("pair-backup.conf"), &dir, extra);
-        expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
+        let (_dir, lab, _r1, r2) = elected_pair(&format!("kstate-stall-{path}"), extra);
         std::thread::sleep(Duration::from_millis(500));
         let mark = r2.mark();
         r2.signal(&lab, libc::SIGSTOP);
@@ -132,10 +139,7 @@ fn a_backup_stalled_for_twice_master_down_does_not_take_over_on_either_path() {
 #[test]
 fn a_silent_master_is_taken_over_from_within_master_down_on_either_path() {
     for (path, extra) in PATHS {
-        let (dir, mut lab) = pair_test(&format!("kstate-silent-{path}"));
-        let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, extra);
-        let r2 = Agent::start(&mut lab, "r2", &config("pair-backup.conf"), &dir, extra);
-        expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
+        let (_dir, lab, r1, r2) = elected_pair(&format!("kstate-silent-{path}"), extra);
         // Long enough for the backup to absorb adverts, not only hear the first one.
         std::thread::sleep(secs(1));
         let t0 = Instant::now();
@@ -161,10 +165,7 @@ fn a_silent_master_is_taken_over_from_within_master_down_on_either_path() {
 #[test]
 fn priority_zero_hands_over_after_skew_and_a_returning_master_preempts_on_either_path() {
     for (path, extra) in PATHS {
-        let (dir, mut lab) = pair_test(&format!("kstate-handover-{path}"));
-        let r1 = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, extra);
-        let r2 = Agent::start(&mut lab, "r2", &config("pair-backup.conf"), &dir, extra);
-        expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
+        let (dir, mut lab, r1, r2) = elected_pair(&format!("kstate-handover-{path}"), extra);
         std::thread::sleep(secs(1));
         assert!(
             r1.stop(&mut lab, libc::SIGTERM, secs(1)),
