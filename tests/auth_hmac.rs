@@ -13,7 +13,7 @@ use vrrp_agent::io::rawsock::realtime_ns;
 use vrrp_agent::proto::auth_hmac::{AntiReplay, AuthHmac, Mode, Signer};
 use vrrpx_tests::agent::Agent;
 use vrrpx_tests::frames::Advert;
-use vrrpx_tests::inject::burst_in;
+use vrrpx_tests::inject::burst_from;
 use vrrpx_tests::netns::{wait_for, Lab};
 use vrrpx_tests::pair::{has, pair_test, VIP};
 
@@ -41,13 +41,33 @@ fn conf(dir: &Path, h: &str, priority: u8, keys: &[(u8, [u8; 32])], active: u8) 
     path
 }
 
-fn elected(lab: &Lab, r1: &Agent, r2: &Agent) -> bool {
-    wait_for(Duration::from_secs(6), || {
-        has(lab, "r1", VIP)
-            && !has(lab, "r2", VIP)
-            && r1.state(lab, "VI_51").as_deref() == Some("Master")
-            && r2.state(lab, "VI_51").as_deref() == Some("Backup")
-    })
+/// The keys a router holds (id, key) and the id it signs with.
+type Keys<'a> = (&'a [(u8, [u8; 32])], u8);
+
+/// r1 (priority 150) and r2 (priority 100) on [`conf`] with their keys.
+fn start_signed(lab: &mut Lab, dir: &Path, r1: Keys, r2: Keys) -> (Agent, Agent) {
+    let r1c = conf(dir, "r1", 150, r1.0, r1.1);
+    let r2c = conf(dir, "r2", 100, r2.0, r2.1);
+    (
+        Agent::start(lab, "r1", &r1c, dir, &[]),
+        Agent::start(lab, "r2", &r2c, dir, &[]),
+    )
+}
+
+/// Within 6 s, r1 alone holds the address as Master and r2 is Backup (`what` says which
+/// pair, with both logs, if not).
+fn assert_elected(lab: &Lab, r1: &Agent, r2: &Agent, what: &str) {
+    assert!(
+        wait_for(Duration::from_secs(6), || {
+            has(lab, "r1", VIP)
+                && !has(lab, "r2", VIP)
+                && r1.state(lab, "VI_51").as_deref() == Some("Master")
+                && r2.state(lab, "VI_51").as_deref() == Some("Backup")
+        }),
+        "{what}\nr1: {}\nr2: {}",
+        r1.log(),
+        r2.log()
+    );
 }
 
 fn key(id: u8, bytes: [u8; 32]) -> AuthHmac {
@@ -80,16 +100,8 @@ type FrameFn<'a> = dyn Fn() -> Vec<u8> + 'a;
 fn a_signed_pair_elects_and_forged_or_replayed_adverts_are_refused_and_counted() {
     let (dir, mut lab) = pair_test("auth-hmac-pair");
     lab.host("x", "eth0", &["10.9.0.9/24"]).unwrap();
-    let r1c = conf(&dir, "r1", 150, &[(1, KEY1)], 1);
-    let r2c = conf(&dir, "r2", 100, &[(1, KEY1)], 1);
-    let r1 = Agent::start(&mut lab, "r1", &r1c, &dir, &[]);
-    let r2 = Agent::start(&mut lab, "r2", &r2c, &dir, &[]);
-    assert!(
-        elected(&lab, &r1, &r2),
-        "signed pair elects r1\nr1: {}\nr2: {}",
-        r1.log(),
-        r2.log()
-    );
+    let (r1, r2) = start_signed(&mut lab, &dir, (&[(1, KEY1)], 1), (&[(1, KEY1)], 1));
+    assert_elected(&lab, &r1, &r2, "signed pair elects r1");
     let transitions = r1.transitions(&lab, "VI_51").unwrap();
     // The backup keeps hearing (and verifying) the master's signed adverts.
     assert!(wait_for(Duration::from_secs(3), || r2
@@ -105,15 +117,7 @@ fn a_signed_pair_elects_and_forged_or_replayed_adverts_are_refused_and_counted()
     let cases: [(&FrameFn, &str, u64); 2] =
         [(&wrong, "hmac_invalid", 0), (&replayed, "hmac_replay", 1)];
     for (frame, what, genuine) in cases {
-        let sent = burst_in(
-            &lab.ns("x"),
-            "eth0",
-            vec![frame()],
-            50,
-            100,
-            Duration::from_secs(2),
-        )
-        .unwrap();
+        let sent = burst_from(&lab, "x", frame(), 50, 100, Duration::from_secs(2));
         assert!(
             wait_for(Duration::from_secs(8), || r1.rejected(&lab, "eth0", what)
                 >= sent as u64 - genuine),
@@ -136,16 +140,8 @@ fn routers_signing_with_different_keys_that_both_hold_both_keys_elect_and_stay_p
     let (dir, mut lab) = pair_test("auth-hmac-rotation");
     // Mid-rotation: r1 still signs with key 1, r2 already with key 2; both verify either.
     let both = [(1, KEY1), (2, KEY2)];
-    let r1c = conf(&dir, "r1", 150, &both, 1);
-    let r2c = conf(&dir, "r2", 100, &both, 2);
-    let r1 = Agent::start(&mut lab, "r1", &r1c, &dir, &[]);
-    let r2 = Agent::start(&mut lab, "r2", &r2c, &dir, &[]);
-    assert!(
-        elected(&lab, &r1, &r2),
-        "r1 elected\nr1: {}\nr2: {}",
-        r1.log(),
-        r2.log()
-    );
+    let (r1, r2) = start_signed(&mut lab, &dir, (&both, 1), (&both, 2));
+    assert_elected(&lab, &r1, &r2, "r1 elected");
     let (t1, t2) = (
         r1.transitions(&lab, "VI_51").unwrap(),
         r2.transitions(&lab, "VI_51").unwrap(),
@@ -170,10 +166,7 @@ fn routers_signing_with_different_keys_that_both_hold_both_keys_elect_and_stay_p
 fn a_router_without_the_peers_key_does_not_follow_it() {
     let (dir, mut lab) = pair_test("auth-hmac-nokey");
     // r2 holds only key 2 and cannot verify r1's key-1 adverts: it must not follow them.
-    let r1c = conf(&dir, "r1", 150, &[(1, KEY1)], 1);
-    let r2c = conf(&dir, "r2", 100, &[(2, KEY2)], 2);
-    let r1 = Agent::start(&mut lab, "r1", &r1c, &dir, &[]);
-    let r2 = Agent::start(&mut lab, "r2", &r2c, &dir, &[]);
+    let (r1, r2) = start_signed(&mut lab, &dir, (&[(1, KEY1)], 1), (&[(2, KEY2)], 2));
     assert!(
         r2.wait_state(&lab, "VI_51", "Master", Duration::from_secs(6)),
         "r2 refuses r1's adverts and takes over\n{}",

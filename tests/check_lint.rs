@@ -56,6 +56,19 @@ fn compare(mine: &str, theirs: &str) -> Vec<Finding> {
     lint::peer::compare(&side(&a, "a.conf"), &side(&b, "b.conf"))
 }
 
+/// Extra lines for a router of `priority` that unicasts from `src` to `peer`.
+fn unicast(priority: u8, src: &str, peer: &str) -> String {
+    format!("priority {priority}\nunicast_src_ip {src}\nunicast_peer {{\n{peer}\n}}")
+}
+
+/// The findings of comparing two routers on 10.9.0.100/24 with `mine` and `theirs` as
+/// their extra lines (see [`router`]).
+fn compare_routers(mine: &str, theirs: &str) -> Vec<Finding> {
+    compare(&router(VIP, mine), &router(VIP, theirs))
+}
+
+const VIP: &str = "10.9.0.100/24";
+
 fn only<'a>(findings: &'a [Finding], code: &str) -> &'a Finding {
     let hits: Vec<&Finding> = findings.iter().filter(|f| f.code == code).collect();
     assert_eq!(
@@ -69,6 +82,13 @@ fn only<'a>(findings: &'a [Finding], code: &str) -> &'a Finding {
             .join("\n")
     );
     hits[0]
+}
+
+/// The one finding `code`, which must have `severity`.
+fn only_of<'a>(findings: &'a [Finding], code: &str, severity: Severity) -> &'a Finding {
+    let f = only(findings, code);
+    assert_eq!(f.severity, severity, "{f}");
+    f
 }
 
 fn codes(findings: &[Finding]) -> Vec<&'static str> {
@@ -89,21 +109,14 @@ fn peer_line_of(f: &Finding) -> (String, usize) {
 
 #[test]
 fn a_matching_master_and_backup_pair_has_no_mismatch() {
-    let findings = compare(
-        &router("10.9.0.100/24", "priority 150"),
-        &router("10.9.0.100/24", "priority 100"),
-    );
+    let findings = compare_routers("priority 150", "priority 100");
     assert!(findings.is_empty(), "{findings:?}");
 }
 
 #[test]
 fn different_versions_are_an_error_naming_both_files_and_lines() {
-    let findings = compare(
-        &router("10.9.0.100/24", "priority 150\nversion 3"),
-        &router("10.9.0.100/24", "priority 100\nversion 2"),
-    );
-    let f = only(&findings, "version-mismatch");
-    assert_eq!(f.severity, Severity::Error);
+    let findings = compare_routers("priority 150\nversion 3", "priority 100\nversion 2");
+    let f = only_of(&findings, "version-mismatch", Severity::Error);
     assert_eq!(line_of(f), ("a.conf".into(), 5));
     assert_eq!(peer_line_of(f), ("b.conf".into(), 5));
     assert_eq!(f.instance.as_deref(), Some("VI_1"));
@@ -112,24 +125,19 @@ fn different_versions_are_an_error_naming_both_files_and_lines() {
 
 #[test]
 fn different_v2_intervals_break_the_election_and_v3_intervals_only_weaken_it() {
-    let v2 = compare(
-        &router("10.9.0.100/24", "priority 150\nadvert_int 1"),
-        &router("10.9.0.100/24", "priority 100\nadvert_int 2"),
-    );
-    let f = only(&v2, "advert-int-mismatch");
-    assert_eq!(f.severity, Severity::Error);
+    let v2 = compare_routers("priority 150\nadvert_int 1", "priority 100\nadvert_int 2");
+    let f = only_of(&v2, "advert-int-mismatch", Severity::Error);
     assert_eq!((line_of(f).1, peer_line_of(f).1), (5, 5));
     assert!(
         f.message.contains("advert_int 1 here, 2 at b.conf:5"),
         "{f}"
     );
 
-    let v3 = compare(
-        &router("10.9.0.100/24", "priority 150\nversion 3\nadvert_int 0.1"),
-        &router("10.9.0.100/24", "priority 100\nversion 3\nadvert_int 0.5"),
+    let v3 = compare_routers(
+        "priority 150\nversion 3\nadvert_int 0.1",
+        "priority 100\nversion 3\nadvert_int 0.5",
     );
-    let f = only(&v3, "advert-int-mismatch");
-    assert_eq!(f.severity, Severity::Warning);
+    let f = only_of(&v3, "advert-int-mismatch", Severity::Warning);
     assert!(f.message.contains("0.10 here, 0.50"), "{f}");
 }
 
@@ -139,8 +147,7 @@ fn different_address_lists_are_an_error_listing_what_differs() {
         &router("10.9.0.100/24\n10.9.0.101/24", "priority 150"),
         &router("10.9.0.100/24\n10.9.0.102/24", "priority 100"),
     );
-    let f = only(&findings, "address-mismatch");
-    assert_eq!(f.severity, Severity::Error);
+    let f = only_of(&findings, "address-mismatch", Severity::Error);
     assert!(
         f.message.contains("only here: 10.9.0.101") && f.message.contains("peer: 10.9.0.102"),
         "{f}"
@@ -154,19 +161,12 @@ fn authentication_on_one_side_or_different_passwords_are_errors() {
     let auth = |pass: &str| {
         format!("priority 150\nauthentication {{\nauth_type PASS\nauth_pass {pass}\n}}")
     };
-    let one_sided = compare(
-        &router("10.9.0.100/24", &auth("secret")),
-        &router("10.9.0.100/24", "priority 100"),
-    );
-    let f = only(&one_sided, "auth-mismatch");
-    assert_eq!(f.severity, Severity::Error);
+    let one_sided = compare_routers(&auth("secret"), "priority 100");
+    let f = only_of(&one_sided, "auth-mismatch", Severity::Error);
     assert!(f.message.contains("this router authenticates"), "{f}");
     assert_eq!(line_of(f).1, 6, "the auth_type line");
 
-    let differ = compare(
-        &router("10.9.0.100/24", &auth("secret")),
-        &router("10.9.0.100/24", &auth("other")),
-    );
+    let differ = compare_routers(&auth("secret"), &auth("other"));
     let f = only(&differ, "auth-mismatch");
     assert!(f.message.contains("passwords differ"), "{f}");
     assert!(!f.message.contains("secret"), "never print a password: {f}");
@@ -176,59 +176,39 @@ fn authentication_on_one_side_or_different_passwords_are_errors() {
 fn lower_case_auth_type_runs_without_authentication_as_in_keepalived_so_it_mismatches() {
     let lower = "priority 150\nauthentication {\nauth_type pass\nauth_pass secret\n}";
     let upper = "priority 100\nauthentication {\nauth_type PASS\nauth_pass secret\n}";
-    let a = valid(&router("10.9.0.100/24", lower), "a.conf");
+    let a = valid(&router(VIP, lower), "a.conf");
     assert_eq!(a.config.as_ref().unwrap().instances[0].auth_pass, None);
     assert!(a
         .warnings
         .iter()
         .any(|w| w.message.contains("auth_type pass") && w.location.line == 6));
-    let findings = compare(
-        &router("10.9.0.100/24", lower),
-        &router("10.9.0.100/24", upper),
-    );
+    let findings = compare_routers(lower, upper);
     only(&findings, "auth-mismatch");
 }
 
 #[test]
 fn checksum_forms_that_differ_are_an_error() {
-    let findings = compare(
-        &router(
-            "10.9.0.100/24",
-            "priority 150\nversion 3\nvrrpx_checksum plain",
-        ),
-        &router("10.9.0.100/24", "priority 100\nversion 3"),
+    let findings = compare_routers(
+        "priority 150\nversion 3\nvrrpx_checksum plain",
+        "priority 100\nversion 3",
     );
-    let f = only(&findings, "checksum-mismatch");
-    assert_eq!(f.severity, Severity::Error);
+    let f = only_of(&findings, "checksum-mismatch", Severity::Error);
     assert_eq!(line_of(f).1, 6);
 }
 
 #[test]
 fn unicast_on_one_side_only_is_an_error() {
-    let findings = compare(
-        &router(
-            "10.9.0.100/24",
-            "priority 150\nunicast_src_ip 10.9.0.1\nunicast_peer {\n10.9.0.2\n}",
-        ),
-        &router("10.9.0.100/24", "priority 100"),
-    );
-    let f = only(&findings, "unicast-asymmetric");
-    assert_eq!(f.severity, Severity::Error);
+    let findings = compare_routers(&unicast(150, "10.9.0.1", "10.9.0.2"), "priority 100");
+    let f = only_of(&findings, "unicast-asymmetric", Severity::Error);
     assert!(f.message.contains("multicasts"), "{f}");
     assert_eq!(line_of(f).1, 7, "the first unicast_peer");
 }
 
 #[test]
 fn unicast_peers_that_do_not_name_each_other_are_an_error_for_each_direction() {
-    let findings = compare(
-        &router(
-            "10.9.0.100/24",
-            "priority 150\nunicast_src_ip 10.9.0.1\nunicast_peer {\n10.9.0.3\n}",
-        ),
-        &router(
-            "10.9.0.100/24",
-            "priority 100\nunicast_src_ip 10.9.0.2\nunicast_peer {\n10.9.0.1\n}",
-        ),
+    let findings = compare_routers(
+        &unicast(150, "10.9.0.1", "10.9.0.3"),
+        &unicast(100, "10.9.0.2", "10.9.0.1"),
     );
     let f = only(&findings, "unicast-asymmetric");
     assert!(
@@ -242,62 +222,46 @@ fn unicast_peers_that_do_not_name_each_other_are_an_error_for_each_direction() {
         "the peer's unicast_src_ip"
     );
 
-    let symmetric = compare(
-        &router(
-            "10.9.0.100/24",
-            "priority 150\nunicast_src_ip 10.9.0.1\nunicast_peer {\n10.9.0.2\n}",
-        ),
-        &router(
-            "10.9.0.100/24",
-            "priority 100\nunicast_src_ip 10.9.0.2\nunicast_peer {\n10.9.0.1\n}",
-        ),
+    let symmetric = compare_routers(
+        &unicast(150, "10.9.0.1", "10.9.0.2"),
+        &unicast(100, "10.9.0.2", "10.9.0.1"),
     );
     assert!(symmetric.is_empty(), "{symmetric:?}");
 }
 
 #[test]
 fn equal_priorities_warn_unless_both_are_nopreempt() {
-    let tie = compare(
-        &router("10.9.0.100/24", "priority 100"),
-        &router("10.9.0.100/24", "priority 100"),
-    );
+    let tie = compare_routers("priority 100", "priority 100");
     assert_eq!(only(&tie, "priority-tie").severity, Severity::Warning);
 
-    let intended = compare(
-        &router("10.9.0.100/24", "state BACKUP\npriority 100\nnopreempt"),
-        &router("10.9.0.100/24", "state BACKUP\npriority 100\nnopreempt"),
+    let intended = compare_routers(
+        "state BACKUP\npriority 100\nnopreempt",
+        "state BACKUP\npriority 100\nnopreempt",
     );
     assert!(intended.is_empty(), "{intended:?}");
 
-    let owners = compare(
-        &router("10.9.0.100/24", "priority 255"),
-        &router("10.9.0.100/24", "priority 255"),
-    );
+    let owners = compare_routers("priority 255", "priority 255");
     assert_eq!(only(&owners, "both-owners").severity, Severity::Error);
 }
 
 #[test]
 fn both_state_master_without_owning_warns_at_the_state_lines() {
-    let findings = compare(
-        &router("10.9.0.100/24", "state MASTER\npriority 150"),
-        &router("10.9.0.100/24", "state MASTER\npriority 100"),
-    );
-    let f = only(&findings, "both-state-master");
-    assert_eq!(f.severity, Severity::Warning);
+    let findings = compare_routers("state MASTER\npriority 150", "state MASTER\npriority 100");
+    let f = only_of(&findings, "both-state-master", Severity::Warning);
     assert_eq!((line_of(f).1, peer_line_of(f).1), (4, 4));
 }
 
 #[test]
 fn instances_pair_by_vrid_and_network_even_on_differently_named_interfaces() {
-    let mine = router("10.9.0.100/24", "priority 150\nadvert_int 1");
-    let theirs = router("10.9.0.100/24", "priority 100\nadvert_int 3").replace("eth0", "ens3");
+    let mine = router(VIP, "priority 150\nadvert_int 1");
+    let theirs = router(VIP, "priority 100\nadvert_int 3").replace("eth0", "ens3");
     let findings = compare(&mine, &theirs);
     assert_eq!(codes(&findings), ["advert-int-mismatch"]);
 }
 
 #[test]
 fn an_instance_without_a_counterpart_warns_in_the_file_that_has_it() {
-    let mine = router("10.9.0.100/24", "priority 150");
+    let mine = router(VIP, "priority 150");
     let theirs = router("192.168.7.1/24", "priority 100")
         .replace("eth0", "ens3")
         .replace("virtual_router_id 60", "virtual_router_id 61");
@@ -340,17 +304,16 @@ fn on_host(text: &str, h: &Host) -> Vec<Finding> {
 #[test]
 fn a_host_with_the_interface_and_its_subnet_has_nothing_to_report() {
     let h = host(&[("eth0", &["10.9.0.1/24", "fe80::1/64"])]);
-    let findings = on_host(&router("10.9.0.100/24", "priority 150"), &h);
+    let findings = on_host(&router(VIP, "priority 150"), &h);
     assert!(findings.is_empty(), "{findings:?}");
 }
 
 #[test]
 fn a_missing_interface_is_fatal_at_the_interface_line() {
     let h = host(&[("eth0", &["10.9.0.1/24"])]);
-    let text = router("10.9.0.100/24", "priority 150").replace("eth0", "eth1");
+    let text = router(VIP, "priority 150").replace("eth0", "eth1");
     let findings = on_host(&text, &h);
-    let f = only(&findings, "missing-interface");
-    assert_eq!(f.severity, Severity::Fatal);
+    let f = only_of(&findings, "missing-interface", Severity::Fatal);
     assert_eq!(line_of(f), ("a.conf".into(), 2));
     assert!(
         f.message.contains("eth1") && f.message.contains("--no-host"),
@@ -363,8 +326,7 @@ fn a_missing_interface_is_fatal_at_the_interface_line() {
 fn a_vip_equal_to_an_interface_address_is_an_error() {
     let h = host(&[("eth0", &["10.9.0.1/24"])]);
     let findings = on_host(&router("10.9.0.1/24", "priority 150"), &h);
-    let f = only(&findings, "vip-is-interface-address");
-    assert_eq!(f.severity, Severity::Error);
+    let f = only_of(&findings, "vip-is-interface-address", Severity::Error);
     assert_eq!(line_of(f).1, 6);
     assert_eq!(lint::exit_status(&findings), 5);
 }
@@ -373,7 +335,7 @@ fn a_vip_equal_to_an_interface_address_is_an_error() {
 fn a_vip_that_vrrpx_itself_added_is_not_the_hosts_own_address() {
     let mut h = host(&[("eth0", &["10.9.0.1/24", "10.9.0.100/24"])]);
     h.interfaces[0].addresses[1].virtual_by_vrrpx = true;
-    let findings = on_host(&router("10.9.0.100/24", "priority 150"), &h);
+    let findings = on_host(&router(VIP, "priority 150"), &h);
     assert!(findings.is_empty(), "{findings:?}");
 }
 
@@ -381,8 +343,7 @@ fn a_vip_that_vrrpx_itself_added_is_not_the_hosts_own_address() {
 fn a_vip_outside_every_subnet_warns_unless_written_as_a_host_route() {
     let h = host(&[("eth0", &["10.9.0.1/24"])]);
     let outside = on_host(&router("192.168.5.10/24", "priority 150"), &h);
-    let f = only(&outside, "vip-outside-subnets");
-    assert_eq!(f.severity, Severity::Warning);
+    let f = only_of(&outside, "vip-outside-subnets", Severity::Warning);
     assert!(f.message.contains("10.9.0.0/24"), "{f}");
     // Without a prefix keepalived means /32 too, but nothing says it was meant.
     only(
@@ -395,7 +356,7 @@ fn a_vip_outside_every_subnet_warns_unless_written_as_a_host_route() {
 #[test]
 fn an_interface_without_an_ipv4_address_cannot_source_ipv4_adverts() {
     let h = host(&[("eth0", &["fe80::1/64"])]);
-    let findings = on_host(&router("10.9.0.100/24", "priority 150"), &h);
+    let findings = on_host(&router(VIP, "priority 150"), &h);
     assert_eq!(
         only(&findings, "no-interface-address").severity,
         Severity::Fatal
@@ -442,35 +403,31 @@ fn smells(text: &str) -> Vec<Finding> {
 
 #[test]
 fn vrid_51_of_every_tutorial_warns_at_its_line() {
-    let text = router("10.9.0.100/24", "priority 150").replace("id 60", "id 51");
+    let text = router(VIP, "priority 150").replace("id 60", "id 51");
     let findings = smells(&text);
     let f = only(&findings, "common-vrid");
     assert_eq!((f.severity, f.location.line), (Severity::Warning, 3));
-    assert!(smells(&router("10.9.0.100/24", "priority 150")).is_empty());
+    assert!(smells(&router(VIP, "priority 150")).is_empty());
 }
 
 #[test]
 fn the_same_vip_in_two_instances_is_an_error_naming_the_first() {
     let two = format!(
         "{}{}",
-        router("10.9.0.100/24", "priority 150"),
-        router("10.9.0.100/24", "priority 150")
+        router(VIP, "priority 150"),
+        router(VIP, "priority 150")
             .replace("VI_1", "VI_2")
             .replace("id 60", "id 61")
     );
     let findings = smells(&two);
-    let f = only(&findings, "duplicate-vip");
-    assert_eq!(f.severity, Severity::Error);
+    let f = only_of(&findings, "duplicate-vip", Severity::Error);
     assert_eq!(f.location.line, 14);
     assert!(f.message.contains("VI_1 (a.conf:6)"), "{f}");
 }
 
 #[test]
 fn double_slash_comments_and_wrong_case_keywords_and_states_warn_with_their_lines() {
-    let text = format!(
-        "// the pair\n{}",
-        router("10.9.0.100/24", "Priority 150\nstate Master")
-    );
+    let text = format!("// the pair\n{}", router(VIP, "Priority 150\nstate Master"));
     let c = valid(&text, "a.conf");
     let says = |line: usize, needle: &str| {
         c.warnings
@@ -494,7 +451,7 @@ fn double_slash_comments_and_wrong_case_keywords_and_states_warn_with_their_line
 
 #[test]
 fn a_comment_after_a_value_written_with_slashes_is_named() {
-    let c = valid(&router("10.9.0.100/24", "priority 150 // main"), "a.conf");
+    let c = valid(&router(VIP, "priority 150 // main"), "a.conf");
     assert!(c
         .warnings
         .iter()
@@ -506,10 +463,7 @@ fn a_comment_after_a_value_written_with_slashes_is_named() {
 
 fn strict(extra: &str) -> Checked {
     check_str(
-        &format!(
-            "global_defs {{\n vrrp_strict\n}}\n{}",
-            router("10.9.0.100/24", extra)
-        ),
+        &format!("global_defs {{\n vrrp_strict\n}}\n{}", router(VIP, extra)),
         Path::new("s.conf"),
     )
 }
@@ -622,7 +576,7 @@ fn strict_mode_can_be_set_per_instance_and_turned_off_per_instance() {
 
 #[test]
 fn without_strict_mode_accept_stays_keepalived_s_default() {
-    let c = valid(&router("10.9.0.100/24", "priority 100"), "a.conf");
+    let c = valid(&router(VIP, "priority 100"), "a.conf");
     let i = &c.config.as_ref().unwrap().instances[0];
     assert!(i.accept && !i.strict);
 }

@@ -64,7 +64,21 @@ fn one_instance(extra: &str) -> String {
 
 /// `global_defs { GLOBALS }` (one setting a line) before [`one_instance`].
 fn with_globals(globals: &str) -> String {
-    format!("global_defs {{\n{globals}\n}}\n{}", one_instance(""))
+    top_then_instance(&format!("global_defs {{\n{globals}\n}}\n"), "")
+}
+
+/// `script_block`, one `vrrp_script` block, tracked by [`one_instance`].
+fn with_tracked_script(script_block: &str) -> Loaded {
+    let name = script_block.split_whitespace().nth(1).unwrap();
+    ok(conf(&top_then_instance(
+        script_block,
+        &format!("track_script {{\n {name}\n}}"),
+    )))
+}
+
+/// The top-level blocks `top`, then [`one_instance`] with `extra`.
+fn top_then_instance(top: &str, extra: &str) -> String {
+    format!("{top}{}", one_instance(extra))
 }
 
 /// [`one_instance`] with `authentication { auth_type PASS  auth_pass PASS }` from line 7
@@ -105,6 +119,14 @@ fn warning_containing<'a>(warnings: &'a [Warning], needle: &str) -> &'a Warning 
         .iter()
         .find(|w| w.message.contains(needle))
         .unwrap_or_else(|| panic!("no warning containing {needle:?} in:\n{}", show(warnings)))
+}
+
+/// The instance [`one_instance`] with `extra` loads to, which must come with a warning
+/// containing `needle`.
+fn warned_instance(extra: &str, needle: &str) -> Instance {
+    let mut loaded = ok(conf(&one_instance(extra)));
+    warning_containing(&loaded.warnings, needle);
+    loaded.config.instances.remove(0)
 }
 
 fn at(file: impl Into<PathBuf>, line: usize) -> Location {
@@ -408,10 +430,7 @@ fn global_vrrp_version_3_makes_instances_vrrpv3() {
 #[test]
 fn instance_version_overrides_the_global_default_either_way() {
     assert_eq!(instance_of(&one_instance("version 3")).version, Version::V3);
-    let text = format!(
-        "global_defs {{\n vrrp_version 3\n}}\n{}",
-        one_instance("vrrp_version 2")
-    );
+    let text = top_then_instance("global_defs {\n vrrp_version 3\n}\n", "vrrp_version 2");
     assert_eq!(instance_of(&text).version, Version::V2);
 }
 
@@ -454,10 +473,7 @@ fn address_without_a_prefix_is_a_host_address() {
 
 #[test]
 fn vrrp_script_defaults_are_one_second_interval_weight_0_rise_and_fall_1() {
-    let loaded = ok(conf(&format!(
-        "vrrp_script chk {{\n script /bin/true\n}}\n{}",
-        one_instance("track_script {\n chk\n}")
-    )));
+    let loaded = with_tracked_script("vrrp_script chk {\n script /bin/true\n}\n");
     let s = &loaded.config.scripts[0];
     assert_eq!(s.script, "/bin/true");
     assert_eq!(s.interval, Duration::from_secs(1));
@@ -601,30 +617,36 @@ fn state_master_is_kept_as_the_initial_hint_only() {
 }
 
 #[test]
-fn state_master_without_priority_becomes_the_address_owner_as_in_keepalived() {
-    let loaded = ok(conf(&one_instance("state MASTER")));
-    assert_eq!(loaded.config.instances[0].priority, 255);
-    warning_containing(&loaded.warnings, "priority 255");
+fn settings_keepalived_reads_its_own_way_warn_and_load_as_keepalived_loads_them() {
+    // Each: the instance's lines, the warning they give, what the instance then holds.
+    let loads = warned_instance;
+    // state MASTER without a priority makes the address owner.
+    assert_eq!(loads("state MASTER", "priority 255").priority, 255);
+    // nopreempt with state MASTER is dropped; the address owner always preempts.
+    let master = "state MASTER\npriority 150\nnopreempt";
+    assert!(loads(master, "nopreempt does not work").preempt);
+    assert!(loads("priority 255\nnopreempt", "always preempts").preempt);
+    // use_vmac with a custom name still uses a VMAC.
+    assert!(loads("use_vmac vrrp.51", "vrrp.51").use_vmac);
+    // advert_int in VRRPv3 rounds to centiseconds.
+    let v3 = loads("version 3\nadvert_int 0.015", "rounded to 0.02");
+    assert_eq!(v3.advert_int_cs, 2);
+    // `#` glued to a word starts a comment too.
+    let glued = loads("priority 120#primary", "`#` directly after `120`");
+    assert_eq!(glued.priority, 120);
+    // Conditional configuration lines (`@r1 ...`) are not applied.
+    assert_eq!(
+        loads("@r1 priority 150", "conditional configuration").priority,
+        100
+    );
 }
 
 #[test]
-fn nopreempt_turns_preemption_off_and_preempt_back_on() {
+fn nopreempt_and_no_accept_turn_their_mode_off_and_preempt_and_accept_back_on() {
     assert!(!instance_of(&one_instance("nopreempt")).preempt);
     assert!(instance_of(&one_instance("preempt")).preempt);
-}
-
-#[test]
-fn nopreempt_with_state_master_is_dropped_with_a_warning_as_in_keepalived() {
-    let loaded = ok(conf(&one_instance("state MASTER\npriority 150\nnopreempt")));
-    assert!(loaded.config.instances[0].preempt);
-    warning_containing(&loaded.warnings, "nopreempt does not work");
-}
-
-#[test]
-fn address_owner_always_preempts() {
-    let loaded = ok(conf(&one_instance("priority 255\nnopreempt")));
-    assert!(loaded.config.instances[0].preempt);
-    warning_containing(&loaded.warnings, "always preempts");
+    assert!(!instance_of(&one_instance("no_accept")).accept);
+    assert!(instance_of(&one_instance("no_accept\naccept")).accept);
 }
 
 #[test]
@@ -633,12 +655,6 @@ fn preempt_delay_takes_fractional_seconds_up_to_1000() {
     assert_eq!(i.preempt_delay, Duration::from_millis(2500));
     let e = single_error(conf(&one_instance("preempt_delay 1001")));
     assert!(e.message.contains("0..1000"), "{e}");
-}
-
-#[test]
-fn accept_and_no_accept_set_accept_mode() {
-    assert!(!instance_of(&one_instance("no_accept")).accept);
-    assert!(instance_of(&one_instance("no_accept\naccept")).accept);
 }
 
 #[test]
@@ -659,27 +675,61 @@ fn vrrpx_checksum_selects_the_v3_ipv4_checksum_form() {
 }
 
 #[test]
-fn auth_pass_is_zero_padded_to_eight_bytes() {
-    let loaded = with_password("", "abc");
-    assert_eq!(
-        loaded.config.instances[0].auth_pass,
-        Some(*b"abc\0\0\0\0\0")
-    );
-}
-
-#[test]
-fn auth_pass_longer_than_eight_is_truncated_with_a_warning() {
-    let loaded = with_password("", "123456789012");
-    assert_eq!(loaded.config.instances[0].auth_pass, Some(*b"12345678"));
-    let w = warning_containing(&loaded.warnings, "first 8");
-    assert_eq!(w.location, at("test.conf", 9));
-}
-
-#[test]
-fn authentication_in_vrrpv3_is_ignored_with_a_warning() {
-    let loaded = with_password("version 3\n", "x");
-    assert_eq!(loaded.config.instances[0].auth_pass, None);
-    warning_containing(&loaded.warnings, "no authentication");
+fn auth_pass_is_padded_truncated_cut_at_a_comment_or_ignored_as_keepalived_does() {
+    // (what the case shows, lines before `authentication`, `auth_pass` as written, the
+    // eight bytes sent, the warning it gives: on the auth_pass line, 9)
+    let cases = [
+        (
+            "zero-padded to eight bytes",
+            "",
+            "abc",
+            Some(*b"abc\0\0\0\0\0"),
+            None,
+        ),
+        (
+            "longer than eight: truncated",
+            "",
+            "123456789012",
+            Some(*b"12345678"),
+            Some("first 8"),
+        ),
+        (
+            "VRRPv3 has no authentication",
+            "version 3\n",
+            "x",
+            None,
+            Some("no authentication"),
+        ),
+        (
+            "`!` glued to an unquoted value starts a comment",
+            "",
+            "s3cret!!",
+            Some(*b"s3cret\0\0"),
+            Some("starts a comment"),
+        ),
+        (
+            "comment characters inside double quotes are kept",
+            "",
+            "\"s3cret!!\"",
+            Some(*b"s3cret!!"),
+            None,
+        ),
+    ];
+    for (case, before, written, sent, warning) in cases {
+        let loaded = with_password(before, written);
+        assert_eq!(loaded.config.instances[0].auth_pass, sent, "{case}");
+        match warning {
+            Some(w) => {
+                let w = warning_containing(&loaded.warnings, w);
+                assert_eq!(w.location, at("test.conf", 9), "{case}");
+            }
+            None => assert!(
+                loaded.warnings.is_empty(),
+                "{case}: {}",
+                show(&loaded.warnings)
+            ),
+        }
+    }
 }
 
 #[test]
@@ -724,13 +774,6 @@ fn garp_master_refresh_0_means_off() {
             .master_refresh,
         None
     );
-}
-
-#[test]
-fn use_vmac_with_a_custom_name_warns_and_still_uses_a_vmac() {
-    let loaded = ok(conf(&one_instance("use_vmac vrrp.51")));
-    assert!(loaded.config.instances[0].use_vmac);
-    warning_containing(&loaded.warnings, "vrrp.51");
 }
 
 #[test]
@@ -874,13 +917,6 @@ fn advert_int_0_01_is_one_centisecond_in_vrrpv3() {
 }
 
 #[test]
-fn advert_int_in_vrrpv3_rounds_to_centiseconds_with_a_warning() {
-    let loaded = ok(conf(&one_instance("version 3\nadvert_int 0.015")));
-    assert_eq!(loaded.config.instances[0].advert_int_cs, 2);
-    warning_containing(&loaded.warnings, "rounded to 0.02");
-}
-
-#[test]
 fn whole_second_advert_int_in_vrrpv2_counts_in_centiseconds() {
     assert_eq!(
         instance_of(&one_instance("advert_int 3")).advert_int_cs,
@@ -921,45 +957,31 @@ fn missing_file_is_an_error_naming_it() {
 // Comments
 
 #[test]
-fn bang_glued_to_an_unquoted_value_cuts_it_as_in_keepalived_and_warns() {
-    let loaded = with_password("", "s3cret!!");
-    assert_eq!(loaded.config.instances[0].auth_pass, Some(*b"s3cret\0\0"));
-    let w = warning_containing(&loaded.warnings, "starts a comment");
-    assert_eq!(w.location, at("test.conf", 9));
-}
-
-#[test]
-fn comment_characters_inside_double_quotes_are_kept() {
-    let loaded = with_password("", "\"s3cret!!\"");
-    assert_eq!(loaded.config.instances[0].auth_pass, Some(*b"s3cret!!"));
-    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
-}
-
-#[test]
 fn hash_and_bang_comments_after_whitespace_are_silent() {
-    let loaded = ok(conf(&format!(
-        "# header\n! another\n{}",
-        one_instance("priority 120 # the primary\nadvert_int 1 ! one second")
+    let loaded = ok(conf(&top_then_instance(
+        "# header\n! another\n",
+        "priority 120 # the primary\nadvert_int 1 ! one second",
     )));
     assert_eq!(loaded.config.instances[0].priority, 120);
     assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
 }
 
-#[test]
-fn hash_glued_to_a_word_warns_too() {
-    let loaded = ok(conf(&one_instance("priority 120#primary")));
-    assert_eq!(loaded.config.instances[0].priority, 120);
-    warning_containing(&loaded.warnings, "`#` directly after `120`");
-}
-
 // ---------------------------------------------------------------------------------------
 // include
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, text).unwrap();
-    path
+/// The file the include tests load.
+const MAIN: &str = "main.conf";
+
+/// A fresh scratch directory `name` holding `files` (path inside it, text), written in
+/// the order given.
+fn tree(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = scratch(name);
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+    }
+    dir
 }
 
 fn instance_text(name: &str, vrid: u8) -> String {
@@ -970,20 +992,20 @@ fn instance_text(name: &str, vrid: u8) -> String {
 
 #[test]
 fn include_with_a_glob_reads_the_matching_files_in_name_order() {
-    let dir = scratch("config_include_glob");
-    write(&dir, "conf.d/20-b.conf", &instance_text("B", 2));
-    write(
-        &dir,
-        "conf.d/10-a.conf",
-        &format!("\n{}", instance_text("A", 1)),
+    // Written out of name order, so that reading in creation order would show.
+    let dir = tree(
+        "config_include_glob",
+        &[
+            ("conf.d/20-b.conf", &instance_text("B", 2)),
+            ("conf.d/10-a.conf", &format!("\n{}", instance_text("A", 1))),
+            ("conf.d/notes.txt", "not a config {"),
+            (
+                "keepalived.conf",
+                "global_defs {\n router_id x\n}\ninclude conf.d/*.conf\n",
+            ),
+        ],
     );
-    write(&dir, "conf.d/notes.txt", "not a config {");
-    let main = write(
-        &dir,
-        "keepalived.conf",
-        "global_defs {\n router_id x\n}\ninclude conf.d/*.conf\n",
-    );
-    let loaded = ok(load(&main));
+    let loaded = ok(load(&dir.join("keepalived.conf")));
     let names: Vec<&str> = loaded
         .config
         .instances
@@ -1003,38 +1025,50 @@ fn include_with_a_glob_reads_the_matching_files_in_name_order() {
 
 #[test]
 fn include_paths_are_relative_to_the_including_file() {
-    let dir = scratch("config_include_relative");
-    write(&dir, "sub/inner.conf", "include vips/??.conf\n");
-    write(&dir, "sub/vips/v1.conf", &instance_text("V1", 1));
-    let main = write(&dir, "main.conf", "include sub/inner.conf\n");
-    let loaded = ok(load(&main));
+    let dir = tree(
+        "config_include_relative",
+        &[
+            ("sub/inner.conf", "include vips/??.conf\n"),
+            ("sub/vips/v1.conf", &instance_text("V1", 1)),
+            (MAIN, "include sub/inner.conf\n"),
+        ],
+    );
+    let loaded = ok(load(&dir.join(MAIN)));
     assert_eq!(loaded.config.instances[0].name, "V1");
 }
 
 #[test]
 fn include_inside_a_block_splices_its_lines_there() {
-    let dir = scratch("config_include_in_block");
-    write(&dir, "vips.conf", "10.0.0.1/24\n10.0.0.2/24\n");
-    let main = write(
-        &dir,
-        "main.conf",
-        "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n \
-         include vips.conf\n }\n}\n",
+    let dir = tree(
+        "config_include_in_block",
+        &[
+            ("vips.conf", "10.0.0.1/24\n10.0.0.2/24\n"),
+            (
+                MAIN,
+                "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n \
+                 virtual_ipaddress {\n include vips.conf\n }\n}\n",
+            ),
+        ],
     );
     assert_eq!(
-        ok(load(&main)).config.instances[0].virtual_addresses.len(),
+        ok(load(&dir.join(MAIN))).config.instances[0]
+            .virtual_addresses
+            .len(),
         2
     );
 }
 
 #[test]
 fn include_cycle_is_an_error_at_the_include_line() {
-    let dir = scratch("config_include_cycle");
-    write(&dir, "a.conf", "\ninclude b.conf\n");
-    write(
-        &dir,
-        "b.conf",
-        &format!("{}include a.conf\n", instance_text("B", 2)),
+    let dir = tree(
+        "config_include_cycle",
+        &[
+            ("a.conf", "\ninclude b.conf\n"),
+            (
+                "b.conf",
+                &format!("{}include a.conf\n", instance_text("B", 2)),
+            ),
+        ],
     );
     let errors = errors(load(&dir.join("a.conf")));
     assert_eq!(errors.len(), 1, "{}", show(&errors));
@@ -1044,20 +1078,15 @@ fn include_cycle_is_an_error_at_the_include_line() {
 
 #[test]
 fn file_including_itself_is_a_cycle() {
-    let dir = scratch("config_include_self");
-    let main = write(&dir, "main.conf", "include *.conf\n");
-    let e = single_error(load(&main));
+    let dir = tree("config_include_self", &[(MAIN, "include *.conf\n")]);
+    let e = single_error(load(&dir.join(MAIN)));
     assert!(e.message.contains("include cycle"), "{e}");
 }
 
 #[test]
 fn include_matching_nothing_warns_like_keepalived() {
-    let dir = scratch("config_include_nothing");
-    let main = write(
-        &dir,
-        "main.conf",
-        &format!("include conf.d/*.conf\n{}", instance_text("A", 1)),
-    );
+    let text = format!("include conf.d/*.conf\n{}", instance_text("A", 1));
+    let main = tree("config_include_nothing", &[(MAIN, &text)]).join(MAIN);
     let loaded = ok(load(&main));
     assert_eq!(
         warning_containing(&loaded.warnings, "conf.d/*.conf").location,
@@ -1067,18 +1096,19 @@ fn include_matching_nothing_warns_like_keepalived() {
 
 #[test]
 fn errors_inside_an_included_file_carry_that_file_and_line() {
-    let dir = scratch("config_include_error");
-    let inner = write(
-        &dir,
-        "inner.conf",
-        &instance_text("A", 1).replace(
-            "    interface eth0\n",
-            "    interface eth0\n    priority 999\n",
-        ),
+    let inner = instance_text("A", 1).replace(
+        "    interface eth0\n",
+        "    interface eth0\n    priority 999\n",
     );
-    let main = write(&dir, "main.conf", "! main\ninclude inner.conf\n");
-    let e = single_error(load(&main));
-    assert_eq!(e.location, at(inner, 3));
+    let dir = tree(
+        "config_include_error",
+        &[
+            ("inner.conf", &inner),
+            (MAIN, "! main\ninclude inner.conf\n"),
+        ],
+    );
+    let e = single_error(load(&dir.join(MAIN)));
+    assert_eq!(e.location, at(dir.join("inner.conf"), 3));
     assert!(e.message.contains("priority 999"), "{e}");
 }
 
@@ -1137,9 +1167,10 @@ fn classic_nginx_keepalived_pair_loads_as_written() {
 
 #[test]
 fn one_line_vrrp_script_ignores_the_rest_of_the_line_as_keepalived_does_and_warns() {
-    let loaded = ok(conf(&format!(
-        "vrrp_script chk_nginx {{ script \"/usr/bin/pidof nginx\" interval 2 weight -20 }}\n{}",
-        one_instance("track_script { chk_nginx }")
+    // Both blocks on one line each, as a keepalived.conf written by hand may have them.
+    let loaded = ok(conf(&top_then_instance(
+        "vrrp_script chk_nginx { script \"/usr/bin/pidof nginx\" interval 2 weight -20 }\n",
+        "track_script { chk_nginx }",
     )));
     let s = &loaded.config.scripts[0];
     assert_eq!(s.script, "/usr/bin/pidof nginx");
@@ -1155,10 +1186,7 @@ fn one_line_vrrp_script_ignores_the_rest_of_the_line_as_keepalived_does_and_warn
 
 #[test]
 fn unquoted_script_arguments_are_dropped_as_in_keepalived_with_advice_to_quote() {
-    let loaded = ok(conf(&format!(
-        "vrrp_script chk {{\n script /usr/bin/pidof nginx\n}}\n{}",
-        one_instance("track_script {\n chk\n}")
-    )));
+    let loaded = with_tracked_script("vrrp_script chk {\n script /usr/bin/pidof nginx\n}\n");
     assert_eq!(loaded.config.scripts[0].script, "/usr/bin/pidof");
     let w = warning_containing(&loaded.warnings, "`nginx`");
     assert!(w.message.contains("double quotes"), "{w}");
@@ -1186,13 +1214,6 @@ fn messages_come_in_file_order() {
 fn opening_brace_on_its_own_line_is_accepted() {
     let i = instance_of("vrrp_instance A\n{\n interface eth0\n virtual_router_id 1\n virtual_ipaddress\n {\n 10.0.0.1\n }\n}\n");
     assert_eq!(i.virtual_addresses.len(), 1);
-}
-
-#[test]
-fn conditional_configuration_lines_warn() {
-    let loaded = ok(conf(&one_instance("@r1 priority 150")));
-    assert_eq!(loaded.config.instances[0].priority, 100);
-    warning_containing(&loaded.warnings, "conditional configuration");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1352,25 +1373,27 @@ virtual_addresses = [\"10.0.0.100/24\"]
 ";
 
 #[test]
-fn global_defs_mail_settings_and_notify_fifo_reach_the_model_without_warnings() {
-    let loaded = ok(conf(&format!("{MAIL_CONF}{}", one_instance(""))));
-    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
-    assert_eq!(loaded.config.email, expected_mail());
-    assert_eq!(
-        loaded.config.notify_fifo.as_deref(),
-        Some(Path::new("/run/vrrpx/notify.fifo"))
-    );
-}
-
-#[test]
-fn native_email_table_and_notify_fifo_read_into_the_model() {
-    let loaded = ok(native(&format!("{MAIL_TOML}{NATIVE_INSTANCE}")));
-    assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
-    assert_eq!(loaded.config.email, expected_mail());
-    assert_eq!(
-        loaded.config.notify_fifo.as_deref(),
-        Some(Path::new("/run/vrrpx/notify.fifo"))
-    );
+fn mail_settings_and_notify_fifo_reach_the_model_without_warnings_from_either_syntax() {
+    for (syntax, result) in [
+        ("global_defs", conf(&top_then_instance(MAIL_CONF, ""))),
+        (
+            "native [email]",
+            native(&format!("{MAIL_TOML}{NATIVE_INSTANCE}")),
+        ),
+    ] {
+        let loaded = ok(result);
+        assert!(
+            loaded.warnings.is_empty(),
+            "{syntax}: {}",
+            show(&loaded.warnings)
+        );
+        assert_eq!(loaded.config.email, expected_mail(), "{syntax}");
+        assert_eq!(
+            loaded.config.notify_fifo.as_deref(),
+            Some(Path::new("/run/vrrpx/notify.fifo")),
+            "{syntax}"
+        );
+    }
 }
 
 #[test]
@@ -1528,10 +1551,10 @@ fn smtp_alert_without_an_smtp_server_warns_that_no_mail_is_sent() {
 
 #[test]
 fn vrrp_script_init_fail_reaches_the_model_in_both_syntaxes_and_is_off_by_default() {
-    let from_conf = ok(conf(&format!(
-        "vrrp_script a {{\n script /bin/true\n init_fail\n}}\n\
-         vrrp_script b {{\n script /bin/true\n}}\n{}",
-        one_instance("track_script {\n a\n b\n}")
+    let from_conf = ok(conf(&top_then_instance(
+        "vrrp_script a {\n script /bin/true\n init_fail\n}\n\
+         vrrp_script b {\n script /bin/true\n}\n",
+        "track_script {\n a\n b\n}",
     )));
     let warnings = besides_script_user(&from_conf.warnings);
     assert!(warnings.is_empty(), "{}", show(&warnings));
@@ -1548,18 +1571,18 @@ fn vrrp_script_init_fail_reaches_the_model_in_both_syntaxes_and_is_off_by_defaul
 
 #[test]
 fn vrrp_script_user_and_script_user_name_who_runs_scripts() {
-    let loaded = ok(conf(&format!(
-        "global_defs {{\n script_user root\n}}\n\
-         vrrp_script a {{\n script /bin/true\n user nobody\n}}\n\
-         vrrp_script b {{\n script /bin/true\n}}\n{}",
-        one_instance("track_script {\n a\n b\n}")
+    let loaded = ok(conf(&top_then_instance(
+        "global_defs {\n script_user root\n}\n\
+         vrrp_script a {\n script /bin/true\n user nobody\n}\n\
+         vrrp_script b {\n script /bin/true\n}\n",
+        "track_script {\n a\n b\n}",
     )));
     assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
     let uid = |i: usize| loaded.config.scripts[i].run_as.as_ref().map(|r| r.uid);
     assert_eq!((uid(0), uid(1)), (Some(65534), Some(0)));
-    let e = single_error(conf(&format!(
-        "vrrp_script a {{\n script /bin/true\n user vrrpx-nobody-here\n}}\n{}",
-        one_instance("track_script {\n a\n}")
+    let e = single_error(conf(&top_then_instance(
+        "vrrp_script a {\n script /bin/true\n user vrrpx-nobody-here\n}\n",
+        "track_script {\n a\n}",
     )));
     assert_eq!(e.location, at("test.conf", 3));
     assert!(e.message.contains("no user `vrrpx-nobody-here`"), "{e}");
@@ -1640,9 +1663,9 @@ fn expected_track_file_refs() -> Vec<TrackFileRef> {
 
 #[test]
 fn track_file_blocks_and_references_reach_the_model() {
-    let loaded = ok(conf(&format!(
-        "{TRACK_FILES_CONF}{}",
-        one_instance("track_file {\n maint\n flag weight -254\n plain weight 0\n}")
+    let loaded = ok(conf(&top_then_instance(
+        TRACK_FILES_CONF,
+        "track_file {\n maint\n flag weight -254\n plain weight 0\n}",
     )));
     assert!(loaded.warnings.is_empty(), "{}", show(&loaded.warnings));
     let config = loaded.config;
@@ -1740,9 +1763,9 @@ fn vrrpx_tcp_and_http_checks_are_kept_as_written_in_both_syntaxes() {
         conf_text += &format!("vrrp_script c{n} {{\n script \"{check}\"\n}}\n");
         toml_text += &format!("[[script]]\nname = \"c{n}\"\ncommand = \"{check}\"\n");
     }
-    let from_conf = ok(conf(&format!(
-        "{conf_text}{}",
-        one_instance("track_script {\n c0\n c1\n c2\n c3\n}")
+    let from_conf = ok(conf(&top_then_instance(
+        &conf_text,
+        "track_script {\n c0\n c1\n c2\n c3\n}",
     )));
     assert!(
         from_conf.warnings.is_empty(),

@@ -434,6 +434,11 @@ impl Scripts {
         Scripts { dir }
     }
 
+    /// [`Scripts::run`] on a host where `unit` is both active and enabled.
+    fn run_while_on(&self, script: &str, args: &[&str], unit: &str) -> (String, Vec<String>) {
+        self.run(script, args, unit, unit)
+    }
+
     /// Run one maintainer script as dpkg would on a host where systemd is PID 1; returns
     /// its output and every `systemctl` call it made.
     fn run(
@@ -487,12 +492,7 @@ fn starts_anything(calls: &[String]) -> bool {
 #[test]
 fn postinst_leaves_a_running_keepalived_alone_and_says_how_to_migrate() {
     let scripts = Scripts::new();
-    let (out, calls) = scripts.run(
-        "postinst",
-        &["configure", ""],
-        "keepalived.service",
-        "keepalived.service",
-    );
+    let (out, calls) = scripts.run_while_on("postinst", &["configure", ""], "keepalived.service");
     assert!(
         calls.iter().any(|c| c.contains("daemon-reload")),
         "{calls:?}"
@@ -515,12 +515,7 @@ fn postinst_leaves_a_running_keepalived_alone_and_says_how_to_migrate() {
 #[test]
 fn upgrade_keeps_a_running_vrrpx_and_removal_stops_it() {
     let scripts = Scripts::new();
-    let (out, calls) = scripts.run(
-        "postinst",
-        &["configure", "0.0.1-1"],
-        "vrrpx.service",
-        "vrrpx.service",
-    );
+    let (out, calls) = scripts.run_while_on("postinst", &["configure", "0.0.1-1"], "vrrpx.service");
     assert!(
         !starts_anything(&calls),
         "an upgrade does not restart (failover): {calls:?}"

@@ -251,6 +251,20 @@ impl Advert {
     }
 }
 
+/// `n` IPv4 addresses from 10.9.1.1 up, for adverts listing many.
+pub fn v4_addrs(n: u8) -> Vec<IpAddr> {
+    (1..=n)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(10, 9, 1, i)))
+        .collect()
+}
+
+/// `n` IPv6 addresses from fd00:9::1 up.
+pub fn v6_addrs(n: u16) -> Vec<IpAddr> {
+    (1..=n)
+        .map(|i| IpAddr::V6(Ipv6Addr::new(0xfd00, 9, 0, 0, 0, 0, 0, i)))
+        .collect()
+}
+
 /// An ARP frame (RFC 826) from `sender` about `target`.
 pub fn arp_frame(op: u16, sender_mac: [u8; 6], sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
     let mut f = Vec::with_capacity(60);

@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use vrrpx_tests::frames::{arp_frame, udp_frame, Advert, Csum};
+use vrrpx_tests::frames::{arp_frame, udp_frame, v4_addrs, v6_addrs, Advert, Csum};
 use vrrpx_tests::fuzz_targets;
 
 /// Larger inputs are refused: the fuzzer's own limit is a few KiB, so anything bigger is a
@@ -106,21 +106,6 @@ fn write(target: &str, name: &str, data: &[u8]) {
     std::fs::write(dir.join(name), data).unwrap();
 }
 
-/// The frame bytes of a `tests/vectors/*.hex` file: `#` lines are comments.
-fn hex_vector(path: &Path) -> Vec<u8> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let digits: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .flat_map(|l| l.chars())
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 fn files_in(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -135,7 +120,11 @@ fn wire_seeds() {
     let root = vrrpx_tests::workspace();
     for path in files_in(&root.join("tests/vectors"), "hex") {
         let stem = path.file_stem().unwrap().to_string_lossy();
-        write("wire", &format!("vector-{stem}"), &hex_vector(&path));
+        write(
+            "wire",
+            &format!("vector-{stem}"),
+            &vrrpx_tests::read_hex(&path),
+        );
     }
     let v4 = Advert::v3_ipv4();
     let v6 = Advert::v3_ipv6();
@@ -209,18 +198,14 @@ fn wire_seeds() {
         (
             "v3-ipv6-five-addrs",
             Advert {
-                addrs: (1..=5)
-                    .map(|i| format!("fd00:9::{i}").parse().unwrap())
-                    .collect(),
+                addrs: v6_addrs(5),
                 ..v6.clone()
             },
         ),
         (
             "v3-ipv4-twenty-addrs",
             Advert {
-                addrs: (1..=20)
-                    .map(|i| IpAddr::V4(Ipv4Addr::new(10, 9, 1, i)))
-                    .collect(),
+                addrs: v4_addrs(20),
                 ..v4.clone()
             },
         ),

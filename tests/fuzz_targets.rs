@@ -23,6 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::LazyLock;
 
+use crate::policies::strict_instances;
 use vrrp_agent::config::check_str;
 use vrrp_agent::config::model::{ChecksumForm, Config, Family, Instance, Version};
 use vrrp_agent::filter::{family_code, vip_key, vrid_policy, Counters, PolicyTable};
@@ -110,51 +111,13 @@ fn wire_one(f: &[u8]) {
     assert_eq!(a, b, "two runs on one frame count differently");
 }
 
-/// VRIDs 51..54 configured as tests/xdp_verdicts.rs configures them, 55 as a v2 instance
+/// The strict instances (VRIDs 51..54, as tests/xdp_verdicts.rs has them), 55 as a v2 instance
 /// without authentication, and three virtual addresses: 10.9.0.100 and fd00:9::100 of a
 /// master without Accept_Mode (traffic to them refused), 10.9.0.101 only reported.
 pub fn strict_policy() -> PolicyTable {
-    let mut p = PolicyTable::default();
-    p.ifaces.insert(IFINDEX, IfacePolicy { flags: 0 });
-    let key = |vrid, family| VridKey {
-        ifindex: IFINDEX,
-        vrid,
-        family,
-        _pad: [0; 2],
-    };
-    let v3 = VridPolicy {
-        version: 3,
-        csum_form: CSUM_PSEUDO,
-        ..VridPolicy::default()
-    };
-    p.vrids.insert(key(51, FAMILY_V4), v3);
-    p.vrids.insert(key(51, FAMILY_V6), v3);
+    let mut p = strict_instances(IFINDEX);
     p.vrids.insert(
-        key(52, FAMILY_V4),
-        VridPolicy {
-            version: 2,
-            auth_type: AUTH_PASS,
-            auth_pass: *b"secret!!",
-            adver_int_s: 1,
-            ..VridPolicy::default()
-        },
-    );
-    p.vrids.insert(
-        key(53, FAMILY_V4),
-        VridPolicy {
-            csum_form: CSUM_PLAIN,
-            ..v3
-        },
-    );
-    p.vrids.insert(
-        key(54, FAMILY_V4),
-        VridPolicy {
-            flags: VRID_UNICAST,
-            ..v3
-        },
-    );
-    p.vrids.insert(
-        key(55, FAMILY_V4),
+        VridKey::new(IFINDEX, 55, vrrp_ebpf::abi::Family::V4),
         VridPolicy {
             version: 2,
             adver_int_s: 3,

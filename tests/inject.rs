@@ -70,6 +70,19 @@ impl Injector {
     }
 }
 
+/// [`burst_in`] of one frame, repeated, from eth0 of lab host `h`: how many were sent.
+pub fn burst_from(
+    lab: &crate::netns::Lab,
+    h: &str,
+    frame: Vec<u8>,
+    count: usize,
+    rate: u32,
+    limit: Duration,
+) -> usize {
+    burst_in(&lab.ns(h), "eth0", vec![frame], count, rate, limit)
+        .unwrap_or_else(|e| panic!("burst from {h} eth0: {e:#}"))
+}
+
 /// Open an injector on `ifname` inside namespace `ns` and send a bounded burst.
 pub fn burst_in(
     ns: &str,

@@ -32,6 +32,13 @@ fn lab(prefix: &str) -> Lab {
     Lab::new(prefix).unwrap()
 }
 
+/// A lab of host a alone, with `addrs` on eth0.
+fn lab_a(prefix: &str, addrs: &[&str]) -> Lab {
+    let mut lab = lab(prefix);
+    lab.host("a", "eth0", addrs).unwrap();
+    lab
+}
+
 /// A lab of hosts a and b on one bridge, each with one address on eth0.
 fn lab_ab(prefix: &str, a: &str, b: &str) -> Lab {
     let mut lab = lab(prefix);
@@ -54,6 +61,16 @@ where
         rt.block_on(async { tokio::time::timeout(STEP, f()).await })
             .context("timed out")?
     })
+}
+
+/// [`in_ns_async`] in host a, the body given eth0's index there.
+fn in_a_eth0<T, F, Fut>(lab: &Lab, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(u32) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T>>,
+{
+    in_ns_async(&lab.ns("a"), || async { f(index_of("eth0")?).await })
 }
 
 fn stdout(lab: &Lab, h: &str, argv: &[&str]) -> String {
@@ -84,11 +101,9 @@ fn sources(lab: &Lab, h: &str) -> Sources {
 
 #[test]
 fn vip_add_is_visible_with_its_label_and_a_second_add_is_a_no_op() {
-    let mut lab = lab("vxt-io-add-");
-    lab.host("a", "eth0", &["10.77.1.1/24"]).unwrap();
-    let (first, second, listed) = in_ns_async(&lab.ns("a"), || async {
+    let lab = lab_a("vxt-io-add-", &["10.77.1.1/24"]);
+    let (first, second, listed) = in_a_eth0(&lab, |eth0| async move {
         let vips = Vips::connect()?;
-        let eth0 = index_of("eth0")?;
         let vip = "10.77.1.100".parse()?;
         let first = vips.add(eth0, vip, 24, Some("eth0:vip")).await?;
         let second = vips.add(eth0, vip, 24, Some("eth0:vip")).await?;
@@ -115,11 +130,9 @@ fn vip_add_is_visible_with_its_label_and_a_second_add_is_a_no_op() {
 
 #[test]
 fn vip_remove_takes_only_the_named_address_and_removing_it_again_is_fine() {
-    let mut lab = lab("vxt-io-rm-");
-    lab.host("a", "eth0", &["10.77.2.1/24"]).unwrap();
-    let results = in_ns_async(&lab.ns("a"), || async {
+    let lab = lab_a("vxt-io-rm-", &["10.77.2.1/24"]);
+    let results = in_a_eth0(&lab, |eth0| async move {
         let vips = Vips::connect()?;
-        let eth0 = index_of("eth0")?;
         let (v100, v101) = ("10.77.2.100".parse()?, "10.77.2.101".parse()?);
         vips.add(eth0, v100, 24, None).await?;
         vips.add(eth0, v101, 32, None).await?;
@@ -139,11 +152,9 @@ fn vip_remove_takes_only_the_named_address_and_removing_it_again_is_fine() {
 
 #[test]
 fn removing_a_vip_that_is_primary_of_its_subnet_keeps_the_other_vips_of_that_subnet() {
-    let mut lab = lab("vxt-io-promo-");
-    lab.host("a", "eth0", &["10.77.3.1/24"]).unwrap();
-    in_ns_async(&lab.ns("a"), || async {
+    let lab = lab_a("vxt-io-promo-", &["10.77.3.1/24"]);
+    in_a_eth0(&lab, |eth0| async move {
         let vips = Vips::connect()?;
-        let eth0 = index_of("eth0")?;
         // 10.88.0.100 is the first address of its subnet, so the kernel makes it primary
         // and 10.88.0.101 its secondary.
         vips.add(eth0, "10.88.0.100".parse()?, 24, None).await?;
@@ -161,8 +172,7 @@ fn removing_a_vip_that_is_primary_of_its_subnet_keeps_the_other_vips_of_that_sub
 
 #[test]
 fn ipv6_vip_is_usable_at_once_while_dad_holds_other_addresses_tentative() {
-    let mut lab = lab("vxt-io-v6-");
-    lab.host("a", "eth0", &[]).unwrap();
+    let lab = lab_a("vxt-io-v6-", &[]);
     // The lab turns DAD off; turn it on for eth0 so NODAD is what makes the difference.
     lab.exec("a", &["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=1"])
         .unwrap();
@@ -199,9 +209,7 @@ fn ipv6_vip_is_usable_at_once_while_dad_holds_other_addresses_tentative() {
 
 #[test]
 fn crash_cleanup_finds_and_removes_only_our_addresses_on_every_interface() {
-    let mut lab = lab("vxt-io-clean-");
-    lab.host("a", "eth0", &["10.77.5.1/24", "fd77:5::1/64"])
-        .unwrap();
+    let lab = lab_a("vxt-io-clean-", &["10.77.5.1/24", "fd77:5::1/64"]);
     lab.exec(
         "a",
         &[
@@ -479,9 +487,7 @@ fn v3_message(src: IpAddr, dst: IpAddr, vip: IpAddr) -> Vec<u8> {
 
 #[test]
 fn ipv4_adverts_leave_with_ttl_255_from_the_primary_address_to_the_group_and_to_a_peer() {
-    let mut lab = lab("vxt-io-adv4-");
-    lab.host("a", "eth0", &["10.77.9.1/24", "10.77.9.7/24"])
-        .unwrap();
+    let mut lab = lab_a("vxt-io-adv4-", &["10.77.9.1/24", "10.77.9.7/24"]);
     lab.host("b", "eth0", &["10.77.9.2/24"]).unwrap();
     // A VIP on A must not be taken as the source.
     in_ns_async(&lab.ns("a"), || async {
@@ -610,11 +616,9 @@ fn link_line(lab: &Lab, h: &str, name: &str) -> Option<String> {
 
 #[test]
 fn vmac_is_created_up_with_the_virtual_mac_reused_when_asked_again_then_deleted() {
-    let mut lab = lab("vxt-io-vmac-");
-    lab.host("a", "eth0", &["10.77.11.1/24"]).unwrap();
-    let (idx1, idx2, idx6) = in_ns_async(&lab.ns("a"), || async {
+    let lab = lab_a("vxt-io-vmac-", &["10.77.11.1/24"]);
+    let (idx1, idx2, idx6) = in_a_eth0(&lab, |eth0| async move {
         let vmacs = Vmacs::connect()?;
-        let eth0 = index_of("eth0")?;
         let i1 = vmacs.ensure(eth0, "vrrp.51", vmac_mac(51, false)).await?;
         let i2 = vmacs.ensure(eth0, "vrrp.51", vmac_mac(51, false)).await?;
         let i6 = vmacs.ensure(eth0, "vrrp6.51", vmac_mac(51, true)).await?;
@@ -646,9 +650,8 @@ fn vmac_is_created_up_with_the_virtual_mac_reused_when_asked_again_then_deleted(
         assert_eq!(v.trim(), want, "{key} on the parent");
     }
 
-    let (wrong, not_macvlan, deleted) = in_ns_async(&lab.ns("a"), || async {
+    let (wrong, not_macvlan, deleted) = in_a_eth0(&lab, |eth0| async move {
         let vmacs = Vmacs::connect()?;
-        let eth0 = index_of("eth0")?;
         let wrong = vmacs
             .ensure(eth0, "vrrp.51", vmac_mac(52, false))
             .await
@@ -680,8 +683,7 @@ fn vmac_is_created_up_with_the_virtual_mac_reused_when_asked_again_then_deleted(
 
 #[test]
 fn vip_add_on_a_missing_interface_names_it_in_the_error() {
-    let mut lab = lab("vxt-io-err-");
-    lab.host("a", "eth0", &[]).unwrap();
+    let lab = lab_a("vxt-io-err-", &[]);
     let err = in_ns_async(&lab.ns("a"), || async {
         let r = Vips::connect()?
             .add(9999, "10.77.12.1".parse()?, 24, None)

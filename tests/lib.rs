@@ -11,6 +11,7 @@ pub mod inject;
 pub mod netns;
 pub mod pair;
 pub mod peers;
+pub mod policies;
 pub mod probe;
 
 use std::path::{Path, PathBuf};
@@ -46,4 +47,25 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// The bytes of a hex file such as `tests/vectors/*.hex`: `#` lines are comments,
+/// whitespace is ignored.
+pub fn read_hex(path: &Path) -> Vec<u8> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{shown}: {e}"));
+    let digits: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(|l| l.chars())
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    assert_eq!(digits.len() % 2, 0, "{shown}: odd number of hex digits");
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&digits[i..i + 2], 16)
+                .unwrap_or_else(|e| panic!("{shown}: {:?}: {e}", &digits[i..i + 2]))
+        })
+        .collect()
 }

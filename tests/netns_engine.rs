@@ -18,13 +18,31 @@ use vrrpx_tests::pair::{config, has, only, pair_lab, pair_test, preconditions, w
 use vrrpx_tests::peers::start_keepalived;
 use vrrpx_tests::scratch;
 
+/// r1 on `a` and r2 on `b` (configs/ or, with a folder, tests/), r1 (the higher priority) the one master
+/// holding the address within `within`.
+fn elected(lab: &mut Lab, dir: &Path, a: &str, b: &str, within: Duration) -> (Agent, Agent) {
+    let (r1, r2) = start_named(lab, dir, a, b);
+    expect_alone(lab, "r1", VIP, within, &[&r1, &r2]);
+    (r1, r2)
+}
+
+/// [`elected`] on the life-cycle pair tests/engine/`a`.conf and tests/engine/`b`.conf.
+fn engine_pair(lab: &mut Lab, dir: &Path, a: &str, b: &str, within: Duration) -> (Agent, Agent) {
+    let conf = |name| format!("engine/{name}.conf");
+    elected(lab, dir, &conf(a), &conf(b), within)
+}
+
 /// r1 on configs/pair-master.conf (150), r2 on configs/pair-backup.conf (100), r1 the
 /// one master.
 fn elected_pair(lab: &mut Lab, dir: &Path) -> (Agent, Agent) {
-    let (r1, r2) = start_named(lab, dir, "pair-master.conf", "pair-backup.conf");
-    // r1 is master.
-    expect_alone(lab, "r1", VIP, secs(5), &[&r1, &r2]);
-    (r1, r2)
+    elected(lab, dir, "pair-master.conf", "pair-backup.conf", secs(5))
+}
+
+/// [`elected_pair`], then half a second for r2 to settle in Backup on r1's adverts.
+fn settled_pair(lab: &mut Lab, dir: &Path) -> (Agent, Agent) {
+    let pair = elected_pair(lab, dir);
+    std::thread::sleep(Duration::from_millis(500));
+    pair
 }
 
 #[test]
@@ -42,8 +60,7 @@ fn two_agents_elect_the_higher_priority_master_and_only_it_holds_the_address() {
 #[test]
 fn backup_takes_over_within_master_down_interval_when_the_master_link_is_cut() {
     let (dir, mut lab) = pair_test("engine-linkcut");
-    let (_r1, r2) = elected_pair(&mut lab, &dir);
-    std::thread::sleep(Duration::from_millis(500));
+    let (_r1, r2) = settled_pair(&mut lab, &dir);
     let t0 = Instant::now();
     lab.cut("r1").unwrap();
     assert!(
@@ -59,8 +76,7 @@ fn backup_takes_over_within_master_down_interval_when_the_master_link_is_cut() {
 #[test]
 fn sigterm_on_the_master_hands_over_at_once_and_releases_the_address() {
     let (dir, mut lab) = pair_test("engine-sigterm");
-    let (r1, _r2) = elected_pair(&mut lab, &dir);
-    std::thread::sleep(Duration::from_millis(500));
+    let (r1, _r2) = settled_pair(&mut lab, &dir);
     let t0 = Instant::now();
     assert!(
         r1.stop(&mut lab, libc::SIGTERM, Duration::from_millis(500)),
@@ -118,8 +134,7 @@ fn a_returning_higher_priority_router_preempts_but_not_with_nopreempt() {
 #[test]
 fn a_backup_stalled_for_twice_master_down_does_not_take_over_while_the_master_lives() {
     let (dir, mut lab) = pair_test("engine-stall");
-    let (_r1, r2) = elected_pair(&mut lab, &dir);
-    std::thread::sleep(Duration::from_millis(500));
+    let (_r1, r2) = settled_pair(&mut lab, &dir);
     let mark = r2.mark();
     r2.signal(&lab, libc::SIGSTOP);
     std::thread::sleep(Duration::from_millis(800)); // > 2 x 361 ms
@@ -349,14 +364,8 @@ fn a_link_cut_puts_the_master_in_fault_releasing_the_address_and_it_preempts_bac
 #[test]
 fn sigterm_on_a_10ms_master_exits_within_100ms_detaching_xdp_and_removing_the_address() {
     let (dir, mut lab) = pair_test("engine-life-term");
-    let (r1, r2) = start_named(
-        &mut lab,
-        &dir,
-        "engine/fast-master.conf",
-        "engine/fast-backup.conf",
-    );
     // r1 is master.
-    expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
+    let (r1, r2) = engine_pair(&mut lab, &dir, "fast-master", "fast-backup", secs(5));
     assert!(xdp_attached(&lab, "r1"), "the agent runs with XDP on r1");
     std::thread::sleep(Duration::from_millis(500));
 
@@ -390,14 +399,8 @@ fn unicast_peers_elect_one_master_advertise_to_the_peer_address_and_fail_over_on
     ] {
         lab.exec("sw", &["nft", cmd]).unwrap();
     }
-    let (r1, r2) = start_named(
-        &mut lab,
-        &dir,
-        "engine/unicast-a.conf",
-        "engine/unicast-b.conf",
-    );
     // r1 (priority 150) is the one master.
-    expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
+    let (r1, r2) = engine_pair(&mut lab, &dir, "unicast-a", "unicast-b", secs(5));
     std::thread::sleep(secs(1));
     assert!(only(&lab, "r1", "r2", VIP), "stable\nr2: {}", r2.log());
 
@@ -498,15 +501,9 @@ fn twenty_instances_on_one_interface_all_settle_on_the_higher_priority_router_an
 #[test]
 fn keepalived_default_v2_with_1s_adverts_elects_the_higher_priority_router_and_fails_over() {
     let (dir, mut lab) = pair_test("engine-life-v2");
-    let (r1, r2) = start_named(
-        &mut lab,
-        &dir,
-        "engine/v2-default-a.conf",
-        "engine/v2-default-b.conf",
-    );
     // Master_Down_Interval at 1 s adverts is 3.4 s for r1; allow for a busy machine.
     // r1 (priority 150) is master.
-    expect_alone(&lab, "r1", VIP, secs(10), &[&r1, &r2]);
+    let (r1, r2) = engine_pair(&mut lab, &dir, "v2-default-a", "v2-default-b", secs(10));
     let adverts = captured_adverts(&lab, "r2", &dir.join("v2.pcap"), 2, 6);
     assert!(!adverts.is_empty(), "adverts captured on r2");
     for l in &adverts {
@@ -534,14 +531,8 @@ fn client_ping(lab: &Lab, addr: &str) -> bool {
 fn without_accept_mode_the_master_refuses_traffic_to_the_address_but_still_answers_arp() {
     let (dir, mut lab) = pair_test("engine-noaccept");
     lab.host("client", "eth0", &["10.9.0.50/24"]).unwrap();
-    let (r1, r2) = start_named(
-        &mut lab,
-        &dir,
-        "engine/noaccept-a.conf",
-        "engine/noaccept-b.conf",
-    );
     // r1 is master.
-    expect_alone(&lab, "r1", VIP, secs(5), &[&r1, &r2]);
+    let (r1, r2) = engine_pair(&mut lab, &dir, "noaccept-a", "noaccept-b", secs(5));
     assert!(client_ping(&lab, "10.9.0.1"), "the router itself answers");
     assert!(
         !client_ping(&lab, "10.9.0.100"),

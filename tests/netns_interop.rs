@@ -14,20 +14,13 @@ use vrrpx_tests::agent::{expect_alone, Agent};
 use vrrpx_tests::capture::{capture_vrrp, tshark_fields, tshark_verbose};
 use vrrpx_tests::netns::{holds_for, secs, wait_for, Lab};
 use vrrpx_tests::pair::{config, fixture, has, only, pair_test, VIP};
-use vrrpx_tests::peers::{keepalived_log, start_frr, start_keepalived, FrrRouter};
+use vrrpx_tests::peers::{keepalived_log, start_frr, start_keepalived, PeerInstance};
 
 // ---------------------------------------------------------------------------------------
 // FRR vrrpd
 
-fn frr_router(priority: u8) -> [FrrRouter<'static>; 1] {
-    [FrrRouter {
-        interface: "eth0",
-        vrid: 51,
-        version: 3,
-        priority,
-        advert_ms: 100,
-        vips: &[VIP],
-    }]
+fn frr_router(priority: u8) -> [PeerInstance<'static>; 1] {
+    [PeerInstance::v3("VI_51", 51, priority, &[VIP])]
 }
 
 #[test]
@@ -216,8 +209,11 @@ fn keepalived_v2_with_pass_authentication_and_our_agent_are_master_in_turn() {
 // tshark decodes what we send
 
 /// Capture up to `count` VRRP packets on r2's eth0 within `limit`, into `file`.
-fn capture(lab: &Lab, file: &Path, count: usize, limit: Duration) {
+/// Capture `count` adverts on r2 into `file` (within `limit`), then [`assert_all`] of them
+/// show `want`.
+fn capture_all(lab: &Lab, file: &Path, count: usize, limit: Duration, want: &str) {
     capture_vrrp(lab, "r2", file, count, limit);
+    assert_all(file, want, count);
 }
 
 /// Every decoded packet (at least `min_packets`) shows what `want` says: `field=value`
@@ -266,14 +262,10 @@ fn tshark_decodes_our_v3_adverts_over_ipv4_and_ipv6_with_good_checksums() {
     // is what tshark verifies by default, like keepalived and FRR).
     let ours = Agent::start(&mut lab, "r1", &config("pair-master.conf"), &dir, &[]);
     let v4 = dir.join("v3-ipv4.pcap");
-    capture(&lab, &v4, 5, secs(10));
-    assert_all(
-        &v4,
-        "ip.src=10.9.0.1 ip.dst=224.0.0.18 ip.ttl=255 vrrp.version=3 vrrp.type=1 \
-         vrrp.virt_rtr_id=51 vrrp.prio=150 vrrp.addr_count=1 vrrp.short_adver_int=10 \
-         vrrp.ip_addr=10.9.0.100 vrrp.checksum.status=1",
-        5,
-    );
+    let want = "ip.src=10.9.0.1 ip.dst=224.0.0.18 ip.ttl=255 vrrp.version=3 vrrp.type=1 \
+                vrrp.virt_rtr_id=51 vrrp.prio=150 vrrp.addr_count=1 vrrp.short_adver_int=10 \
+                vrrp.ip_addr=10.9.0.100 vrrp.checksum.status=1";
+    capture_all(&lab, &v4, 5, secs(10), want);
     assert_decode_says(
         &v4,
         &[
@@ -287,14 +279,10 @@ fn tshark_decodes_our_v3_adverts_over_ipv4_and_ipv6_with_good_checksums() {
     // IPv6: ipv6-a alone on r1; from eth0's link-local address to ff02::12.
     let _ours = Agent::start(&mut lab, "r1", &config("ipv6-a.conf"), &dir, &[]);
     let v6 = dir.join("v3-ipv6.pcap");
-    capture(&lab, &v6, 5, secs(10));
-    assert_all(
-        &v6,
-        "ipv6.dst=ff02::12 ipv6.hlim=255 vrrp.version=3 vrrp.type=1 vrrp.virt_rtr_id=51 \
-         vrrp.prio=150 vrrp.addr_count=1 vrrp.short_adver_int=10 \
-         vrrp.ipv6_addr=fd00:9::100 vrrp.checksum.status=1",
-        5,
-    );
+    let want = "ipv6.dst=ff02::12 ipv6.hlim=255 vrrp.version=3 vrrp.type=1 vrrp.virt_rtr_id=51 \
+                vrrp.prio=150 vrrp.addr_count=1 vrrp.short_adver_int=10 \
+                vrrp.ipv6_addr=fd00:9::100 vrrp.checksum.status=1";
+    capture_all(&lab, &v6, 5, secs(10), want);
     for row in tshark_fields(&v6, &["ipv6.src"]) {
         assert!(
             row[0].starts_with("fe80::"),
@@ -307,23 +295,14 @@ fn tshark_decodes_our_v3_adverts_over_ipv4_and_ipv6_with_good_checksums() {
 #[test]
 fn tshark_decodes_our_v2_pass_adverts_with_the_password() {
     let (dir, mut lab) = pair_test("interop-tshark-v2");
-    let _ours = Agent::start(
-        &mut lab,
-        "r1",
-        &fixture("interop/v2-pass-a.conf"),
-        &dir,
-        &[],
-    );
+    let v2_pass = fixture("interop/v2-pass-a.conf");
+    let _ours = Agent::start(&mut lab, "r1", &v2_pass, &dir, &[]);
     let f = dir.join("v2-pass.pcap");
     // 1 s adverts; mastership may take Master_Down_Interval (~3.4 s) first.
-    capture(&lab, &f, 3, secs(15));
-    assert_all(
-        &f,
-        "ip.dst=224.0.0.18 ip.ttl=255 vrrp.version=2 vrrp.type=1 vrrp.virt_rtr_id=51 \
-         vrrp.prio=150 vrrp.addr_count=1 vrrp.auth_type=1 vrrp.adver_int=1 \
-         vrrp.ip_addr=10.9.0.100 vrrp.auth_string=s3cret!! vrrp.checksum.status=1",
-        3,
-    );
+    let want = "ip.dst=224.0.0.18 ip.ttl=255 vrrp.version=2 vrrp.type=1 vrrp.virt_rtr_id=51 \
+                vrrp.prio=150 vrrp.addr_count=1 vrrp.auth_type=1 vrrp.adver_int=1 \
+                vrrp.ip_addr=10.9.0.100 vrrp.auth_string=s3cret!! vrrp.checksum.status=1";
+    capture_all(&lab, &f, 3, secs(15), want);
     assert_decode_says(
         &f,
         &[

@@ -17,7 +17,7 @@ use vrrpx_tests::frames::Advert;
 use vrrpx_tests::inject::burst_in;
 use vrrpx_tests::netns::{run, secs, wait_for, Lab};
 use vrrpx_tests::pair::{bare_test, preconditions};
-use vrrpx_tests::peers::{keepalived_config, start_keepalived, KeepalivedInstance};
+use vrrpx_tests::peers::{keepalived_config, start_keepalived, PeerInstance};
 use vrrpx_tests::scratch;
 
 /// Two keepalived routers, each master of one VRID (the dual-master layout), 100 ms v3.
@@ -27,21 +27,11 @@ fn dual_master_lab(name: &str) -> (PathBuf, Lab) {
     lab.host("r2", "eth0", &["10.80.0.2/24"]).unwrap();
     lab.host("mon", "eth0", &["10.80.0.10/24"]).unwrap();
     for (h, p61, p62) in [("r1", 150, 100), ("r2", 100, 150)] {
-        let inst = |name, vrid, priority, vip| KeepalivedInstance {
-            name,
-            interface: "eth0",
-            vrid,
-            priority,
-            advert_int: 0.1,
-            version: 3,
-            vips: vip,
-            auth_pass: None,
-        };
         let conf = keepalived_config(
             h,
             &[
-                inst("VI_61", 61, p61, &["10.80.0.61/24"]),
-                inst("VI_62", 62, p62, &["10.80.0.62/24"]),
+                PeerInstance::v3("VI_61", 61, p61, &["10.80.0.61/24"]),
+                PeerInstance::v3("VI_62", 62, p62, &["10.80.0.62/24"]),
             ],
         );
         start_keepalived(&mut lab, h, &conf, &dir).unwrap();

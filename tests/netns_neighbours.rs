@@ -14,7 +14,7 @@ use vrrp_ebpf::abi::{counter_index, Reason, MAP_COUNTERS};
 use vrrpx_tests::agent::{logs, Agent};
 use vrrpx_tests::netns::{secs, wait_for, Lab};
 use vrrpx_tests::pair::{config, has, pair_test};
-use vrrpx_tests::peers::{keepalived_config, start_keepalived, KeepalivedInstance};
+use vrrpx_tests::peers::{keepalived_config, start_keepalived, PeerInstance};
 
 /// vrrp-agent's VRID 51 (configs/pair-*.conf), keepalived's VRID 52, the third host's 53.
 const VIP_51: &str = "10.9.0.100/24";
@@ -24,19 +24,7 @@ const VIP_53: &str = "10.9.0.153/24";
 /// keepalived in host `h` running VRID `vrid` alone (VRRPv3, 100 ms adverts).
 fn start_keepalived_vrid(lab: &mut Lab, h: &str, vrid: u8, priority: u8, vip: &str, dir: &Path) {
     let name = format!("VI_{vrid}");
-    let conf = keepalived_config(
-        h,
-        &[KeepalivedInstance {
-            name: &name,
-            interface: "eth0",
-            vrid,
-            priority,
-            advert_int: 0.1,
-            version: 3,
-            vips: &[vip],
-            auth_pass: None,
-        }],
-    );
+    let conf = keepalived_config(h, &[PeerInstance::v3(&name, vrid, priority, &[vip])]);
     start_keepalived(lab, h, &conf, dir).unwrap();
 }
 

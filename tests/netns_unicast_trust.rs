@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use vrrpx_tests::agent::Agent;
 use vrrpx_tests::frames::Advert;
-use vrrpx_tests::inject::burst_in;
+use vrrpx_tests::inject::burst_from;
 use vrrpx_tests::netns::{wait_for, Lab};
 use vrrpx_tests::pair::{bare_test, has, pair_test, VIP};
 
@@ -74,15 +74,7 @@ fn a_host_that_is_not_a_unicast_peer_sending_priority_255_does_not_move_the_addr
         ..Advert::v3_ipv4()
     }
     .build();
-    let sent = burst_in(
-        &lab.ns("x"),
-        "eth0",
-        vec![forged],
-        300,
-        200,
-        Duration::from_secs(3),
-    )
-    .unwrap();
+    let sent = burst_from(&lab, "x", forged, 300, 200, Duration::from_secs(3));
     assert!(sent >= 250, "sent {sent}");
     // Counters reach the status at the agent's report interval (5 s).
     assert!(
@@ -125,15 +117,7 @@ fn a_priority_zero_flood_is_answered_at_most_once_per_advert_interval() {
     let sent_before = counter(&r1, &lab, "adverts_sent");
     let suppressed_before = counter(&r1, &lab, "replies_suppressed");
     let t0 = std::time::Instant::now();
-    let sent = burst_in(
-        &lab.ns("x"),
-        "eth0",
-        vec![flood],
-        3000,
-        1000,
-        Duration::from_secs(4),
-    )
-    .unwrap();
+    let sent = burst_from(&lab, "x", flood, 3000, 1000, Duration::from_secs(4));
     let secs = t0.elapsed().as_secs_f64();
     let sent_during = counter(&r1, &lab, "adverts_sent") - sent_before;
     let suppressed = counter(&r1, &lab, "replies_suppressed") - suppressed_before;

@@ -7,21 +7,44 @@ use anyhow::{bail, Context, Result};
 
 use crate::netns::Lab;
 
-/// One keepalived VRRP instance.
-pub struct KeepalivedInstance<'a> {
+/// One VRRP instance as a real peer runs it: a keepalived `vrrp_instance`, or a vrrpd
+/// virtual router (which has no name and no authentication, and IPv4 addresses only).
+pub struct PeerInstance<'a> {
+    /// keepalived's instance name.
     pub name: &'a str,
     pub interface: &'a str,
     pub vrid: u8,
     pub priority: u8,
-    /// Seconds; fractions are allowed with version 3.
+    /// Seconds; fractions are allowed with version 3 (vrrpd is given milliseconds).
     pub advert_int: f64,
     pub version: u8,
+    /// CIDR; for vrrpd the address goes on the macvlan with its prefix, in vrrpd.conf
+    /// without.
     pub vips: &'a [&'a str],
-    /// v2 PASS authentication.
+    /// v2 PASS authentication (keepalived).
     pub auth_pass: Option<&'a str>,
 }
 
-impl KeepalivedInstance<'_> {
+impl<'a> PeerInstance<'a> {
+    /// VRRPv3 at 100 ms on eth0 without authentication, as the interop labs run it.
+    pub fn v3(name: &'a str, vrid: u8, priority: u8, vips: &'a [&'a str]) -> PeerInstance<'a> {
+        PeerInstance {
+            name,
+            interface: "eth0",
+            vrid,
+            priority,
+            advert_int: 0.1,
+            version: 3,
+            vips,
+            auth_pass: None,
+        }
+    }
+
+    /// The advert interval as vrrpd's `advertisement-interval` takes it.
+    fn advert_ms(&self) -> u32 {
+        (self.advert_int * 1000.0).round() as u32
+    }
+
     fn block(&self) -> String {
         let mut s = format!(
             "vrrp_instance {} {{\n  state BACKUP\n  interface {}\n  virtual_router_id {}\n  \
@@ -41,7 +64,7 @@ impl KeepalivedInstance<'_> {
 }
 
 /// A keepalived.conf with these instances.
-pub fn keepalived_config(router_id: &str, instances: &[KeepalivedInstance]) -> String {
+pub fn keepalived_config(router_id: &str, instances: &[PeerInstance]) -> String {
     let mut s = format!("global_defs {{\n  router_id {router_id}\n}}\n");
     for i in instances {
         s += &i.block();
@@ -89,27 +112,18 @@ pub fn keepalived_log(dir: &Path, h: &str) -> String {
         .collect()
 }
 
-/// One FRR vrrpd virtual router (IPv4 addresses only).
-pub struct FrrRouter<'a> {
-    pub interface: &'a str,
-    pub vrid: u8,
-    pub version: u8,
-    pub priority: u8,
-    /// Milliseconds, as vrrpd's `advertisement-interval` takes it.
-    pub advert_ms: u32,
-    /// CIDR; the address goes on the macvlan with its prefix, in vrrpd.conf without.
-    pub vips: &'a [&'a str],
-}
-
 /// A vrrpd.conf with these routers.
-pub fn frr_vrrpd_config(routers: &[FrrRouter]) -> String {
+pub fn frr_vrrpd_config(routers: &[PeerInstance]) -> String {
     let mut s = String::new();
     for r in routers {
         let v = r.vrid;
         s += &format!(
             "interface {}\n vrrp {v} version {}\n vrrp {v} priority {}\n \
              vrrp {v} advertisement-interval {}\n",
-            r.interface, r.version, r.priority, r.advert_ms
+            r.interface,
+            r.version,
+            r.priority,
+            r.advert_ms()
         );
         for a in r.vips {
             s += &format!(" vrrp {v} ip {}\n", a.split('/').next().unwrap());
@@ -132,7 +146,7 @@ pub struct Frr {
 /// Start FRR in host `h` for `routers`: the macvlans vrrpd needs (`vrrp4-<ifindex>-<vrid>`,
 /// bridge mode, virtual MAC, VIPs on them, `arp_ignore=1`/`arp_announce=2` so the parent
 /// does not answer ARP for them), then zebra, then vrrpd. Files go to `dir/frr-<h>`.
-pub fn start_frr(lab: &mut Lab, h: &str, routers: &[FrrRouter], dir: &Path) -> Result<Frr> {
+pub fn start_frr(lab: &mut Lab, h: &str, routers: &[PeerInstance], dir: &Path) -> Result<Frr> {
     use std::os::unix::fs::PermissionsExt;
 
     let fdir = dir.join(format!("frr-{h}"));
@@ -238,7 +252,7 @@ impl Frr {
     }
 
     /// (Re)start vrrpd with a config for `routers` (the macvlans must already exist).
-    pub fn start_vrrpd(&mut self, lab: &mut Lab, routers: &[FrrRouter]) -> Result<()> {
+    pub fn start_vrrpd(&mut self, lab: &mut Lab, routers: &[PeerInstance]) -> Result<()> {
         if self.vrrpd.is_some() {
             bail!("vrrpd already runs in {}", self.host);
         }

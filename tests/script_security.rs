@@ -21,6 +21,33 @@ const INSTANCE: &str = "vrrp_instance VI_1 {\n  state BACKUP\n  interface lo\n  
      virtual_router_id 52\n  priority 100\n  advert_int 1\n  \
      virtual_ipaddress {\n    10.9.0.100/24\n  }\n";
 
+/// A keepalived.conf: `globals` in global_defs, vrrp_script chk with the `chk` lines, and
+/// [`INSTANCE`] tracking chk, then the lines `after_track`. One line each, so that the
+/// `script` line is line 4 plus the number of globals.
+fn tracked_conf(globals: &[&str], chk: &[&str], after_track: &str) -> String {
+    let indented =
+        |lines: &[&str]| -> String { lines.iter().map(|l| format!("  {l}\n")).collect() };
+    format!(
+        "global_defs {{\n{}}}\nvrrp_script chk {{\n{}}}\n\
+         {INSTANCE}  track_script {{\n    chk\n  }}\n{after_track}}}\n",
+        indented(globals),
+        indented(chk)
+    )
+}
+
+/// A script line root may run: a system program.
+const PIDOF_INIT: &str = "script \"/usr/bin/pidof init\"";
+
+/// A fresh scratch directory `name`, or `None` (the test is skipped, saying why) unless we
+/// are root.
+fn scratch_as_root(name: &str, why: &str) -> Option<PathBuf> {
+    if !is_root() {
+        eprintln!("skipped: needs root {why}");
+        return None;
+    }
+    Some(scratch(name))
+}
+
 fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, PermissionsExt::from_mode(mode)).unwrap();
 }
@@ -36,11 +63,7 @@ impl Recorder {
     /// A recorder in a fresh scratch directory `name`; `None` (the test is skipped) unless
     /// we are root, as changing users needs.
     fn as_root(name: &str) -> Option<Recorder> {
-        if !is_root() {
-            eprintln!("skipped: needs root to change users");
-            return None;
-        }
-        Some(Recorder::new(&scratch(name)))
+        scratch_as_root(name, "to change users").map(|dir| Recorder::new(&dir))
     }
 
     fn new(dir: &Path) -> Recorder {
@@ -81,12 +104,8 @@ async fn a_script_run_for_script_user_nobody_records_uid_65534() {
     let Some(rec) = Recorder::as_root("security-script-user") else {
         return;
     };
-    let conf = format!(
-        "global_defs {{\n  script_user nobody\n}}\n\
-         vrrp_script chk {{\n  script \"{} check\"\n  interval 1\n}}\n\
-         {INSTANCE}  track_script {{\n    chk\n  }}\n}}\n",
-        rec.script.display()
-    );
+    let script = format!("script \"{} check\"", rec.script.display());
+    let conf = tracked_conf(&["script_user nobody"], &[&script, "interval 1"], "");
     let loaded = load_str(&conf, Path::new("security.conf")).unwrap();
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let (tracker, mut updates) = Tracker::start(&loaded.config);
@@ -146,27 +165,24 @@ fn unsafe_script(dir: &Path, security: bool) -> (PathBuf, String) {
     set_mode(&open, 0o777);
     let script = open.join("chk.sh");
     write_script(&script, "#!/bin/sh\nexit 0\n");
-    let conf = format!(
-        "global_defs {{\n  {}script_user root\n}}\n\
-         vrrp_script chk {{\n  script \"{} --quiet\"\n}}\n\
-         {INSTANCE}  track_script {{\n    chk\n  }}\n}}\n",
-        if security {
-            "enable_script_security\n  "
-        } else {
-            ""
-        },
-        script.display()
+    let globals: &[&str] = if security {
+        &["enable_script_security", "script_user root"]
+    } else {
+        &["script_user root"]
+    };
+    let conf = tracked_conf(
+        globals,
+        &[&format!("script \"{} --quiet\"", script.display())],
+        "",
     );
     (open, conf)
 }
 
 #[test]
 fn check_refuses_an_unsafe_script_with_file_and_line_under_enable_script_security() {
-    if !is_root() {
-        eprintln!("skipped: needs root to own the scratch files");
+    let Some(dir) = scratch_as_root("security-check-refused", "to own the scratch files") else {
         return;
-    }
-    let dir = scratch("security-check-refused");
+    };
     let (open, conf) = unsafe_script(&dir, true);
     let (code, text) = check(&dir, &conf);
     // keepalived -t's code for a configuration that cannot run.
@@ -186,11 +202,9 @@ fn check_refuses_an_unsafe_script_with_file_and_line_under_enable_script_securit
 
 #[test]
 fn without_enable_script_security_an_unsafe_script_is_warned_about_once_and_check_passes() {
-    if !is_root() {
-        eprintln!("skipped: needs root to own the scratch files");
+    let Some(dir) = scratch_as_root("security-check-warned", "to own the scratch files") else {
         return;
-    }
-    let dir = scratch("security-check-warned");
+    };
     let (open, mut conf) = unsafe_script(&dir, false);
     // The same program again, as a notify script: still one warning.
     conf = conf.replacen(
@@ -212,15 +226,13 @@ fn without_enable_script_security_an_unsafe_script_is_warned_about_once_and_chec
 
 #[test]
 fn check_passes_a_safe_script_under_enable_script_security() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    let Some(dir) = scratch_as_root("security-check-safe", "for script security") else {
         return;
-    }
-    let dir = scratch("security-check-safe");
-    let conf = format!(
-        "global_defs {{\n  enable_script_security\n  script_user root\n}}\n\
-         vrrp_script chk {{\n  script \"/usr/bin/pidof init\"\n}}\n\
-         {INSTANCE}  track_script {{\n    chk\n  }}\n  notify \"/usr/bin/logger -t vrrpx\"\n}}\n"
+    };
+    let conf = tracked_conf(
+        &["enable_script_security", "script_user root"],
+        &[PIDOF_INIT],
+        "  notify \"/usr/bin/logger -t vrrpx\"\n",
     );
     let (code, text) = check(&dir, &conf);
     assert_eq!(code, 0, "{text}");
@@ -239,11 +251,7 @@ fn enable_script_security_without_a_script_user_refuses_to_fall_back_to_root() {
         return;
     }
     let dir = scratch("security-check-no-user");
-    let conf = format!(
-        "global_defs {{\n  enable_script_security\n}}\n\
-         vrrp_script chk {{\n  script \"/usr/bin/pidof init\"\n}}\n\
-         {INSTANCE}  track_script {{\n    chk\n  }}\n}}\n"
-    );
+    let conf = tracked_conf(&["enable_script_security"], &[PIDOF_INIT], "");
     let (code, text) = check(&dir, &conf);
     // keepalived -t's code for a configuration that cannot run.
     assert_eq!(code, 4, "{text}");

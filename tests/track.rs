@@ -40,6 +40,22 @@ fn start(conf: &str) -> (Tracker, Receiver<TrackUpdate>) {
     Tracker::start(&loaded.config)
 }
 
+/// A tracker on [`conf_with_script`] whose `chk` runs `script` (written quoted) with the
+/// `settings` lines after it.
+fn start_script(script: &str, settings: &str) -> (Tracker, Receiver<TrackUpdate>) {
+    start(&conf_with_script(&format!(
+        "script \"{script}\"\n{settings}"
+    )))
+}
+
+/// The command line `sh -c 'BODY'`, every `{f}` in `body` standing for `file`.
+fn sh_on(file: &Path, body: &str) -> String {
+    format!(
+        "sh -c '{}'",
+        body.replace("{f}", &file.display().to_string())
+    )
+}
+
 /// A plan with one instance (priority 100) tracking one unweighted script.
 fn plan_one_script(script: &str, interval: Duration, timeout: Duration) -> Plan {
     Plan {
@@ -141,14 +157,13 @@ async fn wait_gone(pid: u32) {
 
 #[tokio::test]
 async fn script_fails_after_fall_failures_and_recovers_after_rise_successes() {
-    let dir = scratch("track-flip");
-    let flag = dir.join("flag");
+    let flag = scratch("track-flip").join("flag");
     std::fs::write(&flag, "").unwrap();
     // No shell: `test` is run directly with its arguments.
-    let (mut tracker, mut rx) = start(&conf_with_script(&format!(
-        "script \"/usr/bin/test -e {}\"\ninterval 0.1\ntimeout 1\nweight -20\nfall 3\nrise 2",
-        flag.display()
-    )));
+    let (mut tracker, mut rx) = start_script(
+        &format!("/usr/bin/test -e {}", flag.display()),
+        "interval 0.1\ntimeout 1\nweight -20\nfall 3\nrise 2",
+    );
     let ok = |u: &TrackUpdate| run_result(u).is_success();
 
     until(&mut tracker, &mut rx, "first success", ok).await;
@@ -199,17 +214,11 @@ async fn script_fails_after_fall_failures_and_recovers_after_rise_successes() {
 
 #[tokio::test]
 async fn script_running_past_its_timeout_is_killed_with_its_children_and_fails() {
-    let dir = scratch("track-timeout");
-    let pids = dir.join("pids");
+    let pids = scratch("track-timeout").join("pids");
     // The shell records itself and a background child, then waits far past the timeout.
-    let script = format!(
-        "sh -c 'echo $$ >> {p}; sleep 30 & echo $! >> {p}; wait'",
-        p = pids.display()
-    );
+    let script = sh_on(&pids, "echo $$ >> {f}; sleep 30 & echo $! >> {f}; wait");
     let started = Instant::now();
-    let (mut tracker, mut rx) = start(&conf_with_script(&format!(
-        "script \"{script}\"\ninterval 0.1\ntimeout 0.3"
-    )));
+    let (mut tracker, mut rx) = start_script(&script, "interval 0.1\ntimeout 0.3");
     let u = next(&mut tracker, &mut rx).await;
     let took = started.elapsed();
     assert_eq!(run_result(&u), &RunResult::TimedOut { after_ms: 300 });
@@ -231,8 +240,7 @@ async fn script_running_past_its_timeout_is_killed_with_its_children_and_fails()
 
 #[tokio::test]
 async fn script_ignoring_sigterm_is_killed_with_sigkill_after_the_grace() {
-    let dir = scratch("track-sigkill");
-    let pids = dir.join("pids");
+    let pids = scratch("track-sigkill").join("pids");
     // An ignored SIGTERM is inherited by `sleep` too. (A plan, not a keepalived.conf: its
     // quoted strings cannot hold the `"` this needs.)
     let script = format!(
@@ -258,15 +266,9 @@ async fn script_ignoring_sigterm_is_killed_with_sigkill_after_the_grace() {
 
 #[tokio::test]
 async fn script_still_running_at_the_next_interval_is_not_started_twice() {
-    let dir = scratch("track-overlap");
-    let log = dir.join("log");
-    let script = format!(
-        "sh -c 'echo start >> {l}; sleep 0.35; echo end >> {l}'",
-        l = log.display()
-    );
-    let (mut tracker, mut rx) = start(&conf_with_script(&format!(
-        "script \"{script}\"\ninterval 0.1\ntimeout 2"
-    )));
+    let log = scratch("track-overlap").join("log");
+    let script = sh_on(&log, "echo start >> {f}; sleep 0.35; echo end >> {f}");
+    let (mut tracker, mut rx) = start_script(&script, "interval 0.1\ntimeout 2");
     let started = Instant::now();
     for _ in 0..3 {
         let u = next(&mut tracker, &mut rx).await;
@@ -288,9 +290,7 @@ async fn script_still_running_at_the_next_interval_is_not_started_twice() {
 #[tokio::test]
 async fn script_that_cannot_start_is_reported_with_the_reason() {
     let dir = scratch("track-cannot-start");
-    let (mut tracker, mut rx) = start(&conf_with_script(
-        "script \"/nonexistent/chk_x --flag\"\ninterval 0.1\nfall 1",
-    ));
+    let (mut tracker, mut rx) = start_script("/nonexistent/chk_x --flag", "interval 0.1\nfall 1");
     let u = next(&mut tracker, &mut rx).await;
     match run_result(&u) {
         RunResult::CannotStart(why) => {
@@ -311,10 +311,7 @@ async fn script_that_cannot_start_is_reported_with_the_reason() {
     // A file that is there but not executable: EACCES, also reported.
     let not_exec = dir.join("chk.sh");
     std::fs::write(&not_exec, "#!/bin/sh\nexit 0\n").unwrap();
-    let (mut tracker, mut rx) = start(&conf_with_script(&format!(
-        "script \"{}\"\ninterval 0.1",
-        not_exec.display()
-    )));
+    let (mut tracker, mut rx) = start_script(&not_exec.display().to_string(), "interval 0.1");
     let u = next(&mut tracker, &mut rx).await;
     match run_result(&u) {
         RunResult::CannotStart(why) => assert!(why.contains("Permission denied"), "{why}"),
@@ -346,9 +343,10 @@ async fn script_string_that_cannot_be_read_is_reported_not_ignored() {
 async fn tcp_check_succeeds_while_a_listener_is_open_and_fails_after() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let (mut tracker, mut rx) = start(&conf_with_script(&format!(
-        "script \"vrrpx:tcp 127.0.0.1:{port}\"\ninterval 0.1\ntimeout 0.5\nweight 10"
-    )));
+    let (mut tracker, mut rx) = start_script(
+        &format!("vrrpx:tcp 127.0.0.1:{port}"),
+        "interval 0.1\ntimeout 0.5\nweight 10",
+    );
     let u = next(&mut tracker, &mut rx).await;
     assert_eq!(run_result(&u), &RunResult::Success);
     assert_eq!(tracker.verdict("VI_1").unwrap().priority, 110);
@@ -441,10 +439,10 @@ impl Drop for TinyHttp {
 async fn http_check_is_one_line_and_wants_the_expected_status() {
     let server = TinyHttp::start(200);
     // The seeds' "is nginx up?" check, without a script.
-    let (mut tracker, mut rx) = start(&conf_with_script(&format!(
-        "script \"vrrpx:http http://127.0.0.1:{}/healthz\"\ninterval 0.1\ntimeout 1\nfall 2",
-        server.port
-    )));
+    let (mut tracker, mut rx) = start_script(
+        &format!("vrrpx:http http://127.0.0.1:{}/healthz", server.port),
+        "interval 0.1\ntimeout 1\nfall 2",
+    );
     let u = next(&mut tracker, &mut rx).await;
     assert_eq!(run_result(&u), &RunResult::Success);
     assert!(!tracker.verdict("VI_1").unwrap().fault);
@@ -477,10 +475,13 @@ async fn http_check_is_one_line_and_wants_the_expected_status() {
 #[tokio::test]
 async fn http_check_can_expect_another_status() {
     let server = TinyHttp::start(204);
-    let (mut tracker, mut rx) = start(&conf_with_script(&format!(
-        "script \"vrrpx:http http://127.0.0.1:{}/ready status 204\"\ninterval 0.1\ntimeout 1",
-        server.port
-    )));
+    let (mut tracker, mut rx) = start_script(
+        &format!(
+            "vrrpx:http http://127.0.0.1:{}/ready status 204",
+            server.port
+        ),
+        "interval 0.1\ntimeout 1",
+    );
     let u = next(&mut tracker, &mut rx).await;
     assert_eq!(run_result(&u), &RunResult::Success);
 }
@@ -561,8 +562,7 @@ async fn interface_down_faults_and_a_file_value_moves_priority() {
 
 #[tokio::test]
 async fn track_file_from_the_configuration_is_initialised_and_read() {
-    let dir = scratch("track-file-conf");
-    let path = dir.join("capacity");
+    let path = scratch("track-file-conf").join("capacity");
     let conf = format!(
         "track_file capacity {{\n  file \"{}\"\n  weight 5\n  init_file 3\n}}\n\
          vrrp_instance VI_1 {{\n\

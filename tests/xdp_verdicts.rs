@@ -18,7 +18,9 @@ use vrrp_agent::io::xdp::{decode_event, load_object, write_policy};
 use vrrp_agent::proto::auth_hmac::{AntiReplay, AuthHmac, Mode, Signer};
 use vrrp_ebpf::abi::*;
 use vrrp_ebpf::classify::Verdict;
-use vrrpx_tests::frames::{arp_frame, udp_frame, Advert, Csum, VRRP_MCAST_V4};
+use vrrp_ebpf::wire::IPPROTO_ICMPV6;
+use vrrpx_tests::frames::{arp_frame, udp_frame, v4_addrs, Advert, Csum, VRRP_MCAST_V4};
+use vrrpx_tests::policies::{strict_instances, v3};
 
 /// BPF_PROG_TEST_RUN without a context runs the program as if the frame arrived on the
 /// loopback device of the caller's namespace.
@@ -138,55 +140,25 @@ impl Harness {
     }
 }
 
-fn vrid_key(vrid: u8, family: u8) -> VridKey {
-    VridKey {
-        ifindex: IFINDEX,
-        vrid,
-        family,
-        _pad: [0; 2],
-    }
+/// An ARP frame (operation `op`) from the neighbour 02:00:00:00:00:09, `sender` about
+/// `target`.
+fn neighbour_arp(op: u16, sender: &str, target: &str) -> Vec<u8> {
+    let ip = |a: &str| a.parse().unwrap();
+    arp_frame(op, [2, 0, 0, 0, 0, 9], ip(sender), ip(target))
 }
 
-/// A strict policy as an engine would install it: VRID 51 v3 (both families, pseudo-header
-/// checksums), VRID 52 v2 with PASS "secret!!" at 1 s, VRID 53 v3 with RFC 9568 plain
-/// checksums, VRID 54 v3 unicast; 10.9.0.100 is a virtual address.
+fn vrid_key(vrid: u8, family: Family) -> VridKey {
+    VridKey::new(IFINDEX, vrid, family)
+}
+
+/// A strict policy as an engine would install it: the strict instances (VRIDs 51..54), the
+/// unicast, peer and auth_hmac instances below; 10.9.0.100 is a virtual address.
 fn strict_policy() -> PolicyTable {
-    let mut p = PolicyTable::default();
-    p.ifaces.insert(IFINDEX, IfacePolicy { flags: 0 });
-    let v3 = VridPolicy {
-        version: 3,
-        csum_form: CSUM_PSEUDO,
-        ..VridPolicy::default()
-    };
-    p.vrids.insert(vrid_key(51, FAMILY_V4), v3);
-    p.vrids.insert(vrid_key(51, FAMILY_V6), v3);
-    p.vrids.insert(
-        vrid_key(52, FAMILY_V4),
-        VridPolicy {
-            version: 2,
-            auth_type: AUTH_PASS,
-            auth_pass: *b"secret!!",
-            adver_int_s: 1,
-            ..VridPolicy::default()
-        },
-    );
-    p.vrids.insert(
-        vrid_key(53, FAMILY_V4),
-        VridPolicy {
-            csum_form: CSUM_PLAIN,
-            ..v3
-        },
-    );
-    p.vrids.insert(
-        vrid_key(54, FAMILY_V4),
-        VridPolicy {
-            flags: VRID_UNICAST,
-            ..v3
-        },
-    );
+    let mut p = strict_instances(IFINDEX);
+    let v3 = v3();
     // VRID 55: unicast peers 10.9.0.2 (any TTL) and 10.9.0.3 (min_ttl 250), nobody else.
     p.vrids.insert(
-        vrid_key(55, FAMILY_V4),
+        vrid_key(55, Family::V4),
         VridPolicy {
             flags: VRID_UNICAST | VRID_PEERS_ONLY,
             ..v3
@@ -211,10 +183,10 @@ fn strict_policy() -> PolicyTable {
         tai_offset_s: tai_offset_s(),
         ..v3
     };
-    p.vrids.insert(vrid_key(56, FAMILY_V4), enforce);
-    p.vrids.insert(vrid_key(56, FAMILY_V6), enforce);
+    p.vrids.insert(vrid_key(56, Family::V4), enforce);
+    p.vrids.insert(vrid_key(56, Family::V6), enforce);
     p.vrids.insert(
-        vrid_key(57, FAMILY_V4),
+        vrid_key(57, Family::V4),
         VridPolicy {
             hmac_mode: HMAC_PERMISSIVE,
             ..v3
@@ -231,6 +203,20 @@ fn strict_policy() -> PolicyTable {
         p.refuse.insert(vip_key(IFINDEX, a));
     }
     p
+}
+
+/// ICMPv6 Echo Request (RFC 4443 §4.1) and Neighbor Solicitation (RFC 4861 §4.3).
+const ICMPV6_ECHO_REQUEST: u8 = 128;
+const ICMPV6_NEIGHBOR_SOLICIT: u8 = 135;
+
+/// A UDP/IPv4 packet (not VRRP) to `dst`.
+fn udp_to(dst: &str) -> Vec<u8> {
+    to_address(dst.parse().unwrap(), libc::IPPROTO_UDP as u8, 0)
+}
+
+/// An ICMPv6 message of type `icmp_type` to `dst`.
+fn icmpv6_to(dst: &str, icmp_type: u8) -> Vec<u8> {
+    to_address(dst.parse().unwrap(), IPPROTO_ICMPV6, icmp_type)
 }
 
 /// A non-VRRP packet to `dst`: UDP over IPv4, or over IPv6 the given next header with the
@@ -313,7 +299,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
         (
             "tagged UDP to a refused virtual address passes the parent",
             {
-                let mut f = to_address("10.9.0.200".parse().unwrap(), 17, 0);
+                let mut f = udp_to("10.9.0.200");
                 f.splice(12..12, [0x81, 0x00, 0x00, 0x0a]);
                 f
             },
@@ -322,12 +308,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
         (
             "tagged ARP for a virtual address is reported by the VLAN device, not here",
             {
-                let mut f = arp_frame(
-                    1,
-                    [2, 0, 0, 0, 0, 9],
-                    Ipv4Addr::new(10, 9, 0, 7),
-                    Ipv4Addr::new(10, 9, 0, 100),
-                );
+                let mut f = neighbour_arp(1, "10.9.0.7", "10.9.0.100");
                 f.splice(12..12, [0x88, 0xa8, 0x00, 0x0a]);
                 f
             },
@@ -354,9 +335,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
         (
             "v3 ipv4 with several addresses",
             Advert {
-                addrs: (1..=20)
-                    .map(|i| IpAddr::V4(Ipv4Addr::new(10, 9, 1, i)))
-                    .collect(),
+                addrs: v4_addrs(20),
                 ..v4.clone()
             }
             .build(),
@@ -658,53 +637,38 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Verdict)> {
         ("UDP is not VRRP", udp_frame(), Verdict::Pass),
         (
             "ARP announcing the virtual address",
-            arp_frame(
-                1,
-                [2, 0, 0, 0, 0, 9],
-                Ipv4Addr::new(10, 9, 0, 100),
-                Ipv4Addr::new(10, 9, 0, 100),
-            ),
+            neighbour_arp(1, "10.9.0.100", "10.9.0.100"),
             Verdict::Arp,
         ),
         (
             "ARP asking for the virtual address",
-            arp_frame(
-                1,
-                [2, 0, 0, 0, 0, 9],
-                Ipv4Addr::new(10, 9, 0, 7),
-                Ipv4Addr::new(10, 9, 0, 100),
-            ),
+            neighbour_arp(1, "10.9.0.7", "10.9.0.100"),
             Verdict::Arp,
         ),
         (
             "ARP unrelated to virtual addresses",
-            arp_frame(
-                2,
-                [2, 0, 0, 0, 0, 9],
-                Ipv4Addr::new(10, 9, 0, 7),
-                Ipv4Addr::new(10, 9, 0, 8),
-            ),
+            neighbour_arp(2, "10.9.0.7", "10.9.0.8"),
             Verdict::Pass,
         ),
         ("empty frame", vec![], Verdict::Pass),
         (
             "UDP to a virtual address refused without Accept_Mode",
-            to_address("10.9.0.200".parse().unwrap(), 17, 0),
+            udp_to("10.9.0.200"),
             Verdict::ToVipRefused,
         ),
         (
             "UDP to a virtual address with Accept_Mode",
-            to_address("10.9.0.100".parse().unwrap(), 17, 0),
+            udp_to("10.9.0.100"),
             Verdict::Pass,
         ),
         (
             "ICMPv6 echo to an IPv6 virtual address refused without Accept_Mode",
-            to_address("fd00:9::200".parse().unwrap(), 58, 128),
+            icmpv6_to("fd00:9::200", ICMPV6_ECHO_REQUEST),
             Verdict::ToVipRefused,
         ),
         (
             "neighbour solicitation to a refused IPv6 virtual address still passes",
-            to_address("fd00:9::200".parse().unwrap(), 58, 135),
+            icmpv6_to("fd00:9::200", ICMPV6_NEIGHBOR_SOLICIT),
             Verdict::Pass,
         ),
     ];
@@ -930,12 +894,7 @@ fn tagged(frame: &[u8], tags: &[(u16, u16)]) -> Vec<u8> {
 fn a_tagged_frame_passes_its_parent_untouched_and_untagged_it_meets_the_vlan_devices_policy() {
     let mut h = Harness::new(strict_policy());
     let v4 = Advert::v3_ipv4();
-    let arp = arp_frame(
-        1,
-        [2, 0, 0, 0, 0, 9],
-        Ipv4Addr::new(10, 9, 0, 7),
-        Ipv4Addr::new(10, 9, 0, 100),
-    );
+    let arp = neighbour_arp(1, "10.9.0.7", "10.9.0.100");
     for (name, untagged, on_vlan_device) in [
         ("valid advert", v4.build(), vrrp(51, Reason::Accepted)),
         (
@@ -958,7 +917,7 @@ fn a_tagged_frame_passes_its_parent_untouched_and_untagged_it_meets_the_vlan_dev
         ),
         (
             "UDP to a virtual address without Accept_Mode",
-            to_address("10.9.0.200".parse().unwrap(), 17, 0),
+            udp_to("10.9.0.200"),
             Verdict::ToVipRefused,
         ),
         ("ARP for a virtual address", arp, Verdict::Arp),
@@ -1110,13 +1069,21 @@ fn monitor_policy_accepts_any_vrid_either_checksum_form_and_both_versions() {
     );
 }
 
-#[test]
-fn truncated_frames_at_every_length_are_never_accepted_and_both_paths_agree() {
-    let mut h = Harness::new(strict_policy());
-    let frames = [
+/// A valid v3 IPv4, v3 IPv6 and v2 advert of the strict policy's instances, then `more`.
+fn valid_adverts_and(more: [Vec<u8>; 2]) -> Vec<Vec<u8>> {
+    let mut frames = vec![
         Advert::v3_ipv4().build(),
         Advert::v3_ipv6().build(),
         v2().build(),
+    ];
+    frames.extend(more);
+    frames
+}
+
+#[test]
+fn truncated_frames_at_every_length_are_never_accepted_and_both_paths_agree() {
+    let mut h = Harness::new(strict_policy());
+    let frames = valid_adverts_and([
         Advert {
             vlans: vec![(0x88a8, 100), (0x8100, 10)],
             ..Advert::v3_ipv6()
@@ -1127,7 +1094,7 @@ fn truncated_frames_at_every_length_are_never_accepted_and_both_paths_agree() {
             ..Advert::v3_ipv4()
         }
         .build(),
-    ];
+    ]);
     let mut checked = 0;
     for f in &frames {
         for len in 0..f.len() {
@@ -1163,22 +1130,14 @@ impl Rng {
 #[test]
 fn mutated_and_random_frames_never_panic_and_both_paths_agree() {
     let mut h = Harness::new(strict_policy());
-    let seeds = [
-        Advert::v3_ipv4().build(),
-        Advert::v3_ipv6().build(),
-        v2().build(),
+    let seeds = valid_adverts_and([
         Advert {
             vlans: vec![(0x8100, 5)],
             ..Advert::v3_ipv4()
         }
         .build(),
-        arp_frame(
-            1,
-            [2, 0, 0, 0, 0, 9],
-            Ipv4Addr::new(10, 9, 0, 100),
-            Ipv4Addr::new(10, 9, 0, 1),
-        ),
-    ];
+        neighbour_arp(1, "10.9.0.100", "10.9.0.1"),
+    ]);
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     for i in 0..3000 {
         let mut f = if i % 10 == 9 {

@@ -10,14 +10,13 @@ use anyhow::{bail, Context, Result};
 use vrrpx_tests::frames::{Advert, Csum, VRRP_MCAST_V4};
 use vrrpx_tests::inject::burst_in;
 use vrrpx_tests::netns::{wait_for, Lab};
-use vrrpx_tests::peers::{keepalived_config, start_keepalived, KeepalivedInstance};
+use vrrpx_tests::peers::{keepalived_config, start_keepalived, PeerInstance};
+
+use crate::agent_cli;
+use crate::narrate::{self, step};
 
 const VIP: &str = "10.77.0.100";
 const JUNK_EACH: usize = 1000;
-
-fn step(n: u32, text: &str) {
-    println!("\n\x1b[1m[{n}/5] {text}\x1b[0m");
-}
 
 /// The newest table the monitor printed.
 fn latest_table(path: &Path) -> String {
@@ -52,8 +51,7 @@ fn holder(lab: &Lab) -> Result<Option<&'static str>> {
 }
 
 pub fn run(agent: &Path) -> Result<()> {
-    let dir = vrrpx_tests::scratch("demo");
-    println!("vrrpx lab demo — files under {}", dir.display());
+    let dir = narrate::begin("demo", "vrrpx lab demo");
 
     step(
         1,
@@ -74,34 +72,13 @@ pub fn run(agent: &Path) -> Result<()> {
     );
     let monitor = lab.spawn(
         "mon",
-        &[
-            agent.to_str().unwrap(),
-            "monitor",
-            "-i",
-            "eth0",
-            "--vrid",
-            "51",
-            "--refresh",
-            "0.5",
-        ],
+        &agent_cli::monitor(agent, "eth0", &["--vrid", "51", "--refresh", "0.5"]),
         &dir.join("monitor.out"),
         &dir.join("monitor.log"),
     )?;
     let vip = format!("{VIP}/24");
     for (h, prio) in [("r1", 150), ("r2", 100)] {
-        let conf = keepalived_config(
-            h,
-            &[KeepalivedInstance {
-                name: "VI_51",
-                interface: "eth0",
-                vrid: 51,
-                priority: prio,
-                advert_int: 0.1,
-                version: 3,
-                vips: &[&vip],
-                auth_pass: None,
-            }],
-        );
+        let conf = keepalived_config(h, &[PeerInstance::v3("VI_51", 51, prio, &[&vip])]);
         start_keepalived(&mut lab, h, &conf, &dir)?;
     }
     if !wait_for(Duration::from_secs(10), || {

@@ -10,14 +10,12 @@ use anyhow::{bail, Result};
 use vrrpx_tests::netns::{wait_for, Lab};
 use vrrpx_tests::probe::{Echo, Prober};
 
+use crate::narrate::{self, step};
+
 const VIP: &str = "10.9.0.100";
 const PORT: u16 = 7777;
 /// Advertisement interval in centiseconds: 10 ms adverts.
 const ADVERT_CS: u16 = 1;
-
-fn step(n: u32, text: &str) {
-    println!("\n\x1b[1m[{n}/5] {text}\x1b[0m");
-}
 
 /// A keepalived.conf, exactly as a keepalived user would write it.
 fn conf(router: &str, priority: u8) -> String {
@@ -55,8 +53,7 @@ fn state_lines(dir: &Path, h: &str) -> Vec<String> {
 }
 
 pub fn run(agent: &Path) -> Result<()> {
-    let dir = vrrpx_tests::scratch("failover-demo");
-    println!("vrrpx failover demo — files under {}", dir.display());
+    let dir = narrate::begin("failover-demo", "vrrpx failover demo");
 
     step(
         1,

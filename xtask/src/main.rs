@@ -1,10 +1,12 @@
 //! `cargo xtask`: everything around the code. Each command sets the machine up first when
 //! something is missing, so a fresh clone needs nothing else.
 
+mod agent_cli;
 mod bench;
 mod deb;
 mod demo;
 mod failover_demo;
+mod narrate;
 mod setup;
 mod soak;
 

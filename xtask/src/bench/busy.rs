@@ -1,8 +1,9 @@
 //! `bench busy`: both routers' CPUs saturated by other work — busy-loop threads, several
 //! per core, in this process (so they die with it) — while r1 and r2 run VRID 51 at 10 ms
-//! adverts: transitions into or out of MASTER on either router over 60 s (20 s with
-//! --quick). Nothing failed, so every one is false: on a busy box adverts still arrive on
-//! time, only userspace reads them late.
+//! adverts. Per trial (5 of 60 s; 2 of 20 s with --quick), each on a fresh lab:
+//! transitions into or out of MASTER on either router (nothing failed, so every one is
+//! false: on a busy box adverts still arrive on time, only userspace reads them late), and
+//! the longest gap between the master's adverts on a passive observer; CPU and wake-ups.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,9 +17,9 @@ use serde_json::{json, Value};
 use vrrpx_tests::netns::wait_for;
 
 use super::common::{
-    master_down_ns, quantile, shrink_log, AgentCmd, CpuSampler, Impl, Pair, R2_PRIORITY,
+    master_down_ns, quantile, AgentCmd, CpuSampler, Impl, Pair, R2_PRIORITY, WAKEUPS_LEGEND,
 };
-use super::results::{Metric, Report};
+use super::results::{Metric, Report, Target};
 use super::scale::Observer;
 
 pub struct Options {
@@ -26,17 +27,15 @@ pub struct Options {
     pub trials: usize,
     pub spinners_per_core: usize,
     pub interval_ms: u64,
-    pub agent_args: Vec<String>,
 }
 
 impl Options {
-    pub fn new(quick: bool, agent_args: Vec<String>) -> Options {
+    pub fn new(quick: bool) -> Options {
         Options {
             window: Duration::from_secs(if quick { 20 } else { 60 }),
-            trials: 1,
+            trials: if quick { 2 } else { 5 },
             spinners_per_core: 4,
             interval_ms: 10,
-            agent_args,
         }
     }
 }
@@ -87,6 +86,8 @@ struct Trial {
     transitions: Vec<String>,
     cpu_master: Vec<f64>,
     cpu_backup: Vec<f64>,
+    /// Master's and backup's over the window (see `WAKEUPS_LEGEND`).
+    wakeups_per_s: Option<[f64; 2]>,
     loadavg_end: String,
     /// The master's adverts as the observer saw them.
     delivered_pct: Option<f64>,
@@ -108,6 +109,7 @@ impl Trial {
             "transitions": self.transitions,
             "master_cpu_pct_per_second": self.cpu_master,
             "backup_cpu_pct_per_second": self.cpu_backup,
+            "master_backup_wakeups_per_s": self.wakeups_per_s,
             "loadavg_at_end": self.loadavg_end,
             "adverts_delivered_pct": self.delivered_pct,
             "longest_inter_arrival_ms": self.max_gap_ms,
@@ -128,6 +130,7 @@ fn trial(cmd: &AgentCmd, imp: Impl, opts: &Options, index: usize, dir: &Path) ->
         transitions: Vec::new(),
         cpu_master: Vec::new(),
         cpu_backup: Vec::new(),
+        wakeups_per_s: None,
         loadavg_end: String::new(),
         delivered_pct: None,
         max_gap_ms: None,
@@ -171,14 +174,13 @@ fn trial(cmd: &AgentCmd, imp: Impl, opts: &Options, index: usize, dir: &Path) ->
     );
     // Let the load settle in before counting.
     std::thread::sleep(Duration::from_secs(1));
-    let (c1, c2) = (pair.w1.poll(), pair.w2.poll());
+    let marks = pair.mark();
     obs.recording.store(true, Ordering::Relaxed);
     let mut cpu = CpuSampler::start(&[pair.pid1(), pair.pid2()]);
     cpu.run_for(opts.window, || {});
     t.machine_busy_pct = Some(cpu.machine_pct());
     let mut seen = obs.finish();
-    let owed = cpu.elapsed().as_secs_f64() * 1000.0 / opts.interval_ms as f64;
-    t.delivered_pct = Some(seen.adverts as f64 / owed.max(1.0) * 100.0);
+    t.delivered_pct = Some(seen.delivered_pct(1));
     t.max_gap_ms = Some(seen.max_gap_ms);
     // Inter-arrival > Master_Down_Interval: the master really fell silent for long enough
     // that a backup taking over is the RFC's answer, not the backup's mistake.
@@ -186,55 +188,23 @@ fn trial(cmd: &AgentCmd, imp: Impl, opts: &Options, index: usize, dir: &Path) ->
     let late = mdi_ms - opts.interval_ms as f64;
     t.silences = Some(seen.jitter_ms.iter().filter(|&&j| j > late).count());
     t.p99_jitter_ms = quantile(&mut seen.jitter_ms, 0.99);
-    pair.w1.poll();
-    pair.w2.poll();
+    let changes = pair.changes_since(marks);
+    t.false_transitions = Some(changes.master_moves());
+    t.transitions = changes.lines();
     t.loadavg_end = super::common::loadavg();
     drop(spin);
-    let moves = pair
-        .w1
-        .since(c1)
-        .iter()
-        .filter(|x| x.moves_master())
-        .count()
-        + pair
-            .w2
-            .since(c2)
-            .iter()
-            .filter(|x| x.moves_master())
-            .count();
-    t.false_transitions = Some(moves);
-    t.transitions = pair
-        .w1
-        .since(c1)
-        .iter()
-        .map(|x| format!("r1 {}->{}", x.from, x.to))
-        .chain(
-            pair.w2
-                .since(c2)
-                .iter()
-                .map(|x| format!("r2 {}->{}", x.from, x.to)),
-        )
-        .collect();
     t.cpu_master = cpu.samples[0].clone();
     t.cpu_backup = cpu.samples[1].clone();
-    if let Err(e) = pair.stop() {
+    let w = cpu.wakeups_per_s();
+    t.wakeups_per_s = Some([w[0], w[1]]);
+    if let Err(e) = pair.finish(dir) {
         t.error = Some(format!("stopping: {e:#}"));
-    }
-    drop(pair);
-    for name in [
-        "keepalived-r1.err",
-        "keepalived-r2.err",
-        "agent-r1.log",
-        "agent-r2.log",
-    ] {
-        let _ = shrink_log(&dir.join(name), 8 << 20);
     }
     t
 }
 
-pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
+pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
     let base = report.dir("busy");
-    let cmd = AgentCmd::new(agent, &opts.agent_args);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     println!(
         "bench busy: {} busy-loop threads ({} per core) beside r1 and r2 at {} ms adverts, {} s \
@@ -251,19 +221,19 @@ pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
         for imp in Impl::BOTH {
             let dir = base.join(format!("{}/trial-{index}", imp.name()));
             std::fs::create_dir_all(&dir)?;
-            let t = trial(&cmd, imp, opts, index, &dir);
-            eprintln!(
-                "  {:<10} #{index}: false transitions {}, load average at end {}{}",
-                imp.name(),
-                t.false_transitions.map_or("-".into(), |n| n.to_string()),
-                t.loadavg_end,
-                t.error
-                    .as_ref()
-                    .map_or(String::new(), |e| format!("  ERROR: {e}"))
+            let t = trial(cmd, imp, opts, index, &dir);
+            report.trial_line(
+                &format!(
+                    "  {:<10} #{index}: false transitions {}, longest master advert gap {} ms, \
+                     load average at end {}",
+                    imp.name(),
+                    t.false_transitions.map_or("-".into(), |n| n.to_string()),
+                    t.max_gap_ms.map_or("-".into(), |g| format!("{g:.1}")),
+                    t.loadavg_end,
+                ),
+                &format!("{} #{index}", imp.name()),
+                t.error.as_deref(),
             );
-            if let Some(e) = &t.error {
-                report.error("busy", &format!("{} #{index}: {e}", imp.name()));
-            }
             trials.push(t);
         }
     }
@@ -281,13 +251,23 @@ pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
         o.iter().sum(),
         k.iter().sum(),
     )]);
+    let per_trial = |v: &[f64]| {
+        let each: Vec<String> = v.iter().map(|n| format!("{n:.0}")).collect();
+        format!("[{}]", each.join(", "))
+    };
     report.add(
         Metric::new(
             &sc,
-            &format!("false transitions in {} s", opts.window.as_secs()),
+            &format!("false transitions per {} s", opts.window.as_secs()),
         )
+        .note(&format!(
+            "per trial: vrrp-agent {}, keepalived {}",
+            per_trial(&o),
+            per_trial(&k)
+        ))
         .ours(o)
-        .keepalived(k),
+        .keepalived(k)
+        .target(Target::Zero),
     );
     let one = |f: fn(&Trial) -> Option<f64>| {
         (
@@ -296,14 +276,25 @@ pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
         )
     };
     let (o, k) = one(|t| t.max_gap_ms);
+    let gaps = |v: &[f64]| {
+        v.iter()
+            .map(|g| format!("{g:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     report.add(
         Metric::new(&sc, "longest master advert gap (ms)")
+            .note(&format!(
+                "at the observer, per trial: vrrp-agent [{}], keepalived [{}]; the backup takes \
+                 over after Master_Down_Interval = {:.1} ms",
+                gaps(&o),
+                gaps(&k),
+                master_down_ns(R2_PRIORITY.into(), opts.interval_ms) as f64 / 1e6
+            ))
             .ours(o)
             .keepalived(k)
-            .note(&format!(
-                "at the observer; the backup takes over after Master_Down_Interval = {:.1} ms",
-                master_down_ns(R2_PRIORITY.into(), opts.interval_ms) as f64 / 1e6
-            )),
+            // The issue's bound at 10 ms adverts: 12 ms, in every trial.
+            .target_if(opts.interval_ms == 10, Target::EveryBelow(12.0)),
     );
     let (o, k) = one(|t| t.silences.map(|n| n as f64));
     report.add(
@@ -323,7 +314,7 @@ pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
     );
     let (o, k) = one(|t| t.delivered_pct);
     report.add(
-        Metric::new(&sc, "adverts delivered, % of owed")
+        Metric::new(&sc, "adverts delivered (%)")
             .ours(o)
             .keepalived(k)
             .higher_is_better(),
@@ -338,6 +329,15 @@ pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
             .ours(per(Impl::Agent, &|t| t.cpu_backup.clone()))
             .keepalived(per(Impl::Keepalived, &|t| t.cpu_backup.clone())),
     );
+    for (name, side) in [("master wake-ups/s", 0), ("backup wake-ups/s", 1)] {
+        let w = |t: &Trial| t.wakeups_per_s.map(|w| w[side]).into_iter().collect();
+        report.add(
+            Metric::new(&sc, name)
+                .ours(per(Impl::Agent, &w))
+                .keepalived(per(Impl::Keepalived, &w)),
+        );
+    }
+    report.note(WAKEUPS_LEGEND.into());
     report.scenario_json(
         "busy",
         json!({

@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use vrrpx_tests::netns::{wait_for, Lab};
 use vrrpx_tests::peers::start_keepalived;
 
@@ -310,6 +311,58 @@ impl LogWatch {
     }
 }
 
+/// The state changes both routers logged after two marks (the counts [`LogWatch::poll`]
+/// returned when a window opened): what that window saw.
+pub struct Changes<'a> {
+    pub r1: &'a [Transition],
+    pub r2: &'a [Transition],
+}
+
+impl<'a> Changes<'a> {
+    pub fn since(w1: &'a LogWatch, w2: &'a LogWatch, (m1, m2): (usize, usize)) -> Changes<'a> {
+        Changes {
+            r1: w1.since(m1),
+            r2: w2.since(m2),
+        }
+    }
+
+    /// Moves into or out of MASTER on either router: where nothing failed, every one is
+    /// false.
+    pub fn master_moves(&self) -> usize {
+        self.r1
+            .iter()
+            .chain(self.r2)
+            .filter(|t| t.moves_master())
+            .count()
+    }
+
+    /// r2 entering MASTER.
+    pub fn backup_takeovers(&self) -> usize {
+        self.r2.iter().filter(|t| t.to == "MASTER").count()
+    }
+
+    /// Each change as `r1 VI_51 BACKUP->MASTER`, r1's first.
+    pub fn lines(&self) -> Vec<String> {
+        let show = |h: &'static str, v: &'a [Transition]| {
+            v.iter()
+                .map(move |t| format!("{h} {} {}->{}", t.instance, t.from, t.to))
+        };
+        show("r1", self.r1).chain(show("r2", self.r2)).collect()
+    }
+}
+
+/// Cut down every daemon log a [`Pair`] wrote to `dir` (see [`shrink_log`]).
+pub fn shrink_daemon_logs(dir: &Path) {
+    for name in [
+        "keepalived-r1.err",
+        "keepalived-r2.err",
+        "agent-r1.log",
+        "agent-r2.log",
+    ] {
+        let _ = shrink_log(&dir.join(name), 8 << 20);
+    }
+}
+
 /// A log bigger than `limit` bytes keeps its first and last MB and a line saying how much
 /// went: a junk flood makes keepalived write tens of MB (one line per packet). Call it once
 /// every count has been read from the log.
@@ -341,9 +394,6 @@ pub fn shrink_log(path: &Path, limit: u64) -> Result<Option<u64>> {
     Ok(Some(size))
 }
 
-/// CPU time of a process (all threads), nanoseconds, from schedstat.
-pub use vrrpx_tests::agent::cpu_ns;
-
 /// `pid` and every process descended from it (keepalived's parent and its VRRP child).
 pub fn process_tree(pid: u32) -> Vec<u32> {
     let mut parent: Vec<(u32, u32)> = Vec::new();
@@ -374,10 +424,75 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
     tree
 }
 
+/// What the scheduler counted for a set of threads: CPU time and how often they were put
+/// on a CPU.
+#[derive(Clone, Copy, Default, Debug, PartialEq)]
+pub struct Sched {
+    pub cpu_ns: u64,
+    /// Times a thread was scheduled in: each wake-up from a sleep (a timer, a packet)
+    /// and each return after being preempted.
+    pub runs: u64,
+}
+
+impl Sched {
+    /// One `/proc/PID/task/TID/schedstat` line: time on CPU (ns), time waiting to run
+    /// (ns), timeslices run (times scheduled in).
+    fn parse(line: &str) -> Option<Sched> {
+        let mut f = line.split_whitespace().map(|x| x.parse::<u64>().ok());
+        let cpu_ns = f.next()??;
+        let runs = f.nth(1)??;
+        Some(Sched { cpu_ns, runs })
+    }
+
+    fn since(self, earlier: Sched) -> Sched {
+        Sched {
+            cpu_ns: self.cpu_ns.saturating_sub(earlier.cpu_ns),
+            runs: self.runs.saturating_sub(earlier.runs),
+        }
+    }
+}
+
+impl std::ops::Add for Sched {
+    type Output = Sched;
+    fn add(self, o: Sched) -> Sched {
+        Sched {
+            cpu_ns: self.cpu_ns + o.cpu_ns,
+            runs: self.runs + o.runs,
+        }
+    }
+}
+
+/// The scheduler's counts for every thread of a process (a thread that already exited is
+/// not in them).
+pub fn process_sched(pid: u32) -> Sched {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Sched::default();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|l| Sched::parse(&l))
+        .fold(Sched::default(), |a, b| a + b)
+}
+
+/// The scheduler's counts for a process and its descendants (keepalived: the parent and
+/// its VRRP child).
+pub fn tree_sched(pid: u32) -> Sched {
+    process_tree(pid)
+        .into_iter()
+        .map(process_sched)
+        .fold(Sched::default(), |a, b| a + b)
+}
+
 /// CPU time of a process and its descendants, nanoseconds.
 pub fn tree_cpu_ns(pid: u32) -> u64 {
-    process_tree(pid).into_iter().map(cpu_ns).sum()
+    tree_sched(pid).cpu_ns
 }
+
+/// How the wake-ups column is counted, for the table's legend and the JSON.
+pub const WAKEUPS_LEGEND: &str = "wake-ups/s: times the daemon's threads were scheduled in \
+     per second (third field of /proc/PID/task/*/schedstat, summed over its process tree), \
+     over the whole window";
 
 /// Softirq time of the whole machine (where XDP runs), nanoseconds.
 pub fn softirq_ns() -> u64 {
@@ -412,13 +527,14 @@ pub fn machine_jiffies() -> (u64, u64) {
 }
 
 /// CPU of several process trees sampled once a second over a window: the per-second
-/// percentages of a core, and the whole window's; and how busy the whole machine was
-/// (a build or a test run by someone else on a shared machine shows there).
+/// percentages of a core, and the whole window's; their wake-ups per second over the
+/// window; and how busy the whole machine was (a build or a test run by someone else on a
+/// shared machine shows there).
 pub struct CpuSampler {
     machine0: (u64, u64),
     pids: Vec<u32>,
-    last: Vec<u64>,
-    first: Vec<u64>,
+    last: Vec<Sched>,
+    first: Vec<Sched>,
     t0: Instant,
     at: Instant,
     /// Per tree, per second: % of one core.
@@ -427,7 +543,7 @@ pub struct CpuSampler {
 
 impl CpuSampler {
     pub fn start(pids: &[u32]) -> CpuSampler {
-        let now: Vec<u64> = pids.iter().map(|&p| tree_cpu_ns(p)).collect();
+        let now: Vec<Sched> = pids.iter().map(|&p| tree_sched(p)).collect();
         CpuSampler {
             machine0: machine_jiffies(),
             pids: pids.to_vec(),
@@ -460,22 +576,37 @@ impl CpuSampler {
         let now = Instant::now();
         let dt = now.duration_since(self.at).as_secs_f64();
         for (i, &p) in self.pids.iter().enumerate() {
-            let c = tree_cpu_ns(p);
+            let c = tree_sched(p);
             if dt > 0.2 {
-                self.samples[i].push(c.saturating_sub(self.last[i]) as f64 / 1e9 / dt * 100.0);
+                let used = c.since(self.last[i]).cpu_ns;
+                self.samples[i].push(used as f64 / 1e9 / dt * 100.0);
             }
             self.last[i] = c;
         }
         self.at = now;
     }
 
+    fn window_secs(&self) -> f64 {
+        self.at.duration_since(self.t0).as_secs_f64().max(1e-3)
+    }
+
     /// Whole-window CPU per tree, % of one core.
     pub fn total_pct(&self) -> Vec<f64> {
-        let dt = self.at.duration_since(self.t0).as_secs_f64().max(1e-3);
+        let dt = self.window_secs();
         self.last
             .iter()
             .zip(&self.first)
-            .map(|(l, f)| l.saturating_sub(*f) as f64 / 1e9 / dt * 100.0)
+            .map(|(l, f)| l.since(*f).cpu_ns as f64 / 1e9 / dt * 100.0)
+            .collect()
+    }
+
+    /// Whole-window wake-ups per second per tree (see [`WAKEUPS_LEGEND`]).
+    pub fn wakeups_per_s(&self) -> Vec<f64> {
+        let dt = self.window_secs();
+        self.last
+            .iter()
+            .zip(&self.first)
+            .map(|(l, f)| l.since(*f).runs as f64 / dt)
             .collect()
     }
 
@@ -488,6 +619,42 @@ impl CpuSampler {
         let (b1, t1) = machine_jiffies();
         let (b0, t0) = self.machine0;
         (b1 - b0) as f64 / (t1 - t0).max(1) as f64 * 100.0
+    }
+}
+
+/// When a process exits, seen by a thread blocked in poll(2) on a pidfd for it: the
+/// pidfd turns readable at the exit itself, not at the next tick of a polling loop, so a
+/// SIGTERM-to-exit time of a few milliseconds is measured as such. Bounded by `limit`.
+pub struct ExitWatch {
+    thread: std::thread::JoinHandle<Option<Instant>>,
+}
+
+impl ExitWatch {
+    pub fn start(pid: u32, limit: Duration) -> Result<ExitWatch> {
+        // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error()).context(format!("pidfd_open {pid}"));
+        }
+        // SAFETY: a fresh descriptor we own from here on.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+        let thread = std::thread::spawn(move || {
+            let mut p = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = limit.as_millis().min(i32::MAX as u128) as i32;
+            // SAFETY: one live pollfd.
+            let n = unsafe { libc::poll(&mut p, 1, ms) };
+            (n == 1).then(Instant::now)
+        });
+        Ok(ExitWatch { thread })
+    }
+
+    /// When the process exited, if it did within the limit (waits for that).
+    pub fn finish(self) -> Option<Instant> {
+        self.thread.join().ok().flatten()
     }
 }
 
@@ -619,6 +786,75 @@ impl Trafgen {
         }
         Ok(())
     }
+}
+
+/// The VRRP adverts one host sends, counted by tcpdump on its eth0: a kernel filter on
+/// the protocol and the host's own source address, and outgoing frames only (`-Q out`),
+/// so a flood from another host, even of adverts, is never counted. Bounded by `timeout`.
+pub struct SentAdverts {
+    idx: usize,
+    err: PathBuf,
+    t0: Instant,
+}
+
+impl SentAdverts {
+    pub fn start(lab: &mut Lab, h: &str, src: &str, limit: Duration, dir: &Path) -> Result<Self> {
+        let secs = limit.as_secs().max(1).to_string();
+        let filter = format!("ip proto 112 and src host {src}");
+        // The capture is kept beside the logs: a few hundred adverts, to look at by eye.
+        let pcap = dir.join(format!("adverts-sent-{h}.pcap"));
+        let argv = [
+            "timeout",
+            "-s",
+            "INT",
+            &secs,
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-Q",
+            "out",
+            "-nn",
+            "-p",
+            "-w",
+            pcap.to_str().unwrap_or("/dev/null"),
+            &filter,
+        ];
+        let err = dir.join(format!("tcpdump-{h}.err"));
+        let idx = lab.spawn(h, &argv, &dir.join(format!("tcpdump-{h}.out")), &err)?;
+        // Counting starts once tcpdump says it listens.
+        let listening = wait_for(Duration::from_secs(5), || {
+            std::fs::read_to_string(&err).is_ok_and(|t| t.contains("listening on"))
+        });
+        if !listening {
+            bail!(
+                "tcpdump on {h} did not start: {}",
+                std::fs::read_to_string(&err).unwrap_or_default().trim()
+            );
+        }
+        Ok(SentAdverts {
+            idx,
+            err,
+            t0: Instant::now(),
+        })
+    }
+
+    /// Stop tcpdump (SIGINT: it then prints its counts) and return adverts per second.
+    pub fn per_second(self, lab: &mut Lab) -> Result<f64> {
+        let secs = self.t0.elapsed().as_secs_f64();
+        lab.stop(self.idx, libc::SIGINT, Duration::from_secs(3))?;
+        let text = std::fs::read_to_string(&self.err).unwrap_or_default();
+        let captured = captured_count(&text).with_context(|| {
+            format!("no \"packets captured\" in {}: {text}", self.err.display())
+        })?;
+        Ok(captured as f64 / secs.max(1e-3))
+    }
+}
+
+/// tcpdump's closing line `N packets captured`.
+fn captured_count(stderr: &str) -> Option<u64> {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_suffix(" packets captured")?.trim().parse().ok())
 }
 
 /// (median, min, max)
@@ -809,6 +1045,26 @@ impl Pair {
         self.inst.iter().filter(|i| a.contains(&i.vip)).count()
     }
 
+    /// Read both logs; the marks a window starts from (see [`Changes::since`]).
+    pub fn mark(&mut self) -> (usize, usize) {
+        (self.w1.poll(), self.w2.poll())
+    }
+
+    /// Read both logs and return what changed since `marks`.
+    pub fn changes_since(&mut self, marks: (usize, usize)) -> Changes<'_> {
+        self.mark();
+        Changes::since(&self.w1, &self.w2, marks)
+    }
+
+    /// Stop both daemons, remove the lab and cut down the daemon logs in `dir` (also
+    /// when stopping failed).
+    pub fn finish(mut self, dir: &Path) -> Result<()> {
+        let stopped = self.stop();
+        drop(self);
+        shrink_daemon_logs(dir);
+        stopped
+    }
+
     /// Stop both daemons with SIGTERM (keepalived's parent respawns a SIGKILLed child, and
     /// SIGKILL leaves the addresses); the lab's namespace removal does the rest.
     pub fn stop(&mut self) -> Result<()> {
@@ -839,6 +1095,92 @@ mod tests {
             (t[3].instance.as_str(), t[3].from.as_str(), t[3].to.as_str()),
             ("VI_2", "BACKUP", "MASTER")
         );
+    }
+
+    #[test]
+    fn changes_count_master_moves_and_backup_takeovers_and_name_the_router() {
+        let t = |i: &str, from: &str, to: &str| Transition {
+            instance: i.into(),
+            from: from.into(),
+            to: to.into(),
+        };
+        let r1 = [t("VI_1", "MASTER", "BACKUP"), t("VI_2", "INIT", "BACKUP")];
+        let r2 = [t("VI_1", "BACKUP", "MASTER"), t("VI_2", "BACKUP", "FAULT")];
+        let c = Changes { r1: &r1, r2: &r2 };
+        assert_eq!(c.master_moves(), 2);
+        assert_eq!(c.backup_takeovers(), 1);
+        assert_eq!(
+            c.lines(),
+            [
+                "r1 VI_1 MASTER->BACKUP",
+                "r1 VI_2 INIT->BACKUP",
+                "r2 VI_1 BACKUP->MASTER",
+                "r2 VI_2 BACKUP->FAULT"
+            ]
+        );
+    }
+
+    #[test]
+    fn schedstat_gives_cpu_time_and_times_scheduled_in() {
+        assert_eq!(
+            Sched::parse("1234567 89 42\n"),
+            Some(Sched {
+                cpu_ns: 1234567,
+                runs: 42
+            })
+        );
+        assert_eq!(Sched::parse("1234567 89"), None);
+        assert_eq!(Sched::parse(""), None);
+    }
+
+    #[test]
+    fn a_sleeping_thread_counts_a_wake_up_per_sleep() {
+        let me = std::process::id();
+        let t0 = process_sched(me);
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let during = process_sched(me).since(t0);
+        // Each sleep ends in one wake-up of this thread; the other test threads of this
+        // process add theirs, but not thousands.
+        assert!(during.runs >= 50, "{during:?}");
+        assert!(during.runs < 5_000, "{during:?}");
+        assert!(during.cpu_ns > 0, "{during:?}");
+    }
+
+    #[test]
+    fn tcpdumps_count_is_read_from_its_closing_lines() {
+        let err = "tcpdump: listening on eth0, link-type EN10MB (Ethernet), snapshot length \
+                   262144 bytes\n103 packets captured\n110 packets received by filter\n\
+                   0 packets dropped by kernel\n";
+        assert_eq!(captured_count(err), Some(103));
+        assert_eq!(captured_count("tcpdump: listening on eth0\n"), None);
+    }
+
+    #[test]
+    fn an_exit_is_seen_when_it_happens() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.2")
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        let watch = ExitWatch::start(child.id(), Duration::from_secs(5)).unwrap();
+        let exited = watch.finish().expect("sleep exits within the limit");
+        let took = exited - t0;
+        assert!(
+            took >= Duration::from_millis(150) && took < Duration::from_millis(1500),
+            "{took:?}"
+        );
+        child.wait().unwrap();
+        // One that does not exit within the limit: none.
+        let mut long = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let watch = ExitWatch::start(long.id(), Duration::from_millis(100)).unwrap();
+        assert_eq!(watch.finish(), None);
+        long.kill().unwrap();
+        long.wait().unwrap();
     }
 
     #[test]

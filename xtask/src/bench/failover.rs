@@ -23,13 +23,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use serde::Serialize;
 use serde_json::json;
 use vrrpx_tests::netns::{wait_for, Lab};
 use vrrpx_tests::probe::Echo;
 
 use super::common::{
     self, git_state, keepalived_version, loadavg, mac_of, read_transitions, start_daemon, stats,
-    AgentCmd, Daemon, Impl, Transition,
+    AgentCmd, Daemon, ExitWatch, Impl, Transition,
 };
 use super::observe::{now_ns, warm_up, Prober, SeenAdvert, SeenArp, Sniffer};
 
@@ -108,7 +109,7 @@ pub(super) trait Around {
 
 /// The floor the RFC puts under the outage: the backup's Master_Down_Interval after the
 /// last advert on a cut, Skew_Time after the priority-0 advert on a graceful stop.
-fn floor_ms(s: Scenario, interval_ms: u64) -> f64 {
+pub(super) fn floor_ms(s: Scenario, interval_ms: u64) -> f64 {
     match s {
         Scenario::LinkCut => master_down_ns(interval_ms) as f64 / 1e6,
         Scenario::Graceful => skew_ns(interval_ms) as f64 / 1e6,
@@ -146,16 +147,18 @@ fn false_transitions(r1: &[Transition], r1_pre: usize, r2: &[Transition], r2_pre
         + count(&r2b, false)
 }
 
-/// What one trial measured.
-#[derive(Default)]
+/// What one trial measured; its JSON record (in failover.json) is this struct's fields.
+#[derive(Default, Serialize)]
 pub(super) struct Measured {
     pub(super) outage_ms: f64,
     pub(super) missed_probes: u64,
     /// r2's first reply minus the RFC deadline computed from the adverts the client saw.
+    #[serde(rename = "past_rfc_deadline_ms")]
     pub(super) past_deadline_ms: Option<f64>,
     /// r2's first advert as master minus that deadline.
     r2_advert_past_deadline_ms: Option<f64>,
     /// r2's first ARP for the VIP minus its first advert.
+    #[serde(rename = "garp_after_r2_advert_ms")]
     garp_after_advert_ms: Option<f64>,
     /// r2's first reply minus its first ARP for the VIP.
     reply_after_garp_ms: Option<f64>,
@@ -163,16 +166,26 @@ pub(super) struct Measured {
     replies: usize,
     r1_replies_after_takeover: usize,
     longest_gap_after_takeover_ms: f64,
+    #[serde(rename = "r2_arps_for_vip")]
     r2_garps: usize,
     r1_advert_period_ms: Option<f64>,
     r2_advert_period_ms: Option<f64>,
     pub(super) false_transitions: usize,
-    transitions_r1: Vec<String>,
-    transitions_r2: Vec<String>,
-    pre_event_r1: usize,
-    pre_event_r2: usize,
-    window_end_r1: usize,
-    window_end_r2: usize,
+    /// Graceful stop: from r1's SIGTERM to its exit (keepalived: the parent's).
+    pub(super) sigterm_to_exit_ms: Option<f64>,
+    transitions: TrialTransitions,
+}
+
+/// Every state change each router logged in a trial (`from->to`), and where the event
+/// and the end of the watch fall among them.
+#[derive(Default, Serialize)]
+struct TrialTransitions {
+    r1: Vec<String>,
+    r2: Vec<String>,
+    r1_before_event: usize,
+    r2_before_event: usize,
+    r1_in_window: usize,
+    r2_in_window: usize,
 }
 
 fn holds_vip(lab: &Lab, h: &str) -> bool {
@@ -287,11 +300,19 @@ pub(super) fn trial(
     let pre_r1 = read_transitions(imp, &d1).len();
     let pre_r2 = read_transitions(imp, &d2).len();
     let event_ns = now_ns();
+    let mut exit_watch = None;
     match scenario {
         Scenario::LinkCut => lab.cut("r1")?,
         Scenario::Graceful => {
+            let pid = lab.pid(d1.idx);
+            // Without a pidfd (a kernel before 5.3) the outage is still measured.
+            let watch = ExitWatch::start(pid, Duration::from_secs(3))
+                .map_err(|e| eprintln!("  r1's exit not timed: {e:#}"))
+                .ok();
+            let signalled = Instant::now();
             // SAFETY: kill(2) on a child the lab spawned and has not reaped.
-            unsafe { libc::kill(lab.pid(d1.idx) as i32, libc::SIGTERM) };
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            exit_watch = watch.map(|w| (w, signalled));
         }
     }
     let took = wait_for(mdi + Duration::from_secs(3), || {
@@ -314,6 +335,10 @@ pub(super) fn trial(
     if scenario == Scenario::Graceful {
         lab.stop(d1.idx, 0, Duration::from_secs(3))?; // already signalled: wait for it
     }
+    let sigterm_to_exit_ms = exit_watch.and_then(|(w, signalled)| {
+        w.finish()
+            .map(|exited| exited.duration_since(signalled).as_secs_f64() * 1e3)
+    });
     lab.stop(d2.idx, libc::SIGTERM, Duration::from_secs(3))?;
     if !lab.exited(d1.idx) {
         lab.stop(d1.idx, libc::SIGTERM, Duration::from_secs(3))?;
@@ -342,6 +367,7 @@ pub(super) fn trial(
         interval_ms,
         event_ns,
     )?;
+    m.sigterm_to_exit_ms = sigterm_to_exit_ms;
     m.probes_sent = probes.sent_ns.len();
     m.replies = probes.replies.len();
     let (w1, w2) = (&t1[..end_r1.min(t1.len())], &t2[..end_r2.min(t2.len())]);
@@ -349,12 +375,14 @@ pub(super) fn trial(
     let show = |t: &[Transition]| -> Vec<String> {
         t.iter().map(|t| format!("{}->{}", t.from, t.to)).collect()
     };
-    m.transitions_r1 = show(&t1);
-    m.transitions_r2 = show(&t2);
-    m.pre_event_r1 = pre_r1;
-    m.pre_event_r2 = pre_r2;
-    m.window_end_r1 = end_r1;
-    m.window_end_r2 = end_r2;
+    m.transitions = TrialTransitions {
+        r1: show(&t1),
+        r2: show(&t2),
+        r1_before_event: pre_r1,
+        r2_before_event: pre_r2,
+        r1_in_window: end_r1,
+        r2_in_window: end_r2,
+    };
     Ok(m)
 }
 

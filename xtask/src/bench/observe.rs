@@ -9,6 +9,7 @@
 //! - [`Sniffer`]: VRRP adverts (group 224.0.0.18 joined on the client) and ARP announcing
 //!   the VIP, to tell where a takeover's time went.
 
+use std::io::IoSliceMut;
 use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -18,6 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use vrrpx_tests::inject::in_netns;
 
 /// CLOCK_REALTIME now, nanoseconds: the clock `SO_TIMESTAMPNS` stamps arrivals with.
@@ -58,36 +60,20 @@ fn prepare(fd: RawFd) -> Result<()> {
 
 /// One datagram and its kernel arrival time (falls back to now if the stamp is missing).
 fn recv_stamped(fd: RawFd, buf: &mut [u8]) -> Option<(usize, i64)> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    let mut control = [0u64; 16];
-    // SAFETY: zeroed msghdr is valid; the pointers below outlive the call.
-    let mut msg: libc::msghdr = unsafe { zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = size_of::<[u64; 16]>();
-    // SAFETY: msg describes live buffers of the given lengths.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
-    if n < 0 {
-        return None;
-    }
-    let mut stamp = None;
-    // SAFETY: walking the control messages the kernel wrote into `control`, with the
-    // libc CMSG accessors that bound every step by msg_controllen.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
-                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::timespec);
-                stamp = Some(ts.tv_sec * 1_000_000_000 + ts.tv_nsec);
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
-    Some((n as usize, stamp.unwrap_or_else(now_ns)))
+    let mut iov = [IoSliceMut::new(buf)];
+    let mut control = nix::cmsg_space!(libc::timespec);
+    let msg = recvmsg::<()>(fd, &mut iov, Some(&mut control), MsgFlags::empty()).ok()?;
+    let stamp = msg.cmsgs().ok()?.find_map(|c| match c {
+        ControlMessageOwned::ScmTimestampns(ts) => Some(ts.tv_sec() * 1_000_000_000 + ts.tv_nsec()),
+        _ => None,
+    });
+    Some((msg.bytes, stamp.unwrap_or_else(now_ns)))
+}
+
+/// Wait for a worker thread (once: the slot is emptied) and take what it returned; a
+/// thread that panicked, or was already joined, gives the empty value.
+fn join<T: Default>(slot: &mut Option<JoinHandle<T>>) -> T {
+    slot.take().and_then(|t| t.join().ok()).unwrap_or_default()
 }
 
 /// One probe reply.
@@ -185,14 +171,8 @@ impl Prober {
 
     pub fn finish(mut self) -> Probes {
         self.stop.store(true, Ordering::Relaxed);
-        let sent_ns = self
-            .sender
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_default();
-        if let Some(t) = self.receiver.take() {
-            let _ = t.join();
-        }
+        let sent_ns = join(&mut self.sender);
+        join(&mut self.receiver);
         let replies = std::mem::take(&mut *self.replies.lock().unwrap());
         Probes { sent_ns, replies }
     }
@@ -201,12 +181,8 @@ impl Prober {
 impl Drop for Prober {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.receiver.take() {
-            let _ = t.join();
-        }
-        if let Some(t) = self.sender.take() {
-            let _ = t.join();
-        }
+        join(&mut self.receiver);
+        join(&mut self.sender);
     }
 }
 
@@ -373,28 +349,47 @@ impl Sniffer {
 
     pub fn finish(mut self) -> (Vec<SeenAdvert>, Vec<SeenArp>) {
         self.stop.store(true, Ordering::Relaxed);
-        let a = self
-            .adverts
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_default();
-        let r = self
-            .arps
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_default();
-        (a, r)
+        (join(&mut self.adverts), join(&mut self.arps))
     }
 }
 
 impl Drop for Sniffer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.adverts.take() {
-            let _ = t.join();
-        }
-        if let Some(t) = self.arps.take() {
-            let _ = t.join();
-        }
+        join(&mut self.adverts);
+        join(&mut self.arps);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_datagram_comes_with_its_kernel_arrival_time() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        prepare(rx.as_raw_fd()).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // The kernel turns receive stamping on for the whole stack lazily (a deferred
+        // static key): until it is on, a datagram is stamped when read. One datagram
+        // and a pause first, as a live socket has had long before it counts anything.
+        tx.send_to(b"warm-up", rx.local_addr().unwrap()).unwrap();
+        let mut buf = [0u8; 64];
+        recv_stamped(rx.as_raw_fd(), &mut buf).expect("the warm-up datagram");
+        std::thread::sleep(Duration::from_millis(100));
+        let before = now_ns();
+        tx.send_to(b"seq-and-name", rx.local_addr().unwrap())
+            .unwrap();
+        let sent = now_ns();
+        // Read late: the stamp must still say when the datagram arrived, not when we read.
+        std::thread::sleep(Duration::from_millis(50));
+        let (n, stamp) = recv_stamped(rx.as_raw_fd(), &mut buf).expect("a datagram");
+        assert_eq!(&buf[..n], b"seq-and-name");
+        assert!(
+            (before..=sent).contains(&stamp),
+            "{before} <= {stamp} <= {sent}"
+        );
+        // Nothing more: the read is bounded by SO_RCVTIMEO and says so.
+        assert!(recv_stamped(rx.as_raw_fd(), &mut buf).is_none());
     }
 }

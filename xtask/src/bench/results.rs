@@ -16,40 +16,56 @@ use super::svg::{self, Plot};
 pub enum Target {
     /// The median under this value.
     Below(f64),
+    /// The median at most this value.
+    AtMost(f64),
+    /// The median at least this value.
+    AtLeast(f64),
+    /// Every sample under this value: a worst case that must hold in each trial.
+    EveryBelow(f64),
     /// Every sample zero.
     Zero,
+    /// The median no higher than keepalived's median.
+    NoWorseThanKeepalived,
 }
 
 impl Target {
     fn describe(self) -> String {
         match self {
             Target::Below(x) => format!("< {x}"),
+            Target::AtMost(x) => format!("<= {x}"),
+            Target::AtLeast(x) => format!(">= {x}"),
+            Target::EveryBelow(x) => format!("each < {x}"),
             Target::Zero => "0".into(),
+            Target::NoWorseThanKeepalived => "<= keepalived".into(),
         }
     }
 
-    fn met(self, v: &[f64]) -> Option<bool> {
-        let (med, _, hi) = stats(v)?;
+    fn met(self, ours: &[f64], theirs: &[f64]) -> Option<bool> {
+        let (med, _, hi) = stats(ours)?;
         Some(match self {
             Target::Below(x) => med < x,
+            Target::AtMost(x) => med <= x,
+            Target::AtLeast(x) => med >= x,
+            Target::EveryBelow(x) => hi < x,
             Target::Zero => hi == 0.0,
+            Target::NoWorseThanKeepalived => med <= stats(theirs)?.0,
         })
     }
 }
 
-/// One row of the table.
+/// One row of the table; made with [`Metric::new`] and the builder methods.
 pub struct Metric {
-    pub scenario: String,
-    pub metric: String,
-    pub ours: Vec<f64>,
-    pub keepalived: Vec<f64>,
-    pub target: Option<Target>,
-    pub higher_is_better: bool,
+    scenario: String,
+    metric: String,
+    ours: Vec<f64>,
+    keepalived: Vec<f64>,
+    target: Option<Target>,
+    higher_is_better: bool,
     /// Context only: no ratio.
-    pub info: bool,
-    pub note: Option<String>,
+    info: bool,
+    note: Option<String>,
     /// The bench that made it (flood, stall, ...).
-    pub bench: String,
+    bench: String,
 }
 
 impl Metric {
@@ -76,6 +92,13 @@ impl Metric {
     }
     pub fn target(mut self, t: Target) -> Metric {
         self.target = Some(t);
+        self
+    }
+    /// The target where `applies` (e.g. only at the generator's maximum), none elsewhere.
+    pub fn target_if(mut self, applies: bool, t: Target) -> Metric {
+        if applies {
+            self.target = Some(t);
+        }
         self
     }
     pub fn higher_is_better(mut self) -> Metric {
@@ -119,15 +142,21 @@ impl Metric {
         format!("{:.1}x", num / den)
     }
 
+    fn met(&self) -> Option<bool> {
+        self.target?.met(&self.ours, &self.keepalived)
+    }
+
+    /// The target beside the figure and whether vrrp-agent meets it.
     fn verdict(&self) -> String {
-        match self.target {
-            None => String::new(),
-            Some(t) => match t.met(&self.ours) {
-                None => format!("{}: no data", t.describe()),
-                Some(true) => format!("{}: yes", t.describe()),
-                Some(false) => format!("{}: NO", t.describe()),
-            },
-        }
+        let Some(t) = self.target else {
+            return String::new();
+        };
+        let said = match self.met() {
+            None => "no data",
+            Some(true) => "met",
+            Some(false) => "NOT met",
+        };
+        format!("{}: {said}", t.describe())
     }
 
     fn json(&self) -> Value {
@@ -143,7 +172,7 @@ impl Metric {
             "ratio_ours_better_by": self.ratio(),
             "higher_is_better": self.higher_is_better,
             "target": self.target.map(|t| t.describe()),
-            "target_met": self.target.and_then(|t| t.met(&self.ours)),
+            "target_met": self.met(),
             "note": self.note,
         })
     }
@@ -242,12 +271,28 @@ impl Report {
         self.bars.extend(groups);
     }
 
+    /// A line under the table (a legend, a floor); said once however many benches add it.
     pub fn note(&mut self, n: String) {
-        self.notes.push(n);
+        if !self.notes.contains(&n) {
+            self.notes.push(n);
+        }
     }
 
     pub fn error(&mut self, bench: &str, e: &str) {
         self.errors.push(json!({"bench": bench, "error": e}));
+    }
+
+    /// Print one trial's line (stderr, as the benches' progress), with its error if it had
+    /// one; the error also goes to the results, under the current bench and `what`.
+    pub fn trial_line(&mut self, line: &str, what: &str, error: Option<&str>) {
+        match error {
+            None => eprintln!("{line}"),
+            Some(e) => {
+                eprintln!("{line}  ERROR: {e}");
+                let bench = self.current.clone();
+                self.error(&bench, &format!("{what}: {e}"));
+            }
+        }
     }
 
     fn machine(&self) -> Value {
@@ -286,7 +331,7 @@ impl Report {
     }
 
     pub fn print_table(&self) {
-        let w = [34usize, 36, 24, 24, 8, 12];
+        let w = [34usize, 36, 24, 24, 8, 22];
         let line = |c: [&str; 6]| {
             println!(
                 "{:<w0$} | {:<w1$} | {:>w2$} | {:>w3$} | {:>w4$} | {:<w5$}",
@@ -407,30 +452,104 @@ mod tests {
 
     #[test]
     fn ratio_says_how_many_times_better_ours_is() {
-        let m = Metric::new("s", "cpu")
-            .ours(vec![1.0])
-            .keepalived(vec![4.0]);
-        assert_eq!(m.ratio(), "4.0x");
-        let m = Metric::new("s", "rate")
-            .ours(vec![8.0])
-            .keepalived(vec![2.0])
-            .higher_is_better();
-        assert_eq!(m.ratio(), "4.0x");
-        let m = Metric::new("s", "false")
-            .ours(vec![0.0])
-            .keepalived(vec![3.0]);
-        assert_eq!(m.ratio(), "ours 0");
-        let m = Metric::new("s", "false")
-            .ours(vec![2.0])
-            .keepalived(vec![0.0]);
-        assert_eq!(m.ratio(), "ka 0");
+        // (ours, keepalived's, higher is better, the ratio printed)
+        let cases = [
+            (1.0, 4.0, false, "4.0x"),
+            (8.0, 2.0, true, "4.0x"),
+            (0.0, 3.0, false, "ours 0"),
+            (2.0, 0.0, false, "ka 0"),
+        ];
+        for (ours, theirs, higher, want) in cases {
+            let mut m = Metric::new("s", "m")
+                .ours(vec![ours])
+                .keepalived(vec![theirs]);
+            if higher {
+                m = m.higher_is_better();
+            }
+            assert_eq!(m.ratio(), want, "ours {ours}, keepalived {theirs}");
+        }
     }
 
     #[test]
     fn targets_judge_our_samples() {
-        assert_eq!(Target::Zero.met(&[0.0, 0.0]), Some(true));
-        assert_eq!(Target::Zero.met(&[0.0, 1.0]), Some(false));
-        assert_eq!(Target::Below(5.0).met(&[1.0, 2.0, 9.0]), Some(true));
-        assert_eq!(Target::Below(5.0).met(&[]), None);
+        // (target, ours, keepalived's, met)
+        let cases = [
+            (Target::Zero, vec![0.0, 0.0], vec![], Some(true)),
+            (Target::Zero, vec![0.0, 1.0], vec![], Some(false)),
+            (Target::Below(5.0), vec![1.0, 2.0, 9.0], vec![], Some(true)),
+            (Target::Below(5.0), vec![5.0], vec![], Some(false)),
+            (Target::Below(5.0), vec![], vec![1.0], None),
+            (Target::AtMost(20.0), vec![20.0], vec![], Some(true)),
+            (Target::AtMost(20.0), vec![20.5], vec![], Some(false)),
+            (
+                Target::AtLeast(100.0),
+                vec![100.0, 99.0, 100.0],
+                vec![],
+                Some(true),
+            ),
+            (Target::AtLeast(100.0), vec![99.9], vec![], Some(false)),
+            (
+                Target::EveryBelow(12.0),
+                vec![10.1, 11.9],
+                vec![],
+                Some(true),
+            ),
+            (
+                Target::EveryBelow(12.0),
+                vec![10.1, 12.0],
+                vec![],
+                Some(false),
+            ),
+            (
+                Target::NoWorseThanKeepalived,
+                vec![0.2],
+                vec![0.3],
+                Some(true),
+            ),
+            (
+                Target::NoWorseThanKeepalived,
+                vec![0.3],
+                vec![0.3],
+                Some(true),
+            ),
+            (
+                Target::NoWorseThanKeepalived,
+                vec![0.4],
+                vec![0.3],
+                Some(false),
+            ),
+            (Target::NoWorseThanKeepalived, vec![0.4], vec![], None),
+        ];
+        for (t, ours, theirs, want) in cases {
+            assert_eq!(
+                t.met(&ours, &theirs),
+                want,
+                "{t:?} on {ours:?} vs {theirs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_row_says_its_target_and_whether_it_is_met() {
+        let row = |ours: f64| {
+            Metric::new("s", "cpu")
+                .ours(vec![ours])
+                .keepalived(vec![9.0])
+                .target(Target::Below(5.0))
+                .verdict()
+        };
+        assert_eq!(row(1.0), "< 5: met");
+        assert_eq!(row(7.0), "< 5: NOT met");
+        assert_eq!(
+            Metric::new("s", "cpu").target(Target::Zero).verdict(),
+            "0: no data"
+        );
+        assert_eq!(Metric::new("s", "cpu").ours(vec![1.0]).verdict(), "");
+        assert_eq!(
+            Metric::new("s", "cpu")
+                .target_if(false, Target::Zero)
+                .verdict(),
+            ""
+        );
     }
 }

@@ -15,21 +15,19 @@ use anyhow::Result;
 use serde_json::{json, Value};
 use vrrpx_tests::netns::wait_for;
 
-use super::common::{process_tree, shrink_log, signal_tree, AgentCmd, Impl, Pair};
+use super::common::{process_tree, signal_tree, AgentCmd, Impl, Pair};
 use super::results::{Metric, Report, Target};
 
 pub struct Options {
     pub intervals_ms: Vec<u64>,
     pub stalls: usize,
-    pub agent_args: Vec<String>,
 }
 
 impl Options {
-    pub fn new(quick: bool, agent_args: Vec<String>) -> Options {
+    pub fn new(quick: bool) -> Options {
         Options {
             intervals_ms: vec![10, 100],
             stalls: if quick { 3 } else { 5 },
-            agent_args,
         }
     }
 }
@@ -85,45 +83,19 @@ fn one_lab(cmd: &AgentCmd, imp: Impl, interval_ms: u64, n: usize, dir: &Path) ->
     let mdi = pair.mdi();
     let watch = (5 * mdi).max(Duration::from_secs(1));
     for _ in 0..n {
-        let (c1, c2) = (pair.w1.poll(), pair.w2.poll());
+        let marks = pair.mark();
         let tree = process_tree(pair.pid2());
         signal_tree(&tree, libc::SIGSTOP);
         std::thread::sleep(2 * mdi);
         let stopped = tree.iter().all(|&p| is_stopped(p));
         signal_tree(&tree, libc::SIGCONT);
         std::thread::sleep(watch);
-        pair.w1.poll();
-        pair.w2.poll();
-        let takeovers = pair
-            .w2
-            .since(c2)
-            .iter()
-            .filter(|t| t.to == "MASTER")
-            .count();
-        let moves = pair
-            .w1
-            .since(c1)
-            .iter()
-            .filter(|t| t.moves_master())
-            .count()
-            + pair
-                .w2
-                .since(c2)
-                .iter()
-                .filter(|t| t.moves_master())
-                .count();
-        let transitions = pair
-            .w1
-            .since(c1)
-            .iter()
-            .map(|t| format!("r1 {}->{}", t.from, t.to))
-            .chain(
-                pair.w2
-                    .since(c2)
-                    .iter()
-                    .map(|t| format!("r2 {}->{}", t.from, t.to)),
-            )
-            .collect();
+        let changes = pair.changes_since(marks);
+        let (takeovers, moves, transitions) = (
+            changes.backup_takeovers(),
+            changes.master_moves(),
+            changes.lines(),
+        );
         // Back to r1 master and r2 backup (r1's higher priority preempts) before the next.
         let recovered = wait_for(Duration::from_secs(5), || {
             pair.vips_on("r1") == 1 && pair.vips_on("r2") == 0
@@ -138,17 +110,8 @@ fn one_lab(cmd: &AgentCmd, imp: Impl, interval_ms: u64, n: usize, dir: &Path) ->
             processes: tree.len(),
         });
     }
-    if let Err(e) = pair.stop() {
+    if let Err(e) = pair.finish(dir) {
         run.error = Some(format!("stopping: {e:#}"));
-    }
-    drop(pair);
-    for name in [
-        "keepalived-r1.err",
-        "keepalived-r2.err",
-        "agent-r1.log",
-        "agent-r2.log",
-    ] {
-        let _ = shrink_log(&dir.join(name), 8 << 20);
     }
     run
 }
@@ -172,9 +135,8 @@ impl Run {
     }
 }
 
-pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
+pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
     let base = report.dir("stall");
-    let cmd = AgentCmd::new(agent, &opts.agent_args);
     println!(
         "bench stall: SIGSTOP the backup for 2 x Master_Down_Interval, then SIGCONT, while the \
          master advertises; {} stall(s) per interval {:?} ms; files in {}",
@@ -187,21 +149,19 @@ pub fn run(agent: &Path, opts: &Options, report: &mut Report) -> Result<()> {
         for imp in Impl::BOTH {
             let dir = base.join(format!("{}/{iv}ms", imp.name()));
             std::fs::create_dir_all(&dir)?;
-            let r = one_lab(&cmd, imp, iv, opts.stalls, &dir);
-            eprintln!(
-                "  {iv:>4} ms {:<10}: false takeovers per stall {:?} ({} process(es) stopped each \
-                 time: {}){}",
-                imp.name(),
-                r.stalls.iter().map(|s| s.takeovers).collect::<Vec<_>>(),
-                r.stalls.first().map_or(0, |s| s.processes),
-                r.stalls.iter().all(|s| s.stopped),
-                r.error
-                    .as_ref()
-                    .map_or(String::new(), |e| format!("  ERROR: {e}"))
+            let r = one_lab(cmd, imp, iv, opts.stalls, &dir);
+            report.trial_line(
+                &format!(
+                    "  {iv:>4} ms {:<10}: false takeovers per stall {:?} ({} process(es) stopped \
+                     each time: {})",
+                    imp.name(),
+                    r.stalls.iter().map(|s| s.takeovers).collect::<Vec<_>>(),
+                    r.stalls.first().map_or(0, |s| s.processes),
+                    r.stalls.iter().all(|s| s.stopped),
+                ),
+                &format!("{} {iv} ms", imp.name()),
+                r.error.as_deref(),
             );
-            if let Some(e) = &r.error {
-                report.error("stall", &format!("{} {iv} ms: {e}", imp.name()));
-            }
             runs.push(r);
         }
     }

@@ -39,12 +39,27 @@ pub enum Plot {
     },
 }
 
-const PW: f64 = 600.0;
-const PH: f64 = 380.0;
-const ML: f64 = 64.0;
-const MR: f64 = 16.0;
-const MT: f64 = 44.0;
-const MB: f64 = 110.0;
+/// Every panel's size, px.
+const PANEL_WIDTH: f64 = 600.0;
+const PANEL_HEIGHT: f64 = 380.0;
+
+/// Room around a panel's plotting area, px.
+struct Margin {
+    /// The y ticks and the y label.
+    left: f64,
+    right: f64,
+    /// The title.
+    top: f64,
+    /// The x labels (slanted group names) and the legend.
+    bottom: f64,
+}
+
+const MARGIN: Margin = Margin {
+    left: 64.0,
+    right: 16.0,
+    top: 44.0,
+    bottom: 110.0,
+};
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -88,16 +103,16 @@ struct Frame {
 
 impl Frame {
     fn w(&self) -> f64 {
-        PW - ML - MR
+        PANEL_WIDTH - MARGIN.left - MARGIN.right
     }
     fn h(&self) -> f64 {
-        PH - MT - MB
+        PANEL_HEIGHT - MARGIN.top - MARGIN.bottom
     }
     fn y(&self, v: f64) -> f64 {
-        self.y0 + MT + self.h() * (1.0 - (v / self.ymax).clamp(0.0, 1.0))
+        self.y0 + MARGIN.top + self.h() * (1.0 - (v / self.ymax).clamp(0.0, 1.0))
     }
     fn left(&self) -> f64 {
-        self.x0 + ML
+        self.x0 + MARGIN.left
     }
 }
 
@@ -107,9 +122,9 @@ fn chrome(s: &mut String, x0: f64, y0: f64, title: &str, y_label: &str, data_max
     let f = Frame { x0, y0, ymax };
     let _ = writeln!(
         s,
-        r##"<g><rect x="{x0}" y="{y0}" width="{PW}" height="{PH}" fill="#fff" stroke="#ccc"/>
+        r##"<g><rect x="{x0}" y="{y0}" width="{PANEL_WIDTH}" height="{PANEL_HEIGHT}" fill="#fff" stroke="#ccc"/>
 <text x="{}" y="{}" font-size="14" font-weight="bold" text-anchor="middle">{}</text>"##,
-        x0 + PW / 2.0,
+        x0 + PANEL_WIDTH / 2.0,
         y0 + 22.0,
         esc(title)
     );
@@ -132,13 +147,13 @@ fn chrome(s: &mut String, x0: f64, y0: f64, title: &str, y_label: &str, data_max
         r##"<line x1="{l}" y1="{t}" x2="{l}" y2="{b}" stroke="#333"/><line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/>
 <text x="{}" y="{}" font-size="11" text-anchor="middle" transform="rotate(-90 {} {})">{}</text>"##,
         x0 + 14.0,
-        y0 + MT + f.h() / 2.0,
+        y0 + MARGIN.top + f.h() / 2.0,
         x0 + 14.0,
-        y0 + MT + f.h() / 2.0,
+        y0 + MARGIN.top + f.h() / 2.0,
         esc(y_label),
         l = f.left(),
-        t = y0 + MT,
-        b = y0 + MT + f.h(),
+        t = y0 + MARGIN.top,
+        b = y0 + MARGIN.top + f.h(),
         r = f.left() + f.w(),
     );
     f
@@ -146,7 +161,7 @@ fn chrome(s: &mut String, x0: f64, y0: f64, title: &str, y_label: &str, data_max
 
 fn legend(s: &mut String, f: &Frame, items: &[(&str, &str, bool)]) {
     let mut x = f.left() + 6.0;
-    let y = f.y0 + PH - 12.0;
+    let y = f.y0 + PANEL_HEIGHT - 12.0;
     for (name, color, dashed) in items {
         let dash = if *dashed {
             r#" stroke-dasharray="5,3""#
@@ -222,7 +237,7 @@ fn lines(
             s,
             r##"<text x="{}" y="{}" font-size="10" text-anchor="middle">{}</text>"##,
             px(*t),
-            y0 + MT + f.h() + 14.0,
+            y0 + MARGIN.top + f.h() + 14.0,
             fmt_tick(*t)
         );
     }
@@ -230,7 +245,7 @@ fn lines(
         s,
         r##"<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>"##,
         f.left() + f.w() / 2.0,
-        y0 + MT + f.h() + 30.0,
+        y0 + MARGIN.top + f.h() + 30.0,
         esc(x_label)
     );
     for se in series {
@@ -283,7 +298,7 @@ fn categories(
     for (i, l) in labels.iter().enumerate() {
         let cx = f.left() + slot * (i as f64 + 0.5);
         draw(s, cx, slot);
-        let y = f.y0 + MT + f.h() + 14.0;
+        let y = f.y0 + MARGIN.top + f.h() + 14.0;
         let _ = if slant {
             writeln!(
                 s,
@@ -381,8 +396,8 @@ pub fn render(plots: &[Plot]) -> String {
     let cols = 2usize;
     let rows = plots.len().div_ceil(cols).max(1);
     let (w, h) = (
-        PW * cols as f64 + 10.0,
-        PH * rows as f64 + 10.0 * rows as f64,
+        PANEL_WIDTH * cols as f64 + 10.0,
+        PANEL_HEIGHT * rows as f64 + 10.0 * rows as f64,
     );
     let mut s = format!(
         r##"<?xml version="1.0" encoding="UTF-8"?>
@@ -391,8 +406,8 @@ pub fn render(plots: &[Plot]) -> String {
 "##
     );
     for (i, p) in plots.iter().enumerate() {
-        let x0 = (i % cols) as f64 * (PW + 10.0);
-        let y0 = (i / cols) as f64 * (PH + 10.0);
+        let x0 = (i % cols) as f64 * (PANEL_WIDTH + 10.0);
+        let y0 = (i / cols) as f64 * (PANEL_HEIGHT + 10.0);
         match p {
             Plot::Lines {
                 title,

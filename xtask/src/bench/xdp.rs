@@ -18,6 +18,7 @@ use super::common::{
     AgentCmd, Impl, Trafgen,
 };
 use super::results::{Metric, Report};
+use crate::agent_cli;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum RxPath {
@@ -165,15 +166,7 @@ fn flood_once(agent: &Path, path: RxPath, dur: Duration, dir: &Path) -> Result<F
     let log = dir.join("monitor.log");
     let rx = match path {
         RxPath::Xdp | RxPath::RawSocket => {
-            let mut argv = vec![
-                agent.to_str().unwrap(),
-                "monitor",
-                "-i",
-                "eth0",
-                "--vrid",
-                "51",
-                "--json",
-            ];
+            let mut argv = agent_cli::monitor(agent, "eth0", &["--vrid", "51", "--json"]);
             if path == RxPath::RawSocket {
                 argv.push("--no-xdp");
             }

@@ -28,41 +28,10 @@ impl Record {
         match &self.result {
             Err(e) => v["error"] = json!(e),
             Ok(m) => {
-                let o = v.as_object_mut().unwrap();
-                for (k, x) in [
-                    ("outage_ms", json!(m.outage_ms)),
-                    ("missed_probes", json!(m.missed_probes)),
-                    ("past_rfc_deadline_ms", json!(m.past_deadline_ms)),
-                    (
-                        "r2_advert_past_deadline_ms",
-                        json!(m.r2_advert_past_deadline_ms),
-                    ),
-                    ("garp_after_r2_advert_ms", json!(m.garp_after_advert_ms)),
-                    ("reply_after_garp_ms", json!(m.reply_after_garp_ms)),
-                    ("probes_sent", json!(m.probes_sent)),
-                    ("replies", json!(m.replies)),
-                    (
-                        "r1_replies_after_takeover",
-                        json!(m.r1_replies_after_takeover),
-                    ),
-                    (
-                        "longest_gap_after_takeover_ms",
-                        json!(m.longest_gap_after_takeover_ms),
-                    ),
-                    ("r2_arps_for_vip", json!(m.r2_garps)),
-                    ("r1_advert_period_ms", json!(m.r1_advert_period_ms)),
-                    ("r2_advert_period_ms", json!(m.r2_advert_period_ms)),
-                    ("false_transitions", json!(m.false_transitions)),
-                    (
-                        "transitions",
-                        json!({
-                            "r1": m.transitions_r1, "r2": m.transitions_r2,
-                            "r1_before_event": m.pre_event_r1, "r2_before_event": m.pre_event_r2,
-                            "r1_in_window": m.window_end_r1, "r2_in_window": m.window_end_r2,
-                        }),
-                    ),
-                ] {
-                    o.insert(k.to_string(), x);
+                if let (Some(o), Ok(Value::Object(fields))) =
+                    (v.as_object_mut(), serde_json::to_value(m))
+                {
+                    o.extend(fields);
                 }
             }
         }
@@ -184,5 +153,73 @@ pub fn print_tables(records: &[Record], opts: &Options) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trial_record_keeps_the_field_names_failover_json_has_always_had() {
+        let r = Record {
+            imp: Impl::Agent,
+            scenario: Scenario::Graceful,
+            interval_ms: 10,
+            index: 0,
+            dir: PathBuf::from("/x"),
+            result: Ok(Measured {
+                outage_ms: 12.5,
+                ..Measured::default()
+            }),
+        };
+        let v = r.json();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut want = vec![
+            "implementation",
+            "scenario",
+            "advert_interval_ms",
+            "trial",
+            "dir",
+            "rfc_floor_ms",
+            "outage_ms",
+            "missed_probes",
+            "past_rfc_deadline_ms",
+            "r2_advert_past_deadline_ms",
+            "garp_after_r2_advert_ms",
+            "reply_after_garp_ms",
+            "probes_sent",
+            "replies",
+            "r1_replies_after_takeover",
+            "longest_gap_after_takeover_ms",
+            "r2_arps_for_vip",
+            "r1_advert_period_ms",
+            "r2_advert_period_ms",
+            "false_transitions",
+            "sigterm_to_exit_ms",
+            "transitions",
+        ];
+        want.sort_unstable();
+        assert_eq!(keys, want);
+        assert_eq!(v["outage_ms"], 12.5);
+        let mut t: Vec<&str> = v["transitions"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        t.sort_unstable();
+        assert_eq!(
+            t,
+            [
+                "r1",
+                "r1_before_event",
+                "r1_in_window",
+                "r2",
+                "r2_before_event",
+                "r2_in_window"
+            ]
+        );
     }
 }
