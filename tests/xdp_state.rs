@@ -256,20 +256,30 @@ fn without_a_role_or_without_absorption_every_advert_is_reported() {
 }
 
 #[test]
-fn a_role_change_forgets_the_master_so_its_next_advert_is_reported() {
+fn a_role_or_priority_change_forgets_the_master_so_its_next_advert_is_reported() {
     let mut k = Kernel::new();
     k.set(Family::V4, &ours(ROLE_BACKUP, BACKUP));
     assert!(k.run(&advert(1, 150)));
     assert!(!k.run(&advert(1, 150)));
-    // Same role, new priority: the record stays.
+    // Same role, a newly learned interval: the record stays.
     k.set(
         Family::V4,
         &Ours {
-            priority: 90,
+            master_down_ns: 72_187_500,
             ..ours(ROLE_BACKUP, BACKUP)
         },
     );
     assert!(!k.run(&advert(1, 150)));
+    // A new priority: the state machine must see the master again (does it preempt it
+    // now, and from when does preempt_delay count?).
+    k.set(
+        Family::V4,
+        &Ours {
+            priority: 160,
+            ..ours(ROLE_BACKUP, BACKUP)
+        },
+    );
+    assert!(k.run(&advert(1, 150)));
     k.set(Family::V4, &ours(ROLE_MASTER, STATE_ABSORB));
     k.set(Family::V4, &ours(ROLE_BACKUP, BACKUP));
     assert_eq!(k.state(Family::V4).master_known, 0);
@@ -380,7 +390,7 @@ fn the_xdp_and_raw_socket_paths_wake_the_agent_for_the_same_adverts() {
         true,  // new source
         true, true, // priority 0, every time
         true, true, // lower priority while preempting, every time
-        false, false, // preempt off: followed, absorbed
+        true, false, // preempt off: reported once (our side changed), then absorbed
         true, false, false, // Master: one report per interval
         true, true, true, // beats us, every time
         true, true, // no absorption
@@ -508,11 +518,11 @@ fn the_kernel_timer_still_fires_after_the_agent_rewrote_our_side() {
     let mut k = Kernel::new();
     k.set(Family::V4, &ours(ROLE_BACKUP, BACKUP));
     assert!(k.run(&advert(1, 150)));
-    // A new priority (tracking): the kernel replaces the element, and with it the timer.
+    // A newly learned interval: the kernel replaces the element, and with it the timer.
     k.set(
         Family::V4,
         &Ours {
-            priority: 90,
+            master_down_ns: 72_187_500,
             ..ours(ROLE_BACKUP, BACKUP)
         },
     );
@@ -520,6 +530,10 @@ fn the_kernel_timer_still_fires_after_the_agent_rewrote_our_side() {
     let heard = k.state(Family::V4).last_ts;
     let ev = master_down_within_a_second(&mut k).expect("master-down after the rewrite");
     assert_eq!(ev.last_ts, heard);
+    assert!(
+        ev.ts_ns - heard >= 72_187_500,
+        "armed with the new Master_Down"
+    );
 }
 
 #[test]

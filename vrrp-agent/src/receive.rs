@@ -255,6 +255,14 @@ impl ReceivePath {
         }
     }
 
+    /// One counter of `vrid` now (0 if it cannot be read).
+    pub fn counter(&self, vrid: u8, slot: u32) -> u64 {
+        match self {
+            ReceivePath::Xdp(f) => f.counter(vrid, slot).unwrap_or(0),
+            ReceivePath::Raw(f) => f.counter(vrid, slot),
+        }
+    }
+
     /// Whether the path reports Master_Down itself (the XDP program's kernel timer): the
     /// raw-socket path leaves it to the state machine's own deadline.
     pub fn times_master_down(&self) -> bool {

@@ -82,6 +82,9 @@ mod program {
         0
     }
 
+    /// The clock of the timers: the one `bpf_ktime_get_ns` reads, and the agent's.
+    const CLOCK_MONOTONIC: u64 = 1;
+
     /// (Re)start the Master_Down timer of `st` to fire after `ns`.
     #[inline(always)]
     fn arm(st: *mut VridState, ns: u64) {
@@ -90,9 +93,7 @@ mod program {
             let t = core::ptr::addr_of_mut!((*st).timer) as *mut aya_ebpf::bindings::bpf_timer;
             if (*st).timer_ready == 0 {
                 let map = core::ptr::addr_of!(STATE) as *mut core::ffi::c_void;
-                let _ = aya_ebpf::helpers::generated::bpf_timer_init(
-                    t, map, 1, /* CLOCK_MONOTONIC */
-                );
+                let _ = aya_ebpf::helpers::generated::bpf_timer_init(t, map, CLOCK_MONOTONIC);
                 let _ = aya_ebpf::helpers::generated::bpf_timer_set_callback(
                     t,
                     master_down as *mut core::ffi::c_void,
@@ -103,6 +104,37 @@ mod program {
         }
     }
 
+    /// The receive-state decision on the accepted advert in `event`, with the Master_Down
+    /// timer restarted as the state machine would restart its own. `None`: absorbed or
+    /// rate-limited (counted), no event. Otherwise the advert is reported, with the state
+    /// it was recorded in, if the VRID has one.
+    #[inline(always)]
+    fn receive_state(ifindex: u32, vrid: u8, event: &Event) -> Option<Option<*mut VridState>> {
+        let family = if event.family == FAMILY_V4 {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        let Some(st) = STATE.get_ptr_mut(VridKey::new(ifindex, vrid, family)) else {
+            return Some(None);
+        };
+        let heard = Heard::of(event);
+        // SAFETY: a live map value of this key. Another CPU may update it at the same time
+        // only by whole-field writes of plain integers: at worst one more advert is
+        // reported or an arrival time is a little older, never an invalid value.
+        let d = decide(unsafe { &mut *st }, &heard, event.ts_ns);
+        // SAFETY: as above.
+        if let Some(ns) = timer_after(unsafe { &*st }, &heard) {
+            arm(st, ns);
+        }
+        match slot_of(d) {
+            Some(slot) => {
+                bump(&COUNTERS, counter_index(vrid, slot));
+                None
+            }
+            None => Some(Some(st)),
+        }
+    }
     // ---- end of receive state ----
 
     /// Offsets beyond this are never read; the bound lets the verifier prove every
@@ -247,37 +279,17 @@ mod program {
                 event.ifindex = ifindex;
                 // SAFETY: helper without preconditions.
                 event.ts_ns = unsafe { bpf_ktime_get_ns() };
-                let key = VridKey::new(
-                    ifindex,
-                    vrid,
-                    if event.family == FAMILY_V4 {
-                        Family::V4
-                    } else {
-                        Family::V6
-                    },
-                );
-                let state = STATE.get_ptr_mut(&key);
-                if let Some(st) = state {
-                    // SAFETY: a live map value of this key. Another CPU may update it at the same
-                    // time only by whole-field writes of plain integers: at worst one more
-                    // advert is reported or an arrival time is a little older, never an
-                    // invalid value.
-                    let d = decide(unsafe { &mut *st }, &Heard::of(event), event.ts_ns);
-                    // SAFETY: as above.
-                    if let Some(ns) = timer_after(unsafe { &*st }, &Heard::of(event)) {
-                        arm(st, ns);
-                    }
-                    if let Some(slot) = slot_of(d) {
-                        bump(&COUNTERS, counter_index(vrid, slot));
-                        return xdp_action::XDP_PASS;
-                    }
-                }
+                // Receive state (docs/kernel-state.md): the master's unchanged advert
+                // and a master's rate-limited ones wake nobody.
+                let Some(state) = receive_state(ifindex, vrid, event) else {
+                    return xdp_action::XDP_PASS;
+                };
                 if EVENTS.output::<Event>(&*event, 0).is_err() {
                     bump(&STATS, STAT_RINGBUF_FULL);
                     if let Some(st) = state {
                         // The agent never heard this master: report its next advert again
                         // instead of absorbing it.
-                        // SAFETY: as above.
+                        // SAFETY: a live value of STATE (see `receive_state`).
                         unsafe { (*st).master_known = 0 };
                     }
                 }

@@ -61,12 +61,17 @@ pub struct Ours {
 
 impl Ours {
     /// The state to store: `prev` (what the receive path kept, if any) with our side
-    /// replaced. A role change forgets the recorded master and both times, so the first
-    /// advert in the new role is reported: what was absorbed as a Backup says nothing to
-    /// a Master, and a new Backup's state machine has not heard anyone yet.
+    /// replaced. A change of role, priority or preempt mode forgets the recorded master
+    /// and its times, so the next advert is reported: what was absorbed as a Backup says
+    /// nothing to a Master, a new Backup's state machine has not heard anyone yet, and
+    /// after a priority change the state machine must see the master again to tell
+    /// whether it now preempts it (and when `preempt_delay` starts).
     pub fn apply(&self, prev: Option<VridState>) -> VridState {
+        let same_side = |p: &VridState| {
+            p.role == self.role && p.priority == self.priority && p.flags == self.flags
+        };
         let mut st = match prev {
-            Some(p) if p.role == self.role => p,
+            Some(p) if same_side(&p) => p,
             _ => VridState::default(),
         };
         // The kernel stores a written value as a new element and frees the old one with
@@ -361,33 +366,44 @@ mod tests {
     }
 
     #[test]
-    fn writing_our_side_keeps_the_recorded_master_unless_the_role_changed() {
+    fn writing_our_side_keeps_the_recorded_master_unless_role_priority_or_preempt_changed() {
         let mut st = state(ROLE_BACKUP, 100, BACKUP_PREEMPT);
         let _ = decide(&mut st, &advert(1, 150, MS), 0);
         let _ = decide(&mut st, &advert(1, 150, 2 * MS), 0);
+        st.timer_ready = 1;
+        // A newly learned interval: the record stays.
         let ours = Ours {
             role: ROLE_BACKUP,
-            priority: 90,
+            priority: 100,
             flags: BACKUP_PREEMPT,
             advert_int_cs: 1,
-            master_down_ns: 36 * MS,
+            master_down_ns: 72 * MS,
             skew_ns: 6 * MS,
             addr: v4(2),
         };
         let kept = ours.apply(Some(st));
         assert_eq!(
-            (kept.priority, kept.master_known, kept.last_ts),
-            (90, 1, 2 * MS)
+            (kept.master_down_ns, kept.master_known, kept.last_ts),
+            (72 * MS, 1, 2 * MS)
         );
-        let master = Ours {
-            role: ROLE_MASTER,
-            ..ours
+        assert_eq!(kept.timer_ready, 0, "a written value holds a fresh timer");
+        for changed in [
+            Ours {
+                role: ROLE_MASTER,
+                ..ours
+            },
+            Ours {
+                priority: 90,
+                ..ours
+            },
+            Ours {
+                flags: STATE_ABSORB,
+                ..ours
+            },
+        ] {
+            let st = changed.apply(Some(kept));
+            assert_eq!((st.master_known, st.last_ts), (0, 0), "{changed:?}");
         }
-        .apply(Some(kept));
-        assert_eq!(
-            (master.role, master.master_known, master.last_ts),
-            (ROLE_MASTER, 0, 0)
-        );
         assert_eq!(ours.apply(None).master_known, 0);
     }
 

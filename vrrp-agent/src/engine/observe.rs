@@ -14,11 +14,12 @@ use crate::track::Status as CheckStatus;
 pub const RATE_LIMITED: &str = "rate_limited";
 
 impl Engine {
-    /// Adverts of `rt`'s VRID its receive path absorbed (as of the last counter reading).
-    fn absorbed(&self, rt: &Runtime) -> u64 {
-        self.counters
-            .get(&rt.ifindex)
-            .map_or(0, |c| c.slot(rt.cfg.vrid, SLOT_ABSORBED))
+    /// Counter `slot` of `rt`'s VRID on its receive path, read now.
+    fn slot(&self, rt: &Runtime, slot: u32) -> u64 {
+        self.paths
+            .iter()
+            .find(|(x, _)| *x == rt.ifindex)
+            .map_or(0, |(_, p)| p.counter(rt.cfg.vrid, slot))
     }
 
     /// Build the snapshot from the current state and publish it.
@@ -54,11 +55,13 @@ impl Engine {
                 adverts_sent: rt.stats.adverts_sent,
                 // Reported adverts the engine handled plus those the receive path absorbed
                 // (docs/kernel-state.md): every advert that passed the receive checks.
-                adverts_received: rt.stats.adverts_received + self.absorbed(rt),
+                adverts_received: rt.stats.adverts_received + self.slot(rt, SLOT_ABSORBED),
                 timer_margin_ms: rt.stats.margin_ms,
                 min_timer_margin_ms: rt.stats.min_margin_ms,
                 tracks: self.track_results(rt),
-                replies_suppressed: rt.stats.replies_suppressed,
+                // Replies the state machine held back, and the adverts the path rate-limited
+                // while we were Master: each of those would have asked for a reply too.
+                replies_suppressed: rt.stats.replies_suppressed + self.slot(rt, SLOT_RATE_LIMITED),
                 drained: rt.drain.map(|m| m.name().to_string()),
                 virtual_addresses: rt
                     .cfg

@@ -62,6 +62,11 @@ impl Engine {
     /// tell the node core which instances' Master_Down the kernel now times.
     pub(super) fn sync_receive_state(&mut self) -> Vec<NodeInput> {
         let mut timed = Vec::new();
+        // A reload removes an instance from the node core before its runtime: until both
+        // lists line up again (the next input), instance i of one is not that of the other.
+        if self.rts.len() != self.node.len() {
+            return timed;
+        }
         for i in 0..self.rts.len() {
             let rt = &self.rts[i];
             let Some(key) = key_of(rt).filter(|_| !rt.stopped) else {
@@ -103,7 +108,16 @@ impl Engine {
     /// The router restarts its timer only from an arrival newer than any it knows, for a
     /// master it follows, so this delays a takeover only while that master really spoke.
     pub(super) async fn feed_absorbed(&mut self, now: u64) {
-        for i in 0..self.rts.len() {
+        for input in self.absorbed_inputs() {
+            self.feed(input, now).await;
+        }
+    }
+
+    /// The [`NodeInput::Heard`] of [`Engine::feed_absorbed`], with the timer margin and an
+    /// inter-arrival sample taken from what the paths measured.
+    pub(super) fn absorbed_inputs(&mut self) -> Vec<NodeInput> {
+        let mut heard = Vec::new();
+        for i in 0..self.rts.len().min(self.node.len()) {
             let router = self.node.router(i);
             if router.master_down_at().is_none() {
                 continue;
@@ -124,17 +138,23 @@ impl Engine {
             // The timer margin (Master_Down minus the time between two adverts), from the
             // gaps the path measured between the adverts it absorbed.
             let md = router.master_down_interval_ns() as f64;
-            let stats = &mut self.rts[i].stats;
             if seen.last_gap_ns > 0 {
+                // One sample of the inter-arrival times the path saw (docs/kernel-state.md).
+                if let Ok(mut h) = self.hist.lock() {
+                    h.observe(&self.rts[i].cfg.name, seen.last_gap_ns as f64 / 1e9);
+                }
+                let stats = &mut self.rts[i].stats;
                 let margin = (md - seen.last_gap_ns as f64) / 1e6;
                 let worst = (md - seen.max_gap_ns as f64) / 1e6;
                 stats.margin_ms = Some(margin);
                 stats.min_margin_ms = Some(stats.min_margin_ms.map_or(worst, |m| m.min(worst)));
             }
-            let ts_ns = seen.last_ts;
-            self.feed(NodeInput::Heard { instance: i, ts_ns }, now)
-                .await;
+            heard.push(NodeInput::Heard {
+                instance: i,
+                ts_ns: seen.last_ts,
+            });
         }
+        heard
     }
 
     /// The kernel's Master_Down timer expired for one virtual router. Only a hint: what

@@ -206,6 +206,11 @@ impl RawFilter {
         self.counters.clone()
     }
 
+    /// One counter, without copying them all.
+    pub fn counter(&self, vrid: u8, slot: u32) -> u64 {
+        self.counters.slot(vrid, slot)
+    }
+
     pub fn recount(&mut self, vrid: u8, reason: Reason) {
         self.counters.recount(vrid, reason, 1);
     }

@@ -247,6 +247,14 @@ impl XdpFilter {
         write_state(&mut self.ebpf, key, ours)
     }
 
+    /// One counter (summed over CPUs), read now: for what the status shows every second
+    /// without reading all of them.
+    pub fn counter(&self, vrid: u8, slot: u32) -> Result<u64> {
+        let m: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(self.ebpf.map(MAP_COUNTERS).context(MAP_COUNTERS)?)?;
+        Ok(m.get(&counter_index(vrid, slot), 0)?.iter().sum())
+    }
+
     /// The receive state the program keeps for one virtual router.
     pub fn state(&self, key: VridKey) -> Option<VridState> {
         read_state(&self.ebpf, key)
