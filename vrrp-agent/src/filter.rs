@@ -332,6 +332,13 @@ impl Counters {
                     "checksum_plain".into(),
                     json!(self.slot(v, SLOT_CSUM_PLAIN)),
                 );
+                // Receive-state decisions (docs/kernel-state.md): accepted adverts that
+                // woke nobody.
+                m.insert("absorbed".into(), json!(self.slot(v, SLOT_ABSORBED)));
+                m.insert(
+                    "rate_limited".into(),
+                    json!(self.slot(v, SLOT_RATE_LIMITED)),
+                );
                 (v.to_string(), Value::Object(m))
             })
             .collect();

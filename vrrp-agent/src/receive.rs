@@ -5,7 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::Result;
-use vrrp_ebpf::abi::{Event, EventKind, Family, Reason, EVENT_ADDR_BYTES};
+use vrrp_ebpf::abi::{Event, EventKind, Family, Reason, VridKey, EVENT_ADDR_BYTES};
+use vrrp_ebpf::state::Ours;
 
 use crate::filter::{Counters, PolicyTable};
 use crate::io::rawsock::RawFilter;
@@ -19,6 +20,19 @@ use crate::io::xdp::{ModeChoice, XdpFilter};
 pub enum Received {
     Advert(AdvertIn),
     Arp(ArpIn),
+    MasterDown(MasterDownIn),
+}
+
+/// The kernel's Master_Down timer of one virtual router expired (docs/kernel-state.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MasterDownIn {
+    pub ifindex: u32,
+    pub family: Family,
+    pub vrid: u8,
+    /// When the timer fired, CLOCK_MONOTONIC ns.
+    pub ts_ns: u64,
+    /// Arrival time of the master's last absorbed advert then (0: none absorbed).
+    pub last_ts: u64,
 }
 
 /// An advertisement that passed the receive checks (RFC 5798 §7.1).
@@ -105,6 +119,13 @@ impl TryFrom<&Event> for Received {
                 sender: v4(&ev.src),
                 target: v4(&ev.dst),
             })),
+            EventKind::MasterDown => Ok(Received::MasterDown(MasterDownIn {
+                ifindex: ev.ifindex,
+                family: Family::try_from(ev.family).map_err(BadEvent::Family)?,
+                vrid: ev.vrid,
+                ts_ns: ev.ts_ns,
+                last_ts: ev.last_ts,
+            })),
             EventKind::Advert => {
                 let family = Family::try_from(ev.family).map_err(BadEvent::Family)?;
                 let width = family.addr_len();
@@ -136,6 +157,17 @@ impl TryFrom<&Event> for Received {
             }
         }
     }
+}
+
+/// The current master's adverts a receive path absorbed (docs/kernel-state.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Absorbed {
+    /// Kernel arrival time of the newest one.
+    pub last_ts: u64,
+    /// Time between the newest two, and the longest time between two of them (0 while
+    /// fewer than two were absorbed).
+    pub last_gap_ns: u64,
+    pub max_gap_ns: u64,
 }
 
 pub struct PathOptions {
@@ -230,6 +262,46 @@ impl ReceivePath {
             ReceivePath::Xdp(f) => f.counters(),
             ReceivePath::Raw(f) => Ok(f.counters()),
         }
+    }
+
+    /// Our side of one virtual router, for the path's receive decisions
+    /// (docs/kernel-state.md).
+    pub fn set_state(&mut self, key: VridKey, ours: &Ours) -> Result<()> {
+        match self {
+            ReceivePath::Xdp(f) => f.set_state(key, ours),
+            ReceivePath::Raw(f) => {
+                f.set_state(key, ours);
+                Ok(())
+            }
+        }
+    }
+
+    /// One counter of `vrid` now (0 if it cannot be read).
+    pub fn counter(&self, vrid: u8, slot: u32) -> u64 {
+        match self {
+            ReceivePath::Xdp(f) => f.counter(vrid, slot).unwrap_or(0),
+            ReceivePath::Raw(f) => f.counter(vrid, slot),
+        }
+    }
+
+    /// Whether the path reports Master_Down itself (the XDP program's kernel timer): the
+    /// raw-socket path leaves it to the state machine's own deadline.
+    pub fn times_master_down(&self) -> bool {
+        matches!(self, ReceivePath::Xdp(_))
+    }
+
+    /// What the path absorbed from the current master of `key` since our role was last
+    /// written: `None` when nothing.
+    pub fn absorbed(&self, key: VridKey) -> Option<Absorbed> {
+        let st = match self {
+            ReceivePath::Xdp(f) => f.state(key),
+            ReceivePath::Raw(f) => f.state(key),
+        }?;
+        (st.last_ts != 0).then_some(Absorbed {
+            last_ts: st.last_ts,
+            last_gap_ns: st.last_gap_ns,
+            max_gap_ns: st.max_gap_ns,
+        })
     }
 
     /// Move one advert of `vrid` the path counted as accepted to `reason`: the agent

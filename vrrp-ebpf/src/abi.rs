@@ -14,7 +14,9 @@ pub const MAP_STATS: &str = "STATS";
 pub const MAP_EVENTS: &str = "EVENTS";
 /// The per-CPU slot where the XDP program builds an event (never read by the agent).
 pub const MAP_SCRATCH: &str = "SCRATCH";
-pub const MAP_NAMES: [&str; 8] = [
+/// Per-VRID receive state ([`VridState`]), shared by the agent and the program.
+pub const MAP_STATE: &str = "STATE";
+pub const MAP_NAMES: [&str; 9] = [
     MAP_IFACES,
     MAP_VRIDS,
     MAP_VIPS,
@@ -23,6 +25,7 @@ pub const MAP_NAMES: [&str; 8] = [
     MAP_STATS,
     MAP_EVENTS,
     MAP_SCRATCH,
+    MAP_STATE,
 ];
 /// Name of the XDP program function in the object.
 pub const PROGRAM_NAME: &str = "vrrp_xdp";
@@ -126,7 +129,13 @@ impl Reason {
 /// checksum forms seen on accepted v3-over-IPv4 adverts.
 pub const SLOT_CSUM_PSEUDO: u32 = 14;
 pub const SLOT_CSUM_PLAIN: u32 = 15;
-pub const SLOTS_PER_VRID: u32 = 16;
+/// Accepted adverts the receive state absorbed: the current master's unchanged advert,
+/// which only refreshed [`VridState::last_ts`] and woke nobody (docs/kernel-state.md).
+pub const SLOT_ABSORBED: u32 = 16;
+/// Accepted adverts heard while Master beyond the one per advert interval the RFC 9568
+/// reply needs: counted, not reported.
+pub const SLOT_RATE_LIMITED: u32 = 17;
+pub const SLOTS_PER_VRID: u32 = 18;
 /// Adverts too short to carry a VRID are counted under VRID 0, which is never valid.
 pub const COUNTER_ENTRIES: u32 = 256 * SLOTS_PER_VRID;
 
@@ -201,6 +210,9 @@ pub enum EventKind {
     Advert = 1,
     /// An ARP packet naming a virtual address.
     Arp = 2,
+    /// The kernel's Master_Down timer expired (docs/kernel-state.md): `ts_ns` is when,
+    /// [`Event::last_ts`] the master's last absorbed arrival.
+    MasterDown = 3,
 }
 
 impl TryFrom<u8> for EventKind {
@@ -210,6 +222,7 @@ impl TryFrom<u8> for EventKind {
         match b {
             1 => Ok(EventKind::Advert),
             2 => Ok(EventKind::Arp),
+            3 => Ok(EventKind::MasterDown),
             other => Err(other),
         }
     }
@@ -224,6 +237,77 @@ pub struct VridKey {
     /// [`FAMILY_V4`] or [`FAMILY_V6`].
     pub family: u8,
     pub _pad: [u8; 2],
+}
+
+/// [`VridState::role`]: the agent has not said (or the instance is in Init / Fault):
+/// every accepted advert is reported, as without receive state.
+pub const ROLE_UNKNOWN: u8 = 0;
+pub const ROLE_BACKUP: u8 = 1;
+pub const ROLE_MASTER: u8 = 2;
+
+/// [`VridState::flags`]: Preempt_Mode is on (RFC 5798 §6.1).
+pub const STATE_PREEMPT: u8 = 1;
+/// [`VridState::flags`]: adverts may be absorbed or rate-limited at all. Off for
+/// `auth_hmac` instances: their HMAC is verified in the agent, on every advert, so every
+/// advert must reach it.
+pub const STATE_ABSORB: u8 = 2;
+
+/// Receive state of one virtual router (map `STATE`, keyed by [`VridKey`]): what the
+/// agent says about our side, and what the receive path keeps about the current master.
+/// The XDP program and the raw-socket path both run [`crate::state::decide`] on it, so
+/// both wake the agent for the same adverts (docs/kernel-state.md).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VridState {
+    // Written by the agent on every change the node core reports.
+    /// One of `ROLE_*`.
+    pub role: u8,
+    /// Our effective priority.
+    pub priority: u8,
+    /// `STATE_*` bits.
+    pub flags: u8,
+    /// Written by the program: 1 once `timer` is initialised with its callback. Every
+    /// write by the agent clears it: the kernel replaces the element, timer included.
+    pub timer_ready: u8,
+    /// Our Advertisement_Interval in centiseconds: the Master's report rate limit.
+    pub advert_int_cs: u16,
+    pub _pad1: [u8; 2],
+    /// Master_Down_Interval and Skew_Time in ns, as the router computes them (RFC 5798
+    /// §6.1; with the learned Master_Adver_Interval).
+    pub master_down_ns: u64,
+    pub skew_ns: u64,
+    /// Our primary address (the equal-priority tie-breaker of RFC 5798 §6.4.3), IPv4 in
+    /// the first four bytes.
+    pub our_addr: [u8; 16],
+    // Written by the receive path.
+    /// The master last reported to the agent while Backup: source, priority, interval.
+    pub master_src: [u8; 16],
+    /// 1 when `master_*` hold a master; the agent clears it on every role change.
+    pub master_known: u8,
+    pub master_priority: u8,
+    pub master_interval_cs: u16,
+    pub _pad2: [u8; 4],
+    /// Kernel arrival time (CLOCK_MONOTONIC ns) of the newest advert absorbed from the
+    /// master: the agent restarts Master_Down from it instead of taking over.
+    pub last_ts: u64,
+    /// While Master: arrival time of the last advert reported without beating us.
+    pub last_report_ts: u64,
+    /// Time between the last two absorbed adverts, and the longest such time since the
+    /// role was written: the agent's timer margin (Master_Down minus the gap).
+    pub last_gap_ns: u64,
+    pub max_gap_ns: u64,
+    /// The kernel's Master_Down timer of this virtual router (opaque here; the agent's
+    /// writes leave it alone: the kernel never copies a timer from userspace).
+    pub timer: bpf_timer,
+}
+
+/// The kernel's `struct bpf_timer`: opaque, and named exactly so, since the verifier
+/// finds a timer in a map value by the name of its BTF type.
+#[allow(non_camel_case_types)]
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct bpf_timer {
+    pub opaque: [u64; 2],
 }
 
 pub const FAMILY_V4: u8 = Family::V4 as u8;
@@ -384,6 +468,7 @@ impl VipKey {
 
 pub const EVENT_ADVERT: u8 = EventKind::Advert as u8;
 pub const EVENT_ARP: u8 = EventKind::Arp as u8;
+pub const EVENT_MASTER_DOWN: u8 = EventKind::MasterDown as u8;
 
 /// Bytes of the advertised address list carried in an event: 32 IPv4 or 8 IPv6 addresses.
 /// A signed advert with more cannot be verified (its HMAC covers every address) and is
@@ -430,6 +515,8 @@ pub struct Event {
     /// 1 when the advert carried an `auth_hmac` trailer (only for a VRID that expects one).
     pub signed: u8,
     pub _pad2: [u8; 3],
+    /// `MasterDown` only: kernel arrival time of the master's last absorbed advert.
+    pub last_ts: u64,
 }
 
 impl Event {
@@ -456,6 +543,7 @@ impl Event {
             trailer: [0; HMAC_TRAILER_LEN],
             signed: 0,
             _pad2: [0; 3],
+            last_ts: 0,
         }
     }
 }
@@ -485,9 +573,11 @@ const _: () = assert!(core::mem::size_of::<VridPolicy>() == 24);
 const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
 const _: () = assert!(core::mem::size_of::<PeerPolicy>() == 4);
 const _: () = assert!(core::mem::size_of::<VipKey>() == 24);
-const _: () = assert!(core::mem::size_of::<Event>() == 232);
+const _: () = assert!(core::mem::size_of::<Event>() == 240);
+const _: () = assert!(core::mem::size_of::<VridState>() == 112);
 const _: () = assert!(SLOT_CSUM_PSEUDO as usize >= Reason::ALL.len());
-const _: () = assert!(SLOT_CSUM_PLAIN < SLOTS_PER_VRID);
+const _: () = assert!(SLOT_CSUM_PLAIN < SLOT_ABSORBED);
+const _: () = assert!(SLOT_RATE_LIMITED < SLOTS_PER_VRID);
 
 #[cfg(test)]
 mod tests {
@@ -557,6 +647,8 @@ mod pod {
     unsafe impl aya::Pod for super::PeerPolicy {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Event {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::VridState {}
 }
 
 // ---------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ pub mod abi;
 pub mod checksum;
 pub mod classify;
 pub mod guard;
+pub mod state;
 pub mod wire;
 
 #[cfg(test)]

@@ -14,12 +14,13 @@ mod program {
     use aya_ebpf::{
         bindings::xdp_action,
         helpers::{bpf_ktime_get_ns, bpf_ktime_get_tai_ns},
-        macros::{map, xdp},
+        macros::{btf_map, map, xdp},
         maps::{HashMap, PerCpuArray, RingBuf},
         programs::XdpContext,
     };
     use vrrp_ebpf::abi::*;
     use vrrp_ebpf::classify::{classify, Frame, Policy, Verdict};
+    use vrrp_ebpf::state::{decide, slot_of, timer_after, Heard};
     use vrrp_ebpf::guard::{guard, GuardVerdict};
 
     // The kernel guard's maps and look-up (docs/kernel-guard.md).
@@ -67,6 +68,99 @@ mod program {
     /// stack beside the classifier's own variables.
     #[map]
     static SCRATCH: PerCpuArray<Event> = PerCpuArray::with_max_entries(1, 0);
+
+    // ---- Receive state (docs/kernel-state.md) ----
+    /// Per-VRID receive state: our role written by the agent, the current master kept here.
+    /// A BTF map: the verifier must see the type of its value to find the timer in it.
+    #[btf_map]
+    static STATE: aya_ebpf::btf_maps::HashMap<VridKey, VridState, { MAX_VRIDS as usize }> =
+        aya_ebpf::btf_maps::HashMap::new();
+
+    /// Master_Down expired in the kernel (RFC 5798 §6.4.2): tell the agent, stamped with
+    /// the kernel time and the master's last arrival.
+    extern "C" fn master_down(
+        _map: *mut core::ffi::c_void,
+        key: *mut VridKey,
+        st: *mut VridState,
+    ) -> i32 {
+        // SAFETY: the kernel passes this timer's own map key and value.
+        let (key, st) = unsafe { (&*key, &*st) };
+        // The agent cannot cancel a timer: a role changed since it was armed disarms it.
+        if st.role != ROLE_BACKUP || st.flags & STATE_ABSORB == 0 {
+            return 0;
+        }
+        let Some(mut slot) = EVENTS.reserve::<Event>(0) else {
+            bump(&STATS, STAT_RINGBUF_FULL);
+            return 0;
+        };
+        let ev = Event::clear(&mut slot);
+        ev.kind = EVENT_MASTER_DOWN;
+        ev.ifindex = key.ifindex;
+        ev.vrid = key.vrid;
+        ev.family = key.family;
+        // SAFETY: helper without preconditions.
+        ev.ts_ns = unsafe { bpf_ktime_get_ns() };
+        ev.src = st.master_src;
+        ev.priority = st.master_priority;
+        ev.last_ts = st.last_ts;
+        slot.submit(0);
+        0
+    }
+
+    /// The clock of the timers: the one `bpf_ktime_get_ns` reads, and the agent's.
+    const CLOCK_MONOTONIC: u64 = 1;
+
+    /// (Re)start the Master_Down timer of `st` to fire after `ns`.
+    #[inline(always)]
+    fn arm(st: *mut VridState, ns: u64) {
+        // SAFETY: st is a live value of STATE; the helpers check the timer themselves.
+        unsafe {
+            let t = core::ptr::addr_of_mut!((*st).timer) as *mut aya_ebpf::bindings::bpf_timer;
+            if (*st).timer_ready == 0 {
+                let map = core::ptr::addr_of!(STATE) as *mut core::ffi::c_void;
+                let _ = aya_ebpf::helpers::generated::bpf_timer_init(t, map, CLOCK_MONOTONIC);
+                let _ = aya_ebpf::helpers::generated::bpf_timer_set_callback(
+                    t,
+                    master_down as *mut core::ffi::c_void,
+                );
+                (*st).timer_ready = 1;
+            }
+            let _ = aya_ebpf::helpers::generated::bpf_timer_start(t, ns, 0);
+        }
+    }
+
+    /// The receive-state decision on the accepted advert in `event`, with the Master_Down
+    /// timer restarted as the state machine would restart its own. `None`: absorbed or
+    /// rate-limited (counted), no event. Otherwise the advert is reported, with the state
+    /// it was recorded in, if the VRID has one.
+    #[inline(always)]
+    fn receive_state(ifindex: u32, vrid: u8, event: &Event) -> Option<Option<*mut VridState>> {
+        let family = if event.family == FAMILY_V4 {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        let Some(st) = STATE.get_ptr_mut(VridKey::new(ifindex, vrid, family)) else {
+            return Some(None);
+        };
+        let heard = Heard::of(event);
+        // SAFETY: a live map value of this key. Another CPU may update it at the same time
+        // only by whole-field writes of plain integers: at worst one more advert is
+        // reported or an arrival time is a little older, never an invalid value.
+        let d = decide(unsafe { &mut *st }, &heard, event.ts_ns);
+        // SAFETY: as above.
+        if let Some(ns) = timer_after(unsafe { &*st }, &heard) {
+            arm(st, ns);
+        }
+        match slot_of(d) {
+            Some(slot) => {
+                bump(&COUNTERS, counter_index(vrid, slot));
+                None
+            }
+            None => Some(Some(st)),
+        }
+    }
+    // ---- end of receive state ----
 
     /// Offsets beyond this are never read; the bound lets the verifier prove every
     /// variable-offset packet access safe.
@@ -220,8 +314,19 @@ mod program {
                 event.ifindex = ifindex;
                 // SAFETY: helper without preconditions.
                 event.ts_ns = unsafe { bpf_ktime_get_ns() };
+                // Receive state (docs/kernel-state.md): the master's unchanged advert
+                // and a master's rate-limited ones wake nobody.
+                let Some(state) = receive_state(ifindex, vrid, event) else {
+                    return xdp_action::XDP_PASS;
+                };
                 if EVENTS.output::<Event>(&*event, 0).is_err() {
                     bump(&STATS, STAT_RINGBUF_FULL);
+                    if let Some(st) = state {
+                        // The agent never heard this master: report its next advert again
+                        // instead of absorbing it.
+                        // SAFETY: a live value of STATE (see `receive_state`).
+                        unsafe { (*st).master_known = 0 };
+                    }
                 }
                 xdp_action::XDP_PASS
             }

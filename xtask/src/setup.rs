@@ -261,7 +261,12 @@ pub fn build_ebpf(tc: &EbpfToolchain) -> Result<PathBuf> {
         .env_remove("RUSTC")
         .env_remove("RUSTC_WRAPPER")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env("CARGO_ENCODED_RUSTFLAGS", "")
+        // BTF (from debug info) for the receive-state map: the verifier finds the
+        // Master_Down timer in its value by type (docs/kernel-state.md).
+        .env(
+            "CARGO_ENCODED_RUSTFLAGS",
+            ["-C", "debuginfo=2", "-C", "link-arg=--btf"].join("\x1f"),
+        )
         .args([
             "--release",
             "--target",

@@ -23,6 +23,7 @@ impl Engine {
         match Received::try_from(ev) {
             Ok(Received::Advert(a)) => self.deliver_advert(&a, now).await,
             Ok(Received::Arp(a)) => self.deliver_arp(&a, now).await,
+            Ok(Received::MasterDown(m)) => self.kernel_master_down(&m, now).await,
             // Only a program from another build could send one.
             Err(e) => tracing::debug!(ifindex = ev.ifindex, "ignored: {e}"),
         }

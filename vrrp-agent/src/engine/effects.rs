@@ -16,18 +16,44 @@ use crate::proto::router::{Action, StateName};
 impl Engine {
     /// Feed the node core one input and carry out what it decides.
     pub(super) async fn feed(&mut self, input: NodeInput, now: u64) {
-        if let Some(rec) = &mut self.recorder {
-            rec.record(&input, now);
-        }
-        let outputs = self.node.handle(input, now);
-        for o in outputs {
-            match o {
-                NodeOutput::Act { instance, action } => self.act(instance, action, now).await,
-                NodeOutput::SplitBrain { instance, seen } => {
-                    self.report_split_brain(instance, &seen)
+        let mut queue = std::collections::VecDeque::from([input]);
+        let mut swept = false;
+        while let Some(input) = queue.pop_front() {
+            // A new priority, or the kernel no longer timing Master_Down, can put a
+            // Backup's own deadline back in force: bring it up to what the paths absorbed
+            // first, or a master that kept speaking would look silent since its last
+            // reported advert (docs/kernel-state.md).
+            let ends_following = matches!(
+                input,
+                NodeInput::Priority { .. } | NodeInput::KernelTimed { .. }
+            );
+            if ends_following && !swept {
+                swept = true;
+                let heard = self.absorbed_inputs();
+                if !heard.is_empty() {
+                    queue.push_front(input);
+                    for h in heard.into_iter().rev() {
+                        queue.push_front(h);
+                    }
+                    continue;
                 }
-                NodeOutput::GroupMoved { instance, to } => self.notify_group(instance, to),
             }
+            if let Some(rec) = &mut self.recorder {
+                rec.record(&input, now);
+            }
+            let outputs = self.node.handle(input, now);
+            for o in outputs {
+                match o {
+                    NodeOutput::Act { instance, action } => self.act(instance, action, now).await,
+                    NodeOutput::SplitBrain { instance, seen } => {
+                        self.report_split_brain(instance, &seen)
+                    }
+                    NodeOutput::GroupMoved { instance, to } => self.notify_group(instance, to),
+                }
+            }
+            // What changed goes into the receive paths; whether a path now times
+            // Master_Down goes back into the node core.
+            queue.extend(self.sync_receive_state());
         }
     }
 

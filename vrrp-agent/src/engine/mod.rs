@@ -13,6 +13,7 @@ mod edges;
 mod effects;
 mod host;
 mod observe;
+mod receive_state;
 mod record;
 mod reload;
 mod runtime;
@@ -201,6 +202,11 @@ impl Engine {
                 Some((_, p)) => p.set_policy(&policy),
                 None => {
                     let name = iface::name_of(ifx);
+                    // A new path holds no receive state yet: write ours again (and
+                    // say again whether it times Master_Down).
+                    for rt in self.rts.iter_mut().filter(|r| r.ifindex == ifx) {
+                        rt.state_written = None;
+                    }
                     ReceivePath::open(&name, ifx, &policy, &self.path_opts)
                         .map(|p| self.paths.push((ifx, p)))
                 }
@@ -414,6 +420,9 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                 for ev in std::mem::take(&mut buf) {
                     e.deliver(&ev, now).await;
                 }
+                // Then what the paths absorbed: a master that kept speaking restarts
+                // Master_Down from its latest arrival instead of being taken over from.
+                e.feed_absorbed(now).await;
                 e.feed(NodeInput::Timer, now).await;
             }
             Wake::Host(Some(ev)) => e.on_host_event(ev, monotonic_ns()).await,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use vrrp_ebpf::abi::{Reason, FAMILY_V4};
+use vrrp_ebpf::abi::{Reason, FAMILY_V4, SLOT_ABSORBED, SLOT_RATE_LIMITED};
 
 use super::runtime::{link_up, Runtime};
 use super::Engine;
@@ -10,7 +10,18 @@ use crate::io::iface;
 use crate::status::{InstanceStatus, Status, TrackResult};
 use crate::track::Status as CheckStatus;
 
+/// The name of the rate-limited count among the per-interface receive counters.
+pub const RATE_LIMITED: &str = "rate_limited";
+
 impl Engine {
+    /// Counter `slot` of `rt`'s VRID on its receive path, read now.
+    fn slot(&self, rt: &Runtime, slot: u32) -> u64 {
+        self.paths
+            .iter()
+            .find(|(x, _)| *x == rt.ifindex)
+            .map_or(0, |(_, p)| p.counter(rt.cfg.vrid, slot))
+    }
+
     /// Build the snapshot from the current state and publish it.
     pub(super) fn publish_status(&self) {
         let instances = self
@@ -42,11 +53,15 @@ impl Engine {
                 last_transition: rt.stats.last_transition.clone(),
                 transitions: rt.stats.transitions,
                 adverts_sent: rt.stats.adverts_sent,
-                adverts_received: rt.stats.adverts_received,
+                // Reported adverts the engine handled plus those the receive path absorbed
+                // (docs/kernel-state.md): every advert that passed the receive checks.
+                adverts_received: rt.stats.adverts_received + self.slot(rt, SLOT_ABSORBED),
                 timer_margin_ms: rt.stats.margin_ms,
                 min_timer_margin_ms: rt.stats.min_margin_ms,
                 tracks: self.track_results(rt),
-                replies_suppressed: rt.stats.replies_suppressed,
+                // Replies the state machine held back, and the adverts the path rate-limited
+                // while we were Master: each of those would have asked for a reply too.
+                replies_suppressed: rt.stats.replies_suppressed + self.slot(rt, SLOT_RATE_LIMITED),
                 drained: rt.drain.map(|m| m.name().to_string()),
                 virtual_addresses: rt
                     .cfg
@@ -69,6 +84,13 @@ impl Engine {
                     .iter()
                     .filter(|r| r.is_rejection())
                     .map(|&r| (r.name().to_string(), c.total(r)))
+                    // Adverts heard while Master beyond one report per interval: not
+                    // rejected (they passed the checks), shown beside the reasons that
+                    // were, since they too never reached the state machine.
+                    .chain([(
+                        RATE_LIMITED.to_string(),
+                        (0..=255u8).map(|v| c.slot(v, SLOT_RATE_LIMITED)).sum(),
+                    )])
                     .collect();
                 (iface::name_of(*ifx), by_reason)
             })

@@ -59,6 +59,11 @@ pub struct Runtime {
     pub stats: Stats,
     /// `auth_hmac` sequence and anti-replay state (unused without `auth_hmac`).
     pub hmac: HmacState,
+    /// Our side as last written into the receive path's state (`None`: not yet, or the
+    /// path is new): written again only when it changes.
+    pub state_written: Option<vrrp_ebpf::state::Ours>,
+    /// Whether the node core was last told the receive path times Master_Down.
+    pub kernel_timed: bool,
 }
 
 impl Runtime {
@@ -80,6 +85,8 @@ impl Runtime {
             drain: None,
             stats: Stats::default(),
             hmac: HmacState::new(c.unicast_peers.len()),
+            state_written: None,
+            kernel_timed: false,
         }
     }
 

@@ -16,6 +16,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use vrrp_ebpf::abi::*;
 use vrrp_ebpf::classify::{classify, Frame, Verdict};
+use vrrp_ebpf::state::{decide, slot_of, Decision, Heard, Ours};
 use vrrp_ebpf::wire::{ETH_P_8021Q, VLAN_HLEN};
 
 use super::packet_socket::PacketSocket;
@@ -82,6 +83,27 @@ pub fn process_frame(
     }
 }
 
+/// The receive-state decision on an accepted advert's event, made the way the XDP program
+/// makes it (the same [`decide`] on the same [`VridState`]), counting what is absorbed or
+/// rate-limited. Without a state entry for the VRID the advert is reported.
+pub fn apply_state(
+    states: &mut std::collections::HashMap<VridKey, VridState>,
+    ev: &Event,
+    counters: &mut Counters,
+) -> Decision {
+    let Ok(family) = Family::try_from(ev.family) else {
+        return Decision::Report;
+    };
+    let Some(st) = states.get_mut(&VridKey::new(ev.ifindex, ev.vrid, family)) else {
+        return Decision::Report;
+    };
+    let d = decide(st, &Heard::of(ev), ev.ts_ns);
+    if let Some(slot) = slot_of(d) {
+        counters.bump(ev.vrid, slot);
+    }
+    d
+}
+
 /// Put a VLAN tag the kernel took off (`tpid`, `tci`) back after the two MAC addresses of
 /// the `len`-byte frame in `buf`; returns the new length. `buf` must have room for
 /// [`VLAN_HLEN`] more bytes (the read leaves it); a frame too short for the MAC addresses
@@ -126,6 +148,8 @@ pub struct RawFilter {
     ifindex: u32,
     policy: PolicyTable,
     counters: Counters,
+    /// The receive state the XDP program would keep in its `STATE` map.
+    states: std::collections::HashMap<VridKey, VridState>,
     buf: Vec<u8>,
 }
 
@@ -158,16 +182,33 @@ impl RawFilter {
             ifindex,
             policy: policy.clone(),
             counters: Counters::default(),
+            states: Default::default(),
             buf: vec![0; 65536],
         })
     }
 
     pub fn set_policy(&mut self, policy: &PolicyTable) {
         self.policy = policy.clone();
+        self.states.retain(|k, _| policy.vrids.contains_key(k));
+    }
+
+    /// Our side of one virtual router (as [`crate::io::xdp::write_state`] writes it).
+    pub fn set_state(&mut self, key: VridKey, ours: &Ours) {
+        let prev = self.states.get(&key).copied();
+        self.states.insert(key, ours.apply(prev));
+    }
+
+    pub fn state(&self, key: VridKey) -> Option<VridState> {
+        self.states.get(&key).copied()
     }
 
     pub fn counters(&self) -> Counters {
         self.counters.clone()
+    }
+
+    /// One counter, without copying them all.
+    pub fn counter(&self, vrid: u8, slot: u32) -> u64 {
+        self.counters.slot(vrid, slot)
     }
 
     pub fn recount(&mut self, vrid: u8, reason: Reason) {
@@ -245,9 +286,13 @@ impl RawFilter {
                 &self.policy,
                 &mut self.counters,
             );
-            if let Some(ev) = ev {
-                out.push(ev);
+            let Some(ev) = ev else { continue };
+            if ev.kind == EVENT_ADVERT
+                && apply_state(&mut self.states, &ev, &mut self.counters) != Decision::Report
+            {
+                continue;
             }
+            out.push(ev);
         }
         Ok(())
     }

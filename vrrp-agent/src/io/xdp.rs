@@ -8,6 +8,7 @@ use aya::Ebpf;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use vrrp_ebpf::abi::*;
+use vrrp_ebpf::state::Ours;
 
 use crate::filter::{Counters, PolicyTable};
 use crate::io::heartbeat::HeartbeatWriter;
@@ -112,6 +113,39 @@ pub fn write_policy(ebpf: &mut Ebpf, policy: &PolicyTable) -> Result<()> {
     }
     Ok(())
 }
+
+// ---- Receive state (docs/kernel-state.md) ----
+
+/// Write our side of one virtual router into the `STATE` map, keeping what the program
+/// recorded about the master (unless the role changed: [`Ours::apply`]). The read and
+/// the write are two syscalls: an advert handled in between may lose its update, which at
+/// worst reports one more advert or keeps an arrival time one interval older.
+pub fn write_state(ebpf: &mut Ebpf, key: VridKey, ours: &Ours) -> Result<()> {
+    let mut m: BpfHashMap<_, VridKey, VridState> =
+        BpfHashMap::try_from(ebpf.map_mut(MAP_STATE).context(MAP_STATE)?)?;
+    let prev = m.get(&key, 0).ok();
+    m.insert(key, ours.apply(prev), 0)
+        .with_context(|| format!("{MAP_STATE}: ifindex {} VRID {}", key.ifindex, key.vrid))?;
+    Ok(())
+}
+
+/// The receive state of one virtual router, `None` when the agent never wrote it.
+pub fn read_state(ebpf: &Ebpf, key: VridKey) -> Option<VridState> {
+    let m: BpfHashMap<_, VridKey, VridState> = BpfHashMap::try_from(ebpf.map(MAP_STATE)?).ok()?;
+    m.get(&key, 0).ok()
+}
+
+/// Drop the receive state of virtual routers the policy no longer has.
+fn prune_state(ebpf: &mut Ebpf, policy: &PolicyTable) -> Result<()> {
+    let mut m: BpfHashMap<_, VridKey, VridState> =
+        BpfHashMap::try_from(ebpf.map_mut(MAP_STATE).context(MAP_STATE)?)?;
+    let stale: Vec<VridKey> = m.keys().filter_map(|k| k.ok()).collect();
+    for k in stale.iter().filter(|k| !policy.vrids.contains_key(k)) {
+        m.remove(k)?;
+    }
+    Ok(())
+}
+// ---- end of receive state ----
 
 /// Sum the per-CPU counters.
 pub fn read_counters(ebpf: &Ebpf) -> Result<Counters> {
@@ -239,7 +273,26 @@ impl XdpFilter {
         write_policy(&mut self.ebpf, policy)?;
         let now = crate::io::rawsock::monotonic_ns();
         self.heartbeat
-            .set_guarded(&mut self.ebpf, &policy.guarded, now)
+            .set_guarded(&mut self.ebpf, &policy.guarded, now)?;
+        prune_state(&mut self.ebpf, policy)
+    }
+
+    /// Our side of one virtual router, for the program's receive decisions.
+    pub fn set_state(&mut self, key: VridKey, ours: &Ours) -> Result<()> {
+        write_state(&mut self.ebpf, key, ours)
+    }
+
+    /// One counter (summed over CPUs), read now: for what the status shows every second
+    /// without reading all of them.
+    pub fn counter(&self, vrid: u8, slot: u32) -> Result<u64> {
+        let m: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(self.ebpf.map(MAP_COUNTERS).context(MAP_COUNTERS)?)?;
+        Ok(m.get(&counter_index(vrid, slot), 0)?.iter().sum())
+    }
+
+    /// The receive state the program keeps for one virtual router.
+    pub fn state(&self, key: VridKey) -> Option<VridState> {
+        read_state(&self.ebpf, key)
     }
 
     pub fn counters(&self) -> Result<Counters> {

@@ -136,6 +136,8 @@ fn handle_event(
                 writeln!(out, "{}", render::advert_json(&ev, &opts.iface, rx_ns))?;
             }
         }
+        // The monitor writes no receive state, so its program arms no timer.
+        Ok(Received::MasterDown(_)) => {}
         Ok(Received::Arp(ev)) => {
             if opts.json {
                 writeln!(out, "{}", render::arp_json(&ev, &opts.iface, rx_ns))?;

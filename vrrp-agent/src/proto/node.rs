@@ -53,6 +53,13 @@ pub enum NodeInput {
         priority: u8,
         interval_cs: u16,
     },
+    /// The receive path absorbed the current master's unchanged advert for `instance`,
+    /// the newest arriving at `ts_ns` (docs/kernel-state.md).
+    Heard { instance: usize, ts_ns: u64 },
+    /// `instance`'s receive path times Master_Down in the kernel, or stopped doing so.
+    KernelTimed { instance: usize, on: bool },
+    /// The kernel's Master_Down timer of `instance` fired (checked against its own).
+    MasterDown { instance: usize },
     /// Another station's ARP names one of `instance`'s addresses.
     ForeignArp { instance: usize, seen: String },
     /// A deadline passed (the driver read every advert already queued first).
@@ -220,6 +227,15 @@ impl Node {
                     let seen = format!("advert from {src} priority {priority}");
                     self.split_seen(instance, seen, now, &mut out);
                 }
+            }
+            NodeInput::Heard { instance, ts_ns } => {
+                self.step(instance, Input::Heard { ts_ns }, now, &mut out)
+            }
+            NodeInput::KernelTimed { instance, on } => {
+                self.step(instance, Input::KernelTimed(on), now, &mut out)
+            }
+            NodeInput::MasterDown { instance } => {
+                self.step(instance, Input::MasterDownFired, now, &mut out)
             }
             NodeInput::ForeignArp { instance, seen } => {
                 if self.members[instance].router.state() == StateName::Master

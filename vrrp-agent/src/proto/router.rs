@@ -13,6 +13,12 @@ use super::timers::{
 };
 use crate::config::model::Version;
 
+/// How long past Master_Down the safety-net deadline of a kernel-timed Backup lies: the
+/// kernel reports Master_Down itself ([`Input::MasterDownFired`]); this deadline only
+/// catches a lost report. It bounds how late a takeover can be if the report is lost,
+/// and sets how often a Backup of healthy masters wakes up at all.
+pub const KERNEL_TIMED_SLACK_NS: u64 = 1_000_000_000;
+
 /// How much longer than our own interval a learned Master_Adver_Interval may be.
 pub const LEARNED_INTERVAL_SLOWER: u16 = 3;
 /// How much shorter than our own interval a learned Master_Adver_Interval may be.
@@ -130,8 +136,20 @@ pub enum Input {
         priority: u8,
         interval_cs: u16,
     },
+    /// The current master's unchanged advert, absorbed by the receive path (it only
+    /// refreshed the path's receive state, docs/kernel-state.md), arrived at `ts_ns`
+    /// (kernel time): restart Master_Down from it, as that advert itself would have.
+    Heard { ts_ns: u64 },
     /// A deadline passed; `now` is the current time.
     Timer,
+    /// The receive path times Master_Down itself (a kernel timer, docs/kernel-state.md)
+    /// or stopped doing so. While it does, the Backup's own deadline is only a safety net,
+    /// [`KERNEL_TIMED_SLACK_NS`] later.
+    KernelTimed(bool),
+    /// The kernel's Master_Down timer fired. A hint, checked against the state machine's
+    /// own deadline: after a stale one (the master spoke since, and the driver fed that
+    /// in as [`Input::Heard`] first) nothing happens.
+    MasterDownFired,
     /// The instance cannot run (link down, no interface, no source address, a failed
     /// unweighted check): enter Fault from any state, Initialize included, so an instance
     /// that cannot start reports FAULT instead of waiting silently in INIT.
@@ -184,6 +202,8 @@ pub struct Router {
     last_advert_ts: u64,
     /// The master we last accepted an advert from (Backup) — for status.
     pub current_master: Option<(IpAddr, u8)>,
+    /// The receive path reports Master_Down itself ([`Input::KernelTimed`]).
+    kernel_timed: bool,
 }
 
 impl Router {
@@ -197,6 +217,7 @@ impl Router {
             reply_allowed_at: 0,
             last_advert_ts: 0,
             current_master: None,
+            kernel_timed: false,
         }
     }
 
@@ -227,6 +248,29 @@ impl Router {
         self.params.primary
     }
 
+    /// Whether the kernel's timer stands for this Backup's Master_Down: the path times
+    /// it, and we follow a master whose adverts arm it (not after priority 0, when
+    /// Skew_Time runs here too, and not before any master was heard).
+    fn kernel_watches(&self) -> bool {
+        self.kernel_timed && self.current_master.is_some_and(|(_, p)| self.follows(p))
+    }
+
+    /// Whether a Backup accepts adverts of this priority as its master's (§6.4.2): not 0,
+    /// and not one it preempts.
+    fn follows(&self, p: u8) -> bool {
+        p != 0 && (p >= self.priority || !self.params.preempt)
+    }
+
+    /// Arrival time of the newest advert that restarted Master_Down.
+    pub fn last_advert_ts(&self) -> u64 {
+        self.last_advert_ts
+    }
+
+    /// Preempt_Mode (RFC 5798 §6.1).
+    pub fn preempt(&self) -> bool {
+        self.params.preempt
+    }
+
     /// The Master_Down deadline while Backup (for status: the timer margin).
     pub fn master_down_at(&self) -> Option<u64> {
         match self.state {
@@ -238,6 +282,9 @@ impl Router {
     /// The earliest deadline the driver must wake up for.
     pub fn next_deadline(&self) -> Option<u64> {
         match &self.state {
+            State::Backup { master_down_at } if self.kernel_watches() => {
+                Some(master_down_at + KERNEL_TIMED_SLACK_NS)
+            }
             State::Backup { master_down_at } => Some(*master_down_at),
             State::Master {
                 next_advert_at,
@@ -246,6 +293,16 @@ impl Router {
             } => Some(next_garp_at.map_or(*next_advert_at, |g| g.min(*next_advert_at))),
             State::Initialize | State::Fault => None,
         }
+    }
+
+    /// Skew_Time now (RFC 5798 §6.1; RFC 3768 §6.1 for v2), in ns.
+    pub fn skew_time_ns(&self) -> u64 {
+        self.skew_ns()
+    }
+
+    /// Master_Down_Interval now, with the learned Master_Adver_Interval, in ns.
+    pub fn master_down_interval_ns(&self) -> u64 {
+        self.master_down_ns()
     }
 
     fn skew_ns(&self) -> u64 {
@@ -326,7 +383,10 @@ impl Router {
                 priority,
                 interval_cs,
             } => self.advert(now, ts_ns, src, priority, interval_cs, &mut out),
+            Input::Heard { ts_ns } => self.heard(ts_ns),
             Input::Timer => self.timer(now, &mut out),
+            Input::KernelTimed(on) => self.kernel_timed = on,
+            Input::MasterDownFired => self.master_down_fired(now, &mut out),
             Input::Fault(cause) => self.fault(cause, &mut out),
             Input::Recovered(cause) => {
                 if self.state == State::Fault {
@@ -418,17 +478,28 @@ impl Router {
         self.transition(State::Initialize, Cause::Shutdown, out);
     }
 
+    /// The kernel says Master_Down expired: act only if our own deadline agrees.
+    fn master_down_fired(&mut self, now: u64, out: &mut Vec<Action>) {
+        if let State::Backup { master_down_at } = self.state {
+            if now >= master_down_at {
+                self.master_down(now, out);
+            }
+        }
+    }
+
+    /// §6.4.2: Master_Down_Timer fired.
+    fn master_down(&mut self, now: u64, out: &mut Vec<Action>) {
+        let cause = if self.current_master.is_some_and(|(_, p)| p == 0) {
+            Cause::MasterResigned
+        } else {
+            Cause::MasterDown
+        };
+        self.become_master(now, cause, out);
+    }
+
     fn timer(&mut self, now: u64, out: &mut Vec<Action>) {
         match self.state {
-            State::Backup { master_down_at } if now >= master_down_at => {
-                // §6.4.2: Master_Down_Timer fired.
-                let cause = if self.current_master.is_some_and(|(_, p)| p == 0) {
-                    Cause::MasterResigned
-                } else {
-                    Cause::MasterDown
-                };
-                self.become_master(now, cause, out);
-            }
+            State::Backup { master_down_at } if now >= master_down_at => self.master_down(now, out),
             State::Master { .. } => {
                 let interval = self.advert_interval_ns();
                 let priority = self.priority;
@@ -456,6 +527,26 @@ impl Router {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// §6.4.2 for an advert the receive path absorbed: only a Backup following a master
+    /// it would accept adverts from (priority not 0; one we would not preempt) restarts
+    /// Master_Down, and only from an arrival newer than the newest it knows. Anything
+    /// else keeps the deadline, so an absorbed advert can never stop a takeover the state
+    /// machine would make (priority 0, preemption).
+    fn heard(&mut self, ts: u64) {
+        let State::Backup { .. } = self.state else {
+            return;
+        };
+        let Some((_, p)) = self.current_master else {
+            return;
+        };
+        if self.follows(p) && ts > self.last_advert_ts {
+            self.last_advert_ts = ts;
+            self.state = State::Backup {
+                master_down_at: ts + self.master_down_ns(),
+            };
         }
     }
 

@@ -569,3 +569,122 @@ fn a_strict_master_does_not_answer_a_lower_priority_advert() {
     assert!(out.is_empty(), "{out:?}");
     assert_eq!(r.state(), StateName::Master);
 }
+
+// Adverts the receive path absorbed (docs/kernel-state.md): `Input::Heard`.
+
+fn heard(ts_ns: u64) -> Input {
+    Input::Heard { ts_ns }
+}
+
+#[test]
+fn an_absorbed_advert_of_the_followed_master_restarts_master_down_from_its_arrival() {
+    let mut r = started(params(100, 1));
+    r.handle(advert(T0 + 5 * MS, "10.9.0.1", 150, 1), T0 + 5 * MS);
+    let md = master_down_interval_ns(100, 1);
+    assert_eq!(r.next_deadline(), Some(T0 + 5 * MS + md));
+    // The deadline passes; the path shows the master spoke 30 ms later.
+    let late = T0 + 5 * MS + md;
+    r.handle(heard(T0 + 35 * MS), late);
+    assert_eq!(r.next_deadline(), Some(T0 + 35 * MS + md));
+    assert!(r.handle(Input::Timer, late).is_empty(), "no takeover");
+    assert_eq!(r.state(), StateName::Backup);
+}
+
+#[test]
+fn a_stale_absorbed_time_never_moves_the_deadline_back_and_the_timer_takes_over() {
+    let mut r = started(params(100, 1));
+    r.handle(advert(T0 + 40 * MS, "10.9.0.1", 150, 1), T0 + 40 * MS);
+    let deadline = r.next_deadline().unwrap();
+    r.handle(heard(T0 + 10 * MS), deadline);
+    assert_eq!(r.next_deadline(), Some(deadline));
+    let out = r.handle(Input::Timer, deadline);
+    assert!(out.contains(&Action::Transition {
+        from: StateName::Backup,
+        to: StateName::Master,
+        cause: Cause::MasterDown
+    }));
+}
+
+#[test]
+fn an_absorbed_time_does_not_hold_off_a_takeover_after_priority_zero_or_a_preemptable_master() {
+    // Priority 0: Skew_Time runs whatever the path saw.
+    let mut r = started(params(100, 1));
+    r.handle(advert(T0 + MS, "10.9.0.1", 150, 1), T0 + MS);
+    r.handle(advert(T0 + 2 * MS, "10.9.0.1", 0, 1), T0 + 2 * MS);
+    assert_absorbed_time_ignored(&mut r);
+    // A lower-priority master we preempt (after preempt_delay accepted it): not followed.
+    let mut p = params(100, 1);
+    p.preempt_delay_ns = 1_000 * MS;
+    let mut r = started(p);
+    r.handle(advert(T0 + MS, "10.9.0.1", 50, 1), T0 + MS);
+    assert_absorbed_time_ignored(&mut r);
+}
+
+/// An absorbed arrival just before the deadline, fed at the deadline, leaves it as it is.
+fn assert_absorbed_time_ignored(r: &mut Router) {
+    let deadline = r.next_deadline().unwrap();
+    r.handle(heard(deadline - 1), deadline);
+    assert_eq!(r.next_deadline(), Some(deadline));
+}
+
+#[test]
+fn a_master_or_a_backup_that_heard_nobody_ignores_absorbed_times() {
+    let mut m = master(params(100, 1));
+    let before = m.next_deadline();
+    m.handle(heard(T0 + 500 * MS), T0 + 100 * MS);
+    assert_eq!((m.state(), m.next_deadline()), (StateName::Master, before));
+    let mut b = started(params(100, 1));
+    let deadline = b.next_deadline();
+    b.handle(heard(T0 + 30 * MS), T0 + 30 * MS);
+    assert_eq!(b.next_deadline(), deadline);
+}
+
+// Master_Down timed in the kernel: `Input::KernelTimed` and `Input::MasterDownFired`.
+
+#[test]
+fn a_kernel_timed_backup_following_a_master_keeps_only_a_late_safety_net_deadline() {
+    let mut r = started(params(100, 1));
+    r.handle(Input::KernelTimed(true), T0);
+    let md = master_down_interval_ns(100, 1);
+    // No master heard yet: the kernel arms nothing, so our own timer stands.
+    assert_eq!(r.next_deadline(), Some(T0 + md));
+    r.handle(advert(T0 + MS, "10.9.0.1", 150, 1), T0 + MS);
+    assert_eq!(
+        r.next_deadline(),
+        Some(T0 + MS + md + KERNEL_TIMED_SLACK_NS)
+    );
+    assert_eq!(r.master_down_at(), Some(T0 + MS + md));
+    // Priority 0: Skew_Time runs here too, undeferred.
+    r.handle(advert(T0 + 2 * MS, "10.9.0.1", 0, 1), T0 + 2 * MS);
+    assert_eq!(r.next_deadline(), r.master_down_at());
+}
+
+#[test]
+fn the_kernels_master_down_takes_over_only_once_our_own_deadline_has_passed() {
+    let mut r = started(params(100, 1));
+    r.handle(Input::KernelTimed(true), T0);
+    r.handle(advert(T0 + MS, "10.9.0.1", 150, 1), T0 + MS);
+    let deadline = r.master_down_at().unwrap();
+    // Stale: the master spoke after the kernel timer fired (fed in as Heard first).
+    r.handle(heard(T0 + 30 * MS), deadline);
+    assert!(r.handle(Input::MasterDownFired, deadline).is_empty());
+    assert_eq!(r.state(), StateName::Backup);
+    let later = r.master_down_at().unwrap();
+    let out = r.handle(Input::MasterDownFired, later);
+    assert!(out.contains(&Action::Transition {
+        from: StateName::Backup,
+        to: StateName::Master,
+        cause: Cause::MasterDown
+    }));
+    // And a Master ignores a late one.
+    assert!(r.handle(Input::MasterDownFired, later + MS).is_empty());
+}
+
+#[test]
+fn without_the_kernel_the_safety_net_is_the_rfc_deadline_again() {
+    let mut r = started(params(100, 1));
+    r.handle(Input::KernelTimed(true), T0);
+    r.handle(advert(T0 + MS, "10.9.0.1", 150, 1), T0 + MS);
+    r.handle(Input::KernelTimed(false), T0 + MS);
+    assert_eq!(r.next_deadline(), r.master_down_at());
+}
