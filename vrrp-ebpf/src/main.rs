@@ -20,8 +20,8 @@ mod program {
     };
     use vrrp_ebpf::abi::*;
     use vrrp_ebpf::classify::{classify, Frame, Policy, Verdict};
-    use vrrp_ebpf::state::{decide, slot_of, timer_after, Heard};
     use vrrp_ebpf::guard::{guard, GuardVerdict};
+    use vrrp_ebpf::state::{decide, slot_of, timer_after, Heard};
 
     // The kernel guard's maps and look-up (docs/kernel-guard.md).
     mod guard_maps {
