@@ -59,6 +59,8 @@ pub struct Runtime {
     pub stats: Stats,
     /// `auth_hmac` sequence and anti-replay state (unused without `auth_hmac`).
     pub hmac: HmacState,
+    /// The adverts' bytes, built once per priority, source and address list.
+    pub adverts: super::adverts::AdvertCache,
 }
 
 impl Runtime {
@@ -80,6 +82,7 @@ impl Runtime {
             drain: None,
             stats: Stats::default(),
             hmac: HmacState::new(c.unicast_peers.len()),
+            adverts: Default::default(),
         }
     }
 
