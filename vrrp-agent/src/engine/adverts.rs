@@ -89,6 +89,11 @@ impl AdvertCache {
                 messages,
             });
         }
+        self.current()
+    }
+
+    /// The messages built last (none before the first [`messages`](Self::messages)).
+    pub fn current(&self) -> &[(IpAddr, Vec<u8>)] {
         self.built.as_ref().map_or(&[], |b| &b.messages)
     }
 }
@@ -99,14 +104,20 @@ mod tests {
     use crate::config::model::ChecksumForm;
     use std::net::Ipv4Addr;
 
+    /// One VRRPv3 instance with two addresses, parsed once from a keepalived.conf.
     fn instance() -> Instance {
-        let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n advert_int 0.01\n virtual_ipaddress {\n 10.9.0.100/24\n 10.9.0.101/24\n }\n}\n";
-        let dir = std::env::temp_dir().join(format!("vrrpx-adverts-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("k.conf");
-        std::fs::write(&path, text).unwrap();
-        let loaded = crate::config::load(&path).map_err(|_| ()).unwrap();
-        loaded.config.instances[0].clone()
+        static PARSED: std::sync::OnceLock<Instance> = std::sync::OnceLock::new();
+        PARSED
+            .get_or_init(|| {
+                let text = "vrrp_instance VI_1 {\n interface eth0\n version 3\n virtual_router_id 51\n priority 100\n advert_int 0.01\n virtual_ipaddress {\n 10.9.0.100/24\n 10.9.0.101/24\n }\n}\n";
+                let dir = std::env::temp_dir().join(format!("vrrpx-adverts-{}", std::process::id()));
+                std::fs::create_dir_all(&dir).unwrap();
+                let path = dir.join("k.conf");
+                std::fs::write(&path, text).unwrap();
+                let loaded = crate::config::load(&path).map_err(|e| format!("{e:?}")).unwrap();
+                loaded.config.instances[0].clone()
+            })
+            .clone()
     }
 
     const SRC: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 9, 0, 1));

@@ -11,6 +11,7 @@ use crate::notify::commands_for;
 use std::net::IpAddr;
 
 use super::adverts::advert_for;
+use super::runtime::Runtime;
 use super::timings::{Step, TakeoverClock};
 use crate::io::advert_socket::Outgoing;
 use crate::proto::auth_hmac::Binding;
@@ -31,6 +32,13 @@ impl Engine {
     /// 3. the receive policy rewrite (once), transitions' logs and notifications, the
     ///    status snapshot (once).
     pub(super) async fn feed_all(&mut self, inputs: Vec<NodeInput>, now: u64) {
+        // A timer input acts on the earliest deadline: how late the decision came after
+        // it is the first part of a takeover's time.
+        let deadline = inputs
+            .iter()
+            .any(|i| matches!(i, NodeInput::Timer))
+            .then(|| self.node.next_deadline())
+            .flatten();
         let mut outputs = Vec::new();
         for input in inputs {
             if let Some(rec) = &mut self.recorder {
@@ -38,7 +46,7 @@ impl Engine {
             }
             outputs.extend(self.node.handle(input, now));
         }
-        let mut clock = TakeoverClock::new(now);
+        let mut clock = TakeoverClock::new(now, deadline);
         let adverts: Vec<(usize, u8)> = outputs
             .iter()
             .filter_map(|o| match o {
@@ -107,75 +115,65 @@ impl Engine {
     /// (signed afresh with `auth_hmac`), one `sendmmsg` per socket. Nothing here moves a
     /// deadline: each instance's cadence is the state machine's.
     fn send_adverts(&mut self, adverts: &[(usize, u8)]) {
-        // (socket, instance, destination, message), in the order decided.
-        let mut queued: Vec<((u32, IpAddr), usize, IpAddr, Vec<u8>)> = Vec::new();
+        // First every instance's messages, prebuilt in its cache or signed now...
+        let mut queued: Vec<Queued> = Vec::with_capacity(adverts.len());
         for &(i, priority) in adverts {
             let rt = &mut self.rts[i];
             let Some(src) = rt.primary else {
                 continue; // no source address: nothing can be sent
             };
-            let messages = match &rt.cfg.auth_hmac {
-                Some(cfg) => {
-                    let advert = advert_for(&rt.cfg, priority);
-                    // One signature for every copy (the HMAC leaves the destination out).
-                    let body = advert.body();
-                    let b = Binding {
-                        version: body[0] >> 4,
-                        vrid: rt.cfg.vrid,
-                        src,
-                    };
-                    let trailer = rt.hmac.signer.sign(cfg, &b, &body, realtime_ns());
-                    rt.destinations
+            let own = match rt.cfg.auth_hmac.is_some() {
+                true => Some(signed_adverts(rt, priority, src)),
+                false => {
+                    let msgs = rt
+                        .adverts
+                        .messages(&rt.cfg, priority, src, &rt.destinations);
+                    // The cache holds one priority: a second advert of the same
+                    // instance in this wake-up keeps its own copy.
+                    queued
                         .iter()
-                        .map(|&d| {
-                            let m = advert.seal(
-                                body.clone(),
-                                src,
-                                d,
-                                rt.cfg.checksum,
-                                trailer.as_ref(),
-                            );
-                            (d, m)
-                        })
-                        .collect()
+                        .any(|q| q.instance == i)
+                        .then(|| msgs.to_vec())
                 }
-                None => rt
-                    .adverts
-                    .messages(&rt.cfg, priority, src, &rt.destinations)
-                    .to_vec(),
             };
-            for (d, m) in messages {
-                queued.push(((rt.tx_ifindex, src), i, d, m));
-            }
+            queued.push(Queued {
+                socket: (rt.tx_ifindex, src),
+                instance: i,
+                own,
+            });
         }
-        let mut sockets: Vec<(u32, IpAddr)> = queued.iter().map(|q| q.0).collect();
-        sockets.dedup();
+        // ...then one batch per socket, in the order decided.
+        let mut sockets: Vec<(u32, IpAddr)> = queued.iter().map(|q| q.socket).collect();
         sockets.sort();
         sockets.dedup();
         for key in sockets {
-            let mine: Vec<&((u32, IpAddr), usize, IpAddr, Vec<u8>)> =
-                queued.iter().filter(|q| q.0 == key).collect();
-            let batch: Vec<Outgoing<'_>> = mine
-                .iter()
-                .map(|(_, i, dst, msg)| Outgoing {
-                    msg,
-                    dst: *dst,
-                    // keepalived's unicast_ttl applies to unicast peers only; the
-                    // group always gets 255 (RFC 5798 §5.1.1.3).
-                    ttl: self.rts[*i].cfg.unicast_ttl.filter(|_| !dst.is_multicast()),
-                })
-                .collect();
+            let mut owners = Vec::new();
+            let mut batch = Vec::new();
+            for q in queued.iter().filter(|q| q.socket == key) {
+                let rt = &self.rts[q.instance];
+                for (dst, msg) in q.own.as_deref().unwrap_or(rt.adverts.current()) {
+                    owners.push(q.instance);
+                    batch.push(Outgoing {
+                        msg,
+                        dst: *dst,
+                        // keepalived's unicast_ttl applies to unicast peers only; the
+                        // group always gets 255 (RFC 5798 §5.1.1.3).
+                        ttl: rt.cfg.unicast_ttl.filter(|_| !dst.is_multicast()),
+                    });
+                }
+            }
             let failed = match self.edges.advert_socket(key.0, key.1) {
                 Some(socket) => socket.send_batch(&batch),
                 None => (0..batch.len())
                     .map(|k| (k, anyhow::anyhow!("no advert socket from {}", key.1)))
                     .collect(),
             };
-            for (k, (_, i, _, _)) in mine.iter().enumerate() {
+            drop(batch);
+            for (k, &i) in owners.iter().enumerate() {
                 match failed.iter().find(|(f, _)| *f == k) {
-                    None => self.rts[*i].stats.adverts_sent += 1,
+                    None => self.rts[i].stats.adverts_sent += 1,
                     Some((_, e)) => {
-                        let rt = &self.rts[*i];
+                        let rt = &self.rts[i];
                         tracing::warn!(
                             instance = rt.label(),
                             error = format!("{e:#}"),
@@ -380,4 +378,35 @@ impl Engine {
             }
         }
     }
+}
+
+/// One instance's adverts of a wake-up: its prebuilt cache, or messages of its own.
+struct Queued {
+    socket: (u32, IpAddr),
+    instance: usize,
+    /// `auth_hmac` messages signed now, or a copy when the cache holds another priority.
+    own: Option<Vec<(IpAddr, Vec<u8>)>>,
+}
+
+/// `auth_hmac` adverts carry a timestamp and a sequence number: signed every time, one
+/// signature for every copy (the HMAC leaves the destination out).
+fn signed_adverts(rt: &mut Runtime, priority: u8, src: IpAddr) -> Vec<(IpAddr, Vec<u8>)> {
+    let Some(cfg) = &rt.cfg.auth_hmac else {
+        return Vec::new();
+    };
+    let advert = advert_for(&rt.cfg, priority);
+    let body = advert.body();
+    let b = Binding {
+        version: body[0] >> 4,
+        vrid: rt.cfg.vrid,
+        src,
+    };
+    let trailer = rt.hmac.signer.sign(cfg, &b, &body, realtime_ns());
+    rt.destinations
+        .iter()
+        .map(|&d| {
+            let m = advert.seal(body.clone(), src, d, rt.cfg.checksum, trailer.as_ref());
+            (d, m)
+        })
+        .collect()
 }

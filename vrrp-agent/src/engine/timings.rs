@@ -2,7 +2,12 @@
 //! handled, a priority-0 advert heard, SIGTERM) each step was done. One debug line per
 //! change into or out of Master, so a slow step shows in the field:
 //!
-//! `takeover timings vrid=7 advert_us=41 vip_us=390 garp_us=433 policy_us=470`
+//! `takeover timings vrid=7 late_us=60 advert_us=41 vip_us=390 garp_us=433 policy_us=-1`
+//!
+//! `late_us` is how long after the deadline (Master_Down_Timer, RFC 5798 §6.4.2) the
+//! decision came (the wake-up and the drain of the receive paths); the other figures
+//! count from the decision; -1 is a step not taken (no policy rewrite without
+//! `no_accept`).
 
 use crate::io::rawsock::monotonic_ns;
 use crate::proto::router::StateName;
@@ -23,13 +28,16 @@ pub enum Step {
 /// When each step finished, per instance, for one batch of decisions taken at `start`.
 pub struct TakeoverClock {
     start: u64,
+    /// The deadline the decision acted on, when a timer decided.
+    deadline: Option<u64>,
     marks: Vec<(usize, Step, u64)>,
 }
 
 impl TakeoverClock {
-    pub fn new(start: u64) -> TakeoverClock {
+    pub fn new(start: u64, deadline: Option<u64>) -> TakeoverClock {
         TakeoverClock {
             start,
+            deadline,
             marks: Vec::new(),
         }
     }
@@ -64,6 +72,9 @@ impl TakeoverClock {
         tracing::debug!(
             instance = label,
             vrid,
+            late_us = self
+                .deadline
+                .map_or(-1, |d| (self.start.saturating_sub(d) / 1000) as i64),
             advert_us = us(Step::Advert),
             vip_us = us(Step::Addresses),
             garp_us = us(Step::Announce),
@@ -80,7 +91,7 @@ mod tests {
     #[test]
     fn a_step_counts_the_first_time_it_is_done_and_from_the_decision() {
         let start = monotonic_ns();
-        let mut c = TakeoverClock::new(start);
+        let mut c = TakeoverClock::new(start, None);
         assert_eq!(c.at(0, Step::Advert), None);
         c.mark([0, 1], Step::Advert);
         let first = c.at(0, Step::Advert).unwrap();
