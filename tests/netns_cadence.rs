@@ -148,6 +148,16 @@ fn twenty_10ms_instances_on_one_interface_each_keep_their_cadence_and_resign_on_
         }
     }
     assert_eq!(counts.len(), usize::from(INSTANCES), "{counts:?}");
+    let (lo, hi) = (
+        counts.values().min().unwrap(),
+        counts.values().max().unwrap(),
+    );
+    let gap = worst_gap.values().cloned().fold(0.0, f64::max);
+    eprintln!(
+        "{:.2} s steady: {lo}..{hi} adverts per VRID ({expected:.0} expected), worst gap {:.1} ms",
+        to - from,
+        gap * 1e3
+    );
     for (vrid, &n) in &counts {
         // Within 10% of one advert per interval: a deadline moved by batching would
         // drift the count, a VRID starved by the others would lose a share.
