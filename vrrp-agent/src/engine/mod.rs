@@ -505,8 +505,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     crate::sdnotify::notify("STOPPING=1");
     e.shutdown().await;
     let notifier = std::mem::take(&mut e.notifier);
-    // No waiting here (the backups hear the priority-0 advert already sent): the XDP
-    // detach and the packet sockets' closes overlap (close.rs).
+    // No sleep: the closes that wait do it in parallel, the XDP detach last (close.rs).
     e.close();
     notifier.drain(Duration::from_secs(2)).await;
     tracing::info!("stopped: addresses released, XDP detached");
