@@ -92,11 +92,13 @@ impl Engine {
         if transitions.is_empty() {
             return;
         }
-        // Entering or leaving Master changes what the filter refuses (no_accept).
+        // Entering or leaving Master changes what the filter refuses (no_accept). Not for
+        // stopped instances: at shutdown the rewrite would detach XDP here, before the
+        // other closes and behind no one (close.rs); a reload re-syncs the paths itself.
         let policy: Vec<usize> = transitions
             .iter()
             .map(|(i, _)| *i)
-            .filter(|&i| !self.rts[i].cfg.accept)
+            .filter(|&i| !self.rts[i].cfg.accept && !self.rts[i].stopped)
             .collect();
         if !policy.is_empty() {
             self.sync_paths();
