@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use vrrp_agent::io::advert_socket::{AdvertSocket, VRRP_GROUP_V4, VRRP_GROUP_V6};
+use vrrp_agent::io::advert_socket::{AdvertSocket, Outgoing, VRRP_GROUP_V4, VRRP_GROUP_V6};
 use vrrp_agent::io::arp::GarpSender;
 use vrrp_agent::io::iface::index_of;
 use vrrp_agent::io::netlink::{IfAddr, Netlink, Sources};
@@ -548,6 +548,78 @@ fn ipv4_adverts_leave_with_ttl_255_from_the_primary_address_to_the_group_and_to_
     assert_eq!(seen.received.len(), 2, "B's advert socket read both");
     assert_eq!(seen.received[0], (src, VRRP_GROUP_V4.into(), 255, to_group));
     assert_eq!(seen.received[1], (src, peer, 255, to_peer));
+}
+
+#[test]
+fn a_batch_leaves_in_order_with_each_messages_ttl_and_a_refused_message_is_reported_by_index() {
+    let mut lab = lab_a("vxt-io-batch-", &["10.77.8.1/24"]);
+    lab.host("b", "eth0", &["10.77.8.2/24"]).unwrap();
+    let src: IpAddr = "10.77.8.1".parse().unwrap();
+    let peer: IpAddr = "10.77.8.2".parse().unwrap();
+    let vip: IpAddr = "10.77.8.100".parse().unwrap();
+    let to_group = v3_message(src, VRRP_GROUP_V4.into(), vip);
+    let to_peer = v3_message(src, peer, vip);
+
+    let (ready, watcher) = watch_adverts(&lab, peer, 3);
+    ready.recv_timeout(STEP).expect("B's observer is ready");
+    let (g, p) = (to_group.clone(), to_peer.clone());
+    let failed = in_netns(&lab.ns("a"), move || {
+        let sock = AdvertSocket::open(index_of("eth0")?, src, false)?;
+        let batch = [
+            Outgoing {
+                msg: &g,
+                dst: VRRP_GROUP_V4.into(),
+                ttl: None,
+            },
+            Outgoing {
+                msg: &p,
+                dst: peer,
+                ttl: Some(64),
+            },
+            // An IPv6 destination on an IPv4 socket: refused, the rest still go.
+            Outgoing {
+                msg: &p,
+                dst: VRRP_GROUP_V6.into(),
+                ttl: None,
+            },
+            Outgoing {
+                msg: &p,
+                dst: peer,
+                ttl: None,
+            },
+        ];
+        Ok(sock
+            .send_batch(&batch)
+            .into_iter()
+            .map(|(k, e)| (k, format!("{e:#}")))
+            .collect::<Vec<_>>())
+    })
+    .unwrap();
+    let seen = watcher.join().unwrap().unwrap();
+
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        failed[0].0, 2,
+        "the refused message by its index: {failed:?}"
+    );
+    assert!(failed[0].1.contains("ff02::12"), "{}", failed[0].1);
+    assert_eq!(seen.frames.len(), 3, "B saw the three others on the wire");
+    for (f, dst, ttl, msg) in [
+        (&seen.frames[0], VRRP_GROUP_V4, 255, &to_group),
+        (&seen.frames[1], Ipv4Addr::new(10, 77, 8, 2), 64, &to_peer),
+        (&seen.frames[2], Ipv4Addr::new(10, 77, 8, 2), 255, &to_peer),
+    ] {
+        let ip = &f[14..];
+        assert_eq!(ip[8], ttl, "TTL as given for this message");
+        assert_eq!(
+            &ip[12..16],
+            &[10, 77, 8, 1],
+            "from A's address (IP_PKTINFO)"
+        );
+        assert_eq!(&ip[16..20], &dst.octets());
+        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        assert_eq!(&ip[20..total], msg.as_slice(), "payload as handed in");
+    }
 }
 
 #[test]

@@ -110,19 +110,14 @@ impl Edges {
         Ok(())
     }
 
-    /// One advert from `src` on `ifindex` to `dst`, with TTL 255 or `ttl` when given.
-    pub fn send_advert(
-        &self,
-        ifindex: u32,
-        src: IpAddr,
-        msg: &[u8],
-        dst: IpAddr,
-        ttl: Option<u8>,
-    ) -> Result<()> {
-        self.sockets
-            .get(&(ifindex, src))
-            .ok_or_else(|| anyhow!("no advert socket from {src}"))?
-            .send_with_ttl(msg, dst, ttl)
+    /// The announcement senders, to close apart (see `close.rs`).
+    pub fn take_announcers(&mut self) -> Vec<GarpSender> {
+        self.announcers.drain().map(|(_, a)| a).collect()
+    }
+
+    /// The advert socket sending from `src` on `ifindex`, for batches.
+    pub fn advert_socket(&self, ifindex: u32, src: IpAddr) -> Option<&AdvertSocket> {
+        self.sockets.get(&(ifindex, src))
     }
 
     fn target_ifindex(ifindex: u32, v: &VirtualAddress) -> Result<u32> {

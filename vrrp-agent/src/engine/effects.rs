@@ -8,7 +8,12 @@ use serde_json::json;
 use super::Engine;
 use crate::io::rawsock::realtime_ns;
 use crate::notify::commands_for;
-use crate::proto::advert::AdvertOut;
+use std::net::IpAddr;
+
+use super::adverts::advert_for;
+use super::runtime::Runtime;
+use super::timings::{Step, TakeoverClock};
+use crate::io::advert_socket::Outgoing;
 use crate::proto::auth_hmac::Binding;
 use crate::proto::node::{NodeInput, NodeOutput};
 use crate::proto::router::{Action, StateName};
@@ -16,13 +21,104 @@ use crate::proto::router::{Action, StateName};
 impl Engine {
     /// Feed the node core one input and carry out what it decides.
     pub(super) async fn feed(&mut self, input: NodeInput, now: u64) {
-        let mut queue = std::collections::VecDeque::from([input]);
+        self.feed_all(vec![input], now).await;
+    }
+
+    /// Feed the node core several inputs at once (shutdown stops every instance) and
+    /// carry out what they decide, the slow steps last (RFC 5798 §6.4.2 / §6.4.3: the
+    /// advert first, then the addresses and announcements):
+    /// 1. every advert due, one `sendmmsg` per socket;
+    /// 2. addresses and announcements, in the order decided;
+    /// 3. the receive policy rewrite (once), transitions' logs and notifications, the
+    ///    status snapshot (once).
+    pub(super) async fn feed_all(&mut self, inputs: Vec<NodeInput>, now: u64) {
+        // A timer input acts on the earliest deadline: how late the decision came after
+        // it is the first part of a takeover's time.
+        let deadline = inputs
+            .iter()
+            .any(|i| matches!(i, NodeInput::Timer))
+            .then(|| self.node.next_deadline())
+            .flatten();
+        let outputs = self.decide(inputs, now);
+        let mut clock = TakeoverClock::new(now, deadline);
+        let adverts: Vec<(usize, u8)> = outputs
+            .iter()
+            .filter_map(|o| match o {
+                NodeOutput::Act {
+                    instance,
+                    action: Action::SendAdvert { priority },
+                } => Some((*instance, *priority)),
+                _ => None,
+            })
+            .collect();
+        if !adverts.is_empty() {
+            self.send_adverts(&adverts);
+            clock.mark(adverts.iter().map(|(i, _)| *i), Step::Advert);
+        }
+        let mut transitions = Vec::new();
+        for o in outputs {
+            match o {
+                NodeOutput::Act {
+                    action: Action::SendAdvert { .. },
+                    ..
+                } => {}
+                NodeOutput::Act {
+                    instance,
+                    action: action @ Action::Transition { .. },
+                } => transitions.push((instance, action)),
+                NodeOutput::Act { instance, action } => {
+                    let step = match action {
+                        Action::AddAddresses | Action::RemoveAddresses => Some(Step::Addresses),
+                        Action::Announce { .. } => Some(Step::Announce),
+                        _ => None,
+                    };
+                    self.act(instance, action, now).await;
+                    if let Some(step) = step {
+                        clock.mark([instance], step);
+                    }
+                }
+                NodeOutput::SplitBrain { instance, seen } => {
+                    self.report_split_brain(instance, &seen)
+                }
+                NodeOutput::GroupMoved { instance, to } => self.notify_group(instance, to),
+            }
+        }
+        if transitions.is_empty() {
+            return;
+        }
+        // Entering or leaving Master changes what the filter refuses (no_accept). Not for
+        // stopped instances: at shutdown the rewrite would detach XDP here, before the
+        // other closes and behind no one (close.rs); a reload re-syncs the paths itself.
+        let policy: Vec<usize> = transitions
+            .iter()
+            .map(|(i, _)| *i)
+            .filter(|&i| !self.rts[i].cfg.accept && !self.rts[i].stopped)
+            .collect();
+        if !policy.is_empty() {
+            self.sync_paths();
+            clock.mark(policy, Step::Policy);
+        }
+        for (i, action) in transitions {
+            if let Action::Transition { from, to, .. } = action {
+                clock.report(&self.rts[i].label(), self.rts[i].cfg.vrid, i, from, to);
+            }
+            self.act(i, action, now).await;
+        }
+        self.publish_status();
+    }
+
+    /// Run the inputs through the node core and collect what it decides. After each
+    /// input our side goes into the receive paths, and whether a path now times
+    /// Master_Down goes back in as a further input (docs/kernel-state.md).
+    fn decide(&mut self, inputs: Vec<NodeInput>, now: u64) -> Vec<NodeOutput> {
+        let mut queue = std::collections::VecDeque::from(inputs);
         let mut swept = false;
+        let mut outputs = Vec::new();
         while let Some(input) = queue.pop_front() {
             // A new priority, or the kernel no longer timing Master_Down, can put a
             // Backup's own deadline back in force: bring it up to what the paths absorbed
             // first, or a master that kept speaking would look silent since its last
-            // reported advert (docs/kernel-state.md).
+            // reported advert.
             let ends_following = matches!(
                 input,
                 NodeInput::Priority { .. } | NodeInput::KernelTimed { .. }
@@ -41,19 +137,83 @@ impl Engine {
             if let Some(rec) = &mut self.recorder {
                 rec.record(&input, now);
             }
-            let outputs = self.node.handle(input, now);
-            for o in outputs {
-                match o {
-                    NodeOutput::Act { instance, action } => self.act(instance, action, now).await,
-                    NodeOutput::SplitBrain { instance, seen } => {
-                        self.report_split_brain(instance, &seen)
-                    }
-                    NodeOutput::GroupMoved { instance, to } => self.notify_group(instance, to),
+            outputs.extend(self.node.handle(input, now));
+            queue.extend(self.sync_receive_state());
+        }
+        outputs
+    }
+
+    /// Send the adverts `(instance, priority)` decided in one wake-up: prebuilt bytes
+    /// (signed afresh with `auth_hmac`), one `sendmmsg` per socket. Nothing here moves a
+    /// deadline: each instance's cadence is the state machine's.
+    fn send_adverts(&mut self, adverts: &[(usize, u8)]) {
+        // First every instance's messages, prebuilt in its cache or signed now...
+        let mut queued: Vec<Queued> = Vec::with_capacity(adverts.len());
+        for &(i, priority) in adverts {
+            let rt = &mut self.rts[i];
+            let Some(src) = rt.primary else {
+                continue; // no source address: nothing can be sent
+            };
+            let own = match rt.cfg.auth_hmac.is_some() {
+                true => Some(signed_adverts(rt, priority, src)),
+                false => {
+                    let msgs = rt
+                        .adverts
+                        .messages(&rt.cfg, priority, src, &rt.destinations);
+                    // The cache holds one priority: a second advert of the same
+                    // instance in this wake-up keeps its own copy.
+                    queued
+                        .iter()
+                        .any(|q| q.instance == i)
+                        .then(|| msgs.to_vec())
+                }
+            };
+            queued.push(Queued {
+                socket: (rt.tx_ifindex, src),
+                instance: i,
+                own,
+            });
+        }
+        // ...then one batch per socket, in the order decided.
+        let mut sockets: Vec<(u32, IpAddr)> = queued.iter().map(|q| q.socket).collect();
+        sockets.sort();
+        sockets.dedup();
+        for key in sockets {
+            let mut owners = Vec::new();
+            let mut batch = Vec::new();
+            for q in queued.iter().filter(|q| q.socket == key) {
+                let rt = &self.rts[q.instance];
+                for (dst, msg) in q.own.as_deref().unwrap_or(rt.adverts.current()) {
+                    owners.push(q.instance);
+                    batch.push(Outgoing {
+                        msg,
+                        dst: *dst,
+                        // keepalived's unicast_ttl applies to unicast peers only; the
+                        // group always gets 255 (RFC 5798 §5.1.1.3).
+                        ttl: rt.cfg.unicast_ttl.filter(|_| !dst.is_multicast()),
+                    });
                 }
             }
-            // What changed goes into the receive paths; whether a path now times
-            // Master_Down goes back into the node core.
-            queue.extend(self.sync_receive_state());
+            let failed = match self.edges.advert_socket(key.0, key.1) {
+                Some(socket) => socket.send_batch(&batch),
+                None => (0..batch.len())
+                    .map(|k| (k, anyhow::anyhow!("no advert socket from {}", key.1)))
+                    .collect(),
+            };
+            drop(batch);
+            for (k, &i) in owners.iter().enumerate() {
+                match failed.iter().find(|(f, _)| *f == k) {
+                    None => self.rts[i].stats.adverts_sent += 1,
+                    Some((_, e)) => {
+                        let rt = &self.rts[i];
+                        tracing::warn!(
+                            instance = rt.label(),
+                            error = format!("{e:#}"),
+                            "advert not sent"
+                        )
+                    }
+                }
+            }
         }
     }
 
@@ -145,42 +305,8 @@ impl Engine {
         {
             let rt = &mut self.rts[i];
             match a {
-                Action::SendAdvert { priority } => {
-                    let Some(src) = rt.primary else {
-                        return; // no source address: nothing can be sent
-                    };
-                    let advert = AdvertOut {
-                        version: rt.cfg.version,
-                        vrid: rt.cfg.vrid,
-                        priority,
-                        interval_cs: rt.cfg.advert_int_cs,
-                        addrs: rt.cfg.virtual_addresses.iter().map(|v| v.addr).collect(),
-                        auth_pass: rt.cfg.auth_pass,
-                    };
-                    // One signature for every copy (the HMAC leaves the destination out).
-                    let body = advert.body();
-                    let trailer = rt.cfg.auth_hmac.as_ref().and_then(|cfg| {
-                        let b = Binding {
-                            version: body[0] >> 4,
-                            vrid: rt.cfg.vrid,
-                            src,
-                        };
-                        rt.hmac.signer.sign(cfg, &b, &body, realtime_ns())
-                    });
-                    for &dst in &rt.destinations {
-                        let msg =
-                            advert.seal(body.clone(), src, dst, rt.cfg.checksum, trailer.as_ref());
-                        // keepalived's unicast_ttl applies to unicast peers only; the
-                        // group always gets 255 (RFC 5798 §5.1.1.3).
-                        let ttl = rt.cfg.unicast_ttl.filter(|_| !dst.is_multicast());
-                        match self.edges.send_advert(rt.tx_ifindex, src, &msg, dst, ttl) {
-                            Ok(()) => rt.stats.adverts_sent += 1,
-                            Err(e) => {
-                                tracing::warn!(instance = rt.label(), error = %e, "advert not sent")
-                            }
-                        }
-                    }
-                }
+                // Sent by `feed_all`, batched with the other adverts due.
+                Action::SendAdvert { .. } => {}
                 Action::AddAddresses => {
                     for v in &rt.cfg.virtual_addresses {
                         match self.edges.add_address(rt.tx_ifindex, v).await {
@@ -273,11 +399,6 @@ impl Engine {
                     let prio = router.priority();
                     let mail = rt.cfg.smtp_alert;
                     self.notify_extras("INSTANCE", &owner, to, prio, mail);
-                    if !self.rts[i].cfg.accept {
-                        // Entering or leaving Master changes what the filter refuses.
-                        self.sync_paths();
-                    }
-                    self.publish_status();
                 }
                 Action::ReplySuppressed => {
                     rt.stats.replies_suppressed += 1;
@@ -289,4 +410,35 @@ impl Engine {
             }
         }
     }
+}
+
+/// One instance's adverts of a wake-up: its prebuilt cache, or messages of its own.
+struct Queued {
+    socket: (u32, IpAddr),
+    instance: usize,
+    /// `auth_hmac` messages signed now, or a copy when the cache holds another priority.
+    own: Option<Vec<(IpAddr, Vec<u8>)>>,
+}
+
+/// `auth_hmac` adverts carry a timestamp and a sequence number: signed every time, one
+/// signature for every copy (the HMAC leaves the destination out).
+fn signed_adverts(rt: &mut Runtime, priority: u8, src: IpAddr) -> Vec<(IpAddr, Vec<u8>)> {
+    let Some(cfg) = &rt.cfg.auth_hmac else {
+        return Vec::new();
+    };
+    let advert = advert_for(&rt.cfg, priority);
+    let body = advert.body();
+    let b = Binding {
+        version: body[0] >> 4,
+        vrid: rt.cfg.vrid,
+        src,
+    };
+    let trailer = rt.hmac.signer.sign(cfg, &b, &body, realtime_ns());
+    rt.destinations
+        .iter()
+        .map(|&d| {
+            let m = advert.seal(body.clone(), src, d, rt.cfg.checksum, trailer.as_ref());
+            (d, m)
+        })
+        .collect()
 }

@@ -7,6 +7,8 @@
 //! so a process that was stalled while the master kept advertising re-decides on the
 //! adverts' real arrival times instead of taking over (DESIGN.md bet 1).
 
+mod adverts;
+mod close;
 mod deliver;
 mod drain;
 mod edges;
@@ -17,6 +19,7 @@ mod receive_state;
 mod record;
 mod reload;
 mod runtime;
+mod timings;
 mod tracking;
 
 use std::collections::HashMap;
@@ -232,10 +235,14 @@ impl Engine {
     /// their addresses) and remove the vmacs.
     async fn shutdown(&mut self) {
         let now = monotonic_ns();
-        for i in 0..self.rts.len() {
-            self.rts[i].stopped = true;
-            self.feed(NodeInput::Stop { instance: i }, now).await;
+        for rt in &mut self.rts {
+            rt.stopped = true;
         }
+        // All at once: every priority-0 advert leaves before any address is removed.
+        let stops = (0..self.rts.len())
+            .map(|instance| NodeInput::Stop { instance })
+            .collect();
+        self.feed_all(stops, now).await;
         self.edges.remove_vmacs().await;
         self.publish_status();
     }
@@ -510,12 +517,9 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
     // Shutdown (§6.4.3): masters resign with priority 0 and release their addresses.
     crate::sdnotify::notify("STOPPING=1");
     e.shutdown().await;
-    // Let the backups take over before the XDP program is detached: on a host running
-    // several routers (labs, benchmarks) the detach holds the kernel's RTNL lock that
-    // their address adds wait on. Well inside the 100 ms exit budget.
-    tokio::time::sleep(Duration::from_millis(10)).await;
     let notifier = std::mem::take(&mut e.notifier);
-    drop(e);
+    // No sleep: the closes that wait do it in parallel, the XDP detach last (close.rs).
+    e.close();
     notifier.drain(Duration::from_secs(2)).await;
     tracing::info!("stopped: addresses released, XDP detached");
     Ok(())

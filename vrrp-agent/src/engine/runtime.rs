@@ -64,6 +64,8 @@ pub struct Runtime {
     pub state_written: Option<vrrp_ebpf::state::Ours>,
     /// Whether the node core was last told the receive path times Master_Down.
     pub kernel_timed: bool,
+    /// The adverts' bytes, built once per priority, source and address list.
+    pub adverts: super::adverts::AdvertCache,
 }
 
 impl Runtime {
@@ -87,6 +89,7 @@ impl Runtime {
             hmac: HmacState::new(c.unicast_peers.len()),
             state_written: None,
             kernel_timed: false,
+            adverts: Default::default(),
         }
     }
 

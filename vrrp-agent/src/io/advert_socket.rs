@@ -54,6 +54,42 @@ pub struct Received {
     pub arrival_ns: u64,
 }
 
+/// One message of a [`AdvertSocket::send_batch`].
+#[derive(Clone, Copy, Debug)]
+pub struct Outgoing<'a> {
+    /// The complete VRRP message, checksum included.
+    pub msg: &'a [u8],
+    pub dst: IpAddr,
+    /// IP TTL / hop limit instead of 255 (`unicast_ttl`).
+    pub ttl: Option<u8>,
+}
+
+/// A message with its destination address and control data, ready for a `msghdr`.
+struct Addressed<'a> {
+    iov: libc::iovec,
+    name: libc::sockaddr_storage,
+    name_len: usize,
+    control: [u64; 8],
+    control_len: usize,
+    /// `iov` points into the caller's message.
+    _msg: std::marker::PhantomData<&'a [u8]>,
+}
+
+impl Addressed<'_> {
+    /// A `msghdr` pointing into `self`: valid while `self` stays where it is.
+    fn header(&mut self) -> libc::msghdr {
+        // SAFETY: msghdr is plain data; zero is a valid initial value.
+        let mut msg: libc::msghdr = unsafe { zeroed() };
+        msg.msg_name = &mut self.name as *mut _ as *mut libc::c_void;
+        msg.msg_namelen = self.name_len as libc::socklen_t;
+        msg.msg_iov = &mut self.iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = self.control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = self.control_len;
+        msg
+    }
+}
+
 /// A raw protocol-112 socket on one interface.
 pub struct AdvertSocket {
     fd: OwnedFd,
@@ -194,24 +230,95 @@ impl AdvertSocket {
     /// As [`send`](Self::send), with this IP TTL / hop limit instead of 255 when `ttl` is
     /// given (keepalived's `unicast_ttl`: adverts to a unicast peer behind routers).
     pub fn send_with_ttl(&self, vrrp_msg: &[u8], dst: IpAddr, ttl: Option<u8>) -> Result<()> {
-        let mut iov = libc::iovec {
-            iov_base: vrrp_msg.as_ptr() as *mut libc::c_void,
-            iov_len: vrrp_msg.len(),
-        };
-        // Room for one pktinfo of either family; u64 for cmsghdr alignment.
+        let mut out = self.address(vrrp_msg, dst, ttl)?;
+        let msg = out.header();
+        // SAFETY: msg points into `out` (name, iov, control), live and sized as declared
+        // until the call returns; the kernel only reads them.
+        let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, 0) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| self.what(dst));
+        }
+        Ok(())
+    }
+
+    /// Send several VRRP messages in one `sendmmsg(2)`, each with the same destination
+    /// address and control data (source in IP_PKTINFO / IPV6_PKTINFO, TTL) that
+    /// [`send_with_ttl`](Self::send_with_ttl) gives it. Every message is tried: one the
+    /// kernel refuses is skipped and reported with its index in `batch`; the others
+    /// still go.
+    pub fn send_batch(&self, batch: &[Outgoing<'_>]) -> Vec<(usize, anyhow::Error)> {
+        let mut failed = Vec::new();
+        // Addressed first and not moved afterwards: the headers point into them.
+        let mut outs = Vec::with_capacity(batch.len());
+        let mut index = Vec::with_capacity(batch.len());
+        for (k, o) in batch.iter().enumerate() {
+            match self.address(o.msg, o.dst, o.ttl) {
+                Ok(out) => {
+                    outs.push(out);
+                    index.push(k);
+                }
+                Err(e) => failed.push((k, e)),
+            }
+        }
+        let mut headers: Vec<libc::mmsghdr> = outs
+            .iter_mut()
+            .map(|o| libc::mmsghdr {
+                msg_hdr: o.header(),
+                msg_len: 0,
+            })
+            .collect();
+        let mut at = 0;
+        while at < headers.len() {
+            let rest = &mut headers[at..];
+            // SAFETY: every header points into `outs`, which lives (unmoved) until after
+            // this loop; the kernel reads the messages and writes only msg_len.
+            let n = unsafe {
+                libc::sendmmsg(
+                    self.fd.as_raw_fd(),
+                    rest.as_mut_ptr(),
+                    rest.len() as libc::c_uint,
+                    0,
+                )
+            };
+            if n < 0 {
+                // sendmmsg reports an error only when the first message failed: skip it.
+                let err = std::io::Error::last_os_error();
+                let k = index[at];
+                failed.push((k, anyhow::Error::new(err).context(self.what(batch[k].dst))));
+                at += 1;
+            } else {
+                at += n as usize;
+            }
+        }
+        failed.sort_by_key(|(k, _)| *k);
+        failed
+    }
+
+    fn what(&self, dst: IpAddr) -> String {
+        format!(
+            "{}: sending an advert from {} to {dst}",
+            name_of(self.ifindex),
+            self.src
+        )
+    }
+
+    /// The destination address and control data of one message to `dst`.
+    fn address<'a>(
+        &self,
+        vrrp_msg: &'a [u8],
+        dst: IpAddr,
+        ttl: Option<u8>,
+    ) -> Result<Addressed<'a>> {
+        // Room for one pktinfo of either family and a TTL; u64 for cmsghdr alignment.
         let mut control = [0u64; 8];
         // SAFETY: sockaddr_storage is plain data; zero is a valid initial value.
         let mut name: libc::sockaddr_storage = unsafe { zeroed() };
-        // SAFETY: msghdr is plain data; zero is a valid initial value.
-        let mut msg: libc::msghdr = unsafe { zeroed() };
-        let name_len;
-        match (self.src, dst) {
+        let (name_len, control_len) = match (self.src, dst) {
             (IpAddr::V4(src), IpAddr::V4(d)) => {
                 // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
                 let sin = unsafe { &mut *(&mut name as *mut _ as *mut libc::sockaddr_in) };
                 sin.sin_family = libc::AF_INET as libc::sa_family_t;
                 sin.sin_addr.s_addr = u32::from_ne_bytes(d.octets());
-                name_len = size_of::<libc::sockaddr_in>();
                 let info = libc::in_pktinfo {
                     ipi_ifindex: self.ifindex as i32,
                     ipi_spec_dst: libc::in_addr {
@@ -223,7 +330,7 @@ impl AdvertSocket {
                 if let Some(t) = ttl {
                     len = put_cmsg(&mut control, len, libc::IPPROTO_IP, libc::IP_TTL, t as i32);
                 }
-                msg.msg_controllen = len;
+                (size_of::<libc::sockaddr_in>(), len)
             }
             (IpAddr::V6(src), IpAddr::V6(d)) => {
                 // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in6.
@@ -232,7 +339,6 @@ impl AdvertSocket {
                 sin6.sin6_addr.s6_addr = d.octets();
                 // Link-local peers and ff02::12 are only meaningful with a zone.
                 sin6.sin6_scope_id = self.ifindex;
-                name_len = size_of::<libc::sockaddr_in6>();
                 let info = In6Pktinfo {
                     addr: src.octets(),
                     ifindex: self.ifindex,
@@ -253,32 +359,25 @@ impl AdvertSocket {
                         t as i32,
                     );
                 }
-                msg.msg_controllen = len;
+                (size_of::<libc::sockaddr_in6>(), len)
             }
             _ => bail!(
                 "{}: cannot send to {dst} from {}",
                 name_of(self.ifindex),
                 self.src
             ),
-        }
-        msg.msg_name = &mut name as *mut _ as *mut libc::c_void;
-        msg.msg_namelen = name_len as libc::socklen_t;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-        // SAFETY: msg points at name, iov and control, all live and sized as declared;
-        // the kernel only reads them.
-        let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, 0) };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| {
-                format!(
-                    "{}: sending an advert from {} to {dst}",
-                    name_of(self.ifindex),
-                    self.src
-                )
-            });
-        }
-        Ok(())
+        };
+        Ok(Addressed {
+            iov: libc::iovec {
+                iov_base: vrrp_msg.as_ptr() as *mut libc::c_void,
+                iov_len: vrrp_msg.len(),
+            },
+            name,
+            name_len,
+            control,
+            control_len,
+            _msg: std::marker::PhantomData,
+        })
     }
 
     /// Read one advert into `buf` without blocking (`WouldBlock` when none is queued).
