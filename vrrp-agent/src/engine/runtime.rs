@@ -187,9 +187,12 @@ mod tests {
 
     fn instance() -> Instance {
         let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n virtual_ipaddress {\n 10.9.0.100/24\n }\n}\n";
+        // One file per call: the tests run in parallel threads of one process.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("vrrpx-rt-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("k.conf");
+        let path = dir.join(format!("k{n}.conf"));
         std::fs::write(&path, text).unwrap();
         let loaded = crate::config::load(&path).map_err(|_| ()).unwrap();
         loaded.config.instances[0].clone()
