@@ -1,6 +1,9 @@
 //! Types shared between the XDP program and the agent: map keys and values, counter
 //! layout and the ring-buffer event. Everything is `#[repr(C)]`, plain old data, with its
 //! size pinned by a compile-time assertion so the two sides can never disagree silently.
+//!
+//! Over 600 lines on purpose: the ABI is defined once, here, so the kernel and user sides
+//! cannot drift; splitting it would scatter the size assertions that keep them in step.
 
 /// Map names, as the agent looks them up in the loaded object. The XDP program's map
 /// statics carry exactly these names (aya names a map after its static), and

@@ -1,5 +1,8 @@
 //! Wire constants for the headers the filter walks. Offsets are from the start of each
 //! header; multi-byte fields are big-endian on the wire.
+//!
+//! Over 600 lines on purpose: every header view and its `Repr` sits in this one module,
+//! shared by the XDP program and userspace (docs/wire.md); tests are in wire_tests.rs.
 
 pub const ETH_HLEN: usize = 14;
 pub const VLAN_HLEN: usize = 4;

@@ -12,6 +12,9 @@
 //! open protocol-112 socket also stops the kernel answering unicast adverts with ICMP
 //! protocol-unreachable. When the agent receives through XDP or AF_PACKET instead, open
 //! with `receive = false`: a drop-all socket filter then keeps the queue empty.
+//!
+//! Over 600 lines because sending one message, a `sendmmsg` batch and receiving all build
+//! the same per-message control data; they stay beside the one helper they share.
 
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -3,6 +3,9 @@
 //! driver sleeps until [`Router::next_deadline`] and then feeds [`Input::Timer`]. Advert
 //! inputs carry the kernel's arrival time, and the Master_Down deadline is computed from
 //! it, so a late wake-up of the process cannot turn into a takeover.
+//!
+//! Over 600 lines on purpose: the whole §6.4 state machine stays in one file so each rule
+//! reads beside the others it interacts with; its tests live in router_tests.rs.
 
 use std::net::IpAddr;
 

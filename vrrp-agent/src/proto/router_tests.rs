@@ -1,4 +1,5 @@
 //! One test per rule of RFC 5798 §6.4 (and RFC 9568's change), named as the rule reads.
+//! Long on purpose: one short test per rule, kept together so the list reads as the RFC does.
 
 use std::net::IpAddr;
 
