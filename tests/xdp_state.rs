@@ -188,12 +188,23 @@ fn a_backup_reports_a_new_source_a_priority_change_priority_zero_and_preemptable
     for _ in 0..3 {
         assert!(k.run(&advert(3, 0)), "priority 0, every time");
     }
+    // A lower priority while preempting: once per our interval (41 s here, so the test's
+    // own pace cannot open a second window), the rest counted.
+    k.set(
+        Family::V4,
+        &Ours {
+            advert_int_cs: 4095,
+            ..ours(ROLE_BACKUP, BACKUP)
+        },
+    );
+    assert!(
+        k.run(&advert(4, 50)),
+        "lower priority while preempting, once"
+    );
     for _ in 0..3 {
-        assert!(
-            k.run(&advert(4, 50)),
-            "lower priority while preempting, every time"
-        );
+        assert!(!k.run(&advert(4, 50)), "then rate-limited");
     }
+    assert_eq!(k.counter(SLOT_RATE_LIMITED), 3);
     assert_eq!(k.counter(SLOT_ABSORBED), 2);
 }
 
@@ -351,9 +362,13 @@ fn the_xdp_and_raw_socket_paths_wake_the_agent_for_the_same_adverts() {
         advert_int_cs: 4095,
         ..ours(ROLE_MASTER, STATE_ABSORB)
     };
+    let slow_backup = Ours {
+        advert_int_cs: 4095,
+        ..ours(ROLE_BACKUP, BACKUP)
+    };
     let steps = vec![
         Frame(advert(1, 150)), // no role yet
-        Role(ours(ROLE_BACKUP, BACKUP)),
+        Role(slow_backup),
         Frame(advert(1, 150)),
         Frame(advert(1, 150)),
         Frame(advert(1, 150)),
@@ -389,7 +404,7 @@ fn the_xdp_and_raw_socket_paths_wake_the_agent_for_the_same_adverts() {
         true, false, // priority change
         true,  // new source
         true, true, // priority 0, every time
-        true, true, // lower priority while preempting, every time
+        true, false, // lower priority while preempting: once per interval
         true, false, // preempt off: reported once (our side changed), then absorbed
         true, false, false, // Master: one report per interval
         true, true, true, // beats us, every time
@@ -475,7 +490,7 @@ fn every_followed_advert_restarts_the_kernel_timer_and_a_preemptable_one_does_no
         k.ring.next().is_none(),
         "no master-down while the master speaks"
     );
-    // A lower-priority master we preempt: its adverts are reported, the timer runs on.
+    // A lower-priority master we preempt: heard (once per interval), the timer runs on.
     let last = k.state(Family::V4).last_ts;
     let limit = std::time::Instant::now() + std::time::Duration::from_secs(1);
     let mut reported = 0;
@@ -493,7 +508,8 @@ fn every_followed_advert_restarts_the_kernel_timer_and_a_preemptable_one_does_no
         std::thread::sleep(std::time::Duration::from_millis(5));
         k.run_only(&advert(4, 50));
     };
-    assert!(reported >= 5, "{reported} lower-priority adverts reported");
+    // Reported once per our 10 ms interval at most (the rest rate-limited), so a few.
+    assert!(reported >= 1, "{reported} lower-priority adverts reported");
     assert!(
         ev.ts_ns - last >= 36_093_750,
         "fired from the last followed advert"

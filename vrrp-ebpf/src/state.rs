@@ -99,8 +99,12 @@ const NS_PER_CS: u64 = 10_000_000;
 ///   Preempt_Mode off) only restarts Master_Down — which is all the state machine would
 ///   do with it — so it is absorbed into `last_ts`. Anything else is reported and becomes
 ///   the record: a new source, a priority or interval change (Master_Adver_Interval is
-///   learned from it), priority 0 (Skew_Time takeover), and a lower priority while
-///   preempting (the router needs each one for `preempt_delay`).
+///   learned from it), priority 0 (Skew_Time takeover). A lower priority while
+///   preempting is discarded by the state machine and the timer runs on; it only needs
+///   to hear that such a master exists (`preempt_delay` counts from the first one), so
+///   it is reported at most once per our advert interval, the rest rate-limited, and the
+///   record stays the master we follow: a flood of forged lower priorities can neither
+///   wake the agent at its own rate nor stop the real master's adverts being absorbed.
 /// - Master (RFC 5798 §6.4.3, RFC 9568): an advert that beats us (higher priority, or
 ///   equal priority from a higher address) is always reported; any other is reported at
 ///   most once per our advert interval, which is as often as the reply it triggers may
@@ -111,14 +115,14 @@ pub fn decide(st: &mut VridState, adv: &Heard, now_ns: u64) -> Decision {
         return Decision::Report;
     }
     match st.role {
-        ROLE_BACKUP => decide_backup(st, adv),
+        ROLE_BACKUP => decide_backup(st, adv, now_ns),
         ROLE_MASTER => decide_master(st, adv, now_ns),
         _ => Decision::Report,
     }
 }
 
 #[inline(always)]
-fn decide_backup(st: &mut VridState, adv: &Heard) -> Decision {
+fn decide_backup(st: &mut VridState, adv: &Heard, now_ns: u64) -> Decision {
     let same = st.master_known != 0
         && st.master_src == adv.src
         && st.master_priority == adv.priority
@@ -139,6 +143,9 @@ fn decide_backup(st: &mut VridState, adv: &Heard) -> Decision {
         }
         return Decision::Absorb;
     }
+    if adv.priority != 0 && !followed {
+        return once_per_interval(st, now_ns);
+    }
     st.master_src = adv.src;
     st.master_priority = adv.priority;
     st.master_interval_cs = adv.interval_cs;
@@ -153,6 +160,13 @@ fn decide_master(st: &mut VridState, adv: &Heard, now_ns: u64) -> Decision {
     if beats_us {
         return Decision::Report;
     }
+    once_per_interval(st, now_ns)
+}
+
+/// Report if our advert interval has passed since the last report of this kind, else
+/// rate-limit. One clock serves both roles: a change of role starts it afresh.
+#[inline(always)]
+fn once_per_interval(st: &mut VridState, now_ns: u64) -> Decision {
     let every = st.advert_int_cs as u64 * NS_PER_CS;
     if st.last_report_ts != 0 && now_ns < st.last_report_ts.saturating_add(every) {
         return Decision::RateLimited;
@@ -283,11 +297,23 @@ mod tests {
     }
 
     #[test]
-    fn a_preempting_backup_hears_every_lower_priority_advert_and_a_non_preempting_one_absorbs_it() {
+    fn a_preempting_backup_hears_a_lower_priority_once_per_interval_and_a_non_preempting_one_absorbs_it(
+    ) {
         let mut st = state(ROLE_BACKUP, 100, BACKUP_PREEMPT);
-        for k in 1..5 {
-            assert_eq!(decide(&mut st, &advert(1, 50, k * MS), 0), Decision::Report);
-        }
+        let _ = decide(&mut st, &advert(1, 150, MS), MS);
+        // Our interval is 10 ms: one report per 10 ms, the rest rate-limited.
+        let heard: [Decision; 5] = core::array::from_fn(|k| {
+            let ts = (2 + 4 * k as u64) * MS;
+            decide(&mut st, &advert(3, 50, ts), ts)
+        });
+        use Decision::{RateLimited as L, Report as R};
+        assert_eq!(heard, [R, L, L, R, L], "at 2, 6, 10, 14, 18 ms");
+        // The master we follow is still the record: its adverts are still absorbed.
+        assert_eq!(st.master_priority, 150);
+        assert_eq!(
+            decide(&mut st, &advert(1, 150, 20 * MS), 20 * MS),
+            Decision::Absorb
+        );
         let mut st = state(ROLE_BACKUP, 100, STATE_ABSORB);
         assert_eq!(decide(&mut st, &advert(1, 50, MS), 0), Decision::Report);
         assert_eq!(decide(&mut st, &advert(1, 50, 2 * MS), 0), Decision::Absorb);
