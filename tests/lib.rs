@@ -69,3 +69,25 @@ pub fn read_hex(path: &Path) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Run one frame through the loaded XDP program with BPF_PROG_TEST_RUN: the program's
+/// action and the frame as it came out (the program only reads, so what passes is the
+/// frame as it went in).
+pub fn xdp_test_run(ebpf: &aya::Ebpf, frame: &[u8]) -> (u32, Vec<u8>) {
+    use aya::programs::{TestRun, TestRunOptions, Xdp};
+    let prog: &Xdp = ebpf
+        .program(vrrp_ebpf::abi::PROGRAM_NAME)
+        .expect("the XDP program in the object")
+        .try_into()
+        .expect("an XDP program");
+    let mut out = vec![0u8; frame.len().max(64) + 256];
+    let res = prog
+        .test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ..TestRunOptions::default()
+        })
+        .expect("BPF_PROG_TEST_RUN");
+    out.truncate(res.data_size_out as usize);
+    (res.return_value, out)
+}

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{TestRun, TestRunOptions, Xdp};
 use aya::Ebpf;
 use vrrp_agent::filter::{Counters, PolicyTable};
 use vrrp_agent::io::rawsock::{apply_state, monotonic_ns, process_frame};
@@ -117,16 +116,8 @@ impl Kernel {
 
     /// Run one frame, leaving the ring buffer alone.
     fn run_only(&mut self, frame: &[u8]) {
-        let prog: &Xdp = self.ebpf.program(PROGRAM_NAME).unwrap().try_into().unwrap();
-        let mut out = vec![0u8; frame.len() + 256];
-        let res = prog
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                ..TestRunOptions::default()
-            })
-            .expect("BPF_PROG_TEST_RUN");
-        assert_eq!(res.return_value, XDP_PASS, "accepted adverts always pass");
+        let (action, _) = vrrpx_tests::xdp_test_run(&self.ebpf, frame);
+        assert_eq!(action, XDP_PASS, "accepted adverts always pass");
     }
 
     /// Every event in the ring buffer now.

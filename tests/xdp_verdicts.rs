@@ -9,7 +9,6 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use aya::programs::{TestRun, TestRunOptions, Xdp};
 use aya::Ebpf;
 use vrrp_agent::filter::{peer_key, tai_offset_s, vip_key, Counters, PolicyTable};
 use vrrp_agent::io::rawsock::process_frame;
@@ -61,26 +60,14 @@ impl Harness {
 
     /// Run one frame through the kernel: (action, event pushed to the ring, if any).
     fn xdp(&mut self, frame: &[u8]) -> (u32, Option<Event>) {
-        let prog: &Xdp = self.ebpf.program(PROGRAM_NAME).unwrap().try_into().unwrap();
-        let mut out = vec![0u8; frame.len().max(64) + 256];
-        let res = prog
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                ..TestRunOptions::default()
-            })
-            .expect("BPF_PROG_TEST_RUN");
-        if res.return_value == XDP_PASS {
+        let (action, out) = vrrpx_tests::xdp_test_run(&self.ebpf, frame);
+        if action == XDP_PASS {
             // The program only reads: what passes is the frame as it came.
-            assert_eq!(
-                &out[..res.data_size_out as usize],
-                frame,
-                "passed frame altered"
-            );
+            assert_eq!(out, frame, "passed frame altered");
         }
         let ev = self.ring.next().and_then(|item| decode_event(&item));
         assert!(self.ring.next().is_none(), "at most one event per frame");
-        (res.return_value, ev)
+        (action, ev)
     }
 
     /// Run `frame` through both paths, assert they agree on everything, return the verdict.
