@@ -2,7 +2,7 @@
 //! over rtnetlink, gratuitous ARP / unsolicited NA.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use anyhow::{anyhow, Context, Result};
@@ -24,6 +24,10 @@ pub struct Edges {
     sockets: HashMap<(u32, IpAddr), AdvertSocket>,
     announcers: HashMap<u32, GarpSender>,
     sources: HashMap<u32, Sources>,
+    /// What this turn of the engine's loop already read from the kernel. One pass over 255
+    /// instances on one interface used to dump its 256 addresses 255 times (300 ms in
+    /// which no advert left); now each link and address list is read once per turn.
+    read_this_turn: TurnReads,
     vmacs: Vmacs,
     /// Names of the macvlans this run created, removed on exit.
     created_vmacs: Vec<String>,
@@ -42,7 +46,15 @@ impl Edges {
             sockets: HashMap::new(),
             announcers: HashMap::new(),
             sources: HashMap::new(),
+            read_this_turn: TurnReads::default(),
         })
+    }
+
+    /// A new turn of the engine's loop: what the kernel says may have changed since.
+    pub fn new_turn(&mut self) {
+        if !self.read_this_turn.is_empty() {
+            self.read_this_turn = TurnReads::default();
+        }
     }
 
     /// Remove addresses a previous run of ours left behind (it crashed or was killed).
@@ -65,19 +77,31 @@ impl Edges {
     }
 
     /// The link called `name`, if there is one.
-    pub async fn link_by_name(&self, name: &str) -> Result<Option<Link>> {
-        self.nl.link_by_name(name).await
+    /// Read at most once per turn (see `new_turn`).
+    pub async fn link_by_name(&mut self, name: &str) -> Result<Option<Link>> {
+        if let Some(l) = self.read_this_turn.links.get(name) {
+            return Ok(l.clone());
+        }
+        let l = self.nl.link_by_name(name).await?;
+        self.read_this_turn
+            .links
+            .insert(name.to_string(), l.clone());
+        Ok(l)
     }
 
-    /// Re-read an interface's MAC and addresses (they changed, or may have).
+    /// Re-read an interface's MAC and addresses (they changed, or may have), at most once
+    /// per turn (see `new_turn`).
     pub async fn refresh_sources(&mut self, ifindex: u32) -> Result<&Sources> {
-        self.sources.remove(&ifindex);
+        if self.read_this_turn.sources.insert(ifindex) {
+            self.sources.remove(&ifindex);
+        }
         self.sources(ifindex).await
     }
 
     /// Forget everything opened on an interface that went away.
     pub fn forget_interface(&mut self, ifindex: u32) {
         self.sources.remove(&ifindex);
+        self.read_this_turn = TurnReads::default();
         self.announcers.remove(&ifindex);
         self.sockets.retain(|(i, _), _| *i != ifindex);
     }
@@ -243,5 +267,18 @@ impl Edges {
                 sender.send_na(a, mac, ll)
             }
         }
+    }
+}
+
+/// Links (by name) and interfaces' addresses (by ifindex) read in the current turn.
+#[derive(Default)]
+struct TurnReads {
+    links: HashMap<String, Option<Link>>,
+    sources: HashSet<u32>,
+}
+
+impl TurnReads {
+    fn is_empty(&self) -> bool {
+        self.links.is_empty() && self.sources.is_empty()
     }
 }

@@ -76,6 +76,58 @@ pub struct EngineOptions {
 }
 
 /// What woke the driver.
+/// How long one turn of the loop held it, and whether a deadline passed meanwhile: a turn
+/// that outlasts the gap to the next advert delays it on the wire.
+struct LoopTurn {
+    what: &'static str,
+    started: u64,
+}
+
+impl Wake {
+    fn name(&self) -> &'static str {
+        match self {
+            Wake::Events(_) => "events",
+            Wake::Deadline => "deadline",
+            Wake::Retry => "retry",
+            Wake::Counters => "counters",
+            Wake::StatusTick => "status",
+            Wake::Host(_) => "host event",
+            Wake::Reload(_) => "reload",
+            Wake::ReloadChannelClosed => "reload channel closed",
+            Wake::Track(_) => "tracking",
+            Wake::Watchdog => "watchdog",
+            Wake::RealTimeExceeded => "real-time budget",
+            Wake::Stop => "stop",
+        }
+    }
+}
+
+impl LoopTurn {
+    fn start(wake: &Wake) -> LoopTurn {
+        LoopTurn {
+            what: wake.name(),
+            started: monotonic_ns(),
+        }
+    }
+
+    fn finish(self, next_deadline: Option<u64>) {
+        let now = monotonic_ns();
+        let took = now.saturating_sub(self.started);
+        if took >= SLOW_TURN_NS {
+            let late_us = next_deadline.map_or(0, |d| now.saturating_sub(d) / 1000);
+            tracing::debug!(
+                wake = self.what,
+                took_us = took / 1000,
+                late_us,
+                "slow loop turn"
+            );
+        }
+    }
+}
+
+/// A turn longer than this is logged at debug level.
+const SLOW_TURN_NS: u64 = 2_000_000;
+
 enum Wake {
     Events(Result<Vec<Event>>),
     Deadline,
@@ -353,6 +405,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
         // this loop, so it stops when the loop stops turning.
         let now = monotonic_ns();
         e.paths.iter_mut().for_each(|(_, p)| p.heartbeat(now));
+        e.edges.new_turn();
         let deadline = e.node.next_deadline();
         let sleep = async {
             match deadline {
@@ -408,6 +461,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                 _ = sigterm.recv() => Wake::Stop,
             }
         };
+        let turn = LoopTurn::start(&wake);
         match wake {
             Wake::Events(Ok(batch)) => {
                 let now = monotonic_ns();
@@ -512,6 +566,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
             }
             Wake::Stop => break,
         }
+        turn.finish(e.node.next_deadline());
     }
 
     // Shutdown (§6.4.3): masters resign with priority 0 and release their addresses.
