@@ -21,6 +21,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "tcpdump",
     "netsniff-ng",
     "nftables",
+    // The benchmarks' switch forwards on its own threads (GRO on its ports).
+    "ethtool",
     // promtool, which checks configs/prometheus/ (the package also brings the server).
     "prometheus",
 ];

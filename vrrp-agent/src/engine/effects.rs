@@ -149,6 +149,7 @@ impl Engine {
     fn send_adverts(&mut self, adverts: &[(usize, u8)]) {
         // First every instance's messages, prebuilt in its cache or signed now...
         let mut queued: Vec<Queued> = Vec::with_capacity(adverts.len());
+        let mut queued_once = vec![false; self.rts.len()];
         for &(i, priority) in adverts {
             let rt = &mut self.rts[i];
             let Some(src) = rt.primary else {
@@ -157,15 +158,21 @@ impl Engine {
             let own = match rt.cfg.auth_hmac.is_some() {
                 true => Some(signed_adverts(rt, priority, src)),
                 false => {
-                    let msgs = rt
-                        .adverts
+                    // The cache holds one priority: when an instance sends twice in one
+                    // wake-up (a new priority, then resigning), the earlier advert keeps a
+                    // copy of its bytes before the cache is rebuilt for the later one.
+                    if std::mem::replace(&mut queued_once[i], true) {
+                        let current = rt.adverts.current().to_vec();
+                        if let Some(earlier) = queued
+                            .iter_mut()
+                            .find(|q| q.instance == i && q.own.is_none())
+                        {
+                            earlier.own = Some(current);
+                        }
+                    }
+                    rt.adverts
                         .messages(&rt.cfg, priority, src, &rt.destinations);
-                    // The cache holds one priority: a second advert of the same
-                    // instance in this wake-up keeps its own copy.
-                    queued
-                        .iter()
-                        .any(|q| q.instance == i)
-                        .then(|| msgs.to_vec())
+                    None
                 }
             };
             queued.push(Queued {

@@ -211,6 +211,8 @@ struct Trial {
     cpu_backup_total: f64,
     /// The observer's monitor, % of a core (it shares the machine's cores).
     observer_cpu: f64,
+    /// The switch's forwarding threads (threaded NAPI on its ports), % of one core.
+    switch_cpu: f64,
     /// The whole machine, % of all cores: far above what the routers, the observer and
     /// softirq explain means other work shared the machine.
     machine_busy_pct: f64,
@@ -239,6 +241,7 @@ impl Trial {
             "master_cpu_pct": self.cpu_master_total,
             "backup_cpu_pct": self.cpu_backup_total,
             "observer_cpu_pct": self.observer_cpu,
+            "switch_cpu_pct": self.switch_cpu,
             "machine_busy_pct_of_all_cores": self.machine_busy_pct,
             "master_cpu_pct_per_second": self.cpu_master,
             "backup_cpu_pct_per_second": self.cpu_backup,
@@ -275,6 +278,9 @@ fn trial(
         &[("o", "10.9.0.77/24")],
         dir,
     )?;
+    // What the CPU figures are about is each daemon's own work: the switch forwards on
+    // its own threads, counted apart (docs/bench.md).
+    let switch = pair.lab.switch_on_own_threads()?;
     let obs = Observer::start(&pair.lab, cmd.bin, "o", "10.9.0.1", interval_ms, dir)?;
     // The observer is up once it prints adverts.
     if !wait_for(Duration::from_secs(5), || obs.lines() > n as u64) {
@@ -286,7 +292,9 @@ fn trial(
     std::thread::sleep(Duration::from_millis(500));
     let marks = pair.mark();
     obs.recording.store(true, Ordering::Relaxed);
-    let mut cpu = CpuSampler::start(&[pair.pid1(), pair.pid2(), obs.pid()]);
+    let mut pids = vec![pair.pid1(), pair.pid2(), obs.pid()];
+    pids.extend(&switch);
+    let mut cpu = CpuSampler::start(&pids);
     cpu.run_for(window, || {});
     let secs = cpu.elapsed().as_secs_f64();
     let machine = cpu.machine_pct();
@@ -305,6 +313,7 @@ fn trial(
         cpu_master_total: total[0],
         cpu_backup_total: total[1],
         observer_cpu: total[2],
+        switch_cpu: total[3..].iter().sum(),
         machine_busy_pct: machine,
         p50_jitter_ms: quantile(&mut seen.jitter_ms, 0.5),
         p99_jitter_ms: quantile(&mut seen.jitter_ms, 0.99),
@@ -348,6 +357,7 @@ pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
                     cpu_master_total: f64::NAN,
                     cpu_backup_total: f64::NAN,
                     observer_cpu: f64::NAN,
+                    switch_cpu: f64::NAN,
                     machine_busy_pct: f64::NAN,
                     p50_jitter_ms: None,
                     p99_jitter_ms: None,
@@ -365,12 +375,14 @@ pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
                 match &t.error {
                     None => eprintln!(
                         "  {n:>3} x {iv:>3} ms {:<10}: CPU master {:>6.2}% backup {:>6.2}% \
-                         (observer {:.1}%; machine {:.0}% busy), wake-ups/s master {:.0} backup \
-                         {:.0}, jitter p99 {} ms, adverts delivered {:.1}%, false transitions {}",
+                         (observer {:.1}%; switch {:.1}%; machine {:.0}% busy), wake-ups/s master \
+                         {:.0} backup {:.0}, jitter p99 {} ms, adverts delivered {:.1}%, false \
+                         transitions {}",
                         imp.name(),
                         t.cpu_master_total,
                         t.cpu_backup_total,
                         t.observer_cpu,
+                        t.switch_cpu,
                         t.machine_busy_pct,
                         t.master_wakeups_per_s,
                         t.backup_wakeups_per_s,
