@@ -1,5 +1,5 @@
 //! `bench graceful`: r1 (master) stopped with SIGTERM at 10 ms adverts while a client
-//! probes the virtual address every millisecond, vrrp-agent against keepalived; the
+//! probes the virtual address every 100 µs, vrrp-agent against keepalived; the
 //! failover bench's graceful trial, reported in the shared table. RFC 5798 §6.4.3: a
 //! master that stops sends an advert of priority 0, and the backup takes over after its
 //! Skew_Time (§6.1), not after Master_Down_Interval; so what the client sees beyond
@@ -32,7 +32,7 @@ pub fn run(cmd: &AgentCmd, opts: &Options, report: &mut Report) -> Result<()> {
     let iv = opts.interval_ms;
     let skew_ms = floor_ms(Scenario::Graceful, iv);
     println!(
-        "bench graceful: SIGTERM to the master at {iv} ms adverts, the client probing every ms; \
+        "bench graceful: SIGTERM to the master at {iv} ms adverts, the client probing every 100 µs; \
          {} trial(s); backup Skew_Time {skew_ms:.2} ms; files in {}",
         opts.trials,
         base.display()
