@@ -69,6 +69,18 @@ fn advert(host: u8, priority: u8) -> Vec<u8> {
     .build()
 }
 
+/// As [`advert`], advertising `addrs` instead of the default address list.
+fn advert_of(host: u8, priority: u8, addrs: &[&str]) -> Vec<u8> {
+    Advert {
+        priority,
+        interval: 1,
+        src: IpAddr::V4(std::net::Ipv4Addr::new(10, 9, 0, host)),
+        addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+        ..Advert::v3_ipv4()
+    }
+    .build()
+}
+
 struct Kernel {
     ebpf: Ebpf,
     ring: RingBuf<MapData>,
@@ -307,6 +319,27 @@ fn the_families_of_one_vrid_keep_separate_state() {
     assert_eq!(&st.master_src[..2], &[0xfe, 0x80]);
 }
 
+#[test]
+fn a_backup_reports_a_master_that_now_advertises_other_addresses_then_absorbs_it_again() {
+    let mut k = Kernel::new();
+    k.set(Family::V4, &ours(ROLE_BACKUP, BACKUP));
+    let one = ["10.9.0.100"];
+    let two = ["10.9.0.100", "10.9.0.101"];
+    let other = ["10.9.0.102"];
+    assert!(k.run(&advert_of(1, 150, &one)), "a new master");
+    assert!(!k.run(&advert_of(1, 150, &one)));
+    // Same source, priority and interval: only the list changed. The agent compares it
+    // with its own (a misconfigured peer is logged), so it must hear it.
+    assert!(k.run(&advert_of(1, 150, &two)), "an address added");
+    assert!(!k.run(&advert_of(1, 150, &two)), "then absorbed again");
+    assert!(
+        k.run(&advert_of(1, 150, &other)),
+        "same count, other address"
+    );
+    assert!(!k.run(&advert_of(1, 150, &other)));
+    assert_eq!(k.counter(SLOT_ABSORBED), 3);
+}
+
 /// One step of a parity sequence: a frame, or our side changing.
 enum Step {
     Frame(Vec<u8>),
@@ -366,6 +399,8 @@ fn the_xdp_and_raw_socket_paths_wake_the_agent_for_the_same_adverts() {
         Frame(advert(1, 160)),
         Frame(advert(1, 160)),
         Frame(advert(3, 160)),
+        Frame(advert_of(3, 160, &["10.9.0.100", "10.9.0.101"])),
+        Frame(advert_of(3, 160, &["10.9.0.100", "10.9.0.101"])),
         Frame(advert(3, 0)),
         Frame(advert(3, 0)),
         Frame(advert(4, 50)),
@@ -394,6 +429,7 @@ fn the_xdp_and_raw_socket_paths_wake_the_agent_for_the_same_adverts() {
         true, false, false, // a new master, then absorbed
         true, false, // priority change
         true,  // new source
+        true, false, // another address list, then absorbed
         true, true, // priority 0, every time
         true, false, // lower priority while preempting: once per interval
         true, false, // preempt off: reported once (our side changed), then absorbed

@@ -289,7 +289,11 @@ pub struct VridState {
     pub master_known: u8,
     pub master_priority: u8,
     pub master_interval_cs: u16,
-    pub _pad2: [u8; 4],
+    /// The recorded master's VRRP checksum. It covers the address list, so with source,
+    /// priority and interval unchanged a new checksum means the master now advertises
+    /// other addresses (or, for v2, other authentication data).
+    pub master_csum: u16,
+    pub _pad2: [u8; 2],
     /// Kernel arrival time (CLOCK_MONOTONIC ns) of the newest advert absorbed from the
     /// master: the agent restarts Master_Down from it instead of taking over.
     pub last_ts: u64,

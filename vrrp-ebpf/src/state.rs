@@ -27,6 +27,8 @@ pub struct Heard {
     pub src: [u8; 16],
     pub priority: u8,
     pub interval_cs: u16,
+    /// The VRRP checksum as it came: it covers the address list.
+    pub csum: u16,
     /// Kernel arrival time, CLOCK_MONOTONIC ns.
     pub ts_ns: u64,
 }
@@ -39,6 +41,8 @@ impl Heard {
             src: ev.src,
             priority: ev.priority,
             interval_cs: ev.interval_cs,
+            // Bytes 6 and 7 of the header (RFC 5798 §5.2.8, RFC 3768 §5.3.8).
+            csum: u16::from_be_bytes([ev.hdr[6], ev.hdr[7]]),
             ts_ns: ev.ts_ns,
         }
     }
@@ -99,7 +103,8 @@ const NS_PER_CS: u64 = 10_000_000;
 ///   Preempt_Mode off) only restarts Master_Down — which is all the state machine would
 ///   do with it — so it is absorbed into `last_ts`. Anything else is reported and becomes
 ///   the record: a new source, a priority or interval change (Master_Adver_Interval is
-///   learned from it), priority 0 (Skew_Time takeover). A lower priority while
+///   learned from it), priority 0 (Skew_Time takeover), a new address list (seen as a
+///   new checksum: the agent logs a peer whose addresses differ from ours). A lower priority while
 ///   preempting is discarded by the state machine and the timer runs on; it only needs
 ///   to hear that such a master exists (`preempt_delay` counts from the first one), so
 ///   it is reported at most once per our advert interval, the rest rate-limited, and the
@@ -126,7 +131,8 @@ fn decide_backup(st: &mut VridState, adv: &Heard, now_ns: u64) -> Decision {
     let same = st.master_known != 0
         && st.master_src == adv.src
         && st.master_priority == adv.priority
-        && st.master_interval_cs == adv.interval_cs;
+        && st.master_interval_cs == adv.interval_cs
+        && st.master_csum == adv.csum;
     let preempt = st.flags & STATE_PREEMPT != 0;
     let followed = adv.priority != 0 && (adv.priority >= st.priority || !preempt);
     if same && followed {
@@ -149,6 +155,7 @@ fn decide_backup(st: &mut VridState, adv: &Heard, now_ns: u64) -> Decision {
     st.master_src = adv.src;
     st.master_priority = adv.priority;
     st.master_interval_cs = adv.interval_cs;
+    st.master_csum = adv.csum;
     st.master_known = 1;
     Decision::Report
 }
@@ -247,6 +254,7 @@ mod tests {
             src: v4(last),
             priority,
             interval_cs: 1,
+            csum: 0x1234,
             ts_ns,
         }
     }
@@ -294,6 +302,24 @@ mod tests {
         assert_eq!(decide(&mut st, &resign, 0), Decision::Report);
         assert_eq!(decide(&mut st, &resign, 0), Decision::Report);
         assert_eq!(st.last_ts, 4 * MS, "reports leave last_ts to the agent");
+    }
+
+    #[test]
+    fn a_backup_reports_a_master_whose_address_list_changed_then_absorbs_it_again() {
+        let mut st = state(ROLE_BACKUP, 100, BACKUP_PREEMPT);
+        let _ = decide(&mut st, &advert(1, 150, MS), MS);
+        assert_eq!(
+            decide(&mut st, &advert(1, 150, 2 * MS), 0),
+            Decision::Absorb
+        );
+        // Same source, priority and interval; another checksum: other addresses.
+        let mut other = advert(1, 150, 3 * MS);
+        other.csum = 0x4321;
+        assert_eq!(decide(&mut st, &other, 0), Decision::Report);
+        assert_eq!(st.master_csum, 0x4321);
+        other.ts_ns = 4 * MS;
+        assert_eq!(decide(&mut st, &other, 0), Decision::Absorb);
+        assert_eq!(st.last_ts, 4 * MS);
     }
 
     #[test]
