@@ -253,3 +253,55 @@ fn the_status_counts_absorbed_adverts_as_received() {
     // Master_Down 360.9 ms minus about 100 ms between two adverts.
     assert!((150.0..361.0).contains(&margin), "timer margin {margin} ms");
 }
+
+/// A Backup's receive path absorbs its master's unchanged adverts. A master that starts
+/// advertising another address list (same source, priority and interval) must reach the
+/// state machine again, which compares the list with its own and logs the difference
+/// (RFC 5798 §5.2.8: the checksum covers the list, and the kernel keeps it). The master
+/// here is crafted frames from r1, so nothing else about it changes.
+#[test]
+fn a_followed_master_that_advertises_another_address_list_is_logged_by_the_backup() {
+    let (dir, mut lab) = pair_test("kstate-relist");
+    let r2 = Agent::start(&mut lab, "r2", &config("pair-backup.conf"), &dir, &[]);
+    let master = |addrs: &[&str]| {
+        Advert {
+            vrid: 51,
+            priority: 150,
+            interval: 10,
+            src: "10.9.0.1".parse().unwrap(),
+            addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+            ..Advert::v3_ipv4()
+        }
+        .build()
+    };
+    let same = master(&["10.9.0.100"]);
+    let sent = burst_in(&lab.ns("r1"), "eth0", vec![same], 15, 10, secs(3)).unwrap();
+    assert_eq!(sent, 15);
+    assert_eq!(
+        r2.state(&lab, "VI_51"),
+        Some("Backup".to_string()),
+        "{}",
+        r2.log()
+    );
+    let warned = || {
+        r2.log()
+            .contains("peer advertises a different configuration")
+    };
+    assert!(!warned(), "the same list so far\n{}", r2.log());
+    let more = master(&["10.9.0.100", "10.9.0.101"]);
+    let sent = burst_in(&lab.ns("r1"), "eth0", vec![more], 10, 10, secs(3)).unwrap();
+    assert_eq!(sent, 10);
+    assert!(
+        wait_for(secs(2), warned),
+        "the backup never heard the new list\n{}",
+        r2.log()
+    );
+    let line = r2
+        .log()
+        .lines()
+        .find(|l| l.contains("peer advertises a different configuration"))
+        .unwrap()
+        .to_string();
+    assert!(line.contains("10.9.0.101"), "{line}");
+    assert_eq!(r2.state(&lab, "VI_51"), Some("Backup".to_string()));
+}
