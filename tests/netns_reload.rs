@@ -193,3 +193,71 @@ fn a_reload_changing_one_of_three_10ms_instances_leaves_the_others_advertising_w
         );
     }
 }
+
+/// keepalived users add and remove virtual addresses on live pairs and reload. The master
+/// keeps its role through it (no resignation, so the backup never takes over): it adds
+/// the new address, drops the removed one, and its adverts carry the new list, which the
+/// backup (configured with the old one) logs as a difference.
+#[test]
+fn a_reload_that_adds_and_removes_virtual_addresses_keeps_the_master_and_moves_no_role() {
+    let (dir, mut lab) = pair_test("ops-readdress");
+    let conf = |path: &std::path::Path, priority: u8, vips: &[&str]| {
+        let list: String = vips.iter().map(|v| format!("        {v}\n")).collect();
+        std::fs::write(
+            path,
+            format!(
+                "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    version 3\n    virtual_router_id 51\n    priority {priority}\n    advert_int 0.1\n    virtual_ipaddress {{\n{list}    }}\n}}\n"
+            ),
+        )
+        .unwrap();
+    };
+    let (c1, c2) = (dir.join("r1.conf"), dir.join("r2.conf"));
+    conf(&c1, 150, &["10.9.0.100/24", "10.9.0.101/24"]);
+    conf(&c2, 100, &["10.9.0.100/24", "10.9.0.101/24"]);
+    let r1 = Agent::start(&mut lab, "r1", &c1, &dir, &[]);
+    let r2 = Agent::start(&mut lab, "r2", &c2, &dir, &[]);
+    assert!(
+        wait_for(secs(10), || has(&lab, "r1", "10.9.0.101/24")
+            && r2.state(&lab, "VI_1").as_deref() == Some("Backup")),
+        "r1 masters, r2 follows\n{}",
+        vrrpx_tests::agent::logs(&[&r1, &r2])
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (m1, m2) = (r1.mark(), r2.mark());
+    // 10.9.0.101 goes, 10.9.0.102 comes.
+    conf(&c1, 150, &["10.9.0.100/24", "10.9.0.102/24"]);
+    let out = r1.cli(&lab, &["reload"]);
+    assert!(out.status.success(), "{}", r1.log());
+    assert!(
+        wait_for(secs(3), || has(&lab, "r1", "10.9.0.102/24")
+            && !has(&lab, "r1", "10.9.0.101/24")),
+        "r1 holds the new list\n{}",
+        r1.log()
+    );
+    assert!(has(&lab, "r1", "10.9.0.100/24"), "the kept address stays");
+    assert!(
+        wait_for(secs(3), || r2
+            .log()
+            .lines()
+            .any(|l| l.contains("peer advertises a different configuration")
+                && l.contains("10.9.0.102"))),
+        "the backup hears the new list\n{}",
+        r2.log()
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        r1.all_moves_since(m1),
+        vec![],
+        "r1 kept its role\n{}",
+        r1.log()
+    );
+    assert_eq!(
+        r2.all_moves_since(m2),
+        vec![],
+        "r2 never took over\n{}",
+        r2.log()
+    );
+    for v in ["10.9.0.100/24", "10.9.0.101/24", "10.9.0.102/24"] {
+        assert!(!has(&lab, "r2", v), "{v} on r2");
+    }
+}

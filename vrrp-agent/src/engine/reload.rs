@@ -1,9 +1,10 @@
 //! Reload as a diff: instances whose definition did not change keep their state machine,
 //! their timers and their addresses, and go on advertising through the reload; so do
-//! instances where only what never reaches the wire changed (notify programs, mail,
-//! tracking, Accept_Mode: applied in place). Instances whose wire or addresses changed are
-//! stopped (a master resigns with priority 0) and started anew; removed ones stop; added
-//! ones start. A file that fails validation changes nothing.
+//! instances where only notify programs, mail, tracking, Accept_Mode or the address list
+//! changed (applied in place: a Master adds the new addresses, announces them, removes
+//! the dropped ones, and its next advert carries the new list). Instances where anything
+//! else changed are stopped (a master resigns with priority 0) and started anew; removed
+//! ones stop; added ones start. A file that fails validation changes nothing.
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use super::Engine;
 use crate::config::model::Instance;
 use crate::io::rawsock::monotonic_ns;
 use crate::proto::node::NodeInput;
+use crate::proto::router::{Action, StateName};
 
 impl Engine {
     pub(super) async fn reload_from(&mut self, path: &Path) -> Result<(), String> {
@@ -43,9 +45,13 @@ impl Engine {
                 if *c != self.rts[i].cfg {
                     tracing::info!(
                         instance = self.rts[i].label(),
-                        "reload: notify, tracking or accept changed; applied without a restart"
+                        "reload: notify, tracking, accept or addresses changed; applied without a restart"
                     );
+                    let readdress = c.virtual_addresses != self.rts[i].cfg.virtual_addresses;
                     self.rts[i].cfg = c.clone();
+                    if readdress {
+                        self.readdress(i, now).await;
+                    }
                 }
                 kept += 1;
                 i += 1;
@@ -132,5 +138,29 @@ impl Engine {
         );
         self.publish_status();
         Ok(())
+    }
+
+    /// The address list of instance `i` changed in a reload. A Master holds exactly the
+    /// new list: addresses it added that are no longer configured go, the configured ones
+    /// are added (those it holds already stay) and announced. A Backup holds none; either
+    /// way the next advert carries the new list (its bytes are rebuilt from the
+    /// configuration) and the receive policy is rewritten after the reload.
+    async fn readdress(&mut self, i: usize, now: u64) {
+        let rt = &mut self.rts[i];
+        if rt.stopped || self.node.router(i).state() != StateName::Master {
+            return;
+        }
+        let (keep, drop): (Vec<_>, Vec<_>) = std::mem::take(&mut rt.added)
+            .into_iter()
+            .partition(|(_, v)| rt.cfg.virtual_addresses.contains(v));
+        rt.added = keep;
+        for (idx, v) in drop {
+            tracing::info!(instance = rt.label(), addr = %v.addr, "reload: virtual address removed");
+            if let Err(e) = self.edges.remove_address(idx, &v).await {
+                tracing::error!(instance = rt.label(), addr = %v.addr, error = format!("{e:#}"), "cannot remove virtual address");
+            }
+        }
+        self.act(i, Action::AddAddresses, now).await;
+        self.act(i, Action::Announce { count: 1 }, now).await;
     }
 }

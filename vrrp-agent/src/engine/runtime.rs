@@ -155,11 +155,14 @@ pub fn policy_for(ifindex: u32, instances: &[Runtime], node: &Node) -> PolicyTab
 }
 
 /// Whether a reload must restart an instance going from `old` to `new`: only when
-/// something that reaches the wire or the addresses changed. Notify programs, mail,
-/// tracking and Accept_Mode are applied in place, so a Master stays Master through them
-/// (keepalived users edit notify paths on live pairs).
+/// something else than what can change under a running state machine changed. Notify
+/// programs, mail, tracking, Accept_Mode and the address list are applied in place, so a
+/// Master stays Master through them (keepalived users edit notify paths, and add or
+/// remove virtual addresses, on live pairs; a restart would hand the role to the backup
+/// and take it back, two failovers for one edit).
 pub fn restart_needed(old: &Instance, new: &Instance) -> bool {
     let mut live = new.clone();
+    live.virtual_addresses = old.virtual_addresses.clone();
     live.notify = old.notify.clone();
     live.smtp_alert = old.smtp_alert;
     live.track_interfaces = old.track_interfaces.clone();
@@ -212,7 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_priority_interval_or_address_list_restarts_the_instance() {
+    fn a_changed_priority_or_interval_restarts_the_instance_and_an_address_list_does_not() {
         let old = instance();
         let mut p = old.clone();
         p.priority = 120;
@@ -222,6 +225,8 @@ mod tests {
         assert!(restart_needed(&old, &i));
         let mut a = old.clone();
         a.virtual_addresses.clear();
+        assert!(!restart_needed(&old, &a));
+        a.vrid = 52;
         assert!(restart_needed(&old, &a));
     }
 }
