@@ -79,12 +79,16 @@ fn xdp_programs(lab: &Lab, h: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Where host `h`'s namespace keeps its pins.
+fn pin_dir(lab: &Lab, h: &str) -> PathBuf {
+    PathBuf::from(vrrp_agent::io::pin::SHARED_BPFFS)
+        .join("vrrpx/netns")
+        .join(lab.ns(h))
+}
+
 /// The pins of host `h`'s namespace.
 fn pins(lab: &Lab, h: &str) -> Vec<String> {
-    let dir = PathBuf::from(vrrp_agent::io::pin::SHARED_BPFFS)
-        .join("vrrpx/netns")
-        .join(lab.ns(h));
-    std::fs::read_dir(dir)
+    std::fs::read_dir(pin_dir(lab, h))
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -195,6 +199,11 @@ fn a_clean_stop_removes_the_pin_and_leaves_no_xdp_on_the_interface() {
         pins(&lab, "r1").is_empty(),
         "pin left: {:?}",
         pins(&lab, "r1")
+    );
+    assert!(
+        !pin_dir(&lab, "r1").exists(),
+        "the namespace's pin directory is left: {}",
+        pin_dir(&lab, "r1").display()
     );
     let link = link_detail(&lab, "r1");
     assert!(!link.contains("xdp"), "XDP left on eth0:\n{link}");

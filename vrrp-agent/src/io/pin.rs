@@ -129,10 +129,22 @@ fn pins_in(dir: &Path) -> Vec<(PathBuf, PinName)> {
 
 fn remove_pin(path: &Path, why: &str) {
     match std::fs::remove_file(path) {
-        Ok(()) => tracing::info!(pin = %path.display(), "removed a pinned XDP link: {why}"),
+        Ok(()) => {
+            tracing::info!(pin = %path.display(), "removed a pinned XDP link: {why}");
+            remove_dir_if_empty(path);
+        }
         Err(e) => {
             tracing::warn!(pin = %path.display(), error = %e, "could not remove a pinned XDP link")
         }
+    }
+}
+
+/// After the last pin of a namespace went: its directory goes too, so nothing of ours is
+/// left in bpffs once no vrrpx runs there. A directory still holding another interface's
+/// pin is not empty and stays (the error says so and is not one).
+fn remove_dir_if_empty(pin: &Path) {
+    if let Some(dir) = pin.parent() {
+        let _ = std::fs::remove_dir(dir);
     }
 }
 
@@ -180,8 +192,11 @@ impl KeptLink {
 impl Drop for KeptLink {
     /// A clean stop: the pin goes, and with our fd closed right after, the link detaches.
     fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_file(&self.path) {
-            tracing::warn!(pin = %self.path.display(), error = %e, "could not remove the pinned XDP link");
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => remove_dir_if_empty(&self.path),
+            Err(e) => {
+                tracing::warn!(pin = %self.path.display(), error = %e, "could not remove the pinned XDP link")
+            }
         }
     }
 }
