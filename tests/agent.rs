@@ -188,6 +188,16 @@ impl Agent {
             .collect()
     }
 
+    /// The first log line holding every one of `words`, waiting up to `within` for it.
+    pub fn wait_log_line(&self, words: &[&str], within: Duration) -> Option<String> {
+        let mut found = None;
+        wait_for(within, || {
+            found = self.log_lines(words).into_iter().next();
+            found.is_some()
+        });
+        found
+    }
+
     /// `vrrp-agent ARGS...` in the agent's namespace.
     pub fn cli(&self, lab: &Lab, args: &[&str]) -> Output {
         cli(lab, &self.host, args)

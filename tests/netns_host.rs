@@ -467,19 +467,9 @@ fn a_peer_with_another_address_list_or_interval_is_logged() {
     std::fs::write(&c2, other).unwrap();
     let r2 = Agent::start(&mut lab, "r2", &c2, &dir, &[]);
     assert!(r1.wait_state(&lab, "VI_1", "Master", secs(10)));
-    assert!(
-        wait_for(secs(10), || r2
-            .log()
-            .contains("peer advertises a different configuration")),
-        "{}",
-        r2.log()
-    );
     let line = r2
-        .log()
-        .lines()
-        .find(|l| l.contains("peer advertises a different configuration"))
-        .unwrap()
-        .to_string();
+        .wait_log_line(&["peer advertises a different configuration"], secs(10))
+        .unwrap_or_else(|| panic!("{}", r2.log()));
     assert!(line.contains("interval 10 cs (ours 20 cs)"), "{line}");
     assert!(line.contains("10.9.0.100"), "{line}");
 }

@@ -236,11 +236,11 @@ fn a_reload_that_adds_and_removes_virtual_addresses_keeps_the_master_and_moves_n
     );
     assert!(has(&lab, "r1", "10.9.0.100/24"), "the kept address stays");
     assert!(
-        wait_for(secs(3), || r2
-            .log()
-            .lines()
-            .any(|l| l.contains("peer advertises a different configuration")
-                && l.contains("10.9.0.102"))),
+        r2.wait_log_line(
+            &["peer advertises a different configuration", "10.9.0.102"],
+            secs(3)
+        )
+        .is_some(),
         "the backup hears the new list\n{}",
         r2.log()
     );
