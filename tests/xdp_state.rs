@@ -587,3 +587,30 @@ fn a_timer_armed_as_backup_reports_nothing_once_we_are_master() {
     k.set(Family::V4, &ours(ROLE_MASTER, STATE_ABSORB));
     assert!(master_down_within_a_second(&mut k).is_none());
 }
+
+/// The agent reads the counter map in one batch look-up (one system call instead of 4608,
+/// which took 3 ms of the loop every 5 s): the same figures as reading entry by entry.
+#[test]
+fn the_counter_map_read_in_one_batch_matches_the_entry_by_entry_read() {
+    let mut k = Kernel::new();
+    k.set(Family::V4, &ours(ROLE_BACKUP, BACKUP));
+    for _ in 0..7 {
+        k.run(&advert(1, 150));
+    }
+    let map = k.ebpf.map(MAP_COUNTERS).unwrap();
+    let aya::maps::Map::PerCpuArray(data) = map else {
+        panic!("COUNTERS is a per-CPU array");
+    };
+    let batch = vrrp_agent::io::map_batch::sum_per_cpu_u64(data, COUNTER_ENTRIES as usize)
+        .expect("this kernel reads per-CPU arrays in batches");
+    let mut one_by_one = Counters::default();
+    vrrp_agent::io::xdp::read_counters_one_by_one(&k.ebpf, &mut one_by_one).unwrap();
+    assert_eq!(batch, one_by_one.slots);
+    assert_eq!(batch[counter_index(VRID, SLOT_ABSORBED) as usize], 6);
+    assert_eq!(
+        batch[counter_index(VRID, Reason::Accepted as u32) as usize],
+        7
+    );
+    let read = vrrp_agent::io::xdp::read_counters(&k.ebpf).unwrap();
+    assert_eq!(read.slots, batch, "read_counters uses the batch");
+}

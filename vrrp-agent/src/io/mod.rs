@@ -4,6 +4,7 @@ pub mod arp;
 pub mod heartbeat;
 pub mod host_events;
 pub mod iface;
+pub mod map_batch;
 pub mod netlink;
 pub mod packet_socket;
 pub mod pin;

@@ -150,10 +150,16 @@ fn prune_state(ebpf: &mut Ebpf, policy: &PolicyTable) -> Result<()> {
 /// Sum the per-CPU counters.
 pub fn read_counters(ebpf: &Ebpf) -> Result<Counters> {
     let mut c = Counters::default();
-    let counters: PerCpuArray<_, u64> =
-        PerCpuArray::try_from(ebpf.map(MAP_COUNTERS).context(MAP_COUNTERS)?)?;
-    for (i, slot) in c.slots.iter_mut().enumerate() {
-        *slot = counters.get(&(i as u32), 0)?.iter().sum();
+    let map = ebpf.map(MAP_COUNTERS).context(MAP_COUNTERS)?;
+    let batch = match map {
+        aya::maps::Map::PerCpuArray(data) => {
+            crate::io::map_batch::sum_per_cpu_u64(data, c.slots.len()).ok()
+        }
+        _ => None,
+    };
+    match batch {
+        Some(sums) => c.slots.copy_from_slice(&sums),
+        None => read_counters_one_by_one(ebpf, &mut c)?,
     }
     let stats: PerCpuArray<_, u64> =
         PerCpuArray::try_from(ebpf.map(MAP_STATS).context(MAP_STATS)?)?;
@@ -161,6 +167,16 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters> {
         *slot = stats.get(&(i as u32), 0)?.iter().sum();
     }
     Ok(c)
+}
+
+/// The per-entry read of the counter map, for kernels without batch look-ups.
+pub fn read_counters_one_by_one(ebpf: &Ebpf, c: &mut Counters) -> Result<()> {
+    let counters: PerCpuArray<_, u64> =
+        PerCpuArray::try_from(ebpf.map(MAP_COUNTERS).context(MAP_COUNTERS)?)?;
+    for (i, slot) in c.slots.iter_mut().enumerate() {
+        *slot = counters.get(&(i as u32), 0)?.iter().sum();
+    }
+    Ok(())
 }
 
 /// Decode one ring-buffer record.
