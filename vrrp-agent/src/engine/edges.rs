@@ -52,9 +52,7 @@ impl Edges {
 
     /// A new turn of the engine's loop: what the kernel says may have changed since.
     pub fn new_turn(&mut self) {
-        if !self.read_this_turn.is_empty() {
-            self.read_this_turn = TurnReads::default();
-        }
+        self.read_this_turn = TurnReads::default();
     }
 
     /// Remove addresses a previous run of ours left behind (it crashed or was killed).
@@ -275,10 +273,4 @@ impl Edges {
 struct TurnReads {
     links: HashMap<String, Option<Link>>,
     sources: HashSet<u32>,
-}
-
-impl TurnReads {
-    fn is_empty(&self) -> bool {
-        self.links.is_empty() && self.sources.is_empty()
-    }
 }

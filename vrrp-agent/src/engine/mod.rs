@@ -14,6 +14,7 @@ mod drain;
 mod edges;
 mod effects;
 mod host;
+mod loop_turn;
 mod observe;
 mod receive_state;
 mod record;
@@ -45,6 +46,7 @@ use crate::receive::{PathOptions, ReceivePath};
 use crate::status::Status;
 use crate::track::{TrackUpdate, Tracker};
 use edges::Edges;
+use loop_turn::LoopTurn;
 use runtime::*;
 
 /// How often instances still waiting for their interface, address or sockets are
@@ -76,11 +78,22 @@ pub struct EngineOptions {
 }
 
 /// What woke the driver.
-/// How long one turn of the loop held it, and whether a deadline passed meanwhile: a turn
-/// that outlasts the gap to the next advert delays it on the wire.
-struct LoopTurn {
-    what: &'static str,
-    started: u64,
+enum Wake {
+    Events(Result<Vec<Event>>),
+    Deadline,
+    Retry,
+    Counters,
+    StatusTick,
+    Host(Option<HostEvent>),
+    /// A reload: from the control socket (with where to answer), or SIGHUP.
+    Reload(Option<ReloadRequest>),
+    /// Nobody can send reloads over the channel any more (no control socket).
+    ReloadChannelClosed,
+    Track(TrackUpdate),
+    Watchdog,
+    /// SIGXCPU: the real-time guard (RLIMIT_RTTIME) fired.
+    RealTimeExceeded,
+    Stop,
 }
 
 impl Wake {
@@ -100,50 +113,6 @@ impl Wake {
             Wake::Stop => "stop",
         }
     }
-}
-
-impl LoopTurn {
-    fn start(wake: &Wake) -> LoopTurn {
-        LoopTurn {
-            what: wake.name(),
-            started: monotonic_ns(),
-        }
-    }
-
-    fn finish(self, next_deadline: Option<u64>) {
-        let now = monotonic_ns();
-        let took = now.saturating_sub(self.started);
-        if took >= SLOW_TURN_NS {
-            let late_us = next_deadline.map_or(0, |d| now.saturating_sub(d) / 1000);
-            tracing::debug!(
-                wake = self.what,
-                took_us = took / 1000,
-                late_us,
-                "slow loop turn"
-            );
-        }
-    }
-}
-
-/// A turn longer than this is logged at debug level.
-const SLOW_TURN_NS: u64 = 2_000_000;
-
-enum Wake {
-    Events(Result<Vec<Event>>),
-    Deadline,
-    Retry,
-    Counters,
-    StatusTick,
-    Host(Option<HostEvent>),
-    /// A reload: from the control socket (with where to answer), or SIGHUP.
-    Reload(Option<ReloadRequest>),
-    /// Nobody can send reloads over the channel any more (no control socket).
-    ReloadChannelClosed,
-    Track(TrackUpdate),
-    Watchdog,
-    /// SIGXCPU: the real-time guard (RLIMIT_RTTIME) fired.
-    RealTimeExceeded,
-    Stop,
 }
 
 pub struct Engine {
@@ -461,7 +430,7 @@ pub async fn run(config: Config, opts: EngineOptions) -> Result<()> {
                 _ = sigterm.recv() => Wake::Stop,
             }
         };
-        let turn = LoopTurn::start(&wake);
+        let turn = LoopTurn::start(wake.name());
         match wake {
             Wake::Events(Ok(batch)) => {
                 let now = monotonic_ns();
